@@ -1,0 +1,219 @@
+"""Value types the storage layer returns: columnar facts, state records, 360 views, receipts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+import numpy as np
+from numpy.typing import NDArray
+
+from ecomcrm.domain import (
+    Consent,
+    Customer,
+    Event,
+    LoyaltyEntry,
+    Message,
+    Order,
+    Refund,
+    SupportTicket,
+)
+
+
+@attrs.frozen(kw_only=True)
+class StateRecord:
+    """A versioned JSON value in the rules engine's state area.
+
+    ``version`` starts at 1 and grows by one on every successful write.
+
+    Example:
+        >>> StateRecord(key="enrollment:welcome:c1", value={"step": 2}, version=3).version
+        3
+    """
+
+    key: str
+    value: Mapping[str, Any]
+    version: int
+
+
+@attrs.frozen(kw_only=True)
+class MergeRecord:
+    """That ``merged_id`` was folded into ``survivor_id`` at ``at``.
+
+    Example:
+        >>> from datetime import datetime, timezone
+        >>> MergeRecord(survivor_id="c1", merged_id="c2", at=datetime(2024, 1, 1, tzinfo=timezone.utc)).merged_id
+        'c2'
+    """
+
+    survivor_id: str
+    merged_id: str
+    at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class ErasureReceipt:
+    """What :meth:`Store.erase` removed, for the privacy log.
+
+    Example:
+        >>> ErasureReceipt(customer_id="c1", tombstones=("9f2c...",), kept_order_facts=False, counts={"orders": 2}).counts
+        {'orders': 2}
+    """
+
+    customer_id: str
+    tombstones: tuple[str, ...]
+    kept_order_facts: bool
+    counts: Mapping[str, int]
+
+
+@attrs.frozen(kw_only=True)
+class CustomerTable:
+    """All customers as columns; row ``i`` is the customer with index ``i`` in the facts.
+
+    ``tag_indptr``/``tag_codes`` are a CSR layout: the tags of row ``i`` are
+    ``tag_vocabulary[tag_codes[tag_indptr[i]:tag_indptr[i+1]]]``. ``consents`` maps
+    ``"channel:purpose"`` (e.g. ``"email:marketing"``) to the current granted flag per row.
+
+    Example:
+        >>> import numpy as np
+        >>> t = CustomerTable.empty()
+        >>> len(t)
+        0
+    """
+
+    ids: NDArray[np.object_]
+    created_at: NDArray[np.datetime64]
+    country: NDArray[np.object_]
+    timezone: NDArray[np.object_]
+    birthday: NDArray[np.datetime64]
+    acquisition_channel: NDArray[np.object_]
+    tag_indptr: NDArray[np.int64]
+    tag_codes: NDArray[np.int32]
+    tag_vocabulary: tuple[str, ...]
+    consents: Mapping[str, NDArray[np.bool_]]
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+    @classmethod
+    def empty(cls) -> CustomerTable:
+        """A table with no rows."""
+        return cls(
+            ids=np.empty(0, dtype=object),
+            created_at=np.empty(0, dtype="datetime64[us]"),
+            country=np.empty(0, dtype=object),
+            timezone=np.empty(0, dtype=object),
+            birthday=np.empty(0, dtype="datetime64[D]"),
+            acquisition_channel=np.empty(0, dtype=object),
+            tag_indptr=np.zeros(1, dtype=np.int64),
+            tag_codes=np.empty(0, dtype=np.int32),
+            tag_vocabulary=(),
+            consents={},
+        )
+
+
+@attrs.frozen(kw_only=True)
+class OrderFacts:
+    """One row per order, as arrays, in one currency (float64 amounts).
+
+    ``customer_index`` points into ``customer_ids`` (the store's customer table order).
+    ``refunded`` is the sum of refunds on the order; ``returned_units`` the units given back.
+
+    Example:
+        >>> f = OrderFacts.empty("EUR")
+        >>> len(f), f.currency
+        (0, 'EUR')
+    """
+
+    currency: str
+    customer_ids: NDArray[np.object_]
+    customer_index: NDArray[np.int64]
+    order_id: NDArray[np.object_]
+    placed_at: NDArray[np.datetime64]
+    amount: NDArray[np.float64]
+    discount: NDArray[np.float64]
+    refunded: NDArray[np.float64]
+    units: NDArray[np.int64]
+    returned_units: NDArray[np.int64]
+    cancelled: NDArray[np.bool_]
+
+    def __len__(self) -> int:
+        return int(self.order_id.shape[0])
+
+    @classmethod
+    def empty(cls, currency: str) -> OrderFacts:
+        """Facts with no rows."""
+        return cls(
+            currency=currency,
+            customer_ids=np.empty(0, dtype=object),
+            customer_index=np.empty(0, dtype=np.int64),
+            order_id=np.empty(0, dtype=object),
+            placed_at=np.empty(0, dtype="datetime64[us]"),
+            amount=np.empty(0, dtype=np.float64),
+            discount=np.empty(0, dtype=np.float64),
+            refunded=np.empty(0, dtype=np.float64),
+            units=np.empty(0, dtype=np.int64),
+            returned_units=np.empty(0, dtype=np.int64),
+            cancelled=np.empty(0, dtype=bool),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class EventFacts:
+    """One row per event, as arrays.
+
+    ``customer_index`` is -1 for events of anonymous ids not yet tied to a customer.
+    ``name_code`` indexes ``names``; ``product`` is the event's ``sku`` (or
+    ``product_id``) property, or None.
+
+    Example:
+        >>> len(EventFacts.empty())
+        0
+    """
+
+    customer_ids: NDArray[np.object_]
+    customer_index: NDArray[np.int64]
+    name_code: NDArray[np.int32]
+    names: tuple[str, ...]
+    at: NDArray[np.datetime64]
+    product: NDArray[np.object_]
+
+    def __len__(self) -> int:
+        return int(self.at.shape[0])
+
+    @classmethod
+    def empty(cls) -> EventFacts:
+        """Facts with no rows."""
+        return cls(
+            customer_ids=np.empty(0, dtype=object),
+            customer_index=np.empty(0, dtype=np.int64),
+            name_code=np.empty(0, dtype=np.int32),
+            names=(),
+            at=np.empty(0, dtype="datetime64[us]"),
+            product=np.empty(0, dtype=object),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Customer360:
+    """Everything a support agent needs about one customer, in one object.
+
+    Example:
+        >>> Customer360.__name__
+        'Customer360'
+    """
+
+    customer: Customer
+    orders: tuple[Order, ...]
+    refunds: tuple[Refund, ...]
+    recent_events: tuple[Event, ...]
+    tickets: tuple[SupportTicket, ...]
+    consents: tuple[Consent, ...]
+    loyalty_balance: int
+    loyalty_tier: str | None
+    loyalty_entries: tuple[LoyaltyEntry, ...]
+    messages: tuple[Message, ...]
+    merged_ids: tuple[str, ...]
+    total_spent: Mapping[str, str]
