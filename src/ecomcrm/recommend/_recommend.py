@@ -25,7 +25,8 @@ class Recommendations:
         customers: Customer code of each row.
         items: ``(len(customers), n)`` product codes, best first, ``-1`` where none is left.
         scores: Same shape. Personalised slots hold ``sum(weight * similarity)``; popularity
-            slots hold the product's share of buyers in the customer's segment; ``NaN`` pads.
+            slots hold the product's share of all (distinct-buyer) purchases in the customer's
+            segment; ``NaN`` pads.
         fallback: Same shape; True where the slot came from segment popularity (cold start
             or too few personalised candidates).
 
@@ -135,10 +136,10 @@ def _segment_candidates(
         lo, hi = pop.indptr[s], pop.indptr[s + 1]
         idx = pop.indices[lo:hi].astype(np.int64)
         val = pop.data[lo:hi]
+        total = val.sum()
         ok = in_stock[idx] & (val > 0)
         idx, val = idx[ok], val[ok]
         order = np.lexsort((idx, -val))[:width]
-        total = val.sum()
         items[s, : order.size] = idx[order]
         share[s, : order.size] = val[order] / total if total > 0 else 0.0
     return items, share
