@@ -30,7 +30,9 @@ def test_message_names_entity_field_value_row() -> None:
 
 
 def test_expression_error_has_caret() -> None:
-    err = errors.ExpressionError("unknown field", source="a and\nbb > 1", line=2, column=1, suggestion="b")
+    err = errors.ExpressionError(
+        "unknown field", source="a and\nbb > 1", line=2, column=1, suggestion="b"
+    )
     text = str(err)
     assert "did you mean 'b'?" in text
     assert text.endswith("  bb > 1\n  ^")
