@@ -1,0 +1,88 @@
+"""Storage: the store contract, the built-in adapters and ``open_store(url)``.
+
+A store holds customers, orders, events, consents, tickets, the loyalty ledger, the
+message log and the rules engine's state, behind the :class:`Store` protocol. Open one
+by URL: ``"memory://"`` (:class:`MemoryStore`, for tests and demos), ``"sqlite:///crm.db"``
+(the embedded default, one file), or any scheme a plugin registers under the
+``ecomcrm.stores`` entry-point group or through :func:`register_store`. Plugin authors
+prove their adapter with ``ecomcrm.testing.StoreConformance``.
+
+Example:
+    >>> from datetime import datetime, timezone
+    >>> import ecomcrm
+    >>> from ecomcrm.domain import Customer, Identity
+    >>> store = ecomcrm.open_store("memory://")
+    >>> t = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    >>> store.customers.put(Customer(id="c1", created_at=t, identities=[Identity.email("ada@example.com")]))
+    >>> store.customers.find_by_identity(Identity.email("ADA@example.com")).id
+    'c1'
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ecomcrm.storage._protocols import (
+    ConsentRepository,
+    CustomerRepository,
+    EventRepository,
+    LoyaltyRepository,
+    MessageRepository,
+    OrderRepository,
+    StateRepository,
+    Store,
+    TicketRepository,
+)
+from ecomcrm.storage._records import (
+    Customer360,
+    CustomerTable,
+    ErasureReceipt,
+    EventFacts,
+    MergeRecord,
+    OrderFacts,
+    StateRecord,
+)
+from ecomcrm.storage._registry import (
+    ENTRY_POINT_GROUP,
+    open_store,
+    register_store,
+    store_schemes,
+    unregister_store,
+)
+
+if TYPE_CHECKING:
+    from ecomcrm.storage._memory import MemoryStore
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "ConsentRepository",
+    "Customer360",
+    "CustomerRepository",
+    "CustomerTable",
+    "ErasureReceipt",
+    "EventFacts",
+    "EventRepository",
+    "LoyaltyRepository",
+    "MemoryStore",
+    "MergeRecord",
+    "MessageRepository",
+    "OrderFacts",
+    "OrderRepository",
+    "StateRecord",
+    "StateRepository",
+    "Store",
+    "TicketRepository",
+    "open_store",
+    "register_store",
+    "store_schemes",
+    "unregister_store",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # MemoryStore (and SqliteStore, which is private: open it by URL) load on first use.
+    if name == "MemoryStore":
+        from ecomcrm.storage._memory import MemoryStore
+
+        return MemoryStore
+    raise AttributeError(f"module 'ecomcrm.storage' has no attribute {name!r}")

@@ -1,0 +1,872 @@
+"""Adapter-independent storage logic that every adapter reuses.
+
+Adapters store and fetch; the rules that decide *what* is stored live here, once, so the
+in-memory and SQLite stores (and third-party adapters) behave identically:
+
+- identity suppression: :func:`tombstone_key` (a keyed one-way hash of ``kind:value``);
+- merge: :func:`merge_profiles` (which profile fields the survivor takes) and
+  :func:`follow_merges` (cycle-safe resolution of merge chains);
+- erasure: :func:`anonymous_customer`, :func:`anonymise_order`, :func:`anonymise_refund`
+  and :func:`state_keys_of` (which records go and which stay as anonymous facts);
+- privacy and support views built from repository reads only: :func:`build_export` and
+  :func:`build_customer_360`;
+- consents: :func:`latest_consents`, :func:`consent_key`;
+- the state area: :func:`check_state_key`, :func:`freeze_state_value`,
+  :func:`check_expected_version`;
+- columnar reads from plain per-column lists: :func:`order_row`, :func:`refund_row`,
+  :func:`order_facts_from_columns`, :func:`event_facts_from_columns`,
+  :func:`customer_table_from_columns`, with currency conversion and the mixed-currency
+  :class:`~ecomcrm.errors.ValidationError`.
+
+Nothing here touches a database; functions take domain objects, plain Python columns or a
+:class:`~ecomcrm.storage.Store` and use only its public methods.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import attrs
+import numpy as np
+from numpy.typing import NDArray
+
+from ecomcrm.domain import (
+    Channel,
+    Consent,
+    Customer,
+    Event,
+    Identity,
+    IdentityKind,
+    Order,
+    Purpose,
+    Refund,
+    to_dict,
+)
+from ecomcrm.errors import ConflictError, StorageError, ValidationError
+from ecomcrm.storage._records import (
+    Customer360,
+    CustomerTable,
+    EventFacts,
+    MergeRecord,
+    OrderFacts,
+)
+
+if TYPE_CHECKING:
+    from ecomcrm.storage._protocols import Store
+
+__all__ = [
+    "EXPORT_SCHEMA_VERSION",
+    "NO_CURRENCY",
+    "SUPPRESSED_KINDS",
+    "TOMBSTONE_SALT",
+    "OrderRow",
+    "RefundRow",
+    "anonymise_order",
+    "anonymise_refund",
+    "anonymous_customer",
+    "build_customer_360",
+    "build_export",
+    "check_expected_version",
+    "check_not_suppressed",
+    "check_state_key",
+    "consent_key",
+    "customer_table_from_columns",
+    "event_facts_from_columns",
+    "event_product",
+    "follow_merges",
+    "freeze_state_value",
+    "from_micros",
+    "latest_consents",
+    "merge_profiles",
+    "merge_record_to_dict",
+    "new_anonymous_id",
+    "order_facts_from_columns",
+    "order_row",
+    "refund_row",
+    "state_keys_of",
+    "to_micros",
+    "tombstone_key",
+]
+
+# --------------------------------------------------------------------------------------
+# identity suppression
+
+
+TOMBSTONE_SALT = b"ecomcrm/erasure-tombstone/v1"
+"""Fixed application key of the tombstone hash. Changing it forgets every suppression."""
+
+SUPPRESSED_KINDS = frozenset({IdentityKind.EMAIL, IdentityKind.PHONE, IdentityKind.EXTERNAL})
+"""Identity kinds that erase() turns into tombstones (anonymous cookie ids are not kept)."""
+
+
+def tombstone_key(identity: Identity) -> str:
+    """The suppression key kept for an erased identity: keyed BLAKE2b of ``kind:value``.
+
+    This is a *suppression key*, not encryption: it cannot be turned back into the email
+    or phone, but anyone holding the same normalised value computes the same key, which
+    is exactly what lets a later import of that person be recognised and refused. The
+    identity is normalised by :class:`~ecomcrm.domain.Identity` first, so
+    ``"Ada@Example.com "`` and ``"ada@example.com"`` give one key.
+
+    Example:
+        >>> from ecomcrm.domain import Identity
+        >>> key = tombstone_key(Identity.email("Ada@Example.com"))
+        >>> key == tombstone_key(Identity.email("ada@example.com")), len(key)
+        (True, 64)
+        >>> "ada" in key
+        False
+    """
+    digest = hashlib.blake2b(identity.key.encode("utf-8"), key=TOMBSTONE_SALT, digest_size=32)
+    return digest.hexdigest()
+
+
+def check_not_suppressed(
+    identities: Iterable[Identity], is_suppressed_key: Callable[[str], bool], *, entity: str
+) -> None:
+    """Raise ValidationError for the first identity whose tombstone key is suppressed.
+
+    Example:
+        >>> from ecomcrm.domain import Identity
+        >>> check_not_suppressed([Identity.email("a@b.co")], lambda key: False, entity="Customer")
+    """
+    for identity in identities:
+        if identity.kind in SUPPRESSED_KINDS and is_suppressed_key(tombstone_key(identity)):
+            raise ValidationError(
+                "belongs to an erased person and is suppressed",
+                entity=entity,
+                field="identities",
+                value=identity.kind.value,
+            )
+
+
+# --------------------------------------------------------------------------------------
+# merges
+
+
+def follow_merges(customer_id: str, merged_into: Callable[[str], str | None]) -> str:
+    """Follow ``merged_into`` links from ``customer_id`` to the survivor, cycle-safe.
+
+    ``merged_into(x)`` returns the id ``x`` was merged into, or None. A cycle (which a
+    correct store never writes) raises StorageError instead of looping.
+
+    Example:
+        >>> follow_merges("a", {"a": "b", "b": "c"}.get)
+        'c'
+    """
+    seen = {customer_id}
+    current = customer_id
+    while (target := merged_into(current)) is not None:
+        if target in seen:
+            raise StorageError("merge chain has a cycle", entity="merges", value=customer_id)
+        seen.add(target)
+        current = target
+    return current
+
+
+def merge_profiles(survivor: Customer, merged: Customer) -> Customer:
+    """The survivor's profile after folding ``merged`` into it.
+
+    Rules: the survivor keeps its id and every non-empty field; empty text fields and
+    None fields (names, birthday, timezone, locale, country, acquisition channel) are
+    filled from ``merged``; identities and addresses are united (survivor's first, no
+    duplicates); tags are united; attributes are united with the survivor winning on a
+    shared key; ``created_at`` is the earlier of the two.
+
+    Example:
+        >>> from datetime import datetime, timezone
+        >>> from ecomcrm.domain import Customer, Identity
+        >>> t = datetime(2024, 1, 1, tzinfo=timezone.utc)
+        >>> a = Customer(id="a", created_at=t, first_name="Ada", tags={"vip"})
+        >>> b = Customer(id="b", created_at=t, last_name="Lovelace",
+        ...              identities=[Identity.email("ada@example.com")], tags={"new"})
+        >>> m = merge_profiles(a, b)
+        >>> m.id, m.full_name, m.email, sorted(m.tags)
+        ('a', 'Ada Lovelace', 'ada@example.com', ['new', 'vip'])
+    """
+    keys = {i.key for i in survivor.identities}
+    identities = (*survivor.identities, *(i for i in merged.identities if i.key not in keys))
+    addresses = (*survivor.addresses, *(a for a in merged.addresses if a not in survivor.addresses))
+    filled: dict[str, Any] = {}
+    for name in ("first_name", "last_name"):
+        if not getattr(survivor, name):
+            filled[name] = getattr(merged, name)
+    for name in ("birthday", "timezone", "locale", "country", "acquisition_channel"):
+        if getattr(survivor, name) is None:
+            filled[name] = getattr(merged, name)
+    return attrs.evolve(
+        survivor,
+        created_at=min(survivor.created_at, merged.created_at),
+        identities=identities,
+        addresses=addresses,
+        tags=survivor.tags | merged.tags,
+        attributes={**merged.attributes, **survivor.attributes},
+        **filled,
+    )
+
+
+def merge_record_to_dict(record: MergeRecord) -> dict[str, str]:
+    """A JSON-compatible dict of a merge record (used by exports and adapters).
+
+    Example:
+        >>> from datetime import datetime, timezone
+        >>> r = MergeRecord(survivor_id="a", merged_id="b", at=datetime(2024, 1, 1, tzinfo=timezone.utc))
+        >>> merge_record_to_dict(r)["at"]
+        '2024-01-01T00:00:00+00:00'
+    """
+    return {
+        "survivor_id": record.survivor_id,
+        "merged_id": record.merged_id,
+        "at": record.at.isoformat(),
+    }
+
+
+# --------------------------------------------------------------------------------------
+# erasure
+
+
+def new_anonymous_id() -> str:
+    """A fresh random id for the anonymous facts an erasure keeps (``anon_`` + 24 hex).
+
+    Example:
+        >>> new_anonymous_id().startswith("anon_")
+        True
+    """
+    return "anon_" + secrets.token_hex(12)
+
+
+def anonymous_customer(erased: Customer, new_id: str) -> Customer:
+    """The profile that carries an erased person's kept order facts: only ``created_at``.
+
+    No identities, names, addresses, birthday, locale, timezone, country, tags or
+    attributes survive; ``acquisition_channel`` is kept because it describes a marketing
+    channel, not a person.
+
+    Example:
+        >>> from datetime import datetime, timezone
+        >>> c = Customer(id="c1", created_at=datetime(2024, 1, 1, tzinfo=timezone.utc), first_name="Ada")
+        >>> anonymous_customer(c, "anon_1").first_name
+        ''
+    """
+    return Customer(
+        id=new_id,
+        created_at=erased.created_at,
+        acquisition_channel=erased.acquisition_channel,
+    )
+
+
+def anonymise_order(order: Order, new_customer_id: str) -> Order:
+    """An order kept as an anonymous fact: re-pointed, without address or discount codes.
+
+    Amounts, dates, status, lines (SKUs, prices, quantities) stay; the shipping address and
+    discount codes (which can be personal, e.g. a referral code) go.
+
+    Example:
+        >>> from datetime import datetime, timezone
+        >>> from ecomcrm.domain import Order, OrderLine
+        >>> o = Order(id="1", customer_id="c1", placed_at=datetime(2024, 1, 1, tzinfo=timezone.utc),
+        ...           currency="EUR", lines=[OrderLine(sku="A", quantity=1, unit_price="5")],
+        ...           discount_codes=["ADA-FRIENDS"])
+        >>> anonymise_order(o, "anon_1").discount_codes
+        ()
+    """
+    return attrs.evolve(
+        order, customer_id=new_customer_id, shipping_address=None, discount_codes=()
+    )
+
+
+def anonymise_refund(refund: Refund, new_customer_id: str) -> Refund:
+    """A refund kept as an anonymous fact: re-pointed, free-text reasons removed.
+
+    Example:
+        >>> from datetime import datetime, timezone
+        >>> r = Refund(id="r", order_id="1", customer_id="c1", amount="5", currency="EUR",
+        ...            at=datetime(2024, 1, 2, tzinfo=timezone.utc), reason="Ada says it broke")
+        >>> anonymise_refund(r, "anon_1").reason is None
+        True
+    """
+    return attrs.evolve(
+        refund,
+        customer_id=new_customer_id,
+        reason=None,
+        lines=tuple(attrs.evolve(line, reason=None) for line in refund.lines),
+    )
+
+
+def state_keys_of(keys: Iterable[str], customer_ids: Iterable[str]) -> list[str]:
+    """The state keys that belong to these customers: one ``:``-separated part equals an id.
+
+    The rules engine keys its records like ``"enrollment:welcome:c1"``; erase deletes
+    those of the erased person (and of ids merged into them).
+
+    Example:
+        >>> state_keys_of(["enrollment:welcome:c1", "enrollment:welcome:c10", "cfg"], ["c1"])
+        ['enrollment:welcome:c1']
+    """
+    wanted = set(customer_ids)
+    return [key for key in keys if wanted.intersection(key.split(":"))]
+
+
+# --------------------------------------------------------------------------------------
+# consents
+
+
+def consent_key(channel: Channel | str, purpose: Purpose | str) -> str:
+    """``"channel:purpose"``, the key of the customer table's consent columns.
+
+    Example:
+        >>> consent_key("email", "marketing")
+        'email:marketing'
+    """
+    return f"{Channel(channel).value}:{Purpose(purpose).value}"
+
+
+def latest_consents(history: Iterable[Consent]) -> dict[tuple[Channel, Purpose], Consent]:
+    """The latest decision per (channel, purpose) of a history in ledger order.
+
+    ``history`` must be ordered by ``at`` then insertion (as ``ConsentRepository.history``
+    returns it); on equal ``at`` the last recorded decision wins.
+
+    Example:
+        >>> from datetime import datetime, timezone
+        >>> t = datetime(2024, 1, 1, tzinfo=timezone.utc)
+        >>> h = [Consent(customer_id="c", channel="email", purpose="marketing", granted=g, at=t)
+        ...      for g in (True, False)]
+        >>> latest_consents(h)[(Channel.EMAIL, Purpose.MARKETING)].granted
+        False
+    """
+    current: dict[tuple[Channel, Purpose], Consent] = {}
+    for consent in sorted(history, key=lambda c: c.at):
+        current[(consent.channel, consent.purpose)] = consent
+    return current
+
+
+# --------------------------------------------------------------------------------------
+# state area
+
+
+def check_state_key(key: Any) -> str:
+    """Validate a state key (a non-empty string) and return it.
+
+    Example:
+        >>> check_state_key("enrollment:welcome:c1")
+        'enrollment:welcome:c1'
+    """
+    if not isinstance(key, str) or not key:
+        raise ValidationError("must be a non-empty string", entity="state", field="key", value=key)
+    return key
+
+
+def freeze_state_value(value: Any) -> dict[str, Any]:
+    """A deep, JSON-normalised copy of a state value (so callers cannot mutate the store).
+
+    Raises ValidationError when ``value`` is not a JSON-compatible mapping. Tuples become
+    lists, exactly as a JSON round trip through a database would give them back.
+
+    Example:
+        >>> freeze_state_value({"step": 2, "seen": ("a", "b")})
+        {'step': 2, 'seen': ['a', 'b']}
+    """
+    if not isinstance(value, Mapping):
+        raise ValidationError("must be a mapping", entity="state", field="value", value=value)
+    try:
+        frozen = json.loads(json.dumps(dict(value), allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(
+            f"must be JSON-compatible ({exc})", entity="state", field="value", value=value
+        ) from None
+    if not isinstance(frozen, dict):  # pragma: no cover - a mapping always dumps to an object
+        raise ValidationError("must be a mapping", entity="state", field="value", value=value)
+    return frozen
+
+
+def check_expected_version(key: str, stored: int | None, expected: int | None) -> int:
+    """The version a compare-and-set write gets, or ConflictError when ``expected`` is stale.
+
+    ``stored`` is the version in the store (None when the key is absent).
+
+    Example:
+        >>> check_expected_version("k", None, None), check_expected_version("k", 3, 3)
+        (1, 4)
+    """
+    if expected is not None and (
+        not isinstance(expected, int) or isinstance(expected, bool) or expected < 1
+    ):
+        raise ValidationError(
+            "must be None or a positive integer",
+            entity="state",
+            field="expected_version",
+            value=expected,
+        )
+    if stored != expected:
+        wanted = "absent" if expected is None else f"version {expected}"
+        found = "absent" if stored is None else f"version {stored}"
+        raise ConflictError(
+            f"expected {wanted} but the record is {found}",
+            entity="state",
+            field="version",
+            value=key,
+        )
+    return 1 if stored is None else stored + 1
+
+
+# --------------------------------------------------------------------------------------
+# export and the 360 view
+
+
+EXPORT_SCHEMA_VERSION = 1
+"""Version of the export document layout written by :func:`build_export`."""
+
+
+def build_export(store: Store, customer_id: str) -> dict[str, Any]:
+    """Everything ``store`` holds about one person, as one JSON-serialisable document.
+
+    Built from the store's own repository reads, so it is complete for any adapter that
+    honours the contract. Keys: ``type`` (``"CustomerExport"``), ``schema_version``,
+    ``customer_id`` (the resolved id), ``requested_id``, ``customer``, ``orders``,
+    ``refunds``, ``events``, ``consents``, ``current_consents``, ``tickets``,
+    ``loyalty`` (``balance`` and ``entries``), ``messages``, ``merges``; domain objects are
+    :func:`~ecomcrm.domain.to_dict` dicts. NotFoundError when there is no such customer.
+
+    Example:
+        >>> import json, ecomcrm
+        >>> from datetime import datetime, timezone
+        >>> store = ecomcrm.open_store("memory://")
+        >>> store.customers.put(Customer(id="c1", created_at=datetime(2024, 1, 1, tzinfo=timezone.utc)))
+        >>> doc = build_export(store, "c1")
+        >>> doc["customer"]["id"], len(json.dumps(doc)) > 0
+        ('c1', True)
+    """
+    customer = store.customers.get(customer_id)
+    cid = customer.id
+    current = store.consents.current(cid)
+    return {
+        "type": "CustomerExport",
+        "schema_version": EXPORT_SCHEMA_VERSION,
+        "customer_id": cid,
+        "requested_id": customer_id,
+        "customer": to_dict(customer),
+        "orders": [to_dict(o) for o in store.orders.for_customer(cid)],
+        "refunds": [to_dict(r) for r in store.orders.refunds_for_customer(cid)],
+        "events": [to_dict(e) for e in store.events.for_customer(cid)],
+        "consents": [to_dict(c) for c in store.consents.history(cid)],
+        "current_consents": {
+            consent_key(channel, purpose): consent.granted
+            for (channel, purpose), consent in sorted(current.items())
+        },
+        "tickets": [to_dict(t) for t in store.tickets.for_customer(cid)],
+        "loyalty": {
+            "balance": store.loyalty.balance(cid),
+            "entries": [to_dict(e) for e in store.loyalty.entries(cid)],
+        },
+        "messages": [to_dict(m) for m in store.messages.for_customer(cid)],
+        "merges": [merge_record_to_dict(m) for m in store.merges(cid)],
+    }
+
+
+LOYALTY_TIER_ATTRIBUTE = "loyalty_tier"
+
+
+def build_customer_360(
+    store: Store, customer_id: str, *, recent_events: int = 50, messages: int = 50
+) -> Customer360:
+    """The support agent's view of one customer, from the store's repository reads.
+
+    ``recent_events`` and ``messages`` bound how many of the latest events and messages
+    are included (ascending by time). ``loyalty_tier`` is the customer's
+    ``"loyalty_tier"`` attribute (the loyalty package writes it), ``total_spent`` maps
+    each currency to the sum of non-cancelled order totals less refunds, as a decimal
+    string. NotFoundError when there is no such customer.
+
+    Example:
+        >>> import ecomcrm
+        >>> from datetime import datetime, timezone
+        >>> store = ecomcrm.open_store("memory://")
+        >>> store.customers.put(Customer(id="c1", created_at=datetime(2024, 1, 1, tzinfo=timezone.utc)))
+        >>> view = build_customer_360(store, "c1")
+        >>> view.customer.id, view.orders, view.loyalty_balance
+        ('c1', (), 0)
+    """
+    for name, bound in (("recent_events", recent_events), ("messages", messages)):
+        if not isinstance(bound, int) or isinstance(bound, bool) or bound < 0:
+            raise ValidationError(
+                "must be a non-negative integer", entity="customer_360", field=name, value=bound
+            )
+    customer = store.customers.get(customer_id)
+    cid = customer.id
+    orders = store.orders.for_customer(cid)
+    refunds = store.orders.refunds_for_customer(cid)
+    totals: dict[str, Decimal] = {}
+    for order in orders:
+        if not order.is_cancelled:
+            totals[order.currency] = totals.get(order.currency, Decimal(0)) + order.total
+    for refund in refunds:
+        totals[refund.currency] = totals.get(refund.currency, Decimal(0)) - refund.amount
+    events = store.events.for_customer(cid, limit=recent_events) if recent_events else []
+    all_messages = store.messages.for_customer(cid) if messages else []
+    tier = customer.attributes.get(LOYALTY_TIER_ATTRIBUTE)
+    current = store.consents.current(cid)
+    return Customer360(
+        customer=customer,
+        orders=tuple(orders),
+        refunds=tuple(refunds),
+        recent_events=tuple(events),
+        tickets=tuple(store.tickets.for_customer(cid)),
+        consents=tuple(current[k] for k in sorted(current)),
+        loyalty_balance=store.loyalty.balance(cid),
+        loyalty_tier=tier if isinstance(tier, str) else None,
+        loyalty_entries=tuple(store.loyalty.entries(cid)),
+        messages=tuple(all_messages[-messages:] if messages else ()),
+        merged_ids=tuple(m.merged_id for m in store.merges(cid)),
+        total_spent={cur: str(amount) for cur, amount in sorted(totals.items())},
+    )
+
+
+# --------------------------------------------------------------------------------------
+# columnar helpers
+
+NO_CURRENCY = "XXX"
+"""ISO 4217 "no currency": the currency of empty order facts read without ``currency``."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_micros(when: datetime) -> int:
+    """Microseconds since the Unix epoch of an aware datetime (exact integer arithmetic).
+
+    Example:
+        >>> from datetime import datetime, timezone
+        >>> to_micros(datetime(1970, 1, 1, 0, 0, 1, tzinfo=timezone.utc))
+        1000000
+    """
+    delta = when - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(micros: int) -> datetime:
+    """The aware UTC datetime of :func:`to_micros`'s value.
+
+    Example:
+        >>> from_micros(1_000_000).isoformat()
+        '1970-01-01T00:00:01+00:00'
+    """
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+class OrderRow(NamedTuple):
+    """The analytic columns of one order, computed once at write time."""
+
+    order_id: str
+    customer_id: str
+    placed_at_us: int
+    amount: float
+    currency: str
+    discount: float
+    units: int
+    cancelled: bool
+
+
+class RefundRow(NamedTuple):
+    """The analytic columns of one refund: what it takes off its order."""
+
+    order_id: str
+    amount: float
+    returned_units: int
+
+
+def order_row(order: Order) -> OrderRow:
+    """The analytic columns of an order.
+
+    ``amount`` is the order total, ``discount`` the order discount plus line discounts,
+    ``units`` the summed line quantities.
+
+    Example:
+        >>> from datetime import datetime, timezone
+        >>> from ecomcrm.domain import Order, OrderLine
+        >>> o = Order(id="1", customer_id="c1", placed_at=datetime(2024, 1, 1, tzinfo=timezone.utc),
+        ...           currency="EUR", lines=[OrderLine(sku="A", quantity=3, unit_price="2.50")])
+        >>> order_row(o).amount, order_row(o).units
+        (7.5, 3)
+    """
+    return OrderRow(
+        order_id=order.id,
+        customer_id=order.customer_id,
+        placed_at_us=to_micros(order.placed_at),
+        amount=float(order.total),
+        currency=order.currency,
+        discount=float(order.discount + sum((line.discount for line in order.lines), Decimal(0))),
+        units=sum(line.quantity for line in order.lines),
+        cancelled=order.is_cancelled,
+    )
+
+
+def refund_row(refund: Refund) -> RefundRow:
+    """The analytic columns of a refund; returned units count only for returns.
+
+    Example:
+        >>> from datetime import datetime, timezone
+        >>> from ecomcrm.domain import ReturnLine
+        >>> r = Refund(id="r", order_id="1", customer_id="c", amount="5", currency="EUR", returned=True,
+        ...            at=datetime(2024, 1, 2, tzinfo=timezone.utc), lines=[ReturnLine(sku="A", quantity=2)])
+        >>> refund_row(r)
+        RefundRow(order_id='1', amount=5.0, returned_units=2)
+    """
+    units = sum(line.quantity for line in refund.lines) if refund.returned else 0
+    return RefundRow(order_id=refund.order_id, amount=float(refund.amount), returned_units=units)
+
+
+def _text_array(values: Sequence[str] | NDArray[Any]) -> NDArray[np.str_]:
+    array = np.asarray(values, dtype=str)
+    return array if array.ndim == 1 else array.reshape(-1)
+
+
+def _index_into(
+    ids_sorted: NDArray[np.str_], wanted: Sequence[str] | NDArray[Any]
+) -> NDArray[np.int64]:
+    """Positions of ``wanted`` in the sorted ``ids_sorted``; -1 where absent."""
+    keys = _text_array(wanted)
+    if ids_sorted.size == 0 or keys.size == 0:
+        return np.full(keys.shape[0], -1, dtype=np.int64)
+    pos = np.searchsorted(ids_sorted, keys).astype(np.int64)
+    clipped = np.minimum(pos, ids_sorted.size - 1)
+    found = ids_sorted[clipped] == keys
+    return np.where(found, clipped, -1).astype(np.int64)
+
+
+def _rates_for(
+    currencies: Sequence[str], currency: str | None, rates: Mapping[str, float] | None
+) -> tuple[str, dict[str, float]]:
+    present = sorted(set(currencies))
+    if currency is None:
+        if len(present) > 1:
+            raise ValidationError(
+                "the store holds several currencies; pass currency= and rates=",
+                entity="order_facts",
+                field="currency",
+                value=present,
+            )
+        return (present[0] if present else NO_CURRENCY), {c: 1.0 for c in present}
+    target = currency.strip().upper()
+    table = {target: 1.0}
+    for code, rate in (rates or {}).items():
+        table.setdefault(code.strip().upper(), float(rate))
+    missing = [c for c in present if c not in table]
+    if missing:
+        raise ValidationError(
+            f"no exchange rate to {target} for {', '.join(missing)}",
+            entity="order_facts",
+            field="rates",
+            value=missing,
+        )
+    bad = [c for c in present if not np.isfinite(table[c]) or table[c] <= 0]
+    if bad:
+        raise ValidationError(
+            "exchange rates must be finite and positive",
+            entity="order_facts",
+            field="rates",
+            value={c: table[c] for c in bad},
+        )
+    return target, table
+
+
+def order_facts_from_columns(
+    *,
+    customer_ids: Sequence[str] | NDArray[Any],
+    order_id: Sequence[str] | NDArray[Any],
+    order_customer: Sequence[str] | NDArray[Any],
+    placed_at_us: Sequence[int] | NDArray[np.int64],
+    amount: Sequence[float] | NDArray[np.float64],
+    order_currency: Sequence[str] | NDArray[Any],
+    discount: Sequence[float] | NDArray[np.float64],
+    refunded: Sequence[float] | NDArray[np.float64],
+    units: Sequence[int] | NDArray[np.int64],
+    returned_units: Sequence[int] | NDArray[np.int64],
+    cancelled: Sequence[bool] | NDArray[np.bool_],
+    currency: str | None = None,
+    rates: Mapping[str, float] | None = None,
+) -> OrderFacts:
+    """Build :class:`OrderFacts` from plain per-order columns, sorted and converted.
+
+    ``customer_ids`` is the customer table's id column (sorted by code point);
+    ``order_customer`` the (resolved) customer id of each order; orders whose customer is
+    not in ``customer_ids`` are dropped. Rows come out ordered by ``placed_at`` then order
+    id. Amounts, discounts and refunds are converted to ``currency`` with ``rates`` (units
+    of ``currency`` per unit of the order's currency); without ``currency`` every order
+    must share one currency, else ValidationError naming them. Vectorised: no Python
+    object is built per row.
+
+    Example:
+        >>> f = order_facts_from_columns(
+        ...     customer_ids=["a", "b"], order_id=["o2", "o1"], order_customer=["b", "a"],
+        ...     placed_at_us=[2, 1], amount=[10.0, 5.0], order_currency=["USD", "EUR"],
+        ...     discount=[0.0, 0.0], refunded=[0.0, 1.0], units=[1, 1], returned_units=[0, 0],
+        ...     cancelled=[False, False], currency="EUR", rates={"USD": 0.5})
+        >>> f.order_id.tolist(), f.customer_index.tolist(), f.amount.tolist(), f.refunded.tolist()
+        (['o1', 'o2'], [0, 1], [5.0, 5.0], [1.0, 0.0])
+    """
+    ids_sorted = _text_array(customer_ids)
+    cur = _text_array(order_currency)
+    target, table = _rates_for(np.unique(cur).tolist(), currency, rates)
+    n = cur.shape[0]
+    if n == 0:
+        return attrs.evolve(OrderFacts.empty(target), customer_ids=ids_sorted.astype(object))
+    factor = np.ones(n, dtype=np.float64)
+    for code, rate in table.items():
+        if rate != 1.0:
+            factor[cur == code] = rate
+    index = _index_into(ids_sorted, order_customer)
+    oid = _text_array(order_id)
+    at = np.asarray(placed_at_us, dtype=np.int64)
+    keep = index >= 0
+    order = np.lexsort((oid, at))
+    order = order[keep[order]]
+    return OrderFacts(
+        currency=target,
+        customer_ids=ids_sorted.astype(object),
+        customer_index=index[order],
+        order_id=oid[order].astype(object),
+        placed_at=at[order].astype("datetime64[us]"),
+        amount=(np.asarray(amount, dtype=np.float64) * factor)[order],
+        discount=(np.asarray(discount, dtype=np.float64) * factor)[order],
+        refunded=(np.asarray(refunded, dtype=np.float64) * factor)[order],
+        units=np.asarray(units, dtype=np.int64)[order],
+        returned_units=np.asarray(returned_units, dtype=np.int64)[order],
+        cancelled=np.asarray(cancelled, dtype=bool)[order],
+    )
+
+
+def event_product(event: Event) -> str | None:
+    """The product an event is about: its ``sku`` property, else ``product_id``, else None.
+
+    Example:
+        >>> from datetime import datetime, timezone
+        >>> e = Event(name="Product Viewed", customer_id="c", at=datetime(2024, 1, 1, tzinfo=timezone.utc),
+        ...           properties={"product_id": 42})
+        >>> event_product(e)
+        '42'
+    """
+    for name in ("sku", "product_id"):
+        value = event.properties.get(name)
+        if value is not None and not isinstance(value, dict | list):
+            return str(value)
+    return None
+
+
+def event_facts_from_columns(
+    *,
+    customer_ids: Sequence[str] | NDArray[Any],
+    event_id: Sequence[str] | NDArray[Any],
+    event_customer: Sequence[str | None],
+    name: Sequence[str] | NDArray[Any],
+    at_us: Sequence[int] | NDArray[np.int64],
+    product: Sequence[str | None],
+    names: Iterable[str] | None = None,
+) -> EventFacts:
+    """Build :class:`EventFacts` from per-event columns, ordered by ``at`` then id.
+
+    ``event_customer`` is each event's resolved customer id, or None for an anonymous
+    visitor not tied to a customer (index -1). With ``names``, only those event names
+    are kept. ``names`` in the result is the sorted vocabulary of kept names.
+
+    Example:
+        >>> f = event_facts_from_columns(
+        ...     customer_ids=["a"], event_id=["e2", "e1"], event_customer=["a", None],
+        ...     name=["Product Viewed", "Order Completed"], at_us=[5, 5], product=["TEE", None])
+        >>> f.customer_index.tolist(), [f.names[c] for c in f.name_code]
+        ([-1, 0], ['Order Completed', 'Product Viewed'])
+    """
+    ids_sorted = _text_array(customer_ids)
+    names_arr = _text_array(name)
+    n = names_arr.shape[0]
+    if n == 0:
+        return attrs.evolve(EventFacts.empty(), customer_ids=ids_sorted.astype(object))
+    customers = np.asarray(event_customer, dtype=object)
+    known = customers != None  # noqa: E711 - elementwise comparison on an object array
+    index = np.full(n, -1, dtype=np.int64)
+    if known.any():
+        index[known] = _index_into(ids_sorted, customers[known].astype(str))
+    eid = _text_array(event_id)
+    at = np.asarray(at_us, dtype=np.int64)
+    keep = np.ones(n, dtype=bool)
+    if names is not None:
+        keep = np.isin(names_arr, _text_array(list(names)))
+    order = np.lexsort((eid, at))
+    order = order[keep[order]]
+    vocabulary, codes = np.unique(names_arr[order], return_inverse=True)
+    return EventFacts(
+        customer_ids=ids_sorted.astype(object),
+        customer_index=index[order],
+        name_code=codes.astype(np.int32).reshape(-1),
+        names=tuple(str(v) for v in vocabulary),
+        at=at[order].astype("datetime64[us]"),
+        product=np.asarray(product, dtype=object)[order],
+    )
+
+
+def customer_table_from_columns(
+    *,
+    ids: Sequence[str] | NDArray[Any],
+    created_at_us: Sequence[int] | NDArray[np.int64],
+    country: Sequence[str | None],
+    timezone: Sequence[str | None],
+    birthday: Sequence[date | None],
+    acquisition_channel: Sequence[str | None],
+    tags: Sequence[Iterable[str]],
+    consents: Iterable[tuple[str, str, bool]] = (),
+) -> CustomerTable:
+    """Build :class:`CustomerTable` from per-customer columns (rows re-sorted by id).
+
+    ``consents`` gives the *current* decisions as ``(customer_id, "channel:purpose",
+    granted)``; every key seen becomes a boolean column, False where there is no decision.
+
+    Example:
+        >>> from datetime import date
+        >>> t = customer_table_from_columns(
+        ...     ids=["b", "a"], created_at_us=[0, 1], country=["FR", None], timezone=[None, None],
+        ...     birthday=[None, date(1990, 5, 1)], acquisition_channel=[None, "ads"],
+        ...     tags=[["vip"], []], consents=[("b", "email:marketing", True)])
+        >>> t.ids.tolist(), t.consents["email:marketing"].tolist(), t.tag_indptr.tolist()
+        (['a', 'b'], [False, True], [0, 0, 1])
+    """
+    id_arr = _text_array(ids)
+    n = id_arr.shape[0]
+    if n == 0:
+        return CustomerTable.empty()
+    order = np.argsort(id_arr, kind="stable")
+    ids_sorted = id_arr[order]
+    tag_lists = [sorted(set(tags[i])) for i in order.tolist()]
+    vocabulary = sorted({t for row in tag_lists for t in row})
+    code_of = {t: i for i, t in enumerate(vocabulary)}
+    lengths = np.fromiter((len(row) for row in tag_lists), dtype=np.int64, count=n)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    codes = np.fromiter(
+        (code_of[t] for row in tag_lists for t in row), dtype=np.int32, count=int(indptr[-1])
+    )
+    birthdays = np.array(
+        [np.datetime64(b, "D") if b is not None else np.datetime64("NaT", "D") for b in birthday],
+        dtype="datetime64[D]",
+    )
+    columns: dict[str, NDArray[np.bool_]] = {}
+    for customer_id, key, granted in consents:
+        column = columns.setdefault(key, np.zeros(n, dtype=bool))
+        pos = int(np.searchsorted(ids_sorted, customer_id))
+        if pos < n and ids_sorted[pos] == customer_id:
+            column[pos] = bool(granted)
+    return CustomerTable(
+        ids=ids_sorted.astype(object),
+        created_at=np.asarray(created_at_us, dtype=np.int64)[order].astype("datetime64[us]"),
+        country=np.asarray(country, dtype=object)[order],
+        timezone=np.asarray(timezone, dtype=object)[order],
+        birthday=birthdays[order],
+        acquisition_channel=np.asarray(acquisition_channel, dtype=object)[order],
+        tag_indptr=indptr,
+        tag_codes=codes,
+        tag_vocabulary=tuple(vocabulary),
+        consents=dict(sorted(columns.items())),
+    )
