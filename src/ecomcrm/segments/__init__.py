@@ -1,0 +1,43 @@
+"""Segments: a safe condition language, the customer feature table, segments and stages.
+
+One expression, two backends: :meth:`Expression.evaluate` checks one customer or event
+(compiled Python, for the rules engine) and :meth:`Expression.mask` selects over a whole
+:class:`FeatureTable` at once (numpy). Segments are named, versioned expressions;
+lifecycle stages classify every customer in one vectorized pass.
+
+Example:
+    >>> import datetime as dt
+    >>> from ecomcrm.segments import FeatureTable, compile_expression
+    >>> schema = {"total_spent": "number", "tags": "tags", "consent_email": "bool"}
+    >>> table = FeatureTable(
+    ...     [1, 2, 3],
+    ...     {"total_spent": [500.0, 20.0, None], "tags": [["vip"], [], ["vip"]],
+    ...      "consent_email": [True, True, None]},
+    ...     schema,
+    ... )
+    >>> expr = compile_expression("total_spent > 100 and 'vip' in tags and consent_email", schema)
+    >>> expr.mask(table).tolist()
+    [True, False, False]
+"""
+
+from __future__ import annotations
+
+from ecomcrm.segments._compile import Expression, compile_expression
+from ecomcrm.segments._features import (
+    CUSTOMER_FEATURES_SCHEMA,
+    FeatureTable,
+    StringColumn,
+    TagsColumn,
+)
+from ecomcrm.segments._types import FieldType, Schema
+
+__all__ = [
+    "CUSTOMER_FEATURES_SCHEMA",
+    "Expression",
+    "FeatureTable",
+    "FieldType",
+    "Schema",
+    "StringColumn",
+    "TagsColumn",
+    "compile_expression",
+]
