@@ -20,8 +20,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+from ecomcrm.storage._memory import MemoryStore
 from ecomcrm.storage._protocols import (
     ConsentRepository,
     CustomerRepository,
@@ -50,9 +49,6 @@ from ecomcrm.storage._registry import (
     unregister_store,
 )
 
-if TYPE_CHECKING:
-    from ecomcrm.storage._memory import MemoryStore
-
 __all__ = [
     "ENTRY_POINT_GROUP",
     "ConsentRepository",
@@ -77,12 +73,3 @@ __all__ = [
     "store_schemes",
     "unregister_store",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    # MemoryStore (and SqliteStore, which is private: open it by URL) load on first use.
-    if name == "MemoryStore":
-        from ecomcrm.storage._memory import MemoryStore
-
-        return MemoryStore
-    raise AttributeError(f"module 'ecomcrm.storage' has no attribute {name!r}")

@@ -761,10 +761,10 @@ def event_facts_from_columns(
     *,
     customer_ids: Sequence[str] | NDArray[Any],
     event_id: Sequence[str] | NDArray[Any],
-    event_customer: Sequence[str | None],
+    event_customer: Sequence[str | None] | NDArray[np.object_],
     name: Sequence[str] | NDArray[Any],
     at_us: Sequence[int] | NDArray[np.int64],
-    product: Sequence[str | None],
+    product: Sequence[str | None] | NDArray[np.object_],
     names: Iterable[str] | None = None,
 ) -> EventFacts:
     """Build :class:`EventFacts` from per-event columns, ordered by ``at`` then id.

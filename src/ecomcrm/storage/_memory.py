@@ -1,0 +1,1165 @@
+"""MemoryStore: the whole store contract in plain Python structures, with real transactions.
+
+Every mutation goes through a handful of primitives that record how to undo it; a
+transaction keeps that undo log and replays it backwards when the block raises, so a
+failure rolls back every repository at once. Outside a ``transaction()`` block each public
+write is its own transaction (a failing ``put_many`` leaves nothing behind).
+
+Orders and events also live in per-column lists (one list per analytic column, with an
+``alive`` flag per row), so columnar reads turn lists into arrays without building a Python
+object per row.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+
+import attrs
+import numpy as np
+from numpy.typing import NDArray
+
+from ecomcrm.domain import (
+    Channel,
+    Consent,
+    Customer,
+    Event,
+    Identity,
+    IdentityKind,
+    LoyaltyEntry,
+    Message,
+    Order,
+    Purpose,
+    Refund,
+    SupportTicket,
+)
+from ecomcrm.errors import ConflictError, NotFoundError, StorageError, ValidationError
+from ecomcrm.storage import _shared as sh
+from ecomcrm.storage._protocols import (
+    ConsentRepository,
+    CustomerRepository,
+    EventRepository,
+    LoyaltyRepository,
+    MessageRepository,
+    OrderRepository,
+    StateRepository,
+    TicketRepository,
+)
+from ecomcrm.storage._records import (
+    Customer360,
+    CustomerTable,
+    ErasureReceipt,
+    EventFacts,
+    MergeRecord,
+    OrderFacts,
+    StateRecord,
+)
+
+__all__ = ["MemoryStore"]
+
+_MISSING: Any = object()
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _check_type(value: Any, cls: type, entity: str) -> None:
+    if not isinstance(value, cls):
+        raise ValidationError(
+            f"must be a {cls.__name__}", entity=entity, field="argument", value=value
+        )
+
+
+class _Columns:
+    """Rows addressed by key, stored as one list per column, with an undo hook."""
+
+    def __init__(self, store: MemoryStore, names: tuple[str, ...]) -> None:
+        self._store = store
+        self.row: dict[str, int] = {}
+        self.cols: dict[str, list[Any]] = {name: [] for name in names}
+        self.keys: list[str | None] = []
+
+    def set(self, key: str, values: Mapping[str, Any]) -> None:
+        store = self._store
+        i = self.row.get(key)
+        if i is None:
+            self.keys.append(key)
+            for name, column in self.cols.items():
+                column.append(values[name])
+            self.row[key] = len(self.keys) - 1
+
+            def undo() -> None:
+                del self.row[key]
+                self.keys.pop()
+                for column in self.cols.values():
+                    column.pop()
+
+            store._record(undo)
+        else:
+            for name, value in values.items():
+                store._lset(self.cols[name], i, value)
+
+    def update(self, key: str, name: str, value: Any) -> None:
+        self._store._lset(self.cols[name], self.row[key], value)
+
+    def delete(self, key: str) -> None:
+        i = self.row.get(key)
+        if i is None:
+            return
+        store = self._store
+        store._ddel(self.row, key)
+        store._lset(self.keys, i, None)
+        for column in self.cols.values():
+            store._lset(column, i, None)
+
+    def alive(self) -> NDArray[np.bool_]:
+        keys = np.asarray(self.keys, dtype=object)
+        mask: NDArray[np.bool_] = keys != None  # noqa: E711 - elementwise on an object array
+        return mask
+
+
+class _Customers:
+    def __init__(self, store: MemoryStore) -> None:
+        self._s = store
+
+    def put(self, customer: Customer) -> None:
+        _check_type(customer, Customer, "Customer")
+        with self._s.transaction():
+            if customer.id in self._s._customers or customer.id in self._s._alias:
+                raise ConflictError(
+                    "a customer with this id exists",
+                    entity="Customer",
+                    field="id",
+                    value=customer.id,
+                )
+            self._s._write_customer(customer)
+
+    def upsert(self, customer: Customer) -> bool:
+        _check_type(customer, Customer, "Customer")
+        with self._s.transaction():
+            if customer.id in self._s._alias:
+                raise ConflictError(
+                    f"was merged into {self._s.resolve(customer.id)!r}; write the survivor",
+                    entity="Customer",
+                    field="id",
+                    value=customer.id,
+                )
+            created = customer.id not in self._s._customers
+            self._s._write_customer(customer)
+            return created
+
+    def put_many(self, customers: Iterable[Customer]) -> int:
+        count = 0
+        with self._s.transaction():
+            for customer in customers:
+                self.upsert(customer)
+                count += 1
+        return count
+
+    def get(self, customer_id: str) -> Customer:
+        found = self.find(customer_id)
+        if found is None:
+            raise NotFoundError("no such customer", entity="Customer", value=customer_id)
+        return found
+
+    def find(self, customer_id: str) -> Customer | None:
+        self._s._check_open()
+        return self._s._customers.get(self._s.resolve(customer_id))
+
+    def find_by_identity(self, identity: Identity) -> Customer | None:
+        self._s._check_open()
+        _check_type(identity, Identity, "Identity")
+        owner = self._s._identity.get(identity.key)
+        return None if owner is None else self._s._customers.get(owner)
+
+    def iterate(self) -> Iterator[Customer]:
+        self._s._check_open()
+        for customer_id in sorted(self._s._customers):
+            customer = self._s._customers.get(customer_id)
+            if customer is not None:
+                yield customer
+
+    def count(self) -> int:
+        self._s._check_open()
+        return len(self._s._customers)
+
+
+class _Orders:
+    def __init__(self, store: MemoryStore) -> None:
+        self._s = store
+
+    def upsert(self, order: Order) -> bool:
+        _check_type(order, Order, "Order")
+        s = self._s
+        with s.transaction():
+            owner = s._live_id(order.customer_id, "Order")
+            if owner != order.customer_id:
+                order = attrs.evolve(order, customer_id=owner)
+            old = s._orders.get(order.id)
+            if old is not None and old.customer_id != owner:
+                s._index_remove(s._orders_by_customer, old.customer_id, order.id)
+            s._dset(s._orders, order.id, order)
+            s._index_add(s._orders_by_customer, owner, order.id)
+            row = sh.order_row(order)
+            s._order_cols.set(
+                order.id,
+                {
+                    "customer": owner,
+                    "placed_at": row.placed_at_us,
+                    "amount": row.amount,
+                    "currency": row.currency,
+                    "discount": row.discount,
+                    "units": row.units,
+                    "cancelled": row.cancelled,
+                    "refunded": 0.0,
+                    "returned": 0,
+                },
+            )
+            s._refresh_refunds(order.id)
+            return old is None
+
+    def put_many(self, orders: Iterable[Order]) -> int:
+        count = 0
+        with self._s.transaction():
+            for order in orders:
+                self.upsert(order)
+                count += 1
+        return count
+
+    def get(self, order_id: str) -> Order:
+        self._s._check_open()
+        order = self._s._orders.get(order_id)
+        if order is None:
+            raise NotFoundError("no such order", entity="Order", value=order_id)
+        return order
+
+    def for_customer(self, customer_id: str) -> list[Order]:
+        s = self._s
+        s._check_open()
+        ids = s._orders_by_customer.get(s.resolve(customer_id), {})
+        return sorted((s._orders[i] for i in ids), key=lambda o: (o.placed_at, o.id))
+
+    def count(self) -> int:
+        self._s._check_open()
+        return len(self._s._orders)
+
+    def add_refund(self, refund: Refund) -> bool:
+        _check_type(refund, Refund, "Refund")
+        s = self._s
+        with s.transaction():
+            if refund.order_id not in s._orders:
+                raise NotFoundError(
+                    "no such order", entity="Refund", field="order_id", value=refund.order_id
+                )
+            if refund.id in s._refunds:
+                return False
+            owner = s.resolve(refund.customer_id)
+            if owner != refund.customer_id:
+                refund = attrs.evolve(refund, customer_id=owner)
+            s._dset(s._refunds, refund.id, (s._next_seq(), refund))
+            s._index_add(s._refunds_by_order, refund.order_id, refund.id)
+            s._index_add(s._refunds_by_customer, owner, refund.id)
+            s._refresh_refunds(refund.order_id)
+            return True
+
+    def refunds_for_order(self, order_id: str) -> list[Refund]:
+        s = self._s
+        s._check_open()
+        return s._sorted_refunds(s._refunds_by_order.get(order_id, {}))
+
+    def refunds_for_customer(self, customer_id: str) -> list[Refund]:
+        s = self._s
+        s._check_open()
+        return s._sorted_refunds(s._refunds_by_customer.get(s.resolve(customer_id), {}))
+
+
+class _Events:
+    def __init__(self, store: MemoryStore) -> None:
+        self._s = store
+
+    def append(self, event: Event) -> bool:
+        _check_type(event, Event, "Event")
+        s = self._s
+        with s.transaction():
+            if event.id in s._events:
+                return False
+            if event.customer_id is not None:
+                owner = s.resolve(event.customer_id)
+                if owner != event.customer_id:
+                    event = attrs.evolve(event, customer_id=owner)
+            s._store_event(event, s._next_seq())
+            return True
+
+    def append_many(self, events: Iterable[Event]) -> int:
+        added = 0
+        with self._s.transaction():
+            for event in events:
+                added += self.append(event)
+        return added
+
+    def for_customer(
+        self,
+        customer_id: str,
+        *,
+        since: datetime | None = None,
+        names: Iterable[str] | None = None,
+        limit: int | None = None,
+    ) -> list[Event]:
+        s = self._s
+        s._check_open()
+        events = [s._events[i][1] for i in s._event_ids_of(s.resolve(customer_id))]
+        if since is not None:
+            events = [e for e in events if e.at >= since]
+        if names is not None:
+            wanted = set(names)
+            events = [e for e in events if e.name in wanted]
+        events.sort(key=lambda e: (e.at, e.id))
+        if limit is not None:
+            events = events[-limit:] if limit > 0 else []
+        return events
+
+    def for_anonymous(self, anonymous_id: str) -> list[Event]:
+        s = self._s
+        s._check_open()
+        ids = s._events_by_anonymous.get(anonymous_id, {})
+        return sorted((s._events[i][1] for i in ids), key=lambda e: (e.at, e.id))
+
+    def count(self) -> int:
+        self._s._check_open()
+        return len(self._s._events)
+
+
+class _Consents:
+    def __init__(self, store: MemoryStore) -> None:
+        self._s = store
+
+    def record(self, consent: Consent) -> None:
+        _check_type(consent, Consent, "Consent")
+        s = self._s
+        with s.transaction():
+            owner = s._live_id(consent.customer_id, "Consent")
+            if owner != consent.customer_id:
+                consent = attrs.evolve(consent, customer_id=owner)
+            seq = s._next_seq()
+            s._dset(s._consents, seq, consent)
+            s._index_add(s._consents_by_customer, owner, seq)
+
+    def history(self, customer_id: str) -> list[Consent]:
+        s = self._s
+        s._check_open()
+        seqs = s._consents_by_customer.get(s.resolve(customer_id), {})
+        return [s._consents[q] for q in sorted(seqs, key=lambda q: (s._consents[q].at, q))]
+
+    def current(self, customer_id: str) -> dict[tuple[Channel, Purpose], Consent]:
+        return sh.latest_consents(self.history(customer_id))
+
+    def is_granted(self, customer_id: str, channel: Channel | str, purpose: Purpose | str) -> bool:
+        latest = self.current(customer_id).get((Channel(channel), Purpose(purpose)))
+        return latest is not None and latest.granted
+
+
+class _Tickets:
+    def __init__(self, store: MemoryStore) -> None:
+        self._s = store
+
+    def upsert(self, ticket: SupportTicket) -> bool:
+        _check_type(ticket, SupportTicket, "SupportTicket")
+        s = self._s
+        with s.transaction():
+            owner = s._live_id(ticket.customer_id, "SupportTicket")
+            if owner != ticket.customer_id:
+                ticket = attrs.evolve(ticket, customer_id=owner)
+            old = s._tickets.get(ticket.id)
+            if old is not None:
+                s._index_remove(s._tickets_by_customer, old.customer_id, ticket.id)
+            s._dset(s._tickets, ticket.id, ticket)
+            s._index_add(s._tickets_by_customer, owner, ticket.id)
+            return old is None
+
+    def get(self, ticket_id: str) -> SupportTicket:
+        self._s._check_open()
+        ticket = self._s._tickets.get(ticket_id)
+        if ticket is None:
+            raise NotFoundError("no such ticket", entity="SupportTicket", value=ticket_id)
+        return ticket
+
+    def for_customer(self, customer_id: str) -> list[SupportTicket]:
+        s = self._s
+        s._check_open()
+        ids = s._tickets_by_customer.get(s.resolve(customer_id), {})
+        return sorted((s._tickets[i] for i in ids), key=lambda t: (t.opened_at, t.id))
+
+
+class _Loyalty:
+    def __init__(self, store: MemoryStore) -> None:
+        self._s = store
+
+    def append(self, entry: LoyaltyEntry) -> bool:
+        _check_type(entry, LoyaltyEntry, "LoyaltyEntry")
+        s = self._s
+        with s.transaction():
+            if entry.id in s._loyalty:
+                return False
+            owner = s.resolve(entry.customer_id)
+            if owner != entry.customer_id:
+                entry = attrs.evolve(entry, customer_id=owner)
+            s._dset(s._loyalty, entry.id, (s._next_seq(), entry))
+            s._index_add(s._loyalty_by_customer, owner, entry.id)
+            return True
+
+    def has(self, entry_id: str) -> bool:
+        self._s._check_open()
+        return entry_id in self._s._loyalty
+
+    def entries(self, customer_id: str) -> list[LoyaltyEntry]:
+        s = self._s
+        s._check_open()
+        ids = s._loyalty_by_customer.get(s.resolve(customer_id), {})
+        rows = sorted((s._loyalty[i] for i in ids), key=lambda r: (r[1].at, r[0]))
+        return [entry for _, entry in rows]
+
+    def balance(self, customer_id: str) -> int:
+        return sum(e.points for e in self.entries(customer_id))
+
+
+class _Messages:
+    def __init__(self, store: MemoryStore) -> None:
+        self._s = store
+
+    def upsert(self, message: Message) -> bool:
+        _check_type(message, Message, "Message")
+        s = self._s
+        with s.transaction():
+            owner = s.resolve(message.customer_id)
+            if owner != message.customer_id:
+                message = attrs.evolve(message, customer_id=owner)
+            old = s._messages.get(message.id)
+            if old is not None:
+                s._index_remove(s._messages_by_customer, old.customer_id, message.id)
+            s._dset(s._messages, message.id, message)
+            s._index_add(s._messages_by_customer, owner, message.id)
+            return old is None
+
+    def get(self, message_id: str) -> Message:
+        self._s._check_open()
+        message = self._s._messages.get(message_id)
+        if message is None:
+            raise NotFoundError("no such message", entity="Message", value=message_id)
+        return message
+
+    def for_customer(self, customer_id: str, *, since: datetime | None = None) -> list[Message]:
+        s = self._s
+        s._check_open()
+        ids = s._messages_by_customer.get(s.resolve(customer_id), {})
+        found = [s._messages[i] for i in ids]
+        if since is not None:
+            found = [m for m in found if m.at >= since]
+        return sorted(found, key=lambda m: (m.at, m.id))
+
+
+class _State:
+    def __init__(self, store: MemoryStore) -> None:
+        self._s = store
+
+    def get(self, key: str) -> StateRecord | None:
+        self._s._check_open()
+        return self._s._state.get(sh.check_state_key(key))
+
+    def put(
+        self, key: str, value: Mapping[str, Any], *, expected_version: int | None
+    ) -> StateRecord:
+        s = self._s
+        sh.check_state_key(key)
+        frozen = sh.freeze_state_value(value)
+        with s.transaction():
+            stored = s._state.get(key)
+            version = sh.check_expected_version(
+                key, None if stored is None else stored.version, expected_version
+            )
+            record = StateRecord(key=key, value=frozen, version=version)
+            s._dset(s._state, key, record)
+        return StateRecord(key=key, value=sh.freeze_state_value(frozen), version=version)
+
+    def delete(self, key: str, *, expected_version: int) -> None:
+        s = self._s
+        sh.check_state_key(key)
+        with s.transaction():
+            stored = s._state.get(key)
+            sh.check_expected_version(
+                key, None if stored is None else stored.version, expected_version
+            )
+            s._ddel(s._state, key)
+
+    def scan(
+        self,
+        prefix: str = "",
+        *,
+        start: str | None = None,
+        stop: str | None = None,
+        limit: int | None = None,
+    ) -> list[StateRecord]:
+        s = self._s
+        s._check_open()
+        keys = sorted(
+            k
+            for k in s._state
+            if k.startswith(prefix) and (start is None or k >= start) and (stop is None or k < stop)
+        )
+        if limit is not None:
+            keys = keys[: max(limit, 0)]
+        return [
+            StateRecord(
+                key=k, value=sh.freeze_state_value(s._state[k].value), version=s._state[k].version
+            )
+            for k in keys
+        ]
+
+
+class MemoryStore:
+    """A complete store in memory: for tests, demos and small jobs. Nothing is persisted.
+
+    Implements the whole :class:`~ecomcrm.storage.Store` contract, including atomic
+    transactions across repositories (an undo log), identity suppression after erasure,
+    merges, exports and columnar reads. Not safe for concurrent writers in several
+    threads beyond a re-entrant lock held for each transaction.
+
+    Example:
+        >>> from datetime import datetime, timezone
+        >>> from ecomcrm.domain import Customer, Identity
+        >>> store = MemoryStore()
+        >>> t = datetime(2024, 1, 1, tzinfo=timezone.utc)
+        >>> with store.transaction():
+        ...     store.customers.put(Customer(id="c1", created_at=t, identities=[Identity.email("a@b.co")]))
+        ...     store.customers.put(Customer(id="c2", created_at=t))
+        >>> store.merge("c1", "c2", at=t).merged_id, store.resolve("c2"), store.customers.count()
+        ('c2', 'c1', 1)
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._undo: list[Callable[[], None]] | None = None
+        self._depth = 0
+        self._closed = False
+        self._seq = 0
+        self._customers: dict[str, Customer] = {}
+        self._identity: dict[str, str] = {}
+        self._alias: dict[str, str] = {}
+        self._tombstones: dict[str, bool] = {}
+        self._merges: dict[str, tuple[int, MergeRecord]] = {}
+        self._orders: dict[str, Order] = {}
+        self._orders_by_customer: dict[str, dict[str, None]] = {}
+        self._order_cols = _Columns(
+            self,
+            (
+                "customer",
+                "placed_at",
+                "amount",
+                "currency",
+                "discount",
+                "units",
+                "cancelled",
+                "refunded",
+                "returned",
+            ),
+        )
+        self._refunds: dict[str, tuple[int, Refund]] = {}
+        self._refunds_by_order: dict[str, dict[str, None]] = {}
+        self._refunds_by_customer: dict[str, dict[str, None]] = {}
+        self._events: dict[str, tuple[int, Event]] = {}
+        self._events_by_customer: dict[str, dict[str, None]] = {}
+        self._events_by_anonymous: dict[str, dict[str, None]] = {}
+        self._event_cols = _Columns(self, ("customer", "anonymous", "name", "at", "product"))
+        self._consents: dict[int, Consent] = {}
+        self._consents_by_customer: dict[str, dict[int, None]] = {}
+        self._tickets: dict[str, SupportTicket] = {}
+        self._tickets_by_customer: dict[str, dict[str, None]] = {}
+        self._loyalty: dict[str, tuple[int, LoyaltyEntry]] = {}
+        self._loyalty_by_customer: dict[str, dict[str, None]] = {}
+        self._messages: dict[str, Message] = {}
+        self._messages_by_customer: dict[str, dict[str, None]] = {}
+        self._state: dict[str, StateRecord] = {}
+        self.customers: CustomerRepository = _Customers(self)
+        self.orders: OrderRepository = _Orders(self)
+        self.events: EventRepository = _Events(self)
+        self.consents: ConsentRepository = _Consents(self)
+        self.tickets: TicketRepository = _Tickets(self)
+        self.loyalty: LoyaltyRepository = _Loyalty(self)
+        self.messages: MessageRepository = _Messages(self)
+        self.state: StateRepository = _State(self)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"{len(self._customers)} customers"
+        return f"<MemoryStore {state}>"
+
+    # --- undo-logged primitives ---------------------------------------------------------
+
+    def _record(self, undo: Callable[[], None]) -> None:
+        if self._undo is not None:
+            self._undo.append(undo)
+
+    def _next_seq(self) -> int:
+        self._seq += 1  # never rolled back: sequence numbers only need to grow
+        return self._seq
+
+    def _dset(self, mapping: dict[K, V], key: K, value: V) -> None:
+        old = mapping.get(key, _MISSING)
+        mapping[key] = value
+        if old is _MISSING:
+            self._record(lambda: mapping.__delitem__(key))
+        else:
+            self._record(lambda: mapping.__setitem__(key, old))
+
+    def _ddel(self, mapping: dict[K, V], key: K) -> None:
+        if key in mapping:
+            old = mapping.pop(key)
+            self._record(lambda: mapping.__setitem__(key, old))
+
+    def _lset(self, items: list[Any], index: int, value: Any) -> None:
+        old = items[index]
+        items[index] = value
+        self._record(lambda: items.__setitem__(index, old))
+
+    def _index_add(self, index: dict[K, dict[Any, None]], key: K, member: Any) -> None:
+        bucket = index.get(key)
+        if bucket is None:
+            bucket = {}
+            self._dset(index, key, bucket)
+        if member not in bucket:
+            self._dset(bucket, member, None)
+
+    def _index_remove(self, index: dict[K, dict[Any, None]], key: K, member: Any) -> None:
+        bucket = index.get(key)
+        if bucket is not None:
+            self._ddel(bucket, member)
+
+    # --- transactions -------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError("the store is closed", entity="MemoryStore")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._check_open()
+        with self._lock:
+            outer = self._depth == 0
+            if outer:
+                self._undo = []
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                if outer:
+                    undo, self._undo = self._undo or [], None
+                    for step in reversed(undo):
+                        step()
+                raise
+            finally:
+                self._depth -= 1
+                if outer:
+                    self._undo = None
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """A block whose writes, across all repositories, are applied atomically.
+
+        Example:
+            >>> from datetime import datetime, timezone
+            >>> from ecomcrm.domain import Customer
+            >>> store = MemoryStore()
+            >>> try:
+            ...     with store.transaction():
+            ...         store.customers.put(Customer(id="c1", created_at=datetime(2024, 1, 1, tzinfo=timezone.utc)))
+            ...         raise RuntimeError("boom")
+            ... except RuntimeError:
+            ...     pass
+            >>> store.customers.count()
+            0
+        """
+        return self._transaction()
+
+    # --- internal helpers ---------------------------------------------------------------
+
+    def _live_id(self, customer_id: str, entity: str) -> str:
+        owner = self.resolve(customer_id)
+        if owner not in self._customers:
+            raise NotFoundError(
+                "no such customer", entity=entity, field="customer_id", value=customer_id
+            )
+        return owner
+
+    def _is_suppressed_key(self, key: str) -> bool:
+        return key in self._tombstones
+
+    def _write_customer(self, customer: Customer) -> None:
+        sh.check_not_suppressed(customer.identities, self._is_suppressed_key, entity="Customer")
+        for identity in customer.identities:
+            owner = self._identity.get(identity.key)
+            if owner is not None and owner != customer.id:
+                raise ConflictError(
+                    f"belongs to customer {owner!r}",
+                    entity="Customer",
+                    field="identities",
+                    value=identity.key,
+                )
+        old = self._customers.get(customer.id)
+        if old is not None:
+            keep = {i.key for i in customer.identities}
+            for identity in old.identities:
+                if identity.key not in keep:
+                    self._ddel(self._identity, identity.key)
+        for identity in customer.identities:
+            self._dset(self._identity, identity.key, customer.id)
+        self._dset(self._customers, customer.id, customer)
+
+    def _refresh_refunds(self, order_id: str) -> None:
+        if order_id not in self._order_cols.row:
+            return
+        refunded = 0.0
+        returned = 0
+        for refund_id in self._refunds_by_order.get(order_id, {}):
+            row = sh.refund_row(self._refunds[refund_id][1])
+            refunded += row.amount
+            returned += row.returned_units
+        self._order_cols.update(order_id, "refunded", refunded)
+        self._order_cols.update(order_id, "returned", returned)
+
+    def _sorted_refunds(self, ids: Iterable[str]) -> list[Refund]:
+        rows = sorted((self._refunds[i] for i in ids), key=lambda r: (r[1].at, r[0]))
+        return [refund for _, refund in rows]
+
+    def _store_event(self, event: Event, seq: int) -> None:
+        self._dset(self._events, event.id, (seq, event))
+        if event.customer_id is not None:
+            self._index_add(self._events_by_customer, event.customer_id, event.id)
+        if event.anonymous_id is not None:
+            self._index_add(self._events_by_anonymous, event.anonymous_id, event.id)
+        self._event_cols.set(
+            event.id,
+            {
+                "customer": event.customer_id,
+                "anonymous": event.anonymous_id,
+                "name": event.name,
+                "at": sh.to_micros(event.at),
+                "product": sh.event_product(event),
+            },
+        )
+
+    def _drop_event(self, event_id: str) -> None:
+        _, event = self._events[event_id]
+        self._ddel(self._events, event_id)
+        if event.customer_id is not None:
+            self._index_remove(self._events_by_customer, event.customer_id, event_id)
+        if event.anonymous_id is not None:
+            self._index_remove(self._events_by_anonymous, event.anonymous_id, event_id)
+        self._event_cols.delete(event_id)
+
+    def _anonymous_ids(self, customer_id: str) -> list[str]:
+        customer = self._customers.get(customer_id)
+        if customer is None:
+            return []
+        return [i.value for i in customer.identities if i.kind is IdentityKind.ANONYMOUS]
+
+    def _event_ids_of(self, customer_id: str) -> list[str]:
+        ids = dict(self._events_by_customer.get(customer_id, {}))
+        for anonymous_id in self._anonymous_ids(customer_id):
+            ids.update(self._events_by_anonymous.get(anonymous_id, {}))
+        return list(ids)
+
+    def _aliases_of(self, customer_id: str) -> list[str]:
+        return [m for m in self._alias if self.resolve(m) == customer_id]
+
+    # --- identity resolution ------------------------------------------------------------
+
+    def link_identity(self, customer_id: str, identity: Identity) -> None:
+        """Attach an identity to a customer; see :meth:`ecomcrm.storage.Store.link_identity`.
+
+        Example:
+            >>> from datetime import datetime, timezone
+            >>> from ecomcrm.domain import Customer, Identity
+            >>> store = MemoryStore()
+            >>> store.customers.put(Customer(id="c1", created_at=datetime(2024, 1, 1, tzinfo=timezone.utc)))
+            >>> store.link_identity("c1", Identity(kind="anonymous", value="cookie-9"))
+            >>> store.customers.find_by_identity(Identity(kind="anonymous", value="cookie-9")).id
+            'c1'
+        """
+        _check_type(identity, Identity, "Identity")
+        with self.transaction():
+            owner = self._live_id(customer_id, "Identity")
+            holder = self._identity.get(identity.key)
+            if holder == owner:
+                return
+            if holder is not None:
+                raise ConflictError(
+                    f"belongs to customer {holder!r}",
+                    entity="Identity",
+                    field="value",
+                    value=identity.key,
+                )
+            sh.check_not_suppressed([identity], self._is_suppressed_key, entity="Identity")
+            customer = self._customers[owner]
+            self._dset(
+                self._customers,
+                owner,
+                attrs.evolve(customer, identities=(*customer.identities, identity)),
+            )
+            self._dset(self._identity, identity.key, owner)
+            if identity.kind is IdentityKind.ANONYMOUS:
+                for event_id in list(self._events_by_anonymous.get(identity.value, {})):
+                    seq, event = self._events[event_id]
+                    if event.customer_id is None:
+                        self._drop_event(event_id)
+                        self._store_event(attrs.evolve(event, customer_id=owner), seq)
+
+    def resolve(self, customer_id: str) -> str:
+        """The surviving id after any chain of merges.
+
+        Example:
+            >>> MemoryStore().resolve("c9")
+            'c9'
+        """
+        return sh.follow_merges(customer_id, self._alias.get)
+
+    def merge(self, survivor_id: str, merged_id: str, *, at: datetime) -> MergeRecord:
+        """Fold ``merged_id`` into ``survivor_id``; see :meth:`ecomcrm.storage.Store.merge`.
+
+        Example:
+            >>> from datetime import datetime, timezone
+            >>> from ecomcrm.domain import Customer
+            >>> t = datetime(2024, 1, 1, tzinfo=timezone.utc)
+            >>> store = MemoryStore()
+            >>> store.customers.put_many([Customer(id="a", created_at=t), Customer(id="b", created_at=t)])
+            2
+            >>> first = store.merge("a", "b", at=t)
+            >>> store.merge("b", "a", at=t) == first
+            True
+        """
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise ValidationError("must be timezone-aware", entity="merge", field="at", value=at)
+        with self.transaction():
+            survivor = self.resolve(survivor_id)
+            merged = self.resolve(merged_id)
+            if survivor == merged:
+                for candidate in (merged_id, survivor_id):
+                    if candidate in self._merges:
+                        return self._merges[candidate][1]
+                if survivor not in self._customers:
+                    raise NotFoundError("no such customer", entity="merge", value=survivor_id)
+                raise ValidationError(
+                    "cannot merge a customer into itself", entity="merge", value=survivor_id
+                )
+            self._live_id(survivor, "merge")
+            self._live_id(merged, "merge")
+            self._fold(survivor, merged)
+            record = MergeRecord(survivor_id=survivor, merged_id=merged, at=at)
+            self._dset(self._merges, merged, (self._next_seq(), record))
+            return record
+
+    def _fold(self, s: str, m: str) -> None:
+        profile = sh.merge_profiles(self._customers[s], self._customers[m])
+        old = self._customers[m]
+        self._ddel(self._customers, m)
+        for identity in old.identities:
+            self._dset(self._identity, identity.key, s)
+        self._dset(self._customers, s, profile)
+        self._dset(self._alias, m, s)
+        for order_id in list(self._orders_by_customer.get(m, {})):
+            self._dset(self._orders, order_id, attrs.evolve(self._orders[order_id], customer_id=s))
+            self._order_cols.update(order_id, "customer", s)
+            self._index_add(self._orders_by_customer, s, order_id)
+        self._ddel(self._orders_by_customer, m)
+        for refund_id in list(self._refunds_by_customer.get(m, {})):
+            seq, refund = self._refunds[refund_id]
+            self._dset(self._refunds, refund_id, (seq, attrs.evolve(refund, customer_id=s)))
+            self._index_add(self._refunds_by_customer, s, refund_id)
+        self._ddel(self._refunds_by_customer, m)
+        for event_id in list(self._events_by_customer.get(m, {})):
+            seq, event = self._events[event_id]
+            self._drop_event(event_id)
+            self._store_event(attrs.evolve(event, customer_id=s), seq)
+        for seq in list(self._consents_by_customer.get(m, {})):
+            self._dset(self._consents, seq, attrs.evolve(self._consents[seq], customer_id=s))
+            self._index_add(self._consents_by_customer, s, seq)
+        self._ddel(self._consents_by_customer, m)
+        for ticket_id in list(self._tickets_by_customer.get(m, {})):
+            self._dset(
+                self._tickets, ticket_id, attrs.evolve(self._tickets[ticket_id], customer_id=s)
+            )
+            self._index_add(self._tickets_by_customer, s, ticket_id)
+        self._ddel(self._tickets_by_customer, m)
+        for entry_id in list(self._loyalty_by_customer.get(m, {})):
+            seq, entry = self._loyalty[entry_id]
+            self._dset(self._loyalty, entry_id, (seq, attrs.evolve(entry, customer_id=s)))
+            self._index_add(self._loyalty_by_customer, s, entry_id)
+        self._ddel(self._loyalty_by_customer, m)
+        for message_id in list(self._messages_by_customer.get(m, {})):
+            message = self._messages[message_id]
+            self._dset(self._messages, message_id, attrs.evolve(message, customer_id=s))
+            self._index_add(self._messages_by_customer, s, message_id)
+        self._ddel(self._messages_by_customer, m)
+
+    def merges(self, customer_id: str) -> list[MergeRecord]:
+        """The merges into this customer (directly or through a chain), oldest first.
+
+        Example:
+            >>> MemoryStore().merges("c1")
+            []
+        """
+        self._check_open()
+        target = self.resolve(customer_id)
+        rows = [
+            (seq, record)
+            for seq, record in self._merges.values()
+            if self.resolve(record.survivor_id) == target
+        ]
+        return [record for _, record in sorted(rows, key=lambda r: (r[1].at, r[0]))]
+
+    # --- privacy ------------------------------------------------------------------------
+
+    def export(self, customer_id: str) -> dict[str, Any]:
+        """Everything stored about the person; see :func:`ecomcrm.storage._shared.build_export`.
+
+        Example:
+            >>> from datetime import datetime, timezone
+            >>> from ecomcrm.domain import Customer
+            >>> store = MemoryStore()
+            >>> store.customers.put(Customer(id="c1", created_at=datetime(2024, 1, 1, tzinfo=timezone.utc)))
+            >>> store.export("c1")["type"]
+            'CustomerExport'
+        """
+        self._check_open()
+        return sh.build_export(self, customer_id)
+
+    def erase(self, customer_id: str, *, keep_order_facts: bool = False) -> ErasureReceipt:
+        """Remove the person's personal data everywhere; see :meth:`ecomcrm.storage.Store.erase`.
+
+        Example:
+            >>> from datetime import datetime, timezone
+            >>> from ecomcrm.domain import Customer, Identity
+            >>> store = MemoryStore()
+            >>> ada = Identity.email("ada@example.com")
+            >>> store.customers.put(Customer(id="c1", created_at=datetime(2024, 1, 1, tzinfo=timezone.utc), identities=[ada]))
+            >>> receipt = store.erase("c1")
+            >>> store.customers.find("c1") is None, store.is_suppressed(ada)
+            (True, True)
+        """
+        with self.transaction():
+            customer = self.customers.get(customer_id)
+            cid = customer.id
+            aliases = self._aliases_of(cid)
+            tombstones = sorted(
+                {sh.tombstone_key(i) for i in customer.identities if i.kind in sh.SUPPRESSED_KINDS}
+            )
+            counts: dict[str, int] = {}
+            for key in tombstones:
+                self._dset(self._tombstones, key, True)
+            for event_id in self._event_ids_of(cid):
+                self._drop_event(event_id)
+                counts["events"] = counts.get("events", 0) + 1
+            for identity in customer.identities:
+                self._ddel(self._identity, identity.key)
+            counts["identities"] = len(customer.identities)
+            for seq in list(self._consents_by_customer.get(cid, {})):
+                self._ddel(self._consents, seq)
+            counts["consents"] = len(self._consents_by_customer.get(cid, {}))
+            self._ddel(self._consents_by_customer, cid)
+            counts["tickets"] = self._drop_all(self._tickets, self._tickets_by_customer, cid)
+            counts["loyalty"] = self._drop_all(self._loyalty, self._loyalty_by_customer, cid)
+            counts["messages"] = self._drop_all(self._messages, self._messages_by_customer, cid)
+            order_ids = list(self._orders_by_customer.get(cid, {}))
+            refund_ids = list(self._refunds_by_customer.get(cid, {}))
+            counts["orders"] = len(order_ids)
+            counts["refunds"] = len(refund_ids)
+            if keep_order_facts and order_ids:
+                anon = sh.new_anonymous_id()
+                self._dset(self._customers, anon, sh.anonymous_customer(customer, anon))
+                for order_id in order_ids:
+                    order = sh.anonymise_order(self._orders[order_id], anon)
+                    self._dset(self._orders, order_id, order)
+                    self._order_cols.update(order_id, "customer", anon)
+                    self._index_add(self._orders_by_customer, anon, order_id)
+                for refund_id in refund_ids:
+                    seq, refund = self._refunds[refund_id]
+                    kept = sh.anonymise_refund(refund, anon)
+                    self._dset(self._refunds, refund_id, (seq, kept))
+                    self._index_add(self._refunds_by_customer, anon, refund_id)
+            else:
+                for order_id in order_ids:
+                    self._ddel(self._orders, order_id)
+                    self._order_cols.delete(order_id)
+                    for refund_id in list(self._refunds_by_order.get(order_id, {})):
+                        self._drop_refund(refund_id)
+                    self._ddel(self._refunds_by_order, order_id)
+                for refund_id in refund_ids:
+                    self._drop_refund(refund_id)
+            self._ddel(self._orders_by_customer, cid)
+            self._ddel(self._refunds_by_customer, cid)
+            for merged in [cid, *aliases]:
+                self._ddel(self._merges, merged)
+            for alias in aliases:
+                self._ddel(self._alias, alias)
+            counts["merges"] = len(aliases)
+            state_keys = sh.state_keys_of(list(self._state), [cid, *aliases])
+            for key in state_keys:
+                self._ddel(self._state, key)
+            counts["state"] = len(state_keys)
+            self._ddel(self._customers, cid)
+            counts["customers"] = 1
+            return ErasureReceipt(
+                customer_id=cid,
+                tombstones=tuple(tombstones),
+                kept_order_facts=bool(keep_order_facts and order_ids),
+                counts=dict(sorted(counts.items())),
+            )
+
+    def _drop_refund(self, refund_id: str) -> None:
+        found = self._refunds.get(refund_id)
+        if found is None:
+            return
+        refund = found[1]
+        self._ddel(self._refunds, refund_id)
+        self._index_remove(self._refunds_by_order, refund.order_id, refund_id)
+        self._index_remove(self._refunds_by_customer, refund.customer_id, refund_id)
+        self._refresh_refunds(refund.order_id)
+
+    def _drop_all(
+        self, table: dict[str, Any], index: dict[str, dict[str, None]], customer_id: str
+    ) -> int:
+        ids = list(index.get(customer_id, {}))
+        for record_id in ids:
+            self._ddel(table, record_id)
+        self._ddel(index, customer_id)
+        return len(ids)
+
+    def is_suppressed(self, identity: Identity) -> bool:
+        """True when this identity belonged to an erased person.
+
+        Example:
+            >>> from ecomcrm.domain import Identity
+            >>> MemoryStore().is_suppressed(Identity.email("a@b.co"))
+            False
+        """
+        self._check_open()
+        _check_type(identity, Identity, "Identity")
+        return sh.tombstone_key(identity) in self._tombstones
+
+    # --- analytics ----------------------------------------------------------------------
+
+    def customer_table(self) -> CustomerTable:
+        """All live customers as columns, ordered by id.
+
+        Example:
+            >>> len(MemoryStore().customer_table())
+            0
+        """
+        self._check_open()
+        people = list(self._customers.values())
+        consents = []
+        for customer in people:
+            for (channel, purpose), consent in self.consents.current(customer.id).items():
+                consents.append((customer.id, sh.consent_key(channel, purpose), consent.granted))
+        return sh.customer_table_from_columns(
+            ids=[c.id for c in people],
+            created_at_us=[sh.to_micros(c.created_at) for c in people],
+            country=[c.country for c in people],
+            timezone=[c.timezone for c in people],
+            birthday=[c.birthday for c in people],
+            acquisition_channel=[c.acquisition_channel for c in people],
+            tags=[c.tags for c in people],
+            consents=consents,
+        )
+
+    def _live_ids(self) -> NDArray[np.str_]:
+        return np.sort(np.asarray(list(self._customers), dtype=str))
+
+    def order_facts(
+        self, *, currency: str | None = None, rates: Mapping[str, float] | None = None
+    ) -> OrderFacts:
+        """All orders of live customers as columns; see :meth:`ecomcrm.storage.Store.order_facts`.
+
+        Example:
+            >>> MemoryStore().order_facts(currency="EUR").currency
+            'EUR'
+        """
+        self._check_open()
+        cols = self._order_cols
+        alive = cols.alive()
+
+        def col(name: str, dtype: Any) -> Any:
+            return np.asarray(cols.cols[name], dtype=object)[alive].astype(dtype)
+
+        keys = np.asarray(cols.keys, dtype=object)[alive]
+        return sh.order_facts_from_columns(
+            customer_ids=self._live_ids(),
+            order_id=keys.astype(str),
+            order_customer=col("customer", str),
+            placed_at_us=col("placed_at", np.int64),
+            amount=col("amount", np.float64),
+            order_currency=col("currency", str),
+            discount=col("discount", np.float64),
+            refunded=col("refunded", np.float64),
+            units=col("units", np.int64),
+            returned_units=col("returned", np.int64),
+            cancelled=col("cancelled", bool),
+            currency=currency,
+            rates=rates,
+        )
+
+    def event_facts(self, *, names: Iterable[str] | None = None) -> EventFacts:
+        """All events as columns, by ``at`` then id.
+
+        Example:
+            >>> len(MemoryStore().event_facts())
+            0
+        """
+        self._check_open()
+        cols = self._event_cols
+        alive = cols.alive()
+        customers = np.asarray(cols.cols["customer"], dtype=object)[alive]
+        anonymous = np.asarray(cols.cols["anonymous"], dtype=object)[alive]
+        unknown = np.flatnonzero(customers == None)  # noqa: E711
+        for i in unknown.tolist():
+            owner = self._identity.get(f"{IdentityKind.ANONYMOUS.value}:{anonymous[i]}")
+            customers[i] = owner
+        keys = np.asarray(cols.keys, dtype=object)[alive]
+        return sh.event_facts_from_columns(
+            customer_ids=self._live_ids(),
+            event_id=keys.astype(str),
+            event_customer=customers,
+            name=np.asarray(cols.cols["name"], dtype=object)[alive].astype(str),
+            at_us=np.asarray(cols.cols["at"], dtype=object)[alive].astype(np.int64),
+            product=np.asarray(cols.cols["product"], dtype=object)[alive],
+            names=names,
+        )
+
+    def customer_360(
+        self, customer_id: str, *, recent_events: int = 50, messages: int = 50
+    ) -> Customer360:
+        """The whole view of one customer for a support agent.
+
+        Example:
+            >>> from datetime import datetime, timezone
+            >>> from ecomcrm.domain import Customer
+            >>> store = MemoryStore()
+            >>> store.customers.put(Customer(id="c1", created_at=datetime(2024, 1, 1, tzinfo=timezone.utc)))
+            >>> store.customer_360("c1").loyalty_balance
+            0
+        """
+        self._check_open()
+        return sh.build_customer_360(
+            self, customer_id, recent_events=recent_events, messages=messages
+        )
+
+    def close(self) -> None:
+        """Drop everything; further use raises StorageError.
+
+        Example:
+            >>> store = MemoryStore()
+            >>> store.close()
+            >>> store.customers.count()
+            Traceback (most recent call last):
+            ...
+            ecomcrm.errors.StorageError: MemoryStore: the store is closed
+        """
+        self._closed = True
