@@ -1,0 +1,43 @@
+"""Bringing a shop's data in: importers, the synthetic shop generator, DataFrame interop.
+
+Importers stream their file row by row and write one store transaction per batch, so memory
+does not grow with the file. Every record ends in one bucket of the returned
+:class:`ImportReport` (imported, updated, unchanged, rejected, suppressed), and every
+rejected record is listed with its file, line, column and reason. Importing the same file
+twice changes nothing the second time: ids are derived from the file's own keys, writes
+are upserts, and events carry content ids. People erased earlier stay erased.
+
+Example:
+    >>> import ecomcrm
+    >>> from ecomcrm.io import ImportReport
+    >>> ImportReport(source="orders.csv", kind="shopify_orders").ok
+    True
+"""
+
+from ecomcrm.io._progress import ProgressCallback, TextProgress, make_progress
+from ecomcrm.io._report import MAX_REJECTION_DETAILS, ImportReport, RejectedRow
+from ecomcrm.io._shopify import (
+    SHOPIFY_CUSTOMER_COLUMNS,
+    SHOPIFY_ORDER_COLUMNS,
+    handle_shopify_webhook,
+    import_shopify_customers,
+    import_shopify_orders,
+    shopify_customer_redact,
+    shopify_data_request,
+)
+
+__all__ = [
+    "MAX_REJECTION_DETAILS",
+    "SHOPIFY_CUSTOMER_COLUMNS",
+    "SHOPIFY_ORDER_COLUMNS",
+    "ImportReport",
+    "ProgressCallback",
+    "RejectedRow",
+    "TextProgress",
+    "handle_shopify_webhook",
+    "import_shopify_customers",
+    "import_shopify_orders",
+    "make_progress",
+    "shopify_customer_redact",
+    "shopify_data_request",
+]

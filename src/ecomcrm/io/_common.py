@@ -1,0 +1,456 @@
+"""Shared machinery of the importers: parsing cells, resolving people, batched idempotent writes.
+
+An importer turns each record of a file into an :class:`Item` (the customers, order,
+refunds, consents, events and identity links it implies) and hands it to a
+:class:`BatchWriter`, which writes a batch of items in one store transaction and sorts every
+record into exactly one bucket of the :class:`ImportReport`. When a batch fails as a whole,
+it is retried item by item, so one bad record is rejected with its reason and the others
+still go in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from dateutil import parser as date_parser
+
+from ecomcrm.domain import Consent, Customer, Event, Identity, IdentityKind, Order, Refund
+from ecomcrm.errors import EcomcrmError, NotFoundError, ValidationError
+from ecomcrm.io._progress import Progress
+from ecomcrm.io._report import ImportReport
+from ecomcrm.storage._protocols import Store
+
+PathLike = str | os.PathLike[str]
+
+DEFAULT_BATCH_SIZE = 2_000
+
+
+class RowError(Exception):
+    """A record cannot be imported: names the column, the reason and the offending value."""
+
+    def __init__(self, column: str | None, reason: str, value: Any = None) -> None:
+        super().__init__(reason)
+        self.column = column
+        self.reason = reason
+        self.value = value
+        self.line: int | None = None
+
+    @classmethod
+    def from_validation(cls, exc: ValidationError, column: str | None = None) -> RowError:
+        """Turn a domain ValidationError into a row error naming the domain field."""
+        field = f"{exc.entity}.{exc.field}" if exc.entity and exc.field else exc.field
+        return cls(column or field, exc.message, exc.value if exc.has_value else None)
+
+
+# --- cells --------------------------------------------------------------------------------
+
+
+def parse_datetime(text: str, column: str, *, default_tz: Any = UTC) -> datetime:
+    """Parse an export timestamp; naive ones are taken as ``default_tz``.
+
+    Accepts ISO 8601 (``2024-03-01T12:00:00Z``), Shopify's ``2024-03-01 12:00:00 -0500`` and
+    anything python-dateutil understands.
+    """
+    s = text.strip()
+    if not s:
+        raise RowError(column, "is empty, a date and time is required", text)
+    if len(s) > 20 and s[19] == " " and s[20] in "+-":
+        s = s[:19] + s[20:]  # Shopify: "2024-03-01 12:00:00 -0500"
+    try:
+        value = datetime.fromisoformat(s.replace("Z", "+00:00") if s.endswith("Z") else s)
+    except ValueError:
+        try:
+            value = date_parser.parse(s)
+        except (ValueError, OverflowError):
+            raise RowError(column, "is not a date and time", text) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=default_tz)
+    return value.astimezone(UTC)
+
+
+def parse_decimal(text: str, column: str, *, default: Decimal | None = None) -> Decimal:
+    """Parse a money amount; blank gives ``default`` (an error when there is none)."""
+    s = text.strip()
+    if not s:
+        if default is None:
+            raise RowError(column, "is empty, an amount is required", text)
+        return default
+    try:
+        value = Decimal(s.replace(",", "") if "," in s and "." in s else s.replace(",", "."))
+    except InvalidOperation:
+        raise RowError(column, "is not a number", text) from None
+    if not value.is_finite():
+        raise RowError(column, "is not a finite number", text)
+    return value
+
+
+def parse_int(text: str, column: str, *, default: int | None = None) -> int:
+    """Parse a whole number (``"2"`` or ``"2.0"``)."""
+    s = text.strip()
+    if not s:
+        if default is None:
+            raise RowError(column, "is empty, a whole number is required", text)
+        return default
+    try:
+        return int(s)
+    except ValueError:
+        try:
+            f = Decimal(s)
+        except InvalidOperation:
+            raise RowError(column, "is not a whole number", text) from None
+        if f != f.to_integral_value():
+            raise RowError(column, "is not a whole number", text) from None
+        return int(f)
+
+
+_TRUE = {"yes", "true", "1", "y", "t", "subscribed", "opted_in", "granted"}
+_FALSE = {"no", "false", "0", "n", "f", "unsubscribed", "not_subscribed", "opted_out", "denied"}
+_UNDECIDED = {"", "pending", "unknown", "null", "none", "invalid", "redacted"}
+
+
+def parse_consent(text: str, column: str) -> bool | None:
+    """Read a marketing-consent cell: True, False, or None when no decision is recorded."""
+    s = text.strip().lower()
+    if s in _TRUE:
+        return True
+    if s in _FALSE:
+        return False
+    if s in _UNDECIDED:
+        return None
+    raise RowError(column, "is not yes/no (or subscribed/unsubscribed/pending)", text)
+
+
+def email_identity(text: str, column: str) -> Identity | None:
+    """The email identity of a cell, None when blank; RowError when malformed."""
+    if not text or not text.strip():
+        return None
+    try:
+        return Identity(kind=IdentityKind.EMAIL, value=text)
+    except ValidationError:
+        raise RowError(column, "is not a valid email address", text) from None
+
+
+def phone_identity(text: str) -> Identity | None:
+    """The phone identity of a cell, or None when blank or not in international form.
+
+    Phone cells in exports are often local numbers (no country code); they cannot be
+    normalised, so they are not used as identities (the rest of the record still imports).
+    """
+    s = text.strip().lstrip("'")
+    if not s:
+        return None
+    try:
+        return Identity(kind=IdentityKind.PHONE, value=s)
+    except ValidationError:
+        return None
+
+
+def stable_id(prefix: str, *parts: str) -> str:
+    """A deterministic id from its parts, so importing twice gives the same ids.
+
+    Example:
+        >>> stable_id("c_", "email:ada@example.com") == stable_id("c_", "email:ada@example.com")
+        True
+    """
+    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=10).hexdigest()
+    return prefix + digest
+
+
+_PRIORITY = {
+    IdentityKind.EMAIL: 0,
+    IdentityKind.PHONE: 1,
+    IdentityKind.EXTERNAL: 2,
+    IdentityKind.ANONYMOUS: 3,
+}
+
+
+def customer_id_for(identities: Sequence[Identity]) -> str:
+    """The id a new customer gets: derived from its email, else phone, else external id.
+
+    The same person therefore gets the same id whichever file brings them in first.
+
+    Example:
+        >>> from ecomcrm.domain import Identity
+        >>> customer_id_for([Identity.email("ada@example.com")]).startswith("c_")
+        True
+    """
+    best = min(identities, key=lambda i: _PRIORITY[i.kind])
+    return stable_id("c_", best.key)
+
+
+def source_name(path: PathLike) -> str:
+    """The name a report and consent sources use for a file: its base name."""
+    return Path(path).name
+
+
+# --- people ---------------------------------------------------------------------------------
+
+
+class Resolver:
+    """Finds the customer behind identities, with a bounded cache, and creates new ones.
+
+    Customers created during an import are kept in ``pending`` until their batch is
+    written; the cache maps identity keys to customer ids.
+    """
+
+    def __init__(self, store: Store, *, max_cache: int = 500_000) -> None:
+        self.store = store
+        self.max_cache = max_cache
+        self._ids: dict[str, str] = {}
+        self._suppressed: dict[str, bool] = {}
+        self.pending: dict[str, Customer] = {}
+
+    def is_suppressed(self, identities: Iterable[Identity]) -> bool:
+        """True when any identity belonged to an erased person."""
+        for identity in identities:
+            key = identity.key
+            hit = self._suppressed.get(key)
+            if hit is None:
+                hit = bool(self.store.is_suppressed(identity))
+                self._suppressed[key] = hit
+            if hit:
+                return True
+        return False
+
+    def lookup(self, identities: Iterable[Identity]) -> str | None:
+        """The id of the customer holding the first known identity, or None."""
+        for identity in identities:
+            key = identity.key
+            found = self._ids.get(key)
+            if found is None:
+                customer = self.store.customers.find_by_identity(identity)
+                if customer is None:
+                    continue
+                found = customer.id
+                self._ids[key] = found
+            return found
+        return None
+
+    def get(self, customer_id: str) -> Customer | None:
+        """The customer with this id, pending or stored, or None."""
+        pending = self.pending.get(customer_id)
+        if pending is not None:
+            return pending
+        return self.store.customers.find(customer_id)
+
+    def remember(self, customer: Customer) -> None:
+        """Cache a customer's identities (after it was created or changed)."""
+        for identity in customer.identities:
+            self._ids[identity.key] = customer.id
+
+    def add(self, customer: Customer) -> None:
+        """Register a new or changed customer to be written with the current batch."""
+        self.pending[customer.id] = customer
+        self.remember(customer)
+
+    def batch_written(self) -> None:
+        """Forget pending customers (they are stored) and trim the caches."""
+        self.pending.clear()
+        if len(self._ids) > self.max_cache:
+            self._ids.clear()
+        if len(self._suppressed) > self.max_cache:
+            self._suppressed.clear()
+
+    def batch_failed(self) -> None:
+        """Forget everything cached: a rolled-back batch may have left stale entries."""
+        self.pending.clear()
+        self._ids.clear()
+
+
+# --- items and batched writes ----------------------------------------------------------------
+
+
+class Item:
+    """Everything one record of a file implies, written together."""
+
+    __slots__ = (
+        "consents",
+        "customer_state",
+        "customers",
+        "events",
+        "line",
+        "links",
+        "order",
+        "refunds",
+    )
+
+    def __init__(self, line: int) -> None:
+        self.line = line
+        self.customers: list[Customer] = []
+        self.customer_state: str | None = None  # "imported" | "updated" | "unchanged"
+        self.order: Order | None = None
+        self.refunds: list[Refund] = []
+        self.consents: list[Consent] = []
+        self.events: list[Event] = []
+        self.links: list[tuple[str, Identity]] = []
+
+
+class BatchWriter:
+    """Writes items in batches, one store transaction per batch, and fills the report.
+
+    A record is counted by its main content: the order when it has one, else its events,
+    else its customer. Orders are compared with the stored version (unchanged ones are
+    not rewritten) unless the store had no orders when the import began, where every
+    order is new unless the same id comes twice (corrected from the final order count).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        report: ImportReport,
+        resolver: Resolver,
+        progress: Progress,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> None:
+        if batch_size < 1:
+            raise ValidationError("must be at least 1", field="batch_size", value=batch_size)
+        self.store = store
+        self.report = report
+        self.resolver = resolver
+        self.progress = progress
+        self.batch_size = batch_size
+        self._items: list[Item] = []
+        self._orders_at_start = store.orders.count()
+        self._fresh = self._orders_at_start == 0
+        self._fresh_imported = 0
+
+    def add(self, item: Item) -> None:
+        """Queue an item; writes the batch when it is full."""
+        self._items.append(item)
+        if len(self._items) >= self.batch_size:
+            self.flush()
+
+    def finish(self) -> ImportReport:
+        """Write what is left and settle the counts."""
+        self.flush()
+        if self._fresh and self._fresh_imported:
+            created = self.store.orders.count() - self._orders_at_start
+            repeated = self._fresh_imported - created
+            if repeated > 0:  # the same order id came twice in the file
+                self.report.imported -= repeated
+                self.report.updated += repeated
+        self.progress.close()
+        return self.report
+
+    def flush(self) -> None:
+        """Write the queued items in one transaction (item by item if that fails)."""
+        items, self._items = self._items, []
+        if not items:
+            return
+        try:
+            with self.store.transaction():
+                counts = self._write(items, self.resolver.pending.values())
+        except EcomcrmError:
+            self.resolver.batch_failed()
+            counts = self._write_one_by_one(items)
+        else:
+            self.resolver.batch_written()
+        for name, n in counts.items():
+            setattr(self.report, name, getattr(self.report, name) + n)
+        self.progress.update(len(items))
+
+    def _write_one_by_one(self, items: list[Item]) -> dict[str, int]:
+        totals = {"imported": 0, "updated": 0, "unchanged": 0}
+        for item in items:
+            try:
+                with self.store.transaction():
+                    counts = self._write([item], item.customers)
+            except EcomcrmError as exc:
+                column = exc.field if isinstance(exc, ValidationError) else None
+                self.report.reject(line=item.line, column=column, reason=str(exc))
+                continue
+            for name, n in counts.items():
+                totals[name] += n
+        return totals
+
+    def _write(self, items: list[Item], customers: Iterable[Customer]) -> dict[str, int]:
+        store = self.store
+        counts = {"imported": 0, "updated": 0, "unchanged": 0}
+        to_write = list(customers)
+        if to_write:
+            store.customers.put_many(to_write)
+        orders: list[Order] = []
+        events: list[Event] = []
+        multi: list[Item] = []
+        for item in items:
+            order = item.order
+            if order is not None:
+                if self._fresh:
+                    counts["imported"] += 1
+                    orders.append(order)
+                else:
+                    try:
+                        existing: Order | None = store.orders.get(order.id)
+                    except NotFoundError:
+                        existing = None
+                    if existing is None:
+                        counts["imported"] += 1
+                        orders.append(order)
+                    elif existing == order:
+                        counts["unchanged"] += 1
+                    else:
+                        counts["updated"] += 1
+                        orders.append(order)
+            elif len(item.events) == 1:
+                events.append(item.events[0])
+                counts["imported"] += 1  # corrected below by how many were already stored
+            elif item.events:
+                multi.append(item)
+            elif item.customer_state is not None:
+                counts[item.customer_state] += 1
+        if orders:
+            store.orders.put_many(orders)
+            if self._fresh:
+                self._fresh_imported += len(orders)
+        refunds = 0
+        consents = 0
+        for item in items:
+            for refund in item.refunds:
+                refunds += bool(store.orders.add_refund(refund))
+            for consent in item.consents:
+                store.consents.record(consent)
+                consents += 1
+        if refunds:
+            self.report.count("refunds", refunds)
+        if consents:
+            self.report.count("consents", consents)
+        if events:
+            known = len(events) - store.events.append_many(events)
+            counts["imported"] -= known
+            counts["unchanged"] += known
+        for item in multi:
+            new_here = sum(bool(store.events.append(event)) for event in item.events)
+            counts["imported" if new_here else "unchanged"] += 1
+        for item in items:
+            for customer_id, identity in item.links:
+                store.link_identity(customer_id, identity)
+        return counts
+
+
+def reject(report: ImportReport, line: int, error: RowError) -> None:
+    """Record a RowError in the report."""
+    report.reject(line=line, column=error.column, reason=error.reason, value=error.value)
+
+
+def merge_customer(existing: Customer, **changes: Any) -> Customer:
+    """``existing`` with the non-empty ``changes`` applied and identities united."""
+    import attrs
+
+    identities = list(existing.identities)
+    keys = {i.key for i in identities}
+    for identity in changes.pop("identities", ()):
+        if identity.key not in keys:
+            identities.append(identity)
+            keys.add(identity.key)
+    tags = changes.pop("tags", None)
+    values = {k: v for k, v in changes.items() if v not in (None, "")}
+    if tags:
+        values["tags"] = existing.tags | frozenset(tags)
+    return attrs.evolve(existing, identities=identities, **values)
