@@ -15,16 +15,92 @@ Example:
     ([1.0, 0.0], [14.0, 0.0], [30.0, 29.0])
 """
 
+from ecomcrm.metrics._funnel import (
+    DEFAULT_FUNNEL_STEPS,
+    CartAbandonment,
+    Funnel,
+    cart_abandonment,
+    conversion_funnel,
+)
+from ecomcrm.metrics._nan_policy import (
+    NAN_POLICY_DOC,
+    NanPolicy,
+)
+from ecomcrm.metrics._nps import (
+    NPSResult,
+    nps,
+    nps_labels,
+)
+from ecomcrm.metrics._retention import (
+    CohortTable,
+    InterPurchaseTimes,
+    NextPurchase,
+    RetentionTable,
+    churn_rate,
+    cohort_retention,
+    expected_next_purchase,
+    inter_purchase_times,
+    repeat_purchase_rate,
+    retention_rate,
+    retention_table,
+)
+from ecomcrm.metrics._rfm import (
+    DEFAULT_SEGMENT_RULES,
+    RFMScores,
+    SegmentRule,
+    rfm_scores,
+    rfm_segments,
+)
 from ecomcrm.metrics._summary import (
     CalibrationHoldout,
     CustomerSummary,
     calibration_and_holdout,
     customer_summary,
 )
+from ecomcrm.metrics._value import (
+    CustomerValue,
+    SimpleCLV,
+    average_order_value,
+    historical_clv,
+    purchase_frequency,
+    simple_clv,
+)
 
 __all__ = [
+    "DEFAULT_FUNNEL_STEPS",
+    "DEFAULT_SEGMENT_RULES",
+    "NAN_POLICY_DOC",
     "CalibrationHoldout",
+    "CartAbandonment",
+    "CohortTable",
     "CustomerSummary",
+    "CustomerValue",
+    "Funnel",
+    "InterPurchaseTimes",
+    "NPSResult",
+    "NanPolicy",
+    "NextPurchase",
+    "RFMScores",
+    "RetentionTable",
+    "SegmentRule",
+    "SimpleCLV",
+    "average_order_value",
     "calibration_and_holdout",
+    "cart_abandonment",
+    "churn_rate",
+    "cohort_retention",
+    "conversion_funnel",
     "customer_summary",
+    "expected_next_purchase",
+    "historical_clv",
+    "inter_purchase_times",
+    "nps",
+    "nps_labels",
+    "purchase_frequency",
+    "repeat_purchase_rate",
+    "retention_rate",
+    "retention_table",
+    "rfm_scores",
+    "rfm_segments",
+    "simple_clv",
 ]
