@@ -1,0 +1,181 @@
+"""Common base of the continuous-time (frequency, recency, T) models."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ecomcrm.errors import ValidationError
+from ecomcrm.predict._base import (
+    BaseModel,
+    FitData,
+    FloatArray,
+    IntArray,
+    as_float_array,
+    time_scale_for,
+    validate_rfm,
+    validate_weights,
+)
+from ecomcrm.predict._simulate import SimulatedCustomers
+
+# dense grouping of (frequency, T) pairs is used up to this many table cells
+_DENSE_LIMIT = 1 << 25
+_GROUP_MIN_ROWS = 100_000
+
+
+def group_pairs(x: FloatArray, T: FloatArray) -> tuple[FloatArray, FloatArray, IntArray] | None:
+    """Unique (x, T) pairs and the inverse index, when cheap to find (integer-valued T).
+
+    Returns ``None`` when grouping would not pay off (small input, non-integer T, or a table
+    too large); callers then compute per row.
+    """
+    n = len(x)
+    if n < _GROUP_MIN_ROWS:
+        return None
+    tmax = float(T.max())
+    xmax = float(x.max())
+    if (xmax + 1) * (tmax + 1) > _DENSE_LIMIT or not np.array_equal(T, np.floor(T)):
+        return None
+    width = int(tmax) + 1
+    key = x.astype(np.int64) * width + T.astype(np.int64)
+    occupied = np.zeros((int(xmax) + 1) * width, dtype=bool)
+    occupied[key] = True
+    cells = np.flatnonzero(occupied)
+    if len(cells) * 4 > n:
+        return None
+    position = np.empty(len(occupied), dtype=np.int64)
+    position[cells] = np.arange(len(cells))
+    return (cells // width).astype(np.float64), (cells % width).astype(np.float64), position[key]
+
+
+class RFMModel(BaseModel):
+    """A model of repeat purchases in continuous time fitted on (frequency, recency, T)."""
+
+    _time_params: ClassVar[tuple[str, ...]] = ("alpha", "beta")
+    _modified = False
+
+    def __init__(self, params: dict[str, float] | None = None) -> None:
+        super().__init__()
+        self._set_params(params)
+
+    def fit(
+        self,
+        frequency: ArrayLike,
+        recency: ArrayLike,
+        T: ArrayLike,
+        weights: ArrayLike | None = None,
+    ) -> Any:
+        """Fit by maximum likelihood; see the class docstring. Returns ``self``."""
+        entity = type(self).__name__
+        x, tx, t = validate_rfm(entity, frequency, recency, T)
+        w = validate_weights(weights, len(x), entity=entity)
+        scale = time_scale_for(t)
+        self._fit_compressed({"frequency": x, "recency": tx * scale, "T": t * scale}, w, scale)
+        return self
+
+    def _prepare(self, data: FitData) -> FitData:
+        x = data["frequency"]
+        cols = dict(data.columns)
+        cols["xi"] = x.astype(np.intp)
+        cols["xs"] = np.arange(int(x.max()) + 1, dtype=np.float64)
+        return FitData(cols, data.weights, data.n_rows, data.time_scale)
+
+    def _ll_offset(self, data: FitData) -> float:
+        # densities in recency carry a factor 1/time per purchase: undo the rescaling
+        return float(np.log(data.time_scale) * (data.weights @ data["frequency"]))
+
+    def simulate(
+        self, T: ArrayLike, *, holdout: float = 0.0, seed: int | None = None
+    ) -> SimulatedCustomers:
+        """Simulate customers with ages ``T`` from the current parameters.
+
+        Args:
+            T: Age of each simulated customer at the end of calibration.
+            holdout: Length of a holdout period after T (purchases in it are counted).
+            seed: Seed for :func:`numpy.random.default_rng`.
+
+        Example:
+            >>> from ecomcrm.predict import BetaGeo
+            >>> sim = BetaGeo(params={"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5}).simulate([39.0] * 3, seed=0)
+            >>> len(sim.frequency)
+            3
+        """
+        from ecomcrm.predict._simulate import simulate_beta_geo, simulate_pareto_nbd
+
+        if "s" in self.params:
+            return simulate_pareto_nbd(self.params, T, holdout=holdout, seed=seed)
+        return simulate_beta_geo(
+            self.params, T, holdout=holdout, seed=seed, modified=self._modified
+        )
+
+    # -- helpers for predictions -------------------------------------------------------
+    def _rfm(
+        self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        return validate_rfm(type(self).__name__, frequency, recency, T)
+
+    def _time(self, t: ArrayLike, name: str = "t") -> FloatArray | float:
+        arr = np.asarray(t, dtype=np.float64)
+        if arr.ndim == 0:
+            v = float(arr)
+            if not (np.isfinite(v) and v >= 0):
+                raise ValidationError(
+                    "must be a finite number >= 0", entity=type(self).__name__, field=name, value=v
+                )
+            return v
+        out = as_float_array(arr, entity=type(self).__name__, field=name)
+        bad = out < 0
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValidationError(
+                "must not be negative",
+                entity=type(self).__name__,
+                field=name,
+                value=float(out[i]),
+                row=i,
+            )
+        return out
+
+    def _count(self, n: ArrayLike) -> FloatArray | float:
+        arr = np.asarray(n, dtype=np.float64)
+        bad = (arr < 0) | (arr != np.round(arr)) | ~np.isfinite(arr)
+        if np.any(bad):
+            raise ValidationError(
+                "must be a whole number >= 0",
+                entity=type(self).__name__,
+                field="n",
+                value=arr[bad].ravel()[0].item() if arr.ndim else float(arr),
+            )
+        return float(arr) if arr.ndim == 0 else arr
+
+    # -- interface used by the CLV and interval functions ----------------------------------
+    def conditional_expected_purchases(
+        self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray:  # pragma: no cover - overridden
+        """Expected repeat purchases in the next ``t`` periods given each history."""
+        raise NotImplementedError
+
+    def _discounted_purchases(
+        self,
+        steps: FloatArray,
+        discounts: FloatArray,
+        x: FloatArray,
+        tx: FloatArray,
+        T: FloatArray,
+    ) -> FloatArray:
+        """Sum over k of discounts[k] * (E[N(steps[k])] - E[N(steps[k-1])]) per customer."""
+        total = np.zeros(len(x))
+        previous = np.zeros(len(x))
+        for t, d in zip(steps, discounts, strict=True):
+            current = self.conditional_expected_purchases(float(t), x, tx, T)
+            total += d * (current - previous)
+            previous = current
+        return total
+
+
+def pos(value: NDArray[Any]) -> NDArray[Any]:
+    """Clip to [0, inf) (tiny negative values from rounding)."""
+    out: NDArray[Any] = np.maximum(value, 0.0)
+    return out
