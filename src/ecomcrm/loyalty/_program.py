@@ -62,9 +62,9 @@ class LoyaltyProgram:
         tier_period: ``"rolling"`` (the last ``tier_window_days`` days) or
             ``"calendar_year"`` (since 1 January, UTC) for qualifying points.
         tier_window_days: Length of the rolling window.
-        downgrade: ``"immediate"`` (the tier follows the current period) or
-            ``"after_next_period"`` (a tier reached in one period is kept through the next:
-            the tier is the better of the current and the previous period).
+        downgrade: ``"immediate"`` (the tier follows the current period) or, with
+            ``tier_period="calendar_year"``, ``"after_next_period"`` (a tier reached in one
+            year is kept through the next: the better of this year and last year).
 
     Example:
         >>> p = LoyaltyProgram(currency="EUR", points_per_unit=2,
@@ -125,6 +125,13 @@ class LoyaltyProgram:
             _fail("tier_window_days", "must be >= 1", self.tier_window_days)
         if self.downgrade not in _DOWNGRADES:
             _fail("downgrade", f"must be one of {', '.join(_DOWNGRADES)}", self.downgrade)
+        if self.downgrade == "after_next_period" and self.tier_period != "calendar_year":
+            _fail(
+                "downgrade",
+                "'after_next_period' needs tier_period='calendar_year' (a rolling window "
+                "downgrades as soon as the window falls below the threshold)",
+                self.downgrade,
+            )
 
     @property
     def tier_names(self) -> tuple[str, ...]:
