@@ -64,7 +64,7 @@ def test_recorded_expiries_are_not_double_counted() -> None:
     )
     st_ = loyalty_status(p, led, now="2024-03-01")
     assert st_.due_expiry.tolist() == [0] and st_.balance.tolist() == [0]
-    lots, cust, exp_at, amount = fifo_expiry(p, led, D("2024-03-01"))
+    lots, _cust, exp_at, amount = fifo_expiry(p, led, D("2024-03-01"))
     assert lots.tolist() == [0] and amount.tolist() == [40]
     assert exp_at.tolist() == [D("2024-01-31").item()]
 
@@ -95,7 +95,7 @@ def test_calendar_year_and_downgrade_rules() -> None:
     assert st_.tier.tolist() == [2, 1]
     assert st_.next_tier.tolist() == [-1, 2] and st_.progress[0] == 1.0
     assert st_.points_to_next_tier.tolist() == [0, 320]
-    (lo, hi), (plo, phi) = tier_periods(cal, "2024-03-01")
+    (_lo, hi), (_plo, phi) = tier_periods(cal, "2024-03-01")
     assert str(hi) == "2024-03-01T00:00:00.000000" and str(phi) == "2023-12-31T23:59:59.999999"
 
 
