@@ -1,0 +1,1708 @@
+"""The SQLite adapter: one file, stdlib :mod:`sqlite3`, every repository of the contract.
+
+Layout and rules of the schema are in :mod:`ecomcrm.storage._sqlite_schema`; columnar
+reads in :mod:`ecomcrm.storage._sqlite_columnar`. This module holds the connection
+handling (transactions, savepoints, error translation) and the repositories.
+
+Concurrency: every write runs in ``BEGIN IMMEDIATE`` (the database's write lock is taken
+before anything is read), so compare-and-set and identity checks are correct across
+threads and processes; waiting for the lock is bounded by ``timeout``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ecomcrm.domain import (
+    Address,
+    Channel,
+    Consent,
+    Customer,
+    Event,
+    Identity,
+    IdentityKind,
+    LoyaltyEntry,
+    Message,
+    Order,
+    OrderLine,
+    Purpose,
+    Refund,
+    ReturnLine,
+    SupportTicket,
+)
+from ecomcrm.errors import (
+    ConflictError,
+    EcomcrmError,
+    NotFoundError,
+    SchemaVersionError,
+    StorageError,
+    ValidationError,
+)
+from ecomcrm.storage import _shared as sh
+from ecomcrm.storage import _sqlite_columnar as col
+from ecomcrm.storage._protocols import (
+    ConsentRepository,
+    CustomerRepository,
+    EventRepository,
+    LoyaltyRepository,
+    MessageRepository,
+    OrderRepository,
+    StateRepository,
+    TicketRepository,
+)
+from ecomcrm.storage._records import (
+    Customer360,
+    CustomerTable,
+    ErasureReceipt,
+    EventFacts,
+    MergeRecord,
+    OrderFacts,
+    StateRecord,
+)
+from ecomcrm.storage._sqlite_schema import APPLICATION_ID, SCHEMA_VERSION, migrate
+
+_CHUNK = 500  # bound on host parameters per IN (...) list
+
+_micros = sh.to_micros
+_from_micros = sh.from_micros
+
+
+def _opt_micros(when: datetime | None) -> int | None:
+    return None if when is None else _micros(when)
+
+
+def _opt_from_micros(value: int | None) -> datetime | None:
+    return None if value is None else _from_micros(value)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+# --------------------------------------------------------------------------------------
+# the connection
+
+
+class _Db:
+    """One sqlite3 connection with nested write scopes and error translation."""
+
+    def __init__(self, path: str, timeout: float) -> None:
+        self.path = path
+        self.lock = threading.RLock()
+        self.depth = 0
+        self.cleanup_pending = False
+        self._conn: sqlite3.Connection | None = _open(path, timeout)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StorageError("the store is closed", entity=self.path)
+        return self._conn
+
+    def close(self) -> None:
+        with self.lock:
+            if self._conn is not None:
+                try:
+                    self._conn.close()
+                except sqlite3.Error as exc:  # pragma: no cover - close rarely fails
+                    raise StorageError(f"close failed: {exc}", entity=self.path) from exc
+                finally:
+                    self._conn = None
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write scope: the outermost takes the write lock, inner ones are savepoints."""
+        with self.lock:
+            conn = self.conn
+            depth = self.depth
+            name = f"sp{depth}"
+            try:
+                conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {name}")
+            except sqlite3.Error as exc:
+                raise _translate(exc, self.path) from exc
+            self.depth += 1
+            try:
+                yield conn
+            except BaseException as exc:
+                self.depth -= 1
+                try:
+                    if depth == 0:
+                        conn.execute("ROLLBACK")
+                    else:
+                        conn.execute(f"ROLLBACK TO {name}")
+                        conn.execute(f"RELEASE {name}")
+                except sqlite3.Error:  # pragma: no cover - the connection is broken
+                    pass
+                if isinstance(exc, sqlite3.Error):
+                    raise _translate(exc, self.path) from exc
+                raise
+            else:
+                self.depth -= 1
+                try:
+                    conn.execute("COMMIT" if depth == 0 else f"RELEASE {name}")
+                except sqlite3.Error as exc:
+                    if depth == 0 and conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise _translate(exc, self.path) from exc
+                if depth == 0 and self.cleanup_pending:
+                    self.cleanup_pending = False
+                    self.scrub()
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A read scope: one snapshot for several statements (joins an open transaction)."""
+        with self.lock:
+            conn = self.conn
+            if self.depth > 0 or conn.in_transaction:
+                try:
+                    yield conn
+                except sqlite3.Error as exc:
+                    raise _translate(exc, self.path) from exc
+                return
+            try:
+                conn.execute("BEGIN")
+                self.depth += 1
+                try:
+                    yield conn
+                finally:
+                    self.depth -= 1
+                    if conn.in_transaction:
+                        conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise _translate(exc, self.path) from exc
+
+    def scrub(self) -> None:
+        """Flush the WAL into the database and truncate it, so deleted bytes leave the files."""
+        conn = self.conn
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from exc
+
+
+def _translate(exc: sqlite3.Error, path: str) -> EcomcrmError:
+    text = str(exc)
+    if isinstance(exc, sqlite3.IntegrityError):
+        return ConflictError(f"constraint failed: {text}", entity=path)
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
+        return StorageError(f"the database stayed locked by another writer: {text}", entity=path)
+    return StorageError(f"{type(exc).__name__}: {text}", entity=path)
+
+
+def _inspect(path: str) -> tuple[int, int] | None:
+    """(application_id, user_version) of an existing file, read without writing to it.
+
+    None for a file that is missing or empty (a new database).
+    """
+    if path == ":memory:" or not os.path.exists(path) or os.path.getsize(path) == 0:
+        return None
+    uri = "file:" + Path(path).resolve().as_posix() + "?mode=ro"
+    try:
+        probe = sqlite3.connect(uri, uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot open the file: {exc}", entity=path) from exc
+    try:
+        app = probe.execute("PRAGMA application_id").fetchone()[0]
+        version = probe.execute("PRAGMA user_version").fetchone()[0]
+        return int(app), int(version)
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"not an ecomcrm database ({exc})", entity=path) from exc
+    finally:
+        probe.close()
+
+
+def _check_identity(path: str, found: tuple[int, int] | None) -> None:
+    if found is None:
+        return
+    app, version = found
+    if app != APPLICATION_ID:
+        raise StorageError(
+            "not an ecomcrm database (another application's SQLite file)",
+            entity=path,
+            field="application_id",
+            value=app,
+        )
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"written by a newer ecomcrm (schema {version}; this version reads up to "
+            f"{SCHEMA_VERSION}); upgrade ecomcrm to open it",
+            entity=path,
+            field="schema_version",
+            value=version,
+        )
+
+
+def _open(path: str, timeout: float) -> sqlite3.Connection:
+    _check_identity(path, _inspect(path))
+    try:
+        conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot open the file: {exc}", entity=path) from exc
+    try:
+        # Re-check on the real connection (the file may have changed since the probe).
+        _check_identity(path, _inspect(path))
+        conn.execute("PRAGMA journal_mode = WAL").fetchall()
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA secure_delete = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        conn.execute("PRAGMA cache_size = -65536")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            app = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if app == 0 and version == 0 and tables == 0:
+                migrate(conn, 0)
+            else:
+                _check_identity(path, (app, version))
+                if version < SCHEMA_VERSION:
+                    migrate(conn, version)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    except sqlite3.Error as exc:
+        conn.close()
+        raise _translate(exc, path) from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+# --------------------------------------------------------------------------------------
+# rows <-> domain objects
+
+_CUSTOMER_COLUMNS = (
+    "pk, id, created_at, first_name, last_name, birthday, timezone, locale, country, "
+    "acquisition_channel, addresses, tags, attributes"
+)
+
+
+def _customer_values(c: Customer) -> tuple[Any, ...]:
+    return (
+        c.id,
+        _micros(c.created_at),
+        c.first_name,
+        c.last_name,
+        c.birthday.isoformat() if c.birthday is not None else None,
+        c.timezone,
+        c.locale,
+        c.country,
+        c.acquisition_channel,
+        _dumps([_address_dict(a) for a in c.addresses]) if c.addresses else None,
+        _dumps(sorted(c.tags)) if c.tags else None,
+        _dumps(dict(c.attributes)) if c.attributes else None,
+    )
+
+
+def _address_dict(a: Address) -> dict[str, Any]:
+    return {
+        "line1": a.line1,
+        "line2": a.line2,
+        "city": a.city,
+        "region": a.region,
+        "postal_code": a.postal_code,
+        "country": a.country,
+    }
+
+
+def _customer_from(row: Sequence[Any], identities: Sequence[Identity]) -> Customer:
+    return Customer(
+        id=row[1],
+        created_at=_from_micros(row[2]),
+        identities=identities,
+        first_name=row[3],
+        last_name=row[4],
+        birthday=date.fromisoformat(row[5]) if row[5] is not None else None,
+        timezone=row[6],
+        locale=row[7],
+        country=row[8],
+        acquisition_channel=row[9],
+        addresses=[Address(**a) for a in json.loads(row[10])] if row[10] else (),
+        tags=json.loads(row[11]) if row[11] else (),
+        attributes=json.loads(row[12]) if row[12] else {},
+    )
+
+
+_ORDER_COLUMNS = (
+    "id, customer_id, placed_at, currency, subtotal, discount, shipping, tax, taxes_included, "
+    "total, status, sales_channel, discount_codes, shipping_address, cancelled_at, shipped_at, "
+    "delivered_at, amount, discount_amount, units, cancelled"
+)
+_ORDER_UPSERT = (
+    f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES ({_marks(21)}) ON CONFLICT(id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _ORDER_COLUMNS.split(", ")[1:])
+)
+_LINE_INSERT = (
+    "INSERT INTO order_lines (order_id, position, sku, title, quantity, unit_price, discount, "
+    "category) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _order_values(o: Order, customer_id: str) -> tuple[Any, ...]:
+    line_discount = Decimal(0)
+    units = 0
+    for line in o.lines:
+        line_discount += line.discount
+        units += line.quantity
+    return (
+        o.id,
+        customer_id,
+        _micros(o.placed_at),
+        o.currency,
+        str(o.subtotal),
+        str(o.discount),
+        str(o.shipping),
+        str(o.tax),
+        int(o.taxes_included),
+        str(o.total),
+        o.status.value,
+        o.sales_channel,
+        _dumps(list(o.discount_codes)) if o.discount_codes else None,
+        _dumps(_address_dict(o.shipping_address)) if o.shipping_address is not None else None,
+        _opt_micros(o.cancelled_at),
+        _opt_micros(o.shipped_at),
+        _opt_micros(o.delivered_at),
+        float(o.total),
+        float(o.discount + line_discount),
+        units,
+        int(o.is_cancelled),
+    )
+
+
+def _line_values(o: Order) -> Iterator[tuple[Any, ...]]:
+    oid = o.id
+    for pos, line in enumerate(o.lines):
+        yield (
+            oid,
+            pos,
+            line.sku,
+            line.title,
+            line.quantity,
+            str(line.unit_price),
+            str(line.discount),
+            _dumps(list(line.category)) if line.category else None,
+        )
+
+
+def _order_from(row: Sequence[Any], customer_id: str, lines: Sequence[OrderLine]) -> Order:
+    address = json.loads(row[13]) if row[13] else None
+    return Order(
+        id=row[0],
+        customer_id=customer_id,
+        placed_at=_from_micros(row[2]),
+        currency=row[3],
+        lines=lines,
+        subtotal=Decimal(row[4]),
+        discount=Decimal(row[5]),
+        shipping=Decimal(row[6]),
+        tax=Decimal(row[7]),
+        taxes_included=bool(row[8]),
+        total=Decimal(row[9]),
+        status=row[10],
+        sales_channel=row[11],
+        discount_codes=json.loads(row[12]) if row[12] else (),
+        shipping_address=Address(**address) if address is not None else None,
+        cancelled_at=_opt_from_micros(row[14]),
+        shipped_at=_opt_from_micros(row[15]),
+        delivered_at=_opt_from_micros(row[16]),
+    )
+
+
+def _line_from(row: Sequence[Any]) -> OrderLine:
+    # row: order_id, position, sku, title, quantity, unit_price, discount, category
+    return OrderLine(
+        sku=row[2],
+        title=row[3],
+        quantity=row[4],
+        unit_price=Decimal(row[5]),
+        discount=Decimal(row[6]),
+        category=json.loads(row[7]) if row[7] else (),
+    )
+
+
+_REFUND_COLUMNS = (
+    "id, order_id, customer_id, at, amount, amount_real, currency, reason, returned, lines, "
+    "returned_units"
+)
+
+
+def _refund_values(r: Refund, customer_id: str) -> tuple[Any, ...]:
+    facts = sh.refund_row(r)
+    lines = [{"sku": x.sku, "quantity": x.quantity, "reason": x.reason} for x in r.lines]
+    return (
+        r.id,
+        r.order_id,
+        customer_id,
+        _micros(r.at),
+        str(r.amount),
+        facts.amount,
+        r.currency,
+        r.reason,
+        int(r.returned),
+        _dumps(lines) if lines else None,
+        facts.returned_units,
+    )
+
+
+def _refund_from(row: Sequence[Any], customer_id: str) -> Refund:
+    return Refund(
+        id=row[0],
+        order_id=row[1],
+        customer_id=customer_id,
+        at=_from_micros(row[3]),
+        amount=Decimal(row[4]),
+        currency=row[6],
+        reason=row[7],
+        returned=bool(row[8]),
+        lines=[ReturnLine(**x) for x in json.loads(row[9])] if row[9] else (),
+    )
+
+
+_EVENT_COLUMNS = "id, name, at, customer_id, anonymous_id, properties, source, product"
+
+
+def _event_values(e: Event) -> tuple[Any, ...]:
+    return (
+        e.id,
+        e.name,
+        _micros(e.at),
+        e.customer_id,
+        e.anonymous_id,
+        _dumps(dict(e.properties)) if e.properties else None,
+        e.source,
+        sh.event_product(e),
+    )
+
+
+def _event_from(row: Sequence[Any], customer_id: str | None) -> Event:
+    return Event(
+        id=row[0],
+        name=row[1],
+        at=_from_micros(row[2]),
+        customer_id=customer_id,
+        anonymous_id=row[4],
+        properties=json.loads(row[5]) if row[5] else {},
+        source=row[6],
+    )
+
+
+_TICKET_COLUMNS = (
+    "id, customer_id, channel, subject, tags, status, opened_at, first_response_at, closed_at, "
+    "satisfaction, order_id"
+)
+
+
+def _ticket_values(t: SupportTicket, customer_id: str) -> tuple[Any, ...]:
+    return (
+        t.id,
+        customer_id,
+        t.channel.value,
+        t.subject,
+        _dumps(sorted(t.tags)) if t.tags else None,
+        t.status.value,
+        _micros(t.opened_at),
+        _opt_micros(t.first_response_at),
+        _opt_micros(t.closed_at),
+        t.satisfaction,
+        t.order_id,
+    )
+
+
+def _ticket_from(row: Sequence[Any], customer_id: str) -> SupportTicket:
+    return SupportTicket(
+        id=row[0],
+        customer_id=customer_id,
+        channel=row[2],
+        subject=row[3],
+        tags=json.loads(row[4]) if row[4] else (),
+        status=row[5],
+        opened_at=_from_micros(row[6]),
+        first_response_at=_opt_from_micros(row[7]),
+        closed_at=_opt_from_micros(row[8]),
+        satisfaction=row[9],
+        order_id=row[10],
+    )
+
+
+_LOYALTY_COLUMNS = "id, customer_id, kind, points, at, expires_at, source, description"
+
+
+def _loyalty_from(row: Sequence[Any], customer_id: str) -> LoyaltyEntry:
+    return LoyaltyEntry(
+        id=row[0],
+        customer_id=customer_id,
+        kind=row[2],
+        points=row[3],
+        at=_from_micros(row[4]),
+        expires_at=_opt_from_micros(row[5]),
+        source=row[6],
+        description=row[7],
+    )
+
+
+_MESSAGE_COLUMNS = (
+    "id, customer_id, channel, at, template, direction, purpose, outcome, flow_id, action_id, "
+    "params"
+)
+
+
+def _message_values(m: Message, customer_id: str) -> tuple[Any, ...]:
+    return (
+        m.id,
+        customer_id,
+        m.channel.value,
+        _micros(m.at),
+        m.template,
+        m.direction.value,
+        m.purpose.value,
+        m.outcome.value,
+        m.flow_id,
+        m.action_id,
+        _dumps(dict(m.params)) if m.params else None,
+    )
+
+
+def _message_from(row: Sequence[Any], customer_id: str) -> Message:
+    return Message(
+        id=row[0],
+        customer_id=customer_id,
+        channel=row[2],
+        at=_from_micros(row[3]),
+        template=row[4],
+        direction=row[5],
+        purpose=row[6],
+        outcome=row[7],
+        flow_id=row[8],
+        action_id=row[9],
+        params=json.loads(row[10]) if row[10] else {},
+    )
+
+
+def _consent_from(row: Sequence[Any], customer_id: str) -> Consent:
+    # row: customer_id, channel, purpose, granted, at, source
+    return Consent(
+        customer_id=customer_id,
+        channel=row[1],
+        purpose=row[2],
+        granted=bool(row[3]),
+        at=_from_micros(row[4]),
+        source=row[5],
+    )
+
+
+# --------------------------------------------------------------------------------------
+# shared lookups
+
+
+class _Base:
+    def __init__(self, db: _Db) -> None:
+        self._db = db
+
+    def _survivor(self, conn: sqlite3.Connection, customer_id: str) -> tuple[int, str] | None:
+        """(pk, id) of the customer ``customer_id`` resolves to, or None."""
+        row = conn.execute(
+            "SELECT coalesce(s.pk, c.pk), coalesce(s.id, c.id) FROM customers c "
+            "LEFT JOIN customers s ON s.pk = c.survivor_pk WHERE c.id = ?",
+            (customer_id,),
+        ).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def _require(self, conn: sqlite3.Connection, customer_id: str, entity: str) -> tuple[int, str]:
+        found = self._survivor(conn, customer_id)
+        if found is None:
+            raise NotFoundError(
+                "no such customer", entity=entity, field="customer_id", value=customer_id
+            )
+        return found
+
+    def _group(self, conn: sqlite3.Connection, customer_id: str) -> tuple[str, list[str]]:
+        """(resolved id, every id that resolves to it); an unknown id stands for itself."""
+        found = self._survivor(conn, customer_id)
+        if found is None:
+            return customer_id, [customer_id]
+        pk, cid = found
+        ids = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM customers WHERE pk = ? OR survivor_pk = ?", (pk, pk)
+            )
+        ]
+        return cid, ids
+
+    def _touch_facts(self, conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'facts_generation'"
+        )
+
+
+def _in(conn: sqlite3.Connection, sql: str, ids: Sequence[Any], *args: Any) -> list[Any]:
+    """Run ``sql`` with ``{ids}`` replaced by chunks of placeholders; concatenate the rows."""
+    rows: list[Any] = []
+    for part in _chunks(ids):
+        rows.extend(conn.execute(sql.format(ids=_marks(len(part))), (*part, *args)).fetchall())
+    return rows
+
+
+# --------------------------------------------------------------------------------------
+# repositories
+
+
+class SqliteCustomers(_Base):
+    """Customer profiles in the ``customers`` and ``identities`` tables."""
+
+    def _identities(
+        self, conn: sqlite3.Connection, pks: Sequence[int]
+    ) -> dict[int, list[Identity]]:
+        out: dict[int, list[Identity]] = {}
+        for pk, kind, value in _in(
+            conn,
+            "SELECT customer_pk, kind, value FROM identities WHERE customer_pk IN ({ids}) "
+            "ORDER BY customer_pk, position",
+            pks,
+        ):
+            out.setdefault(pk, []).append(Identity(kind=kind, value=value))
+        return out
+
+    def _load(self, conn: sqlite3.Connection, pk: int) -> Customer:
+        row = conn.execute(
+            f"SELECT {_CUSTOMER_COLUMNS} FROM customers WHERE pk = ?", (pk,)
+        ).fetchone()
+        return _customer_from(row, self._identities(conn, [pk]).get(pk, []))
+
+    def _check_identities(
+        self, conn: sqlite3.Connection, customer: Customer, own_pk: int | None
+    ) -> None:
+        sh.check_not_suppressed(
+            customer.identities,
+            lambda key: (
+                conn.execute("SELECT 1 FROM suppressed WHERE hash = ?", (key,)).fetchone()
+                is not None
+            ),
+            entity="Customer",
+        )
+        keys = [i.key for i in customer.identities]
+        for key, pk, cid in _in(
+            conn,
+            "SELECT i.key, i.customer_pk, c.id FROM identities i JOIN customers c "
+            "ON c.pk = i.customer_pk WHERE i.key IN ({ids})",
+            keys,
+        ):
+            if pk != own_pk:
+                raise ConflictError(
+                    f"identity belongs to customer {cid!r}",
+                    entity="Customer",
+                    field="identities",
+                    value=key,
+                )
+
+    def _write_identities(self, conn: sqlite3.Connection, pk: int, customer: Customer) -> None:
+        conn.execute("DELETE FROM identities WHERE customer_pk = ?", (pk,))
+        conn.executemany(
+            "INSERT INTO identities (key, customer_pk, kind, value, position) VALUES (?,?,?,?,?)",
+            [(i.key, pk, i.kind.value, i.value, n) for n, i in enumerate(customer.identities)],
+        )
+
+    def _insert(self, conn: sqlite3.Connection, customer: Customer) -> int:
+        cur = conn.execute(
+            "INSERT INTO customers (id, created_at, first_name, last_name, birthday, timezone, "
+            "locale, country, acquisition_channel, addresses, tags, attributes) "
+            f"VALUES ({_marks(12)})",
+            _customer_values(customer),
+        )
+        pk = cur.lastrowid
+        assert pk is not None
+        self._write_identities(conn, pk, customer)
+        return pk
+
+    def _replace(self, conn: sqlite3.Connection, pk: int, customer: Customer) -> None:
+        values = _customer_values(customer)
+        conn.execute(
+            "UPDATE customers SET created_at = ?, first_name = ?, last_name = ?, birthday = ?, "
+            "timezone = ?, locale = ?, country = ?, acquisition_channel = ?, addresses = ?, "
+            "tags = ?, attributes = ? WHERE pk = ?",
+            (*values[1:], pk),
+        )
+        self._write_identities(conn, pk, customer)
+
+    def put(self, customer: Customer) -> None:
+        """Insert a new customer (ConflictError when the id or an identity is taken)."""
+        with self._db.write() as conn:
+            if conn.execute("SELECT 1 FROM customers WHERE id = ?", (customer.id,)).fetchone():
+                raise ConflictError(
+                    "customer exists", entity="Customer", field="id", value=customer.id
+                )
+            self._check_identities(conn, customer, None)
+            self._insert(conn, customer)
+            self._touch_facts(conn)
+
+    def _upsert(self, conn: sqlite3.Connection, customer: Customer) -> bool:
+        row = conn.execute(
+            "SELECT pk, survivor_pk FROM customers WHERE id = ?", (customer.id,)
+        ).fetchone()
+        if row is not None and row[1] is not None:
+            raise ConflictError(
+                "customer was merged into another; write the survivor instead",
+                entity="Customer",
+                field="id",
+                value=customer.id,
+            )
+        own = None if row is None else int(row[0])
+        self._check_identities(conn, customer, own)
+        if own is None:
+            self._insert(conn, customer)
+            return True
+        self._replace(conn, own, customer)
+        return False
+
+    def upsert(self, customer: Customer) -> bool:
+        """Insert or replace the profile with this id; True when it was created."""
+        with self._db.write() as conn:
+            created = self._upsert(conn, customer)
+            self._touch_facts(conn)
+            return created
+
+    def put_many(self, customers: Iterable[Customer]) -> int:
+        """Upsert many customers in one transaction; returns how many were written."""
+        n = 0
+        with self._db.write() as conn:
+            for customer in customers:
+                self._upsert(conn, customer)
+                n += 1
+            self._touch_facts(conn)
+        return n
+
+    def get(self, customer_id: str) -> Customer:
+        """The customer (following merges); NotFoundError when there is none."""
+        found = self.find(customer_id)
+        if found is None:
+            raise NotFoundError(
+                "no such customer", entity="Customer", field="id", value=customer_id
+            )
+        return found
+
+    def find(self, customer_id: str) -> Customer | None:
+        """The customer (following merges), or None."""
+        with self._db.read() as conn:
+            found = self._survivor(conn, customer_id)
+            return None if found is None else self._load(conn, found[0])
+
+    def find_by_identity(self, identity: Identity) -> Customer | None:
+        """The customer holding ``identity``, or None."""
+        with self._db.read() as conn:
+            row = conn.execute(
+                "SELECT customer_pk FROM identities WHERE key = ?", (identity.key,)
+            ).fetchone()
+            return None if row is None else self._load(conn, int(row[0]))
+
+    def iterate(self) -> Iterator[Customer]:
+        """Every live customer, ordered by id (read in pages of 1,000)."""
+        last: str | None = None
+        while True:
+            with self._db.read() as conn:
+                rows = conn.execute(
+                    f"SELECT {_CUSTOMER_COLUMNS} FROM customers WHERE survivor_pk IS NULL "
+                    + ("AND id > ? " if last is not None else "")
+                    + "ORDER BY id LIMIT 1000",
+                    (last,) if last is not None else (),
+                ).fetchall()
+                identities = self._identities(conn, [r[0] for r in rows])
+            if not rows:
+                return
+            for row in rows:
+                yield _customer_from(row, identities.get(row[0], []))
+            last = rows[-1][1]
+
+    def count(self) -> int:
+        """How many live customers there are."""
+        with self._db.read() as conn:
+            return int(
+                conn.execute("SELECT count(*) FROM customers WHERE survivor_pk IS NULL").fetchone()[
+                    0
+                ]
+            )
+
+
+class SqliteOrders(_Base):
+    """Orders in ``orders`` and ``order_lines``, refunds in ``refunds``."""
+
+    def _merged_map(self, conn: sqlite3.Connection) -> dict[str, str]:
+        return dict(
+            conn.execute(
+                "SELECT c.id, s.id FROM customers c JOIN customers s ON s.pk = c.survivor_pk"
+            ).fetchall()
+        )
+
+    def _write(
+        self, conn: sqlite3.Connection, orders: Sequence[Order], merged: Mapping[str, str]
+    ) -> None:
+        rows = [_order_values(o, merged.get(o.customer_id, o.customer_id)) for o in orders]
+        try:
+            conn.executemany(_ORDER_UPSERT, rows)
+        except sqlite3.IntegrityError as exc:
+            self._explain(conn, orders, merged, exc)
+            raise
+        conn.executemany("DELETE FROM order_lines WHERE order_id = ?", [(o.id,) for o in orders])
+        conn.executemany(_LINE_INSERT, [v for o in orders for v in _line_values(o)])
+
+    def _explain(
+        self,
+        conn: sqlite3.Connection,
+        orders: Sequence[Order],
+        merged: Mapping[str, str],
+        exc: sqlite3.IntegrityError,
+    ) -> None:
+        """Turn a foreign-key failure into NotFoundError naming the first unknown customer."""
+        wanted = sorted({merged.get(o.customer_id, o.customer_id) for o in orders})
+        known = {r[0] for r in _in(conn, "SELECT id FROM customers WHERE id IN ({ids})", wanted)}
+        for row, order in enumerate(orders):
+            cid = merged.get(order.customer_id, order.customer_id)
+            if cid not in known:
+                raise NotFoundError(
+                    "no such customer",
+                    entity="Order",
+                    field="customer_id",
+                    value=order.customer_id,
+                    row=row if len(orders) > 1 else None,
+                ) from exc
+
+    def upsert(self, order: Order) -> bool:
+        """Insert or replace the order (lines included); True when created."""
+        with self._db.write() as conn:
+            _, cid = self._require(conn, order.customer_id, "Order")
+            created = (
+                conn.execute("SELECT 1 FROM orders WHERE id = ?", (order.id,)).fetchone() is None
+            )
+            self._write(conn, [order], {order.customer_id: cid})
+            self._touch_facts(conn)
+            return created
+
+    def put_many(self, orders: Iterable[Order], *, batch_size: int = 50_000) -> int:
+        """Upsert many orders in one transaction (written in batches); returns the count."""
+        n = 0
+        with self._db.write() as conn:
+            merged = self._merged_map(conn)
+            batch: list[Order] = []
+            for order in orders:
+                batch.append(order)
+                if len(batch) >= batch_size:
+                    self._write(conn, batch, merged)
+                    n += len(batch)
+                    batch = []
+            if batch:
+                self._write(conn, batch, merged)
+                n += len(batch)
+            self._touch_facts(conn)
+        return n
+
+    def _lines(
+        self, conn: sqlite3.Connection, order_ids: Sequence[str]
+    ) -> dict[str, list[OrderLine]]:
+        out: dict[str, list[OrderLine]] = {}
+        for row in _in(
+            conn,
+            "SELECT order_id, position, sku, title, quantity, unit_price, discount, category "
+            "FROM order_lines WHERE order_id IN ({ids}) ORDER BY order_id, position",
+            order_ids,
+        ):
+            out.setdefault(row[0], []).append(_line_from(row))
+        return out
+
+    def _build(self, conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> list[Order]:
+        lines = self._lines(conn, [r[0] for r in rows])
+        return [_order_from(r, r[-1], lines.get(r[0], [])) for r in rows]
+
+    _SELECT = (
+        "SELECT o.id, o.customer_id, o.placed_at, o.currency, o.subtotal, o.discount, o.shipping, "
+        "o.tax, o.taxes_included, o.total, o.status, o.sales_channel, o.discount_codes, "
+        "o.shipping_address, o.cancelled_at, o.shipped_at, o.delivered_at, "
+        "coalesce(s.id, c.id) FROM orders o JOIN customers c ON c.id = o.customer_id "
+        "LEFT JOIN customers s ON s.pk = c.survivor_pk "
+    )
+
+    def get(self, order_id: str) -> Order:
+        """The order; NotFoundError when there is none."""
+        with self._db.read() as conn:
+            rows = conn.execute(self._SELECT + "WHERE o.id = ?", (order_id,)).fetchall()
+            if not rows:
+                raise NotFoundError("no such order", entity="Order", field="id", value=order_id)
+            return self._build(conn, rows)[0]
+
+    def for_customer(self, customer_id: str) -> list[Order]:
+        """The customer's orders (following merges), by ``placed_at`` then id."""
+        with self._db.read() as conn:
+            _, ids = self._group(conn, customer_id)
+            rows = _in(conn, self._SELECT + "WHERE o.customer_id IN ({ids})", ids)
+            rows.sort(key=lambda r: (r[2], r[0]))
+            return self._build(conn, rows)
+
+    def count(self) -> int:
+        """How many orders there are."""
+        with self._db.read() as conn:
+            return int(conn.execute("SELECT count(*) FROM orders").fetchone()[0])
+
+    def add_refund(self, refund: Refund) -> bool:
+        """Record a refund or return; False when its id exists. NotFoundError without order."""
+        with self._db.write() as conn:
+            row = conn.execute(
+                "SELECT customer_id FROM orders WHERE id = ?", (refund.order_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(
+                    "no such order", entity="Refund", field="order_id", value=refund.order_id
+                )
+            if conn.execute("SELECT 1 FROM refunds WHERE id = ?", (refund.id,)).fetchone():
+                return False
+            found = self._survivor(conn, refund.customer_id)
+            cid = found[1] if found is not None else str(row[0])
+            conn.execute(
+                f"INSERT INTO refunds ({_REFUND_COLUMNS}) VALUES ({_marks(11)})",
+                _refund_values(refund, cid),
+            )
+            self._touch_facts(conn)
+            return True
+
+    _REFUNDS = (
+        "SELECT r.id, r.order_id, r.customer_id, r.at, r.amount, r.amount_real, r.currency, "
+        "r.reason, r.returned, r.lines, coalesce(s.id, c.id) FROM refunds r "
+        "JOIN customers c ON c.id = r.customer_id LEFT JOIN customers s ON s.pk = c.survivor_pk "
+    )
+
+    def refunds_for_order(self, order_id: str) -> list[Refund]:
+        """The refunds of one order, by ``at``."""
+        with self._db.read() as conn:
+            rows = conn.execute(
+                self._REFUNDS + "WHERE r.order_id = ? ORDER BY r.at, r.pk", (order_id,)
+            ).fetchall()
+            return [_refund_from(r, r[-1]) for r in rows]
+
+    def refunds_for_customer(self, customer_id: str) -> list[Refund]:
+        """The customer's refunds (following merges), by ``at``."""
+        with self._db.read() as conn:
+            _, ids = self._group(conn, customer_id)
+            rows = _in(conn, self._REFUNDS + "WHERE r.customer_id IN ({ids})", ids)
+            rows.sort(key=lambda r: (r[3], r[0]))
+            return [_refund_from(r, r[-1]) for r in rows]
+
+
+class SqliteEvents(_Base):
+    """Behavioural events in ``events``."""
+
+    _INSERT = f"INSERT OR IGNORE INTO events ({_EVENT_COLUMNS}) VALUES ({_marks(8)})"
+
+    def append(self, event: Event) -> bool:
+        """Store an event; False when its id is already stored."""
+        with self._db.write() as conn:
+            return conn.execute(self._INSERT, _event_values(event)).rowcount == 1
+
+    def append_many(self, events: Iterable[Event]) -> int:
+        """Store many events in one transaction; returns how many were new."""
+        with self._db.write() as conn:
+            before = conn.total_changes
+            conn.executemany(self._INSERT, (_event_values(e) for e in events))
+            return conn.total_changes - before
+
+    _SELECT = (
+        "SELECT e.id, e.name, e.at, e.customer_id, e.anonymous_id, e.properties, e.source, "
+        "coalesce(s.id, c.id, e.customer_id) FROM events e "
+        "LEFT JOIN customers c ON c.id = e.customer_id "
+        "LEFT JOIN customers s ON s.pk = c.survivor_pk "
+    )
+
+    def for_customer(
+        self,
+        customer_id: str,
+        *,
+        since: datetime | None = None,
+        names: Iterable[str] | None = None,
+        limit: int | None = None,
+    ) -> list[Event]:
+        """The customer's events (following merges and linked anonymous ids), by ``at``."""
+        wanted = None if names is None else sorted(set(names))
+        with self._db.read() as conn:
+            cid, ids = self._group(conn, customer_id)
+            anon = [
+                r[0]
+                for r in _in(
+                    conn,
+                    "SELECT i.value FROM identities i JOIN customers c ON c.pk = i.customer_pk "
+                    "WHERE c.id IN ({ids}) AND i.kind = 'anonymous'",
+                    ids,
+                )
+            ]
+            pks: set[int] = set()
+            for r in _in(conn, "SELECT pk FROM events WHERE customer_id IN ({ids})", ids):
+                pks.add(r[0])
+            for r in _in(
+                conn,
+                "SELECT pk FROM events WHERE anonymous_id IN ({ids}) AND customer_id IS NULL",
+                anon,
+            ):
+                pks.add(r[0])
+            where = ["e.pk IN ({ids})"]
+            args: list[Any] = []
+            if since is not None:
+                where.append("e.at >= ?")
+                args.append(_micros(since))
+            if wanted is not None:
+                if not wanted:
+                    return []
+                where.append(f"e.name IN ({_marks(len(wanted))})")
+                args.extend(wanted)
+            rows = _in(conn, self._SELECT + "WHERE " + " AND ".join(where), sorted(pks), *args)
+        rows.sort(key=lambda r: (r[2], r[0]))
+        if limit is not None:
+            rows = rows[-limit:] if limit > 0 else []
+        return [_event_from(r, cid if r[3] is not None else None) for r in rows]
+
+    def for_anonymous(self, anonymous_id: str) -> list[Event]:
+        """Events carrying this anonymous id, by ``at``."""
+        with self._db.read() as conn:
+            rows = conn.execute(
+                self._SELECT + "WHERE e.anonymous_id = ? ORDER BY e.at, e.id", (anonymous_id,)
+            ).fetchall()
+        return [_event_from(r, r[-1]) for r in rows]
+
+    def count(self) -> int:
+        """How many events are stored."""
+        with self._db.read() as conn:
+            return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+
+
+class SqliteConsents(_Base):
+    """The append-only consent ledger in ``consents``."""
+
+    def record(self, consent: Consent) -> None:
+        """Append a consent decision. NotFoundError when the customer does not exist."""
+        with self._db.write() as conn:
+            _, cid = self._require(conn, consent.customer_id, "Consent")
+            conn.execute(
+                "INSERT INTO consents (customer_id, channel, purpose, granted, at, source) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    cid,
+                    consent.channel.value,
+                    consent.purpose.value,
+                    int(consent.granted),
+                    _micros(consent.at),
+                    consent.source,
+                ),
+            )
+
+    def history(self, customer_id: str) -> list[Consent]:
+        """Every decision for the customer, by ``at`` then insertion order."""
+        with self._db.read() as conn:
+            cid, ids = self._group(conn, customer_id)
+            rows = _in(
+                conn,
+                "SELECT customer_id, channel, purpose, granted, at, source, pk FROM consents "
+                "WHERE customer_id IN ({ids})",
+                ids,
+            )
+        rows.sort(key=lambda r: (r[4], r[6]))
+        return [_consent_from(r, cid) for r in rows]
+
+    def current(self, customer_id: str) -> dict[tuple[Channel, Purpose], Consent]:
+        """The latest decision per (channel, purpose)."""
+        return sh.latest_consents(self.history(customer_id))
+
+    def is_granted(self, customer_id: str, channel: Channel | str, purpose: Purpose | str) -> bool:
+        """True when the latest decision for (channel, purpose) is a grant."""
+        latest = self.current(customer_id).get((Channel(channel), Purpose(purpose)))
+        return latest is not None and latest.granted
+
+
+class SqliteTickets(_Base):
+    """Support tickets in ``tickets``."""
+
+    _UPSERT = (
+        f"INSERT INTO tickets ({_TICKET_COLUMNS}) VALUES ({_marks(11)}) ON CONFLICT(id) DO UPDATE "
+        "SET " + ", ".join(f"{c} = excluded.{c}" for c in _TICKET_COLUMNS.split(", ")[1:])
+    )
+    _SELECT = (
+        "SELECT t.id, t.customer_id, t.channel, t.subject, t.tags, t.status, t.opened_at, "
+        "t.first_response_at, t.closed_at, t.satisfaction, t.order_id, coalesce(s.id, c.id) "
+        "FROM tickets t JOIN customers c ON c.id = t.customer_id "
+        "LEFT JOIN customers s ON s.pk = c.survivor_pk "
+    )
+
+    def upsert(self, ticket: SupportTicket) -> bool:
+        """Insert or replace a ticket; True when created. NotFoundError for unknown customers."""
+        with self._db.write() as conn:
+            _, cid = self._require(conn, ticket.customer_id, "SupportTicket")
+            created = (
+                conn.execute("SELECT 1 FROM tickets WHERE id = ?", (ticket.id,)).fetchone() is None
+            )
+            conn.execute(self._UPSERT, _ticket_values(ticket, cid))
+            return created
+
+    def get(self, ticket_id: str) -> SupportTicket:
+        """The ticket; NotFoundError when there is none."""
+        with self._db.read() as conn:
+            row = conn.execute(self._SELECT + "WHERE t.id = ?", (ticket_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(
+                "no such ticket", entity="SupportTicket", field="id", value=ticket_id
+            )
+        return _ticket_from(row, row[-1])
+
+    def for_customer(self, customer_id: str) -> list[SupportTicket]:
+        """The customer's tickets (following merges), by ``opened_at``."""
+        with self._db.read() as conn:
+            _, ids = self._group(conn, customer_id)
+            rows = _in(conn, self._SELECT + "WHERE t.customer_id IN ({ids})", ids)
+        rows.sort(key=lambda r: (r[6], r[0]))
+        return [_ticket_from(r, r[-1]) for r in rows]
+
+
+class SqliteLoyalty(_Base):
+    """The loyalty points ledger in ``loyalty``, idempotent by entry id."""
+
+    def append(self, entry: LoyaltyEntry) -> bool:
+        """Append an entry; False when an entry with its id exists."""
+        with self._db.write() as conn:
+            found = self._survivor(conn, entry.customer_id)
+            cid = found[1] if found is not None else entry.customer_id
+            cur = conn.execute(
+                f"INSERT OR IGNORE INTO loyalty ({_LOYALTY_COLUMNS}) VALUES ({_marks(8)})",
+                (
+                    entry.id,
+                    cid,
+                    entry.kind.value,
+                    entry.points,
+                    _micros(entry.at),
+                    _opt_micros(entry.expires_at),
+                    entry.source,
+                    entry.description,
+                ),
+            )
+            return cur.rowcount == 1
+
+    def has(self, entry_id: str) -> bool:
+        """True when an entry with this id is in the ledger."""
+        with self._db.read() as conn:
+            return (
+                conn.execute("SELECT 1 FROM loyalty WHERE id = ?", (entry_id,)).fetchone()
+                is not None
+            )
+
+    def entries(self, customer_id: str) -> list[LoyaltyEntry]:
+        """The customer's entries (following merges), by ``at`` then insertion."""
+        with self._db.read() as conn:
+            cid, ids = self._group(conn, customer_id)
+            rows = _in(
+                conn,
+                f"SELECT {_LOYALTY_COLUMNS}, pk FROM loyalty WHERE customer_id IN ({{ids}})",
+                ids,
+            )
+        rows.sort(key=lambda r: (r[4], r[8]))
+        return [_loyalty_from(r, cid) for r in rows]
+
+    def balance(self, customer_id: str) -> int:
+        """The sum of the customer's entries' points."""
+        with self._db.read() as conn:
+            _, ids = self._group(conn, customer_id)
+            return sum(
+                int(r[0] or 0)
+                for r in _in(
+                    conn, "SELECT sum(points) FROM loyalty WHERE customer_id IN ({ids})", ids
+                )
+            )
+
+
+class SqliteMessages(_Base):
+    """The message log in ``messages``."""
+
+    _UPSERT = (
+        f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({_marks(11)}) ON CONFLICT(id) DO "
+        "UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in _MESSAGE_COLUMNS.split(", ")[1:])
+    )
+
+    def upsert(self, message: Message) -> bool:
+        """Insert or replace a message; True when created."""
+        with self._db.write() as conn:
+            found = self._survivor(conn, message.customer_id)
+            cid = found[1] if found is not None else message.customer_id
+            created = (
+                conn.execute("SELECT 1 FROM messages WHERE id = ?", (message.id,)).fetchone()
+                is None
+            )
+            conn.execute(self._UPSERT, _message_values(message, cid))
+            return created
+
+    def get(self, message_id: str) -> Message:
+        """The message; NotFoundError when there is none."""
+        with self._db.read() as conn:
+            row = conn.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(
+                    "no such message", entity="Message", field="id", value=message_id
+                )
+            found = self._survivor(conn, row[1])
+        return _message_from(row, found[1] if found is not None else row[1])
+
+    def for_customer(self, customer_id: str, *, since: datetime | None = None) -> list[Message]:
+        """The customer's messages (following merges), by ``at``."""
+        with self._db.read() as conn:
+            cid, ids = self._group(conn, customer_id)
+            sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE customer_id IN ({{ids}})"
+            args: tuple[Any, ...] = ()
+            if since is not None:
+                sql += " AND at >= ?"
+                args = (_micros(since),)
+            rows = _in(conn, sql, ids, *args)
+        rows.sort(key=lambda r: (r[3], r[0]))
+        return [_message_from(r, cid) for r in rows]
+
+
+class SqliteState(_Base):
+    """Versioned JSON records with compare-and-set, in ``state``."""
+
+    def get(self, key: str) -> StateRecord | None:
+        """The record, or None."""
+        sh.check_state_key(key)
+        with self._db.read() as conn:
+            row = conn.execute("SELECT value, version FROM state WHERE key = ?", (key,)).fetchone()
+        return (
+            None if row is None else StateRecord(key=key, value=json.loads(row[0]), version=row[1])
+        )
+
+    def put(
+        self, key: str, value: Mapping[str, Any], *, expected_version: int | None
+    ) -> StateRecord:
+        """Write ``value`` if the stored version equals ``expected_version`` (else ConflictError)."""
+        sh.check_state_key(key)
+        frozen = sh.freeze_state_value(value)
+        with self._db.write() as conn:
+            row = conn.execute("SELECT version FROM state WHERE key = ?", (key,)).fetchone()
+            version = sh.check_expected_version(
+                key, None if row is None else int(row[0]), expected_version
+            )
+            conn.execute(
+                "INSERT INTO state (key, value, version) VALUES (?, ?, ?) ON CONFLICT(key) "
+                "DO UPDATE SET value = excluded.value, version = excluded.version",
+                (key, _dumps(frozen), version),
+            )
+        return StateRecord(key=key, value=sh.freeze_state_value(frozen), version=version)
+
+    def delete(self, key: str, *, expected_version: int) -> None:
+        """Delete if the stored version matches; ConflictError otherwise."""
+        sh.check_state_key(key)
+        with self._db.write() as conn:
+            row = conn.execute("SELECT version FROM state WHERE key = ?", (key,)).fetchone()
+            sh.check_expected_version(key, None if row is None else int(row[0]), expected_version)
+            conn.execute("DELETE FROM state WHERE key = ?", (key,))
+
+    def scan(
+        self,
+        prefix: str = "",
+        *,
+        start: str | None = None,
+        stop: str | None = None,
+        limit: int | None = None,
+    ) -> list[StateRecord]:
+        """Records whose key starts with ``prefix`` and lies in ``[start, stop)``, by key."""
+        where = ["key >= ?", "substr(key, 1, ?) = ?"]
+        args: list[Any] = [max(prefix, start) if start is not None else prefix, len(prefix), prefix]
+        if stop is not None:
+            where.append("key < ?")
+            args.append(stop)
+        sql = "SELECT key, value, version FROM state WHERE " + " AND ".join(where) + " ORDER BY key"
+        if limit is not None:
+            if limit <= 0:
+                return []
+            sql += " LIMIT ?"
+            args.append(limit)
+        with self._db.read() as conn:
+            rows = conn.execute(sql, args).fetchall()
+        return [StateRecord(key=k, value=json.loads(v), version=n) for k, v, n in rows]
+
+
+# --------------------------------------------------------------------------------------
+# the store
+
+
+class SqliteStore(_Base):
+    """A complete ecomcrm store in one SQLite file (WAL mode, foreign keys, versioned schema).
+
+    Args:
+        path: The database file; created with the newest schema when missing or empty,
+            migrated forward when older. ``":memory:"`` gives a private in-memory database.
+        timeout: Seconds to wait for another connection's write lock before StorageError.
+        facts_cache: Persist the columns of :meth:`order_facts` in the file after a read,
+            so later reads (from any process) load arrays instead of rows until the next
+            write that changes orders, refunds or customers.
+
+    Raises:
+        StorageError: The file is not an ecomcrm database (nothing is written to it).
+        SchemaVersionError: The file was written by a newer schema (nothing is written).
+
+    Example:
+        >>> import tempfile, os
+        >>> from datetime import datetime, timezone
+        >>> from ecomcrm.domain import Customer, Identity
+        >>> path = os.path.join(tempfile.mkdtemp(), "crm.db")
+        >>> store = SqliteStore(path)
+        >>> store.customers.put(Customer(id="c1", created_at=datetime(2024, 1, 1, tzinfo=timezone.utc),
+        ...                              identities=[Identity.email("ada@example.com")]))
+        >>> store.customers.find_by_identity(Identity.email("ADA@example.com")).id
+        'c1'
+        >>> store.close()
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, timeout: float = 5.0, facts_cache: bool = True
+    ) -> None:
+        self.path = os.fspath(path)
+        super().__init__(_Db(self.path, timeout))
+        self.facts_cache = facts_cache
+        self._customers = SqliteCustomers(self._db)
+        self._orders = SqliteOrders(self._db)
+        self.customers: CustomerRepository = self._customers
+        self.orders: OrderRepository = self._orders
+        self.events: EventRepository = SqliteEvents(self._db)
+        self.consents: ConsentRepository = SqliteConsents(self._db)
+        self.tickets: TicketRepository = SqliteTickets(self._db)
+        self.loyalty: LoyaltyRepository = SqliteLoyalty(self._db)
+        self.messages: MessageRepository = SqliteMessages(self._db)
+        self.state: StateRepository = SqliteState(self._db)
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self.path!r})"
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """A block whose writes, across all repositories, are applied atomically.
+
+        The block holds the database's write lock from its start. Nested blocks are
+        savepoints of the outer one: an exception rolls back the innermost block.
+        """
+        return self._transaction()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with self._db.write():
+            yield
+
+    # --- identity resolution ----------------------------------------------------------
+
+    def link_identity(self, customer_id: str, identity: Identity) -> None:
+        """Attach an identity to a customer (anonymous ids also re-point their events)."""
+        with self._db.write() as conn:
+            pk, cid = self._require(conn, customer_id, "Identity")
+            row = conn.execute(
+                "SELECT customer_pk FROM identities WHERE key = ?", (identity.key,)
+            ).fetchone()
+            if row is not None:
+                if int(row[0]) == pk:
+                    return
+                owner = conn.execute("SELECT id FROM customers WHERE pk = ?", (row[0],)).fetchone()
+                raise ConflictError(
+                    f"identity belongs to customer {owner[0]!r}",
+                    entity="Identity",
+                    field="value",
+                    value=identity.key,
+                )
+            sh.check_not_suppressed(
+                [identity],
+                lambda key: (
+                    conn.execute("SELECT 1 FROM suppressed WHERE hash = ?", (key,)).fetchone()
+                    is not None
+                ),
+                entity="Identity",
+            )
+            position = conn.execute(
+                "SELECT coalesce(max(position) + 1, 0) FROM identities WHERE customer_pk = ?", (pk,)
+            ).fetchone()[0]
+            conn.execute(
+                "INSERT INTO identities (key, customer_pk, kind, value, position) VALUES (?,?,?,?,?)",
+                (identity.key, pk, identity.kind.value, identity.value, position),
+            )
+            if identity.kind is IdentityKind.ANONYMOUS:
+                conn.execute(
+                    "UPDATE events SET customer_id = ? WHERE anonymous_id = ? AND customer_id IS NULL",
+                    (cid, identity.value),
+                )
+
+    def resolve(self, customer_id: str) -> str:
+        """The surviving id after any chain of merges (the id itself when unmerged)."""
+        with self._db.read() as conn:
+            found = self._survivor(conn, customer_id)
+        return customer_id if found is None else found[1]
+
+    def merge(self, survivor_id: str, merged_id: str, *, at: datetime) -> MergeRecord:
+        """Fold ``merged_id`` into ``survivor_id``, re-pointing every child row."""
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise ValidationError("must be timezone-aware", entity="merge", field="at", value=at)
+        with self._db.write() as conn:
+            s_pk, s_id = self._require(conn, survivor_id, "MergeRecord")
+            m_pk, m_id = self._require(conn, merged_id, "MergeRecord")
+            if s_pk == m_pk:
+                row = None
+                for candidate in (merged_id, survivor_id):
+                    row = (
+                        row
+                        or conn.execute(
+                            "SELECT survivor_id, merged_id, at FROM merges WHERE merged_id = ?",
+                            (candidate,),
+                        ).fetchone()
+                    )
+                if row is None:
+                    raise ValidationError(
+                        "cannot merge a customer into itself",
+                        entity="MergeRecord",
+                        field="merged_id",
+                        value=merged_id,
+                    )
+                return MergeRecord(survivor_id=row[0], merged_id=row[1], at=_from_micros(row[2]))
+            customers = self._customers
+            survivor = customers._load(conn, s_pk)
+            merged = customers._load(conn, m_pk)
+            profile = sh.merge_profiles(survivor, merged)
+            group = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM customers WHERE pk = ? OR survivor_pk = ?", (m_pk, m_pk)
+                )
+            ]
+            conn.execute("DELETE FROM identities WHERE customer_pk = ?", (m_pk,))
+            conn.execute(
+                "UPDATE customers SET survivor_pk = ? WHERE pk = ? OR survivor_pk = ?",
+                (s_pk, m_pk, m_pk),
+            )
+            customers._replace(conn, s_pk, profile)
+            for table in (
+                "orders",
+                "refunds",
+                "events",
+                "consents",
+                "tickets",
+                "loyalty",
+                "messages",
+            ):
+                for part in _chunks(group):
+                    conn.execute(
+                        f"UPDATE {table} SET customer_id = ? WHERE customer_id IN ({_marks(len(part))})",
+                        (s_id, *part),
+                    )
+            conn.execute(
+                "INSERT INTO merges (merged_pk, survivor_pk, survivor_id, merged_id, at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (m_pk, s_pk, s_id, m_id, _micros(at)),
+            )
+            self._touch_facts(conn)
+            return MergeRecord(survivor_id=s_id, merged_id=m_id, at=at)
+
+    def merges(self, customer_id: str) -> list[MergeRecord]:
+        """The merges into this customer (and into ids merged into it), oldest first."""
+        with self._db.read() as conn:
+            found = self._survivor(conn, customer_id)
+            if found is None:
+                return []
+            pk = found[0]
+            rows = conn.execute(
+                "SELECT survivor_id, merged_id, at FROM merges WHERE survivor_pk IN "
+                "(SELECT pk FROM customers WHERE pk = ? OR survivor_pk = ?) ORDER BY at, seq",
+                (pk, pk),
+            ).fetchall()
+        return [MergeRecord(survivor_id=s, merged_id=m, at=_from_micros(t)) for s, m, t in rows]
+
+    # --- privacy ------------------------------------------------------------------------
+
+    def export(self, customer_id: str) -> dict[str, Any]:
+        """Everything stored about the person, as one JSON-serialisable document."""
+        with self._db.read():
+            return sh.build_export(self, customer_id)
+
+    def erase(self, customer_id: str, *, keep_order_facts: bool = False) -> ErasureReceipt:
+        """Remove the person's personal data everywhere and suppress their identities.
+
+        After the deletion commits, the write-ahead log is checkpointed and truncated; with
+        ``secure_delete`` on, the erased bytes are then gone from the database files.
+        """
+        with self._db.write() as conn:
+            pk, cid = self._require(conn, customer_id, "Customer")
+            customer = self._customers._load(conn, pk)
+            group_rows = conn.execute(
+                "SELECT pk, id FROM customers WHERE pk = ? OR survivor_pk = ?", (pk, pk)
+            ).fetchall()
+            pks = [int(r[0]) for r in group_rows]
+            ids = [str(r[1]) for r in group_rows]
+            tombstones = sorted(
+                {sh.tombstone_key(i) for i in customer.identities if i.kind in sh.SUPPRESSED_KINDS}
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO suppressed (hash, at) VALUES (?, 0)",
+                [(t,) for t in tombstones],
+            )
+            anon = [i.value for i in customer.identities if i.kind is IdentityKind.ANONYMOUS]
+            counts: dict[str, int] = {}
+
+            def delete(name: str, sql: str, values: Sequence[Any]) -> None:
+                n = 0
+                for part in _chunks(values):
+                    n += conn.execute(sql.format(ids=_marks(len(part))), part).rowcount
+                counts[name] = counts.get(name, 0) + n
+
+            counts["identities"] = len(customer.identities)
+            conn.execute(f"DELETE FROM identities WHERE customer_pk IN ({_marks(len(pks))})", pks)
+            delete("events", "DELETE FROM events WHERE customer_id IN ({ids})", ids)
+            delete(
+                "events",
+                "DELETE FROM events WHERE anonymous_id IN ({ids}) AND customer_id IS NULL",
+                anon,
+            )
+            delete("consents", "DELETE FROM consents WHERE customer_id IN ({ids})", ids)
+            delete("tickets", "DELETE FROM tickets WHERE customer_id IN ({ids})", ids)
+            delete("loyalty", "DELETE FROM loyalty WHERE customer_id IN ({ids})", ids)
+            delete("messages", "DELETE FROM messages WHERE customer_id IN ({ids})", ids)
+            orders = self.orders.for_customer(cid)
+            refunds = self.orders.refunds_for_customer(cid)
+            counts["orders"] = len(orders)
+            counts["refunds"] = len(refunds)
+            order_ids = [o.id for o in orders]
+            for sql, values in (
+                ("DELETE FROM refunds WHERE customer_id IN ({ids})", ids),
+                ("DELETE FROM refunds WHERE order_id IN ({ids})", order_ids),
+                ("DELETE FROM orders WHERE id IN ({ids})", order_ids),
+            ):
+                for part in _chunks(values):
+                    conn.execute(sql.format(ids=_marks(len(part))), part)
+            kept = keep_order_facts and bool(orders)
+            if kept:
+                new_id = sh.new_anonymous_id()
+                self._customers._insert(conn, sh.anonymous_customer(customer, new_id))
+                self._orders._write(conn, [sh.anonymise_order(o, new_id) for o in orders], {})
+                conn.executemany(
+                    f"INSERT INTO refunds ({_REFUND_COLUMNS}) VALUES ({_marks(11)})",
+                    [_refund_values(sh.anonymise_refund(r, new_id), new_id) for r in refunds],
+                )
+            counts["merges"] = len(ids) - 1
+            for part in _chunks(pks, _CHUNK // 2):
+                conn.execute(
+                    f"DELETE FROM merges WHERE merged_pk IN ({_marks(len(part))}) "
+                    f"OR survivor_pk IN ({_marks(len(part))})",
+                    (*part, *part),
+                )
+            state_keys = sh.state_keys_of(
+                [r[0] for r in conn.execute("SELECT key FROM state")], ids
+            )
+            delete("state", "DELETE FROM state WHERE key IN ({ids})", state_keys)
+            counts["state"] = len(state_keys)
+            conn.execute(
+                f"UPDATE customers SET survivor_pk = NULL WHERE pk IN ({_marks(len(pks))})", pks
+            )
+            conn.execute(f"DELETE FROM customers WHERE pk IN ({_marks(len(pks))})", pks)
+            counts["customers"] = 1
+            conn.execute("DELETE FROM facts_cache")
+            self._touch_facts(conn)
+            self._db.cleanup_pending = True
+        return ErasureReceipt(
+            customer_id=cid,
+            tombstones=tuple(tombstones),
+            kept_order_facts=kept,
+            counts=dict(sorted(counts.items())),
+        )
+
+    def is_suppressed(self, identity: Identity) -> bool:
+        """True when this identity belonged to an erased person."""
+        if identity.kind not in sh.SUPPRESSED_KINDS:
+            return False
+        with self._db.read() as conn:
+            return (
+                conn.execute(
+                    "SELECT 1 FROM suppressed WHERE hash = ?", (sh.tombstone_key(identity),)
+                ).fetchone()
+                is not None
+            )
+
+    # --- analytics ----------------------------------------------------------------------
+
+    def customer_table(self) -> CustomerTable:
+        """All live customers as columns, ordered by id."""
+        with self._db.read() as conn:
+            return col.customer_table(conn)
+
+    def order_facts(
+        self, *, currency: str | None = None, rates: Mapping[str, float] | None = None
+    ) -> OrderFacts:
+        """All orders of live customers as columns, by ``placed_at`` then order id.
+
+        Served from the persisted columnar cache when no write changed the data since it
+        was built; otherwise read from the tables (and the cache rebuilt when enabled).
+        """
+        return col.order_facts(self._db, currency=currency, rates=rates, cache=self.facts_cache)
+
+    def event_facts(self, *, names: Iterable[str] | None = None) -> EventFacts:
+        """All events (optionally only these names) as columns, by ``at`` then id."""
+        with self._db.read() as conn:
+            return col.event_facts(conn, names=names)
+
+    def customer_360(
+        self, customer_id: str, *, recent_events: int = 50, messages: int = 50
+    ) -> Customer360:
+        """The whole view of one customer for a support agent (one read snapshot)."""
+        with self._db.read():
+            return sh.build_customer_360(
+                self, customer_id, recent_events=recent_events, messages=messages
+            )
+
+    # --- maintenance --------------------------------------------------------------------
+
+    def vacuum(self) -> None:
+        """Rebuild the file compactly (VACUUM) and truncate the write-ahead log.
+
+        Example:
+            >>> SqliteStore(":memory:").vacuum()
+        """
+        with self._db.lock:
+            if self._db.depth:
+                raise StorageError("vacuum() cannot run inside a transaction", entity=self.path)
+            try:
+                self._db.conn.execute("VACUUM")
+            except sqlite3.Error as exc:
+                raise _translate(exc, self.path) from exc
+            self._db.scrub()
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open file.
+
+        Example:
+            >>> SqliteStore(":memory:").schema_version == SCHEMA_VERSION
+            True
+        """
+        with self._db.read() as conn:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        """Close the connection; further use raises StorageError."""
+        self._db.close()
