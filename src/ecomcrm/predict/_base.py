@@ -402,23 +402,34 @@ class BaseModel:
             method=method,
             options={"maxiter": 1000, "gtol": 1e-9, "ftol": 1e-14},
         )
-        f_end, g_end = objective(res.x)
-        gnorm = float(np.max(np.abs(g_end))) if np.isfinite(f_end) else float("inf")
-        if not res.success and np.isfinite(f_end) and gnorm < 1e-5:
-            # The line search stalled at machine precision next to the optimum: polish with a
-            # Newton step solver that uses the same gradient before judging convergence.
-            res2 = scipy.optimize.minimize(
-                objective, res.x, jac=True, method="BFGS", options={"gtol": 1e-7}
-            )
-            if res2.success or res2.fun <= res.fun:
-                f2, g2 = objective(res2.x)
-                if np.isfinite(f2) and float(np.max(np.abs(g2))) <= gnorm:
-                    res, f_end, g_end = res2, f2, g2
-                    gnorm = float(np.max(np.abs(g_end)))
-                    method = "L-BFGS-B+BFGS"
-        if not (res.success and np.isfinite(f_end)):
-            raise ConvergenceError(f"optimiser did not converge: {res.message}", entity=entity)
         theta = np.asarray(res.x, dtype=np.float64)
+        f_end, g_end = objective(theta)
+        converged = bool(res.success) and bool(np.isfinite(f_end))
+        message = str(res.message)
+        if not converged and np.isfinite(f_end) and np.all(np.abs(theta) < 10):
+            # L-BFGS-B's line search often stops at machine precision next to the optimum.
+            # Finish with damped Newton steps on the (finite-difference) Hessian and accept
+            # only when the Newton decrement g' H^-1 g is negligible.
+            theta, converged, newton_msg = self._newton_polish(objective, theta, data, total)
+            if converged:
+                method = "L-BFGS-B+Newton"
+                f_end, g_end = objective(theta)
+            else:
+                message = f"{message}; {newton_msg}"
+        if not converged:
+            drifting = [
+                f"{n}={np.exp(theta[j]):.3g}"
+                for j, n in enumerate(self._param_names)
+                if abs(theta[j]) >= 10
+            ]
+            hint = (
+                f"; parameters drift to the boundary ({', '.join(drifting)}): "
+                "the data do not identify them"
+                if drifting
+                else ""
+            )
+            raise ConvergenceError(f"optimiser did not converge: {message}{hint}", entity=entity)
+        gnorm = float(np.max(np.abs(g_end)))
         hess = self._hessian(theta, data)
         try:
             cov = np.asarray(np.linalg.inv(hess), dtype=np.float64)
@@ -434,13 +445,42 @@ class BaseModel:
         self.n_customers = total
         self._info = ConvergenceInfo(
             converged=True,
-            message=str(res.message),
+            message=message,
             iterations=int(res.nit),
             evaluations=int(res.nfev),
             method=method,
             gradient_norm=gnorm,
             n_unique_rows=len(w),
         )
+
+    def _newton_polish(
+        self,
+        objective: Callable[[FloatArray], tuple[float, FloatArray]],
+        theta: FloatArray,
+        data: FitData,
+        total: float,
+    ) -> tuple[FloatArray, bool, str]:
+        for _ in range(30):
+            f, g = objective(theta)
+            hess = self._hessian(theta, data) / total
+            try:
+                np.linalg.cholesky(hess)
+            except np.linalg.LinAlgError:
+                return theta, False, "Hessian not positive definite (no interior maximum)"
+            step = np.linalg.solve(hess, g)
+            decrement = float(g @ step)
+            if decrement < 1e-10:
+                return theta, True, "Newton decrement below 1e-10"
+            t = 1.0
+            while t > 1e-6:
+                f_new, _ = objective(theta - t * step)
+                if f_new <= f - 1e-4 * t * decrement:
+                    break
+                t /= 2
+            else:
+                return theta, False, "Newton line search failed"
+            theta = theta - t * step
+        return theta, False, "Newton polish did not settle in 30 steps"
 
     def _ll_offset(self, data: FitData) -> float:
         """Log-likelihood change from undoing the time scaling (Jacobian of the densities)."""

@@ -145,7 +145,7 @@ class BetaGeo(RFMModel):
         Example:
             >>> m = BetaGeo(params={"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426})
             >>> m.conditional_probability_alive([0, 5], [0, 10.0], [38.86, 38.86]).round(3).tolist()
-            [1.0, 0.043]
+            [1.0, 0.025]
         """
         x, tx, t = self._rfm(frequency, recency, T)
         r, alpha, a, b = self._p()

@@ -181,7 +181,7 @@ class BetaGeoBetaBinom(BaseModel):
         Example:
             >>> m = BetaGeoBetaBinom(params={"alpha": 1.204, "beta": 0.750, "gamma": 0.657, "delta": 2.783})
             >>> m.customer_log_likelihood([0], [0], [6]).round(3).tolist()
-            [-2.349]
+            [-1.167]
         """
         x, tx, n = self._xtn(frequency, recency, n_periods)
         with np.errstate(all="ignore"):
@@ -196,7 +196,7 @@ class BetaGeoBetaBinom(BaseModel):
         Example:
             >>> m = BetaGeoBetaBinom(params={"alpha": 1.204, "beta": 0.750, "gamma": 0.657, "delta": 2.783})
             >>> m.conditional_probability_alive(0, [1], [1], [6]).round(3).tolist()
-            [0.129]
+            [0.075]
         """
         x, tx, n = self._xtn(frequency, recency, n_periods)
         mm = np.asarray(m_periods, dtype=np.float64)
@@ -248,7 +248,7 @@ class BetaGeoBetaBinom(BaseModel):
         Example:
             >>> m = BetaGeoBetaBinom(params={"alpha": 1.204, "beta": 0.750, "gamma": 0.657, "delta": 2.783})
             >>> m.expected_purchases([6]).round(3).tolist()
-            [2.536]
+            [2.22]
         """
         n = np.atleast_1d(np.asarray(n_periods, dtype=np.float64))
         alpha, beta, gamma, delta = self._p()
