@@ -19,7 +19,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from ecomcrm.domain import (
@@ -207,26 +206,33 @@ def _translate(exc: sqlite3.Error, path: str) -> EcomcrmError:
     return StorageError(f"{type(exc).__name__}: {text}", entity=path)
 
 
-def _inspect(path: str) -> tuple[int, int] | None:
-    """(application_id, user_version) of an existing file, read without writing to it.
+_MAGIC = b"SQLite format 3\x00"
 
-    None for a file that is missing or empty (a new database).
+
+def _inspect(path: str) -> tuple[int, int] | None:
+    """(application_id, user_version) from the file header, read without opening SQLite.
+
+    None for a file that is missing or empty (a new database). Reading the 100-byte header
+    directly guarantees that a foreign file is refused without SQLite creating ``-wal`` or
+    ``-shm`` files next to it; the header is checked again inside the first transaction.
     """
     if path == ":memory:" or not os.path.exists(path) or os.path.getsize(path) == 0:
         return None
-    uri = "file:" + Path(path).resolve().as_posix() + "?mode=ro"
     try:
-        probe = sqlite3.connect(uri, uri=True, isolation_level=None)
-    except sqlite3.Error as exc:
-        raise StorageError(f"cannot open the file: {exc}", entity=path) from exc
-    try:
-        app = probe.execute("PRAGMA application_id").fetchone()[0]
-        version = probe.execute("PRAGMA user_version").fetchone()[0]
-        return int(app), int(version)
-    except sqlite3.DatabaseError as exc:
-        raise StorageError(f"not an ecomcrm database ({exc})", entity=path) from exc
-    finally:
-        probe.close()
+        with open(path, "rb") as handle:
+            header = handle.read(100)
+    except OSError as exc:
+        raise StorageError(f"cannot read the file: {exc}", entity=path) from exc
+    if len(header) < 100 or not header.startswith(_MAGIC):
+        raise StorageError("not an ecomcrm database (not a SQLite file)", entity=path)
+    version = int.from_bytes(header[60:64], "big", signed=True)
+    app = int.from_bytes(header[68:72], "big", signed=True)
+    wal = path + "-wal"
+    if app == 0 and header[18] == 2 and os.path.exists(wal) and os.path.getsize(wal) > 0:
+        # A WAL database whose first page may still live only in the log (another
+        # connection has it open): decide inside the first transaction instead.
+        return None
+    return app, version
 
 
 def _check_identity(path: str, found: tuple[int, int] | None) -> None:
@@ -257,8 +263,6 @@ def _open(path: str, timeout: float) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         raise StorageError(f"cannot open the file: {exc}", entity=path) from exc
     try:
-        # Re-check on the real connection (the file may have changed since the probe).
-        _check_identity(path, _inspect(path))
         conn.execute("PRAGMA journal_mode = WAL").fetchall()
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA secure_delete = ON")
