@@ -10,8 +10,18 @@ from typing import Any
 
 import attrs
 
-from ecomcrm.domain import Consent, Customer, Event, Identity, IdentityKind, LoyaltyEntry, Order
-from ecomcrm.domain import Refund, SupportTicket, to_dict
+from ecomcrm.domain import (
+    Consent,
+    Customer,
+    Event,
+    Identity,
+    IdentityKind,
+    LoyaltyEntry,
+    Order,
+    Refund,
+    SupportTicket,
+    to_dict,
+)
 from ecomcrm.errors import ConflictError, NotFoundError, ValidationError
 
 
@@ -24,7 +34,9 @@ class _Customers(_Repo):
     def _check(self, c: Customer) -> None:
         for i in c.identities:
             if self.s.is_suppressed(i):
-                raise ValidationError("identity is suppressed", entity="Customer", field="identities", value=i.key)
+                raise ValidationError(
+                    "identity is suppressed", entity="Customer", field="identities", value=i.key
+                )
             owner = self.s.d["identity"].get(i.key)
             if owner is not None and owner != c.id:
                 raise ConflictError(f"identity {i.key} belongs to {owner}")
@@ -90,7 +102,10 @@ class _Orders(_Repo):
 
     def for_customer(self, cid: str) -> list[Order]:
         cid = self.s.resolve(cid)
-        return sorted((o for o in self.s.d["orders"].values() if o.customer_id == cid), key=lambda o: (o.placed_at, o.id))
+        return sorted(
+            (o for o in self.s.d["orders"].values() if o.customer_id == cid),
+            key=lambda o: (o.placed_at, o.id),
+        )
 
     def count(self) -> int:
         return len(self.s.d["orders"])
@@ -122,13 +137,23 @@ class _Events(_Repo):
             return sum(self.append(e) for e in es)
 
     def for_anonymous(self, aid: str) -> list[Event]:
-        return sorted((e for e in self.s.d["events"].values() if e.anonymous_id == aid), key=lambda e: e.at)
+        return sorted(
+            (e for e in self.s.d["events"].values() if e.anonymous_id == aid), key=lambda e: e.at
+        )
 
     def for_customer(self, cid: str, **_: Any) -> list[Event]:
         cid = self.s.resolve(cid)
-        anon = {k.split(":", 1)[1] for k, v in self.s.d["identity"].items() if v == cid and k.startswith("anonymous:")}
+        anon = {
+            k.split(":", 1)[1]
+            for k, v in self.s.d["identity"].items()
+            if v == cid and k.startswith("anonymous:")
+        }
         return sorted(
-            (e for e in self.s.d["events"].values() if e.customer_id == cid or e.anonymous_id in anon),
+            (
+                e
+                for e in self.s.d["events"].values()
+                if e.customer_id == cid or e.anonymous_id in anon
+            ),
             key=lambda e: (e.at, e.id),
         )
 
@@ -194,8 +219,16 @@ def _hash(identity: Identity) -> str:
 class FakeStore:
     def __init__(self) -> None:
         self.d: dict[str, Any] = {
-            "customers": {}, "identity": {}, "orders": {}, "refunds": {}, "events": {},
-            "consents": [], "tickets": {}, "loyalty": {}, "merged": {}, "tombstones": set(),
+            "customers": {},
+            "identity": {},
+            "orders": {},
+            "refunds": {},
+            "events": {},
+            "consents": [],
+            "tickets": {},
+            "loyalty": {},
+            "merged": {},
+            "tombstones": set(),
         }
         self.customers = _Customers(self)
         self.orders = _Orders(self)
@@ -271,4 +304,7 @@ class FakeStore:
         return {"customer_id": c.id}
 
     def export(self, cid: str) -> dict[str, Any]:
-        return {"customer": to_dict(self.customers.get(cid)), "orders": [to_dict(o) for o in self.orders.for_customer(cid)]}
+        return {
+            "customer": to_dict(self.customers.get(cid)),
+            "orders": [to_dict(o) for o in self.orders.for_customer(cid)],
+        }

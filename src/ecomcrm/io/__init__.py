@@ -25,15 +25,19 @@ from ecomcrm.io._shopify import (
     shopify_customer_redact,
     shopify_data_request,
 )
+from ecomcrm.io._synthetic import GenerationSummary, SyntheticShop, generate_shop
 
 __all__ = [
     "MAX_REJECTION_DETAILS",
     "SHOPIFY_CUSTOMER_COLUMNS",
     "SHOPIFY_ORDER_COLUMNS",
+    "GenerationSummary",
     "ImportReport",
     "ProgressCallback",
     "RejectedRow",
+    "SyntheticShop",
     "TextProgress",
+    "generate_shop",
     "handle_shopify_webhook",
     "import_shopify_customers",
     "import_shopify_orders",
