@@ -59,6 +59,28 @@ def _fold(node: Node, source: str) -> Node:
     return folded
 
 
+_EVALUATE_DOC = """evaluate(record, now=None): evaluate the expression for one record.
+
+A condition returns True or False (null counts as False); any other expression
+returns its value (``None`` for null). Missing keys are null.
+
+Args:
+    record: Field name to value: numbers, str, bool, aware datetimes, timedeltas,
+        and a list/tuple/set of strings for tags. ``None`` and NaN are null.
+    now: The evaluation time (aware); required when the expression uses time.
+
+Raises:
+    ExpressionError: ``now`` missing, or values of the wrong type.
+
+Example:
+    >>> import datetime as dt
+    >>> e = compile_expression("last_order_at < now - 90d", {"last_order_at": "datetime"})
+    >>> now = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
+    >>> e.evaluate({"last_order_at": dt.datetime(2024, 1, 1, tzinfo=dt.UTC)}, now=now)
+    True
+"""
+
+
 class Expression:
     """A compiled condition: parse, check and code generation happen once.
 
@@ -68,6 +90,10 @@ class Expression:
     Both follow the same null rules (see ``docs/condition-language.md``).
 
     Attributes:
+        evaluate: ``evaluate(record, now=None)``, the compiled function for one record
+            (a condition gives True/False, null counting as False; other expressions
+            give their value or None). It is the generated function itself, so a call
+            costs about as much as a hand-written lambda.
         source: The expression text, as given.
         schema: The schema it was compiled against.
         type: The result type: ``"bool"`` for a condition, else the value's type.
@@ -84,10 +110,11 @@ class Expression:
     """
 
     __slots__ = (
-        "_fn",
         "_plan",
         "_python_source",
         "_root",
+        "_safe",
+        "evaluate",
         "fields",
         "schema",
         "source",
@@ -98,6 +125,8 @@ class Expression:
     def __init__(self, source: str, schema: Schema) -> None:
         root = parse(source)
         ty = check(root, source, schema)
+        if ty is Ty.NULL:  # a bare `null` is a condition that is never true
+            ty = root.ty = Ty.BOOL
         root = _fold(root, source)
         self.source = source
         self.schema = schema
@@ -105,7 +134,9 @@ class Expression:
         self.fields = tuple(sorted({n.name for n in walk(root) if isinstance(n, Field)}))
         self.uses_now = uses_now(root)
         self._root = root
-        self._fn, self._python_source = compile_scalar(root)
+        self._safe, self._python_source = compile_scalar(root)
+        self.evaluate = compile_scalar(root, fast=True, fallback=self._evaluate_slow)[0]
+        self.evaluate.__doc__ = _EVALUATE_DOC
         self._plan: VectorPlan | None = None
 
     def __repr__(self) -> str:
@@ -122,38 +153,11 @@ class Expression:
     def __reduce__(self) -> tuple[Any, ...]:
         return (compile_expression, (self.source, self.schema))
 
-    def evaluate(self, record: Mapping[str, Any], now: dt.datetime | None = None) -> Any:
-        """Evaluate for one record.
-
-        A condition returns True or False (null counts as False); any other expression
-        returns its value (``None`` for null). Missing keys are null.
-
-        Args:
-            record: Field name to value: numbers, str, bool, aware datetimes, timedeltas,
-                and a list/tuple/set of strings for tags. ``None`` and NaN are null.
-            now: The evaluation time (aware); required when the expression uses time.
-
-        Raises:
-            ExpressionError: ``now`` missing, or values of the wrong type.
-
-        Example:
-            >>> import datetime as dt
-            >>> e = compile_expression("last_order_at < now - 90d", {"last_order_at": "datetime"})
-            >>> now = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
-            >>> e.evaluate({"last_order_at": dt.datetime(2024, 1, 1, tzinfo=dt.UTC)}, now=now)
-            True
-        """
-        try:
-            return self._fn(record, now)
-        except KeyError:
-            return self._evaluate_slow(record, now)
-        except (TypeError, ArithmeticError, ValueError, AttributeError) as exc:
-            raise self._evaluation_error(exc, now) from None
-
     def _evaluate_slow(self, record: Mapping[str, Any], now: dt.datetime | None) -> Any:
+        """Null-checking evaluation (a null met by the fast path, or a missing key)."""
         filled = {name: record.get(name) for name in self.fields}
         try:
-            return self._fn(filled, now)
+            return self._safe(filled, now)
         except (TypeError, ArithmeticError, ValueError, AttributeError) as exc:
             raise self._evaluation_error(exc, now) from None
 

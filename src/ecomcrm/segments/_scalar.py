@@ -95,7 +95,8 @@ def _nullable(node: Node) -> bool:
 
 
 class _Gen:
-    def __init__(self) -> None:
+    def __init__(self, *, fast: bool = False) -> None:
+        self.fast = fast
         self.consts: dict[str, object] = {}
         self.n_vars = 0
         self.defs: list[str] = []
@@ -199,6 +200,9 @@ class _Gen:
         a, b = self.var(), self.var()
         checks = []
         lv, rv = self.V(left), self.V(right)
+        if self.fast:
+            # None + x raises TypeError: the caller falls back to the null-checking function
+            return f"({lv} {node.op} {rv})"
         if _nullable(left):
             checks.append(f"({a} := {lv}) is None")
             lv = a
@@ -269,6 +273,9 @@ class _Gen:
             return "False"
         if isinstance(right, Literal) and right.value is None:
             return "False"
+        if self.fast and op in ("<", "<=", ">", ">="):
+            # None < x raises TypeError: the caller falls back to the null-checking function
+            return f"({lv} {op} {rv})"
         if op == "==" and not (_nullable(left) and _nullable(right)):
             # null == x is False and NaN == x is False: no check needed
             return f"({lv} == {rv})"
@@ -317,21 +324,46 @@ class _Gen:
         return f"({value} is None)" if positive else f"({value} is not None)"
 
 
-def compile_scalar(root: Node, *, as_value: bool = False) -> tuple[ScalarFn, str]:
+def compile_scalar(
+    root: Node,
+    *,
+    as_value: bool = False,
+    fast: bool = False,
+    fallback: ScalarFn | None = None,
+) -> tuple[ScalarFn, str]:
     """Compile a checked tree to ``fn(record, now)``; also return the generated source.
 
     A boolean tree compiles to a function returning True only when the condition is
     true (null counts as false) unless ``as_value``, which returns True/False/None.
     Other trees return their value, with NaN normalised to None.
+
+    With ``fast``, ordered comparisons and ``+ - *`` skip their null checks: a null
+    operand then raises TypeError (``None < 1`` does, for every value type of the
+    language), and the caller re-evaluates with the checking function. Whenever the fast
+    function returns, its result is the checking function's.
+
+    With ``fallback``, the function takes ``now`` as optional and calls
+    ``fallback(record, now)`` itself when the fast path raises, so callers need no
+    wrapper (one Python call per record).
     """
-    gen = _Gen()
+    gen = _Gen(fast=fast)
     gen.root = root
     if root.ty is Ty.BOOL and not as_value:
         body = gen.emit(root, "T")
     else:
         body = f"_norm({gen.emit(root, 'V')})"
-    source = "".join(gen.defs) + f"def _fn(r, now):\n    return {body}\n"
+    if fallback is None:
+        source = "".join(gen.defs) + f"def _fn(r, now):\n    return {body}\n"
+    else:
+        source = "".join(gen.defs) + (
+            "def _fn(r, now=None):\n"
+            f"    try:\n        return {body}\n"
+            "    except _RECOVER:\n        return _fallback(r, now)\n"
+        )
     namespace: dict[str, Any] = {"__builtins__": {}}
+    if fallback is not None:
+        namespace["_fallback"] = fallback
+        namespace["_RECOVER"] = (KeyError, TypeError, ArithmeticError, ValueError, AttributeError)
     namespace.update(_HELPERS)
     namespace.update(gen.consts)
     code = compile(source, "<ecomcrm expression>", "exec")

@@ -425,6 +425,10 @@ class _Compiler:
     def bool_call(self, node: Call, want: bool) -> BoolFn:
         args = [self.V(a) for a in node.args]
         name = node.name
+        if name == "coalesce":
+            pair_fn = self.coalesce(node, args)
+            index = 0 if want else 1
+            return lambda ctx: pair_fn(ctx)[index]
         if name == "contains" and node.args[0].ty is Ty.TAGS:
             return lambda ctx: _in_tags(args[1](ctx), args[0](ctx), want, ctx.n)
         pyfn: Callable[[str, str], bool] = {
