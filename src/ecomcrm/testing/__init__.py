@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from typing import TYPE_CHECKING, Any
+import typing
+from typing import Any
 
 if importlib.util.find_spec("hypothesis") is None:  # pragma: no cover - depends on the env
     raise ImportError(
@@ -32,7 +33,7 @@ if importlib.util.find_spec("hypothesis") is None:  # pragma: no cover - depends
         "pip install 'ecomcrm[test]' or pip install hypothesis pytest"
     )
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:
     from ecomcrm.testing._clock import FakeClock
     from ecomcrm.testing._conformance import (
         AnalyticsBehaviour,
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
         OrderBehaviour,
         RoundTripBehaviour,
         StateBehaviour,
+        StatefulBehaviour,
         StoreConformance,
         StoreFixtures,
         TicketBehaviour,
@@ -70,6 +72,7 @@ __all__ = [
     "OrderBehaviour",
     "RoundTripBehaviour",
     "StateBehaviour",
+    "StatefulBehaviour",
     "StoreConformance",
     "StoreFixtures",
     "StoreStateMachine",

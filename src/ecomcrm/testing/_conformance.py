@@ -82,6 +82,7 @@ __all__ = [
     "OrderBehaviour",
     "RoundTripBehaviour",
     "StateBehaviour",
+    "StatefulBehaviour",
     "StoreConformance",
     "StoreFixtures",
     "TicketBehaviour",
@@ -217,6 +218,7 @@ class CustomerBehaviour(StoreFixtures):
     """Customer profiles: put, upsert, get/find, identities, iteration, bulk writes."""
 
     def test_put_then_get_returns_an_equal_customer(self, store: Store) -> None:
+        """Contract: put then get returns an equal customer."""
         ada = customer(
             "c1",
             Identity.email("Ada@Example.com"),
@@ -238,12 +240,14 @@ class CustomerBehaviour(StoreFixtures):
         assert store.customers.find("c1") == ada
 
     def test_put_existing_id_conflicts(self, store: Store) -> None:
+        """Contract: put existing id conflicts."""
         store.customers.put(customer("c1"))
         with pytest.raises(ConflictError):
             store.customers.put(customer("c1", first_name="Other"))
         assert store.customers.get("c1").first_name == ""
 
     def test_identity_belongs_to_one_customer(self, store: Store) -> None:
+        """Contract: identity belongs to one customer."""
         store.customers.put(customer("c1", Identity.email("a@example.com")))
         with pytest.raises(ConflictError):
             store.customers.put(customer("c2", Identity.email("A@example.com")))
@@ -252,6 +256,7 @@ class CustomerBehaviour(StoreFixtures):
         assert store.customers.find("c2") is None
 
     def test_upsert_creates_then_replaces(self, store: Store) -> None:
+        """Contract: upsert creates then replaces."""
         assert store.customers.upsert(customer("c1", Identity.email("a@example.com"))) is True
         replaced = customer("c1", Identity.email("b@example.com"), first_name="Bea")
         assert store.customers.upsert(replaced) is False
@@ -261,11 +266,13 @@ class CustomerBehaviour(StoreFixtures):
         store.customers.put(customer("c2", Identity.email("a@example.com")))
 
     def test_missing_customer(self, store: Store) -> None:
+        """Contract: missing customer."""
         assert store.customers.find("nobody") is None
         with pytest.raises(NotFoundError):
             store.customers.get("nobody")
 
     def test_find_by_identity_uses_normalised_values(self, store: Store) -> None:
+        """Contract: find by identity uses normalised values."""
         store.customers.put(
             customer("c1", Identity.email("ada@example.com"), Identity.phone("+33612345678"))
         )
@@ -274,6 +281,7 @@ class CustomerBehaviour(StoreFixtures):
         assert store.customers.find_by_identity(Identity.email("bob@example.com")) is None
 
     def test_iterate_is_ordered_by_id_and_count_agrees(self, store: Store) -> None:
+        """Contract: iterate is ordered by id and count agrees."""
         ids = ["c10", "c2", "B", "a", "c1", "é"]
         for cid in ids:
             store.customers.put(customer(cid))
@@ -281,6 +289,7 @@ class CustomerBehaviour(StoreFixtures):
         assert store.customers.count() == len(ids)
 
     def test_put_many_writes_all(self, store: Store) -> None:
+        """Contract: put many writes all."""
         written = store.customers.put_many(
             customer(f"c{i}", Identity.email(f"u{i}@example.com")) for i in range(50)
         )
@@ -289,6 +298,7 @@ class CustomerBehaviour(StoreFixtures):
         assert store.customers.find_by_identity(Identity.email("u49@example.com")).id == "c49"  # type: ignore[union-attr]
 
     def test_put_many_is_atomic(self, store: Store) -> None:
+        """Contract: put many is atomic."""
         store.customers.put(customer("c0", Identity.email("taken@example.com")))
         batch = [
             customer("c1"),
@@ -305,6 +315,7 @@ class OrderBehaviour(StoreFixtures):
     """Orders with lines, refunds and returns."""
 
     def test_order_round_trip(self, store: Store) -> None:
+        """Contract: order round trip."""
         store.customers.put(customer("c1"))
         rich = Order(
             id="1001",
@@ -337,11 +348,13 @@ class OrderBehaviour(StoreFixtures):
         assert store.orders.count() == 1
 
     def test_order_for_unknown_customer_is_refused(self, store: Store) -> None:
+        """Contract: order for unknown customer is refused."""
         with pytest.raises(NotFoundError):
             store.orders.upsert(order("1", "ghost"))
         assert store.orders.count() == 0
 
     def test_upsert_replaces(self, store: Store) -> None:
+        """Contract: upsert replaces."""
         store.customers.put(customer("c1"))
         store.orders.upsert(order("1", "c1", price="10.00"))
         assert store.orders.upsert(order("1", "c1", price="12.00", status="delivered")) is False
@@ -349,10 +362,12 @@ class OrderBehaviour(StoreFixtures):
         assert store.orders.count() == 1
 
     def test_missing_order(self, store: Store) -> None:
+        """Contract: missing order."""
         with pytest.raises(NotFoundError):
             store.orders.get("nope")
 
     def test_for_customer_orders_by_time_then_id(self, store: Store) -> None:
+        """Contract: for customer orders by time then id."""
         store.customers.put_many([customer("c1"), customer("c2")])
         store.orders.put_many(
             [order("b", "c1", 2), order("a", "c1", 2), order("z", "c1", 1), order("x", "c2", 0)]
@@ -361,12 +376,14 @@ class OrderBehaviour(StoreFixtures):
         assert store.orders.for_customer("nobody") == []
 
     def test_put_many_orders_is_atomic(self, store: Store) -> None:
+        """Contract: put many orders is atomic."""
         store.customers.put(customer("c1"))
         with pytest.raises(NotFoundError):
             store.orders.put_many([order("1", "c1"), order("2", "ghost")])
         assert store.orders.count() == 0
 
     def test_refunds_and_returns(self, store: Store) -> None:
+        """Contract: refunds and returns."""
         store.customers.put(customer("c1"))
         store.orders.upsert(order("1", "c1", quantity=3, price="10.00"))
         late = Refund(
@@ -396,6 +413,7 @@ class OrderBehaviour(StoreFixtures):
         assert store.orders.refunds_for_order("other") == []
 
     def test_refund_for_unknown_order_is_refused(self, store: Store) -> None:
+        """Contract: refund for unknown order is refused."""
         store.customers.put(customer("c1"))
         with pytest.raises(NotFoundError):
             store.orders.add_refund(
@@ -409,6 +427,7 @@ class EventBehaviour(StoreFixtures):
     """Behavioural events: idempotent appends, customer and anonymous reads."""
 
     def test_append_is_idempotent(self, store: Store) -> None:
+        """Contract: append is idempotent."""
         e = event("Product Viewed", 0, cid="c1", sku="TEE", price=19.9, tags=["a", {"b": None}])
         assert store.events.append(e) is True
         assert store.events.append(e) is False
@@ -416,12 +435,14 @@ class EventBehaviour(StoreFixtures):
         assert store.events.for_customer("c1") == [e]
 
     def test_append_many_counts_new_events(self, store: Store) -> None:
+        """Contract: append many counts new events."""
         batch = [event("Product Viewed", d, cid="c1") for d in range(5)]
         assert store.events.append_many(batch) == 5
         assert store.events.append_many([*batch[:2], event("Cart Viewed", 9, cid="c1")]) == 1
         assert store.events.count() == 6
 
     def test_for_customer_filters(self, store: Store) -> None:
+        """Contract: for customer filters."""
         store.customers.put(customer("c1"))
         batch = [event("Product Viewed" if d % 2 else "Cart Viewed", d, cid="c1") for d in range(6)]
         store.events.append_many(reversed(batch))
@@ -432,11 +453,13 @@ class EventBehaviour(StoreFixtures):
         assert store.events.for_customer("c1", names={"Product Viewed"}, limit=1) == [batch[5]]
 
     def test_equal_times_are_ordered_by_id(self, store: Store) -> None:
+        """Contract: equal times are ordered by id."""
         batch = [Event(id=i, name="Tick", at=at(0), customer_id="c1") for i in ("e3", "e1", "e2")]
         store.events.append_many(batch)
         assert [e.id for e in store.events.for_customer("c1")] == ["e1", "e2", "e3"]
 
     def test_anonymous_events_join_the_customer_when_linked(self, store: Store) -> None:
+        """Contract: anonymous events join the customer when linked."""
         store.customers.put(customer("c1"))
         anonymous = [event("Product Viewed", d, anon="cookie-1", sku="TEE") for d in (1, 2)]
         own = event("Order Completed", 3, cid="c1")
@@ -459,10 +482,12 @@ class ConsentBehaviour(StoreFixtures):
     """The append-only consent ledger and the current state per channel and purpose."""
 
     def test_consent_needs_a_customer(self, store: Store) -> None:
+        """Contract: consent needs a customer."""
         with pytest.raises(NotFoundError):
             store.consents.record(consent("ghost", True))
 
     def test_history_and_current(self, store: Store) -> None:
+        """Contract: history and current."""
         store.customers.put(customer("c1"))
         decisions = [
             consent("c1", True, 2, source="checkout"),
@@ -484,6 +509,7 @@ class ConsentBehaviour(StoreFixtures):
         assert store.consents.is_granted("c1", Channel.PUSH, Purpose.MARKETING) is False
 
     def test_ties_go_to_the_last_recorded(self, store: Store) -> None:
+        """Contract: ties go to the last recorded."""
         store.customers.put(customer("c1"))
         store.consents.record(consent("c1", True, 1))
         store.consents.record(consent("c1", False, 1))
@@ -493,6 +519,7 @@ class ConsentBehaviour(StoreFixtures):
         assert [c.granted for c in store.consents.history("c1")] == [True, False, True]
 
     def test_unknown_customer_has_no_consent(self, store: Store) -> None:
+        """Contract: unknown customer has no consent."""
         assert store.consents.history("ghost") == []
         assert store.consents.current("ghost") == {}
         assert store.consents.is_granted("ghost", "email", "marketing") is False
@@ -502,6 +529,7 @@ class TicketBehaviour(StoreFixtures):
     """Support tickets."""
 
     def test_ticket_round_trip_and_update(self, store: Store) -> None:
+        """Contract: ticket round trip and update."""
         store.customers.put(customer("c1"))
         t = SupportTicket(
             id="t1",
@@ -522,6 +550,7 @@ class TicketBehaviour(StoreFixtures):
         assert [x.id for x in store.tickets.for_customer("c1")] == ["t1", "t0"]
 
     def test_ticket_needs_a_customer(self, store: Store) -> None:
+        """Contract: ticket needs a customer."""
         with pytest.raises(NotFoundError):
             store.tickets.upsert(ticket("t1", "ghost"))
         with pytest.raises(NotFoundError):
@@ -532,6 +561,7 @@ class LoyaltyBehaviour(StoreFixtures):
     """The points ledger: idempotent appends, ordering, balance."""
 
     def test_ledger(self, store: Store) -> None:
+        """Contract: ledger."""
         store.customers.put(customer("c1"))
         earn = entry("order:1:earn", "c1", 120, 1)
         redeem = entry("redeem:1", "c1", -50, 2)
@@ -546,6 +576,7 @@ class LoyaltyBehaviour(StoreFixtures):
         assert store.loyalty.balance("ghost") == 0
 
     def test_equal_times_keep_insertion_order(self, store: Store) -> None:
+        """Contract: equal times keep insertion order."""
         store.customers.put(customer("c1"))
         ids = ["z", "a", "m"]
         for eid in ids:
@@ -557,6 +588,7 @@ class MessageBehaviour(StoreFixtures):
     """The message log."""
 
     def test_messages(self, store: Store) -> None:
+        """Contract: messages."""
         store.customers.put(customer("c1"))
         first = message(
             "m1",
@@ -582,6 +614,7 @@ class StateBehaviour(StoreFixtures):
     """Versioned records with compare-and-set for the rules engine."""
 
     def test_create_update_delete(self, store: Store) -> None:
+        """Contract: create update delete."""
         assert store.state.get("k") is None
         first = store.state.put("k", {"step": 1, "seen": ["a"]}, expected_version=None)
         assert (first.key, dict(first.value), first.version) == ("k", {"step": 1, "seen": ["a"]}, 1)
@@ -595,6 +628,7 @@ class StateBehaviour(StoreFixtures):
         assert again.version == 1
 
     def test_stale_writes_conflict_and_change_nothing(self, store: Store) -> None:
+        """Contract: stale writes conflict and change nothing."""
         store.state.put("k", {"v": 1}, expected_version=None)
         store.state.put("k", {"v": 2}, expected_version=1)
         with pytest.raises(ConflictError):
@@ -612,6 +646,7 @@ class StateBehaviour(StoreFixtures):
         assert store.state.get("new") is None
 
     def test_values_are_copied(self, store: Store) -> None:
+        """Contract: values are copied."""
         value: dict[str, Any] = {"list": [1, 2], "nested": {"a": 1.5, "b": None, "c": "ü"}}
         store.state.put("k", value, expected_version=None)
         value["list"].append(3)
@@ -624,11 +659,13 @@ class StateBehaviour(StoreFixtures):
         }
 
     def test_non_json_values_are_refused(self, store: Store) -> None:
+        """Contract: non json values are refused."""
         with pytest.raises(ValidationError):
             store.state.put("k", {"when": datetime(2024, 1, 1)}, expected_version=None)
         assert store.state.get("k") is None
 
     def test_scan(self, store: Store) -> None:
+        """Contract: scan."""
         for key in ["a:2", "a:1", "a:10", "b:1", "a", "ab"]:
             store.state.put(key, {"key": key}, expected_version=None)
         assert [r.key for r in store.state.scan()] == ["a", "a:1", "a:10", "a:2", "ab", "b:1"]
@@ -663,6 +700,7 @@ class TransactionBehaviour(StoreFixtures):
         )
 
     def test_an_exception_rolls_back_every_repository(self, store: Store) -> None:
+        """Contract: an exception rolls back every repository."""
         self._seed(store)
         before = self._snapshot(store)
         with pytest.raises(RuntimeError, match="boom"), store.transaction():
@@ -694,6 +732,7 @@ class TransactionBehaviour(StoreFixtures):
         assert store.state.get("k2") is None
 
     def test_a_failing_write_inside_rolls_back_earlier_writes(self, store: Store) -> None:
+        """Contract: a failing write inside rolls back earlier writes."""
         self._seed(store)
         with pytest.raises(ConflictError), store.transaction():
             store.customers.put(customer("c2"))
@@ -701,6 +740,7 @@ class TransactionBehaviour(StoreFixtures):
         assert store.customers.find("c2") is None
 
     def test_nested_blocks_join_the_outer_one(self, store: Store) -> None:
+        """Contract: nested blocks join the outer one."""
         with pytest.raises(RuntimeError), store.transaction():
             with store.transaction():
                 store.customers.put(customer("c1"))
@@ -709,12 +749,14 @@ class TransactionBehaviour(StoreFixtures):
         assert store.customers.count() == 0
 
     def test_committed_blocks_stay(self, store: Store) -> None:
+        """Contract: committed blocks stay."""
         with store.transaction():
             store.customers.put(customer("c1"))
             store.orders.upsert(order("1", "c1"))
         assert store.orders.get("1").customer_id == "c1"
 
     def test_rollback_of_an_erasure(self, store: Store) -> None:
+        """Contract: rollback of an erasure."""
         self._seed(store)
         before = self._snapshot(store)
         with pytest.raises(RuntimeError), store.transaction():
@@ -763,6 +805,7 @@ class MergeBehaviour(StoreFixtures):
         store.messages.upsert(message("mb", "b"))
 
     def test_merge_repoints_everything(self, store: Store) -> None:
+        """Contract: merge repoints everything."""
         self._two_customers(store)
         record = store.merge("a", "b", at=at(5))
         assert (record.survivor_id, record.merged_id, record.at) == ("a", "b", at(5))
@@ -798,6 +841,7 @@ class MergeBehaviour(StoreFixtures):
         assert store.orders.for_customer("b") == store.orders.for_customer("a")
 
     def test_merge_is_idempotent_and_never_cycles(self, store: Store) -> None:
+        """Contract: merge is idempotent and never cycles."""
         self._two_customers(store)
         first = store.merge("a", "b", at=at(5))
         assert store.merge("a", "b", at=at(6)) == first
@@ -808,6 +852,7 @@ class MergeBehaviour(StoreFixtures):
         assert store.loyalty.balance("b") == 42
 
     def test_merge_chains_resolve(self, store: Store) -> None:
+        """Contract: merge chains resolve."""
         store.customers.put_many([customer("a"), customer("b"), customer("c")])
         store.orders.upsert(order("oc", "c"))
         first = store.merge("b", "c", at=at(1))
@@ -819,6 +864,7 @@ class MergeBehaviour(StoreFixtures):
         assert store.customers.count() == 1
 
     def test_merge_refuses_bad_input(self, store: Store) -> None:
+        """Contract: merge refuses bad input."""
         store.customers.put(customer("a"))
         with pytest.raises(NotFoundError):
             store.merge("a", "ghost", at=at())
@@ -829,6 +875,7 @@ class MergeBehaviour(StoreFixtures):
         assert store.merges("a") == []
 
     def test_link_identity(self, store: Store) -> None:
+        """Contract: link identity."""
         store.customers.put_many([customer("a"), customer("b", Identity.email("b@example.com"))])
         store.link_identity("a", Identity.email("A@Example.com"))
         store.link_identity("a", Identity.email("a@example.com"))
@@ -911,6 +958,7 @@ class ExportEraseBehaviour(StoreFixtures):
         store.state.put("global:config", {"ok": True}, expected_version=None)
 
     def test_export_holds_everything_and_is_json(self, store: Store) -> None:
+        """Contract: export holds everything and is json."""
         self._write_person(store)
         doc = store.export("p2")
         text = json.dumps(doc)
@@ -946,6 +994,7 @@ class ExportEraseBehaviour(StoreFixtures):
         return "\n".join(parts)
 
     def test_erase_removes_everything_and_suppresses(self, store: Store) -> None:
+        """Contract: erase removes everything and suppresses."""
         self._write_person(store)
         receipt = store.erase("p2")
         assert receipt.customer_id == "p1"
@@ -974,6 +1023,7 @@ class ExportEraseBehaviour(StoreFixtures):
         self._assert_gone(store, self._everything_readable(store))
 
     def test_suppressed_identities_are_refused(self, store: Store) -> None:
+        """Contract: suppressed identities are refused."""
         self._write_person(store)
         store.erase("p1")
         with pytest.raises(ValidationError):
@@ -986,6 +1036,7 @@ class ExportEraseBehaviour(StoreFixtures):
         store.customers.put(customer("new", Identity.email("fresh@example.com")))
 
     def test_erase_can_keep_anonymous_order_facts(self, store: Store) -> None:
+        """Contract: erase can keep anonymous order facts."""
         self._write_person(store)
         before = store.order_facts()
         receipt = store.erase("p1", keep_order_facts=True)
@@ -1001,6 +1052,7 @@ class ExportEraseBehaviour(StoreFixtures):
         self._assert_gone(store, self._everything_readable(store))
 
     def test_raw_storage_holds_no_personal_data_after_erase(self, store: Store) -> None:
+        """Contract: raw storage holds no personal data after erase."""
         self.require("raw_dump")
         self._write_person(store)
         assert _SECRET_EMAIL.encode() in self.raw_dump(store)
@@ -1010,6 +1062,7 @@ class ExportEraseBehaviour(StoreFixtures):
             assert secret.encode("utf-8") not in raw, f"{secret!r} is still in the raw storage"
 
     def test_erase_unknown(self, store: Store) -> None:
+        """Contract: erase unknown."""
         with pytest.raises(NotFoundError):
             store.erase("ghost")
 
@@ -1064,6 +1117,7 @@ class AnalyticsBehaviour(StoreFixtures):
         )
 
     def test_mixed_currencies_need_rates(self, store: Store) -> None:
+        """Contract: mixed currencies need rates."""
         self._write(store)
         with pytest.raises(ValidationError, match="JPY"):
             store.order_facts()
@@ -1071,6 +1125,7 @@ class AnalyticsBehaviour(StoreFixtures):
             store.order_facts(currency="EUR", rates={"USD": 1.1})
 
     def test_order_facts_equal_object_reads(self, store: Store) -> None:
+        """Contract: order facts equal object reads."""
         self._write(store)
         rates = {"JPY": 0.0062}
         facts = store.order_facts(currency="EUR", rates=rates)
@@ -1098,6 +1153,7 @@ class AnalyticsBehaviour(StoreFixtures):
         assert facts.cancelled.tolist() == [False, False, False, True]
 
     def test_single_currency_needs_no_rates(self, store: Store) -> None:
+        """Contract: single currency needs no rates."""
         store.customers.put(customer("a"))
         empty = store.order_facts(currency="USD")
         assert len(empty) == 0 and empty.currency == "USD"
@@ -1106,6 +1162,7 @@ class AnalyticsBehaviour(StoreFixtures):
         assert facts.currency == "GBP" and facts.amount.tolist() == [10.0]
 
     def test_event_facts_equal_object_reads(self, store: Store) -> None:
+        """Contract: event facts equal object reads."""
         self._write(store)
         facts = store.event_facts()
         assert facts.customer_ids.tolist() == ["a", "b", "c"]
@@ -1131,6 +1188,7 @@ class AnalyticsBehaviour(StoreFixtures):
             assert int((facts.customer_index == i).sum()) == len(mine)
 
     def test_customer_table(self, store: Store) -> None:
+        """Contract: customer table."""
         self._write(store)
         table = store.customer_table()
         assert table.ids.tolist() == ["a", "b", "c"]
@@ -1154,6 +1212,7 @@ class AnalyticsBehaviour(StoreFixtures):
         assert table.consents["email:marketing"].tolist() == [True, False, False]
 
     def test_empty_store(self, store: Store) -> None:
+        """Contract: empty store."""
         assert len(store.customer_table()) == 0
         assert len(store.order_facts(currency="EUR")) == 0
         assert len(store.event_facts()) == 0
@@ -1163,6 +1222,7 @@ class Customer360Behaviour(StoreFixtures):
     """The support agent's single view."""
 
     def test_customer_360(self, store: Store) -> None:
+        """Contract: customer 360."""
         store.customers.put_many(
             [
                 customer("a", Identity.email("a@example.com"), attributes={"loyalty_tier": "gold"}),
@@ -1223,6 +1283,7 @@ class RoundTripBehaviour(StoreFixtures):
     )
     @given(data=st.data())
     def test_generated_graphs_round_trip(self, store: Store, data: st.DataObject) -> None:
+        """Contract: generated graphs round trip."""
         cid = f"rt{next(_namespaces)}"
         graph = data.draw(crm.customer_graphs(customer_id=cid))
         person = graph.customer
@@ -1277,6 +1338,7 @@ class RoundTripBehaviour(StoreFixtures):
     def test_generated_state_round_trips(
         self, store: Store, key: str, value: dict[str, Any]
     ) -> None:
+        """Contract: generated state round trips."""
         current = store.state.get(key)
         record = store.state.put(
             key, value, expected_version=None if current is None else current.version
@@ -1290,6 +1352,7 @@ class DurabilityBehaviour(StoreFixtures):
     """Capability tests: reopening and a second handle."""
 
     def test_everything_survives_reopen(self, store: Store) -> None:
+        """Contract: everything survives reopen."""
         self.require("reopen")
         store.customers.put(customer("a", Identity.email("a@example.com"), first_name="Ada"))
         store.orders.upsert(order("o1", "a"))
@@ -1304,6 +1367,7 @@ class DurabilityBehaviour(StoreFixtures):
         assert again.is_suppressed(Identity.email("z@example.com"))
 
     def test_two_handles_lose_no_writes(self, store: Store) -> None:
+        """Contract: two handles lose no writes."""
         self.require("second_handle")
         other = self.second_handle(store)
         for i in range(20):
@@ -1323,6 +1387,23 @@ class DurabilityBehaviour(StoreFixtures):
             other.state.put("counter", {"n": 99}, expected_version=stale.version)
 
 
+class StatefulBehaviour(StoreFixtures):
+    """Random operation sequences agree with a dict model (:class:`StoreStateMachine`)."""
+
+    stateful_settings: ClassVar[settings] = settings(
+        max_examples=15,
+        stateful_step_count=20,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+
+    def test_random_operations_agree_with_a_dict_model(self, store: Store) -> None:
+        """Contract: random operations agree with a dict model."""
+        from ecomcrm.testing._stateful import run_state_machine
+
+        run_state_machine(lambda: store, settings=self.stateful_settings)
+
+
 class StoreConformance(
     CustomerBehaviour,
     OrderBehaviour,
@@ -1338,6 +1419,7 @@ class StoreConformance(
     AnalyticsBehaviour,
     Customer360Behaviour,
     RoundTripBehaviour,
+    StatefulBehaviour,
     DurabilityBehaviour,
 ):
     """The whole storage contract: subclass it and define a ``store`` fixture.
