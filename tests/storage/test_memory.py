@@ -51,3 +51,26 @@ def test_closed_store_refuses_work() -> None:
 
 def test_repr() -> None:
     assert repr(MemoryStore()) == "<MemoryStore 0 customers>"
+
+
+def test_testing_package_explains_missing_hypothesis() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('hypothesis', 'pytest'):\n"
+        "            raise ImportError('blocked')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import importlib.util\n"
+        "importlib.util.find_spec = lambda name, *a: None if name in ('hypothesis', 'pytest') else 1\n"
+        "try:\n"
+        "    import ecomcrm.testing\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "needs Hypothesis" in out.stdout
+    assert "pip install" in out.stdout
