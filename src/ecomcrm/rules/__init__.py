@@ -1,0 +1,83 @@
+"""Lifecycle flows: trigger -> wait -> branch -> act, run by an engine the app embeds.
+
+Define flows (in Python or as JSON dicts), give them to an :class:`Engine` with the store
+and the contact :class:`Policies`, then feed it events (``handle``) and time
+(``advance``). It returns :class:`Action` intents; the app carries them out and reports
+back with ``ack``. Nothing runs in the background: no threads, no sleeping, an explicit
+clock. All state lives in the store's state area, so restarts and several processes are
+safe, and every decision is recorded for :meth:`Engine.explain`.
+
+Example:
+    >>> import ecomcrm
+    >>> from datetime import datetime, timezone
+    >>> from ecomcrm.domain import Event
+    >>> from ecomcrm.rules import BUILTIN_FLOWS, Engine, builtin_flow
+    >>> engine = Engine(ecomcrm.open_store("memory://"), [builtin_flow("abandoned_cart")])
+    >>> engine.handle(Event(name="Checkout Started", customer_id="c1",
+    ...                     at=datetime(2024, 5, 1, 10, tzinfo=timezone.utc)))
+    []
+    >>> "welcome_series" in BUILTIN_FLOWS
+    True
+"""
+
+from ecomcrm.rules._actions import Action, Decision, Explanation, action_id_for, idempotency_key
+from ecomcrm.rules._backtest import BacktestReport, FlowReport, backtest
+from ecomcrm.rules._builtin_flows import BUILTIN_FLOWS, builtin_flow, builtin_flows
+from ecomcrm.rules._conditions import CUSTOMER_FIELDS, EVENT_PROPERTIES, Condition
+from ecomcrm.rules._engine import Engine
+from ecomcrm.rules._flow import (
+    STEP_TYPES,
+    ActionStep,
+    BranchStep,
+    Exit,
+    Flow,
+    Holdout,
+    OnCap,
+    ReentryMode,
+    ReentryPolicy,
+    SplitStep,
+    Step,
+    Trigger,
+    TriggerKind,
+    Variant,
+    WaitStep,
+    WaitUntilStep,
+)
+from ecomcrm.rules._policies import FrequencyCap, Policies, QuietHours
+
+__all__ = [
+    "BUILTIN_FLOWS",
+    "CUSTOMER_FIELDS",
+    "EVENT_PROPERTIES",
+    "STEP_TYPES",
+    "Action",
+    "ActionStep",
+    "BacktestReport",
+    "BranchStep",
+    "Condition",
+    "Decision",
+    "Engine",
+    "Exit",
+    "Explanation",
+    "Flow",
+    "FlowReport",
+    "FrequencyCap",
+    "Holdout",
+    "OnCap",
+    "Policies",
+    "QuietHours",
+    "ReentryMode",
+    "ReentryPolicy",
+    "SplitStep",
+    "Step",
+    "Trigger",
+    "TriggerKind",
+    "Variant",
+    "WaitStep",
+    "WaitUntilStep",
+    "action_id_for",
+    "backtest",
+    "builtin_flow",
+    "builtin_flows",
+    "idempotency_key",
+]

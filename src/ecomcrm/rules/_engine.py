@@ -1,0 +1,1149 @@
+"""The rules engine: events and time in, actions out, all state in the store's state area.
+
+State layout (keys of :class:`~ecomcrm.storage.StateRepository`, values JSON):
+
+- ``enr:<flow>:<customer>``: the customer's current or last enrollment in a flow (status,
+  step, due time, trigger context, recent decisions);
+- ``timer:<due µs, 17 digits>:<target key>``: a wake-up; keys sort by due time so
+  ``advance(now)`` reads exactly the due ones with one range scan;
+- ``trg:<flow>:<customer>``: the next date or inactivity trigger of a customer;
+- ``seg:<flow>:<customer>``: last segment/threshold membership (to see entries and exits);
+- ``cnt:<flow>:<customer>``: recent matching events of a repeated-event trigger;
+- ``cap:<customer>``: recent marketing sends, for frequency caps;
+- ``act:<action id>``: every action handed out, with its acknowledgement;
+- ``flowdef:<flow>:<version>``: every flow version ever run, so enrollments finish on theirs.
+
+Exactly-once intent: each unit of work (one event, one batch, one due timer) reads what
+it needs, computes, then writes everything in one store transaction with compare-and-set
+on every record it read (new records must not exist yet). A second process that did the
+same work first makes the commit fail with ConflictError; the unit is then recomputed
+from the fresh state, where the work is visibly done. Actions are returned only after
+their records are committed; an action's id derives from its idempotency key, and an
+``act:`` record that already exists is never emitted again.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+from ecomcrm.domain import Channel, Event, Identity, Message, MessageOutcome
+from ecomcrm.errors import ConfigurationError, ConflictError, ExpressionError, NotFoundError
+from ecomcrm.rules._actions import (
+    Action,
+    Decision,
+    Explanation,
+    action_id_for,
+    idempotency_key,
+)
+from ecomcrm.rules._context import ANONYMOUS_PREFIX, CustomerData, Record
+from ecomcrm.rules._flow import (
+    ActionStep,
+    BranchStep,
+    Flow,
+    OnCap,
+    ReentryMode,
+    SplitStep,
+    TriggerKind,
+    WaitStep,
+    WaitUntilStep,
+    stable_fraction,
+)
+from ecomcrm.rules._policies import Policies
+from ecomcrm.rules._schedule import (
+    format_duration,
+    from_micros,
+    next_anniversary,
+    next_local_time,
+    require_aware,
+    to_micros,
+    zone,
+)
+from ecomcrm.storage import Store
+
+_US_PER_DAY = 86_400_000_000
+_TIMER = "timer:"
+_TIMER_END = "timer;"  # ';' follows ':' in code-point order: the end of the timer range
+_ACTIVE = "active"
+Observer = Callable[[str, str, str | None, Decision], None]
+_RETRIES = 5
+
+
+def _timer_key(due_us: int, target: str) -> str:
+    return f"{_TIMER}{due_us:017d}:{target}"
+
+
+def _enr_key(flow_id: str, customer_id: str) -> str:
+    return f"enr:{flow_id}:{customer_id}"
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+class _Work:
+    """One unit of work: read-through cache, buffered writes, CAS commit."""
+
+    __slots__ = ("actions", "data", "decisions", "reads", "state", "writes")
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
+        self.reads: dict[str, tuple[Mapping[str, Any] | None, int | None]] = {}
+        self.writes: dict[str, Mapping[str, Any] | None] = {}
+        self.actions: list[Action] = []
+        self.decisions: list[tuple[str, str, str | None, Decision]] = []
+        self.data: dict[str, CustomerData] = {}
+
+    def get(self, key: str) -> Mapping[str, Any] | None:
+        if key in self.writes:
+            return self.writes[key]
+        if key not in self.reads:
+            record = self.state.get(key)
+            if record is None:
+                self.reads[key] = (None, None)
+            else:
+                self.reads[key] = (record.value, record.version)
+        return self.reads[key][0]
+
+    def put(self, key: str, value: Mapping[str, Any]) -> None:
+        if key not in self.reads and key not in self.writes:
+            self.get(key)
+        self.writes[key] = value
+
+    def delete(self, key: str) -> None:
+        if self.get(key) is not None:
+            self.writes[key] = None
+
+    def commit(self, state: Any, transaction: Callable[[], Any]) -> None:
+        if not self.writes:
+            return
+        with transaction():
+            for key, value in self.writes.items():
+                _, version = self.reads.get(key, (None, None))
+                if value is None:
+                    if version is not None:
+                        state.delete(key, expected_version=version)
+                else:
+                    state.put(key, value, expected_version=version)
+
+
+class Engine:
+    """Runs flows for an embedding app: ``handle(event)``, ``advance(now)``, ``ack(action_id, outcome)``.
+
+    The engine keeps no state of its own between calls: enrollments, timers, caps and
+    the action log live in ``state_store.state`` (by default the store's), so a new
+    engine on the same store continues where another stopped, and several processes
+    may run engines on one store at once without handing out an action twice.
+
+    Args:
+        store: Where customers, orders, consents and messages are read (and messages
+            written by :meth:`ack`).
+        flows: The flows to run; several versions of one flow id may be given (the
+            highest is the current one; enrollments finish on the version they started).
+        policies: Consent, frequency caps and quiet hours (default
+            :meth:`Policies.default`).
+        state_store: The store whose state area and transactions hold the engine's
+            state (default ``store``); backtests use a separate in-memory one.
+        decision_log: How many recent decisions each enrollment record keeps for
+            :meth:`explain`.
+        record_messages: Write acknowledged messages to ``store.messages``.
+        observer: Called as ``observer(flow_id, customer_id, enrollment_id, decision)``
+            for every decision once it is committed.
+
+    Unknown customers: an event whose ``customer_id`` the store does not hold is still
+    tracked under that id; an event with only an ``anonymous_id`` is tracked under
+    ``"anonymous:<id>"``. Merged ids are followed (``store.resolve``). When an action
+    comes due, the engine looks the person up again (an anonymous id may have been
+    linked to a customer by then): unknown or erased people are never contacted; the
+    action is recorded as skipped.
+
+    Example:
+        >>> import ecomcrm
+        >>> from datetime import datetime, timedelta, timezone
+        >>> from ecomcrm.domain import Customer, Consent, Event, Identity
+        >>> from ecomcrm.rules import ActionStep, Engine, Flow, Trigger, WaitStep
+        >>> store = ecomcrm.open_store("memory://")
+        >>> t0 = datetime(2024, 5, 1, 10, tzinfo=timezone.utc)
+        >>> store.customers.put(Customer(id="c1", created_at=t0, identities=[Identity.email("a@b.co")]))
+        >>> store.consents.record(Consent(customer_id="c1", channel="email", purpose="marketing",
+        ...                               granted=True, at=t0))
+        >>> flow = Flow(id="hello", trigger=Trigger.on_event("Signed Up"),
+        ...             steps=[WaitStep(id="wait", duration="1h"),
+        ...                    ActionStep(id="welcome", channel="email", template="welcome")])
+        >>> engine = Engine(store, [flow])
+        >>> engine.handle(Event(name="Signed Up", customer_id="c1", at=t0))
+        []
+        >>> [a.template for a in engine.advance(t0 + timedelta(hours=1))]
+        ['welcome']
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        flows: Iterable[Flow],
+        policies: Policies | None = None,
+        *,
+        state_store: Store | None = None,
+        decision_log: int = 50,
+        record_messages: bool = True,
+        observer: Observer | None = None,
+        _as_of_events: bool = False,
+    ) -> None:
+        self.store = store
+        self.policies = policies if policies is not None else Policies.default()
+        self._state_store = state_store if state_store is not None else store
+        self._state = self._state_store.state
+        self._log_limit = max(int(decision_log), 1)
+        self._record_messages = record_messages
+        self._observer = observer
+        self._as_of = _as_of_events
+        self._versions: dict[tuple[str, int], Flow] = {}
+        self.flows: dict[str, Flow] = {}
+        for flow in flows:
+            if not isinstance(flow, Flow):
+                raise ConfigurationError(
+                    "must be a Flow (load dicts with Flow.from_dict)", entity="Engine",
+                    field="flows", value=flow,
+                )  # fmt: skip
+            if (flow.id, flow.version) in self._versions:
+                raise ConfigurationError(
+                    "given twice", entity=f"flow {flow.id!r}", field="version", value=flow.version
+                )
+            self._versions[(flow.id, flow.version)] = flow
+            current = self.flows.get(flow.id)
+            if current is None or flow.version > current.version:
+                self.flows[flow.id] = flow
+        self._register_definitions()
+        self._index()
+
+    # --- setup ----------------------------------------------------------------------------
+
+    def _register_definitions(self) -> None:
+        for (flow_id, version), flow in self._versions.items():
+            key = f"flowdef:{flow_id}:{version:06d}"
+            definition = flow.to_dict()
+            record = self._state.get(key)
+            if record is None:
+                try:
+                    self._state.put(key, definition, expected_version=None)
+                except ConflictError:
+                    record = self._state.get(key)
+            if record is not None and dict(record.value) != definition:
+                stored = Flow.from_dict(record.value)
+                if stored != flow:
+                    raise ConfigurationError(
+                        "differs from the definition stored for this version; bump the version",
+                        entity=f"flow {flow_id!r}",
+                        field="version",
+                        value=version,
+                    )
+
+    def _index(self) -> None:
+        self._on_event: dict[str, list[Flow]] = {}
+        self._exit_flows: dict[str, list[str]] = {}
+        self._activity: dict[str, list[Flow]] = {}
+        self._recheck: dict[str, list[Flow]] = {}
+        self._date_flows: list[Flow] = []
+        self._inactivity_flows: list[Flow] = []
+        self._segment_flows: list[Flow] = []
+        for flow in self.flows.values():
+            kind = flow.trigger.kind
+            if kind is TriggerKind.EVENT:
+                assert flow.trigger.event is not None
+                self._on_event.setdefault(flow.trigger.event, []).append(flow)
+            elif kind is TriggerKind.DATE:
+                self._date_flows.append(flow)
+            elif kind is TriggerKind.INACTIVITY:
+                self._inactivity_flows.append(flow)
+                self._activity.setdefault(flow.trigger.activity_event, []).append(flow)
+            else:
+                self._segment_flows.append(flow)
+                for name in flow.trigger.recheck_on:
+                    self._recheck.setdefault(name, []).append(flow)
+        for (flow_id, _), flow in self._versions.items():
+            for ex in flow.exits:
+                if ex.event is not None:
+                    ids = self._exit_flows.setdefault(ex.event, [])
+                    if flow_id not in ids:
+                        ids.append(flow_id)
+        self._names = (
+            set(self._on_event) | set(self._exit_flows) | set(self._activity) | set(self._recheck)
+        )
+
+    def _flow_version(self, flow_id: str, version: int) -> Flow | None:
+        flow = self._versions.get((flow_id, version))
+        if flow is None:
+            record = self._state.get(f"flowdef:{flow_id}:{version:06d}")
+            if record is None:
+                return None
+            flow = Flow.from_dict(record.value)
+            self._versions[(flow_id, version)] = flow
+        return flow
+
+    # --- public API -----------------------------------------------------------------------
+
+    def handle(self, event: Event, *, now: datetime | None = None) -> list[Action]:
+        """Feed one event; returns the actions due now because of it.
+
+        ``now`` defaults to the event's time. Delivering the same event again (same id)
+        changes nothing and returns no action twice.
+
+        Example:
+            >>> import ecomcrm
+            >>> from datetime import datetime, timezone
+            >>> from ecomcrm.domain import Event
+            >>> e = Engine(ecomcrm.open_store("memory://"), [])
+            >>> e.handle(Event(name="Product Viewed", anonymous_id="a1",
+            ...                at=datetime(2024, 1, 1, tzinfo=timezone.utc)))
+            []
+        """
+        if event.name not in self._names:
+            return []
+        when = require_aware(now, "now") if now is not None else event.at
+        return self._run(lambda work: self._handle_event(work, event, when))
+
+    def handle_many(self, events: Iterable[Event], *, now: datetime | None = None) -> list[Action]:
+        """Feed many events in one store transaction (much faster on SQLite).
+
+        Equivalent to calling :meth:`handle` for each event in order; if another
+        process interferes, the batch is redone event by event.
+
+        Example:
+            >>> import ecomcrm
+            >>> Engine(ecomcrm.open_store("memory://"), []).handle_many([])
+            []
+        """
+        batch = [e for e in events if e.name in self._names]
+        if not batch:
+            return []
+        fixed = require_aware(now, "now") if now is not None else None
+
+        def unit(work: _Work) -> None:
+            for event in batch:
+                self._handle_event(work, event, fixed if fixed is not None else event.at)
+
+        try:
+            return self._run(unit, retries=1)
+        except ConflictError:
+            out: list[Action] = []
+            for event in batch:
+                out.extend(self.handle(event, now=fixed))
+            return out
+
+    def advance(self, now: datetime, *, limit: int | None = None) -> list[Action]:
+        """Move the clock to ``now``: run every timer due at or before it; returns the actions.
+
+        Timers are claimed with compare-and-set, so two processes advancing at once
+        never both run one. ``limit`` bounds how many timers one call runs (the rest
+        stay due for the next call).
+
+        Example:
+            >>> import ecomcrm
+            >>> from datetime import datetime, timezone
+            >>> Engine(ecomcrm.open_store("memory://"), []).advance(datetime(2024, 1, 1, tzinfo=timezone.utc))
+            []
+        """
+        now = require_aware(now, "now")
+        stop = _timer_key(to_micros(now) + 1, "")
+        due = self._state.scan(_TIMER, stop=stop, limit=limit)
+        out: list[Action] = []
+        batch_size = 256
+        for start in range(0, len(due), batch_size):
+            chunk = due[start : start + batch_size]
+
+            def unit(work: _Work, chunk: Sequence[Any] = chunk) -> None:
+                for record in chunk:
+                    self._fire(work, record.key, now)
+
+            try:
+                out.extend(self._run(unit, retries=1))
+            except ConflictError:
+                for record in chunk:
+                    out.extend(self._run(functools.partial(self._fire_one, record.key, now)))
+        return out
+
+    def refresh(self, now: datetime, customer_ids: Iterable[str] | None = None) -> list[Action]:
+        """Re-evaluate the customer-based triggers (dates, inactivity, segments, thresholds).
+
+        Call it after importing or changing profiles (for all customers when
+        ``customer_ids`` is None, e.g. once a day). Schedules the next birthday or
+        anniversary, starts inactivity clocks from the last order, and enrolls
+        customers who entered or left a segment or crossed a threshold.
+
+        Example:
+            >>> import ecomcrm
+            >>> from datetime import datetime, timezone
+            >>> Engine(ecomcrm.open_store("memory://"), []).refresh(datetime(2024, 1, 1, tzinfo=timezone.utc))
+            []
+        """
+        now = require_aware(now, "now")
+        if not (self._date_flows or self._inactivity_flows or self._segment_flows):
+            return []
+        if customer_ids is None:
+            ids = [c.id for c in self.store.customers.iterate()]
+        else:
+            ids = [self.store.resolve(c) for c in customer_ids]
+        out: list[Action] = []
+        for start in range(0, len(ids), 200):
+            chunk = ids[start : start + 200]
+
+            def unit(work: _Work, chunk: list[str] = chunk) -> None:
+                for cid in chunk:
+                    self._refresh_customer(work, cid, now, None)
+
+            out.extend(self._run(unit))
+        return out
+
+    def ack(
+        self,
+        action_id: str,
+        outcome: MessageOutcome | str = MessageOutcome.SENT,
+        *,
+        at: datetime | None = None,
+    ) -> None:
+        """Report what became of an action (sent, delivered, failed, ...).
+
+        The outcome is stored with the action; messages are also written to
+        ``store.messages`` (unless ``record_messages=False``). Acknowledging again
+        updates the outcome.
+
+        Raises:
+            NotFoundError: No action with this id was handed out.
+
+        Example:
+            >>> import ecomcrm
+            >>> Engine(ecomcrm.open_store("memory://"), []).ack("act_missing")
+            Traceback (most recent call last):
+            ...
+            ecomcrm.errors.NotFoundError: action.id: was never handed out (got 'act_missing')
+        """
+        outcome = MessageOutcome(outcome)
+        key = f"act:{action_id}"
+        for _ in range(_RETRIES):
+            record = self._state.get(key)
+            if record is None:
+                raise NotFoundError(
+                    "was never handed out", entity="action", field="id", value=action_id
+                )
+            action = Action.from_dict(record.value)
+            when = require_aware(at, "at") if at is not None else action.due_at
+            value = dict(record.value)
+            value["status"] = "acked"
+            value["outcome"] = outcome.value
+            value["acked_at"] = to_micros(when)
+            try:
+                with self._state_store.transaction():
+                    self._state.put(key, value, expected_version=record.version)
+                    if self._record_messages and action.channel is not None:
+                        self.store.messages.upsert(
+                            Message(
+                                id=action.id,
+                                customer_id=action.customer_id,
+                                channel=action.channel,
+                                at=when,
+                                template=action.template,
+                                purpose=action.purpose,
+                                outcome=outcome,
+                                flow_id=action.flow_id,
+                                action_id=action.id,
+                                params=_json_safe(action.params),
+                            )
+                        )
+                return
+            except ConflictError:
+                continue
+        raise ConflictError("kept changing while acknowledging", entity="action", value=action_id)
+
+    def pending(self) -> list[Action]:
+        """Actions handed out but not acknowledged yet (for recovery after a crash).
+
+        Example:
+            >>> import ecomcrm
+            >>> Engine(ecomcrm.open_store("memory://"), []).pending()
+            []
+        """
+        return [
+            Action.from_dict(r.value)
+            for r in self._state.scan("act:")
+            if r.value.get("status") == "pending"
+        ]
+
+    def next_due(self) -> datetime | None:
+        """When the earliest timer is due (None when nothing waits): when to call ``advance``.
+
+        Example:
+            >>> import ecomcrm
+            >>> Engine(ecomcrm.open_store("memory://"), []).next_due() is None
+            True
+        """
+        first = self._state.scan(_TIMER, limit=1)
+        if not first:
+            return None
+        return from_micros(int(first[0].key[len(_TIMER) : len(_TIMER) + 17]))
+
+    def explain(self, customer_id: str, flow_id: str) -> Explanation:
+        """Why the customer got (or did not get) actions from a flow, in words and as data.
+
+        Example:
+            >>> import ecomcrm
+            >>> from ecomcrm.rules import Flow, Trigger
+            >>> e = Engine(ecomcrm.open_store("memory://"), [Flow(id="f", trigger=Trigger.on_event("X"), steps=[])])
+            >>> print(e.explain("c1", "f"))
+            c1 never entered flow 'f' (trigger: event 'X'): no trigger matched yet.
+        """
+        flow = self.flows.get(flow_id)
+        if flow is None:
+            raise NotFoundError("no such flow in this engine", entity="flow", value=flow_id)
+        cid = self._customer_key(customer_id, None)
+        record = self._state.get(_enr_key(flow_id, cid))
+        value: Mapping[str, Any] = record.value if record is not None else {}
+        decisions = tuple(Decision.from_log(e) for e in value.get("log", []))
+        status = value.get("status", "never entered")
+        trigger = _describe_trigger(flow)
+        lines: list[str] = []
+        if not value or status == "none":
+            lines.append(f"{cid} never entered flow {flow_id!r} ({trigger}): ")
+            if decisions:
+                last = decisions[-1]
+                lines[-1] += f"last attempt {last.at.isoformat()} was {last.kind}: {last.text}."
+            else:
+                lines[-1] += "no trigger matched yet."
+            trg = self._state.get(f"trg:{flow_id}:{cid}")
+            if trg is not None and trg.value.get("due") is not None:
+                lines.append(f" Next trigger check at {from_micros(trg.value['due']).isoformat()}.")
+            status = "never entered"
+        else:
+            started = from_micros(value["started"]).isoformat()
+            lines.append(
+                f"{cid} entered flow {flow_id!r} v{value['v']} at {started} ({trigger}); "
+                f"status {status}."
+            )
+            if status == _ACTIVE and value.get("step") is not None:
+                when = value.get("due")
+                lines.append(
+                    f" Next step {value['step']!r}"
+                    + (f" at {from_micros(when).isoformat()}." if when else " now.")
+                )
+            for d in decisions:
+                where = f" [{d.step}]" if d.step else ""
+                lines.append(f"\n- {d.at.isoformat()} {d.kind}{where}: {d.text}")
+        due = value.get("due") if status == _ACTIVE else None
+        return Explanation(
+            customer_id=cid,
+            flow_id=flow_id,
+            status=status,
+            enrollment_id=value.get("id"),
+            flow_version=value.get("v"),
+            current_step=value.get("step") if status == _ACTIVE else None,
+            next_due=from_micros(due) if due is not None else None,
+            decisions=decisions,
+            text="".join(lines),
+        )
+
+    # --- units of work --------------------------------------------------------------------
+
+    def _run(self, unit: Callable[[_Work], None], *, retries: int = _RETRIES) -> list[Action]:
+        last: ConflictError | None = None
+        for _ in range(retries):
+            work = _Work(self._state)
+            unit(work)
+            try:
+                work.commit(self._state, self._state_store.transaction)
+            except ConflictError as exc:
+                last = exc
+                continue
+            if self._observer is not None:
+                for flow_id, cid, enr_id, decision in work.decisions:
+                    self._observer(flow_id, cid, enr_id, decision)
+            return work.actions
+        assert last is not None
+        raise last
+
+    def _data(self, work: _Work, cid: str, now: datetime) -> CustomerData:
+        data = work.data.get(cid)
+        if data is None or (self._as_of and data.as_of != now):
+            data = CustomerData(self.store, cid, as_of=now if self._as_of else None)
+            work.data[cid] = data
+        return data
+
+    def _customer_key(self, customer_id: str | None, anonymous_id: str | None) -> str:
+        if customer_id is not None:
+            if customer_id.startswith(ANONYMOUS_PREFIX):
+                return customer_id
+            return self.store.resolve(customer_id)
+        assert anonymous_id is not None
+        found = self.store.customers.find_by_identity(
+            Identity(kind="anonymous", value=anonymous_id)
+        )
+        return found.id if found is not None else ANONYMOUS_PREFIX + anonymous_id
+
+    def _handle_event(self, work: _Work, event: Event, now: datetime) -> None:
+        name = event.name
+        cid = self._customer_key(event.customer_id, event.anonymous_id)
+        props = _json_safe(event.properties)
+        for flow_id in self._exit_flows.get(name, ()):
+            self._apply_exit_event(work, flow_id, cid, event, props, now)
+        for flow in self._on_event.get(name, ()):
+            self._event_trigger(work, flow, cid, event, props, now)
+        for flow in self._activity.get(name, ()):
+            assert flow.trigger.inactive_for is not None
+            due = to_micros(event.at + flow.trigger.inactive_for)
+            self._set_trigger_timer(work, flow, cid, due, "inactive")
+        for flow in self._recheck.get(name, ()):
+            self._check_segment(work, flow, cid, now)
+
+    # --- triggers -------------------------------------------------------------------------
+
+    def _event_trigger(
+        self, work: _Work, flow: Flow, cid: str, event: Event, props: dict[str, Any], now: datetime
+    ) -> None:
+        trigger = flow.trigger
+        if flow.has_condition("trigger"):
+            record = Record(self._data(work, cid, now), props, now)
+            if not self._matches(flow, "trigger", record, now):
+                return
+        if trigger.count > 1:
+            assert trigger.within is not None
+            key = f"cnt:{flow.id}:{cid}"
+            counts = dict(work.get(key) or {})
+            group = str(props.get(trigger.group_by)) if trigger.group_by else "*"
+            window_start = to_micros(now - trigger.within)
+            seen = [t for t in counts.get(group, []) if t > window_start]
+            ids = counts.get("_ids", [])
+            if event.id in ids:
+                return
+            seen.append(to_micros(now))
+            counts["_ids"] = [*ids[-19:], event.id]
+            if len(seen) < trigger.count:
+                counts[group] = seen
+                work.put(key, counts)
+                return
+            counts.pop(group, None)
+            work.put(key, counts)
+        self._enter(work, flow, cid, f"event:{event.id}", props, now, f"event {event.name!r}")
+
+    def _set_trigger_timer(self, work: _Work, flow: Flow, cid: str, due: int, kind: str) -> None:
+        key = f"trg:{flow.id}:{cid}"
+        current = work.get(key)
+        if current is not None and current.get("due") == due:
+            return
+        if current is not None and current.get("timer"):
+            work.delete(current["timer"])
+        timer = _timer_key(due, key)
+        work.put(timer, {"k": key})
+        work.put(key, {"due": due, "timer": timer, "kind": kind, "flow": flow.id, "cust": cid})
+
+    def _refresh_customer(self, work: _Work, cid: str, now: datetime, only: Flow | None) -> None:
+        data = self._data(work, cid, now)
+        customer = data.customer
+        if customer is None:
+            return
+        tz = data.timezone(self.policies.default_timezone)
+        for flow in self._date_flows:
+            if only is not None and flow is not only:
+                continue
+            trigger = flow.trigger
+            if trigger.field == "birthday":
+                day = customer.birthday
+            else:
+                day = customer.created_at.astimezone(zone(tz)).date()
+            key = f"trg:{flow.id}:{cid}"
+            if day is None:
+                current = work.get(key)
+                if current is not None:
+                    if current.get("timer"):
+                        work.delete(current["timer"])
+                    work.delete(key)
+                continue
+            due = next_anniversary(
+                day.month, day.day, now, trigger.at, tz,
+                days_before=trigger.days_before, feb29=trigger.feb29,
+            )  # fmt: skip
+            self._set_trigger_timer(work, flow, cid, to_micros(due), "date")
+        if only is None:
+            for flow in self._inactivity_flows:
+                if work.get(f"trg:{flow.id}:{cid}") is not None:
+                    continue
+                last = data.field("last_order_at", now)
+                base = last if last is not None else customer.created_at
+                assert flow.trigger.inactive_for is not None
+                due_us = to_micros(base + flow.trigger.inactive_for)
+                self._set_trigger_timer(work, flow, cid, max(due_us, to_micros(now)), "inactive")
+            for flow in self._segment_flows:
+                self._check_segment(work, flow, cid, now)
+
+    def _check_segment(self, work: _Work, flow: Flow, cid: str, now: datetime) -> None:
+        record = Record(self._data(work, cid, now), {}, now)
+        member = self._matches(flow, "trigger", record, now)
+        key = f"seg:{flow.id}:{cid}"
+        current = work.get(key)
+        before = current.get("in") if current is not None else None
+        if before == member:
+            return
+        work.put(key, {"in": member, "at": to_micros(now)})
+        kind = flow.trigger.kind
+        stamp = to_micros(now)
+        if member and not before and kind in (TriggerKind.SEGMENT_ENTRY, TriggerKind.THRESHOLD):
+            self._enter(work, flow, cid, f"seg:in:{stamp}", {}, now, f"{kind.value} matched")
+        elif before and not member and kind is TriggerKind.SEGMENT_EXIT:
+            self._enter(work, flow, cid, f"seg:out:{stamp}", {}, now, "segment exit")
+
+    def _matches(self, flow: Flow, key: str, record: Record, now: datetime) -> bool:
+        try:
+            return flow.condition(key).matches(record, now)
+        except ExpressionError:
+            return False
+
+    # --- enrollments ----------------------------------------------------------------------
+
+    def _log(
+        self,
+        work: _Work,
+        enr: dict[str, Any],
+        now: datetime,
+        kind: str,
+        step: str | None,
+        reason: str,
+        text: str,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        entry = [to_micros(now), kind, step, reason, text, dict(data or {})]
+        log = list(enr.get("log", []))
+        log.append(entry)
+        enr["log"] = log[-self._log_limit :]
+        work.decisions.append((enr["flow"], enr["cust"], enr.get("id"), Decision.from_log(entry)))
+
+    def _enter(
+        self,
+        work: _Work,
+        flow: Flow,
+        cid: str,
+        trigger_id: str,
+        ctx: dict[str, Any],
+        now: datetime,
+        why: str,
+    ) -> None:
+        key = _enr_key(flow.id, cid)
+        current = work.get(key)
+        enr: dict[str, Any] = dict(current) if current is not None else {
+            "flow": flow.id, "cust": cid, "status": "none", "count": 0, "log": [], "recent": [],
+        }  # fmt: skip
+        if trigger_id in enr.get("recent", []):
+            return  # the same trigger delivered again
+        enr["recent"] = [*enr.get("recent", [])[-9:], trigger_id]
+        status = enr.get("status")
+        if status == _ACTIVE:
+            self._log(
+                work, enr, now, "rejected", None, "already_enrolled", f"{why}: already in the flow"
+            )
+            work.put(key, enr)
+            return
+        if enr.get("count", 0) > 0:
+            mode = flow.reentry.mode
+            if mode is ReentryMode.NEVER:
+                self._log(
+                    work, enr, now, "rejected", None, "reentry", f"{why}: re-entry is never allowed"
+                )
+                work.put(key, enr)
+                return
+            if mode is ReentryMode.COOLDOWN:
+                assert flow.reentry.cooldown_for is not None
+                until = enr["started"] + int(flow.reentry.cooldown_for / timedelta(microseconds=1))
+                if to_micros(now) < until:
+                    self._log(
+                        work, enr, now, "rejected", None, "reentry",
+                        f"{why}: in re-entry cool-down until {from_micros(until).isoformat()}",
+                    )  # fmt: skip
+                    work.put(key, enr)
+                    return
+        if flow.has_condition("filter"):
+            record = Record(self._data(work, cid, now), ctx, now)
+            if not self._matches(flow, "filter", record, now):
+                self._log(
+                    work, enr, now, "rejected", None, "filter",
+                    f"{why}: flow filter {flow.filter!r} does not match",
+                )  # fmt: skip
+                work.put(key, enr)
+                return
+        enr_id = _short_hash(f"{flow.id}:{flow.version}:{cid}:{trigger_id}")
+        enr.update(
+            id=enr_id, v=flow.version, status=_ACTIVE, step=flow.first_step, due=None,
+            timer=None, started=to_micros(now), ended=None, ctx=ctx, trig=trigger_id,
+            visits={}, variants={}, holdout=False, count=enr.get("count", 0) + 1,
+        )  # fmt: skip
+        holdout = flow.holdout
+        if (
+            holdout is not None
+            and holdout.percent > 0
+            and stable_fraction(f"holdout:{flow.id}:{cid}") * 100.0 < holdout.percent
+        ):
+            enr.update(status="holdout", holdout=True, ended=to_micros(now), step=None)
+            self._log(
+                work, enr, now, "holdout", None, "holdout",
+                f"{why}: in the {holdout.percent:g}% holdout group; no actions",
+            )  # fmt: skip
+            work.put(key, enr)
+            return
+        self._log(
+            work, enr, now, "enrolled", None, "trigger", f"{why}: enrolled on v{flow.version}"
+        )
+        self._proceed(work, key, enr, flow, now)
+
+    def _apply_exit_event(
+        self,
+        work: _Work,
+        flow_id: str,
+        cid: str,
+        event: Event,
+        props: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        key = _enr_key(flow_id, cid)
+        current = work.get(key)
+        if current is None or current.get("status") != _ACTIVE:
+            return
+        flow = self._flow_version(flow_id, current["v"])
+        if flow is None:
+            return
+        for n, ex in enumerate(flow.exits):
+            if ex.event != event.name:
+                continue
+            if ex.condition is not None:
+                record = Record(self._data(work, cid, now), props, now)
+                if not self._matches(flow, f"exit:{n}", record, now):
+                    continue
+            enr = dict(current)
+            text = f"exit on event {event.name!r}" + (
+                f" where {ex.condition!r}" if ex.condition else ""
+            )
+            self._finish(work, key, enr, now, "exited", "exit", text)
+            return
+
+    def _finish(
+        self,
+        work: _Work,
+        key: str,
+        enr: dict[str, Any],
+        now: datetime,
+        status: str,
+        reason: str,
+        text: str,
+    ) -> None:
+        if enr.get("timer"):
+            work.delete(enr["timer"])
+        enr.update(status=status, timer=None, due=None, ended=to_micros(now))
+        kind = "completed" if status == "done" else "exited"
+        self._log(work, enr, now, kind, enr.get("step"), reason, text)
+        enr["step"] = None
+        work.put(key, enr)
+
+    def _schedule(self, work: _Work, key: str, enr: dict[str, Any], due: int) -> None:
+        timer = _timer_key(due, key)
+        if enr.get("timer") and enr["timer"] != timer:
+            work.delete(enr["timer"])
+        enr["timer"] = timer
+        enr["due"] = due
+        work.put(timer, {"k": key})
+        work.put(key, enr)
+
+    def _fire_one(self, timer_key: str, now: datetime, work: _Work) -> None:
+        self._fire(work, timer_key, now)
+
+    def _fire(self, work: _Work, timer_key: str, now: datetime) -> None:
+        timer = work.get(timer_key)
+        if timer is None:
+            return  # already run by another process
+        target_key = timer["k"]
+        target = work.get(target_key)
+        work.delete(timer_key)
+        if target is None or target.get("timer") != timer_key:
+            return  # stale
+        if target_key.startswith("trg:"):
+            self._fire_trigger(work, target_key, dict(target), now)
+            return
+        enr = dict(target)
+        enr["timer"] = None
+        if enr.get("status") != _ACTIVE:
+            work.put(target_key, enr)
+            return
+        flow = self._flow_version(enr["flow"], enr["v"])
+        if flow is None or enr["flow"] not in self.flows:
+            self._finish(
+                work, target_key, enr, now, "exited", "flow_removed", "flow is no longer configured"
+            )
+            return
+        self._proceed(work, target_key, enr, flow, now)
+
+    def _fire_trigger(self, work: _Work, key: str, trg: dict[str, Any], now: datetime) -> None:
+        flow = self.flows.get(trg["flow"])
+        cid = trg["cust"]
+        due = trg["due"]
+        trg["timer"] = None
+        work.put(key, trg)
+        if flow is None:
+            return
+        when = from_micros(due)
+        if trg["kind"] == "date":
+            self._enter(work, flow, cid, f"date:{due}", {}, now, f"{flow.trigger.field} date")
+            self._refresh_customer(work, cid, max(now, when), flow)
+        else:
+            assert flow.trigger.inactive_for is not None
+            self._enter(
+                work, flow, cid, f"inactive:{due}", {}, now,
+                f"no {flow.trigger.activity_event!r} for {_days(flow.trigger.inactive_for)}",
+            )  # fmt: skip
+
+    # --- running steps --------------------------------------------------------------------
+
+    def _proceed(
+        self, work: _Work, key: str, enr: dict[str, Any], flow: Flow, now: datetime
+    ) -> None:
+        now_us = to_micros(now)
+        cid = enr["cust"]
+        ctx = enr.get("ctx") or {}
+        for _ in range(len(flow.steps) * 3 + 3):
+            step_id = enr.get("step")
+            if step_id is None:
+                self._finish(work, key, enr, now, "done", "end", "reached the end of the flow")
+                return
+            due = enr.get("due")
+            if due is not None and due > now_us:
+                self._schedule(work, key, enr, due)
+                return
+            base = due if due is not None else now_us
+            enr["due"] = None
+            at = from_micros(base)
+            if not flow.has_step(step_id):
+                self._finish(work, key, enr, now, "exited", "invalid", f"step {step_id!r} missing")
+                return
+            step = flow.step(step_id)
+            record = Record(self._data(work, cid, at), ctx, at)
+            # condition exits are honoured whenever the enrollment moves
+            for n, ex in enumerate(flow.exits):
+                if ex.event is None and self._matches(flow, f"exit:{n}", record, at):
+                    self._finish(
+                        work,
+                        key,
+                        enr,
+                        now,
+                        "exited",
+                        "exit",
+                        f"exit condition {ex.condition!r} holds",
+                    )
+                    return
+            if isinstance(step, WaitStep):
+                length = step.duration
+                if step.days_field is not None:
+                    days = record[step.days_field]
+                    if isinstance(days, int | float) and not isinstance(days, bool) and days >= 0:
+                        length = timedelta(days=float(days))
+                if length is None:
+                    length = timedelta(0)
+                target = base + int(length / timedelta(microseconds=1))
+                enr["step"] = flow.successor(step.id, step.next)
+                enr["due"] = target
+                self._log(work, enr, now, "waiting", step.id, "wait",
+                          f"wait {_days(length)} until {from_micros(target).isoformat()}")  # fmt: skip
+            elif isinstance(step, WaitUntilStep):
+                tz = self._data(work, cid, at).timezone(self.policies.default_timezone)
+                when = next_local_time(at, step.at, tz, weekdays=step.weekdays)
+                enr["step"] = flow.successor(step.id, step.next)
+                enr["due"] = to_micros(when)
+                self._log(work, enr, now, "waiting", step.id, "wait_until",
+                          f"wait until {step.at.isoformat('minutes')} {tz}: {when.isoformat()}")  # fmt: skip
+            elif isinstance(step, BranchStep):
+                ok = self._matches(flow, f"step:{step.id}", record, at)
+                enr["step"] = flow.successor(step.id, step.then if ok else step.otherwise)
+                enr["due"] = base if base < now_us else None
+                self._log(work, enr, now, "branch", step.id, "branch",
+                          f"{step.condition!r} is {'true' if ok else 'false'}",
+                          {"result": ok})  # fmt: skip
+            elif isinstance(step, SplitStep):
+                salted = attrs.evolve(step, salt=flow.id)
+                name = salted.choose(cid)
+                variant = next(v for v in step.variants if v.name == name)
+                enr["variants"] = {**enr.get("variants", {}), step.id: name}
+                enr["step"] = flow.successor(step.id, variant.next)
+                enr["due"] = base if base < now_us else None
+                self._log(
+                    work,
+                    enr,
+                    now,
+                    "split",
+                    step.id,
+                    "split",
+                    f"variant {name!r}",
+                    {"variant": name},
+                )
+            else:
+                assert isinstance(step, ActionStep)
+                if not self._act(work, key, enr, flow, step, record, base, now):
+                    return
+        raise AssertionError("a flow is acyclic; the step loop is bounded")  # pragma: no cover
+
+    def _act(
+        self,
+        work: _Work,
+        key: str,
+        enr: dict[str, Any],
+        flow: Flow,
+        step: ActionStep,
+        record: Record,
+        base: int,
+        now: datetime,
+    ) -> bool:
+        """Run an action step; False when the enrollment stopped (exited or deferred)."""
+        at = from_micros(base)
+        cid = enr["cust"]
+        data = self._data(work, cid, now)
+
+        def skip(reason: str, text: str) -> bool:
+            self._log(work, enr, now, "skipped", step.id, reason, text)
+            enr["step"] = flow.successor(step.id, step.next)
+            enr["due"] = base if base < to_micros(now) else None
+            return True
+
+        def defer(reason: str, text: str, until: datetime) -> bool:
+            self._log(
+                work, enr, now, "deferred", step.id, reason, text, {"until": until.isoformat()}
+            )
+            enr["due"] = to_micros(until)
+            self._schedule(work, key, enr, to_micros(until))
+            return False
+
+        if flow.has_condition("filter") and not self._matches(flow, "filter", record, at):
+            self._finish(work, key, enr, now, "exited", "filter",
+                         f"flow filter {flow.filter!r} no longer matches")  # fmt: skip
+            return False
+        customer = data.customer
+        if customer is None:
+            if cid.startswith(ANONYMOUS_PREFIX):
+                return skip(
+                    "unknown_customer", "anonymous visitor not identified yet; not contacted"
+                )
+            self._finish(work, key, enr, now, "exited", "unknown_customer",
+                         "customer unknown or erased; never contacted")  # fmt: skip
+            return False
+        if any(self.store.is_suppressed(i) for i in customer.identities):
+            self._finish(work, key, enr, now, "exited", "suppressed", "an identity is suppressed")
+            return False
+        channel = step.channel
+        if channel is not None:
+            if channel is Channel.EMAIL and customer.email is None:
+                return skip("no_address", "no email address")
+            if channel in (Channel.SMS, Channel.WHATSAPP) and customer.phone is None:
+                return skip("no_address", f"no phone number for {channel.value}")
+        cap_key = f"cap:{customer.id}"
+        sends: list[tuple[str, int]] = []
+        if step.is_marketing:
+            assert channel is not None
+            if self.policies.require_consent and not data.consent(channel):
+                if flow.exit_on_consent_withdrawn:
+                    self._finish(work, key, enr, now, "exited", "consent",
+                                 f"no current {channel.value} marketing consent")  # fmt: skip
+                    return False
+                return skip("consent", f"no current {channel.value} marketing consent")
+            tz = data.timezone(self.policies.default_timezone)
+            quiet = self.policies.quiet_until(channel, now, tz)
+            if quiet is not None:
+                rule, until = quiet
+                return defer("quiet_hours", f"{rule.describe()} ({tz}); deferred", until)
+            cap_record = work.get(cap_key)
+            sends = [(str(s[0]), int(s[1])) for s in (cap_record or {}).get("sends", [])]
+            blocked = self.policies.cap_until(channel, sends, now)
+            if blocked is not None:
+                cap, free = blocked
+                if step.on_cap is OnCap.DEFER:
+                    return defer("frequency_cap", f"{cap.describe()}; deferred", free)
+                return skip("frequency_cap", f"{cap.describe()}; skipped")
+        visits = dict(enr.get("visits", {}))
+        occurrence = visits.get(step.id, 0)
+        idem = idempotency_key(flow.id, flow.version, enr["id"], step.id, occurrence)
+        action_id = action_id_for(idem)
+        act_key = f"act:{action_id}"
+        visits[step.id] = occurrence + 1
+        enr["visits"] = visits
+        enr["step"] = flow.successor(step.id, step.next)
+        enr["due"] = base if base < to_micros(now) else None
+        if work.get(act_key) is not None:
+            self._log(
+                work,
+                enr,
+                now,
+                "skipped",
+                step.id,
+                "duplicate",
+                f"action {action_id} was already handed out",
+            )
+            return True
+        params = dict(step.params)
+        if enr.get("ctx"):
+            params["event"] = enr["ctx"]
+        variants = enr.get("variants") or {}
+        action = Action(
+            id=action_id,
+            idempotency_key=idem,
+            customer_id=customer.id,
+            channel=channel,
+            purpose=step.purpose,
+            kind=step.action,
+            template=step.template,
+            params=params,
+            flow_id=flow.id,
+            flow_version=flow.version,
+            step_id=step.id,
+            enrollment_id=enr["id"],
+            due_at=at,
+            variant=",".join(f"{k}={v}" for k, v in sorted(variants.items())) or None,
+        )
+        stored = action.to_dict()
+        stored.update(status="pending", outcome=None, emitted_at=to_micros(now))
+        work.put(act_key, stored)
+        if step.is_marketing:
+            assert channel is not None
+            horizon = to_micros(now) - int(self.policies.longest_cap / timedelta(microseconds=1))
+            kept = [list(s) for s in sends if s[1] > horizon]
+            kept.append([channel.value, to_micros(now)])
+            work.put(cap_key, {"sends": kept})
+        work.actions.append(action)
+        what = f"{channel.value} " if channel else ""
+        self._log(work, enr, now, "action", step.id, "sent",
+                  f"{what}{step.purpose.value} {step.action} {step.template!r} as {action_id}",
+                  {"action_id": action_id})  # fmt: skip
+        return True
+
+
+def _days(value: timedelta) -> str:
+    return format_duration(value)
+
+
+def _describe_trigger(flow: Flow) -> str:
+    t = flow.trigger
+    if t.kind is TriggerKind.EVENT:
+        text = f"trigger: event {t.event!r}"
+        if t.condition:
+            text += f" where {t.condition!r}"
+        if t.count > 1 and t.within is not None:
+            text += f", {t.count} times within {_days(t.within)}"
+        return text
+    if t.kind is TriggerKind.DATE:
+        return f"trigger: yearly on {t.field} at {t.at.isoformat('minutes')} local"
+    if t.kind is TriggerKind.INACTIVITY:
+        assert t.inactive_for is not None
+        return f"trigger: no {t.activity_event!r} for {_days(t.inactive_for)}"
+    return f"trigger: {t.kind.value} {t.condition!r}"
