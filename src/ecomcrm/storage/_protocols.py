@@ -17,6 +17,13 @@ General rules for every adapter:
 - Driver exceptions never escape: adapters raise :class:`~ecomcrm.errors.StorageError`.
 - Results are ordered: orders by ``placed_at`` then id, events by ``at`` then id, ledgers by
   ``at`` then insertion, state records by key.
+- Records written for a merged id are stored under the survivor (their ``customer_id`` is
+  re-pointed), exactly as a merge re-points existing records.
+- Reads of an unknown customer's records (``for_customer``, ``history``, ``entries``...)
+  return empty results; only ``get``-style calls raise NotFoundError.
+- The adapter-independent rules (tombstone hashing, merge field filling, erasure
+  anonymisation, export and 360 documents, compare-and-set checks, columnar builders)
+  live in :mod:`ecomcrm.storage._shared`; adapters call them instead of re-implementing.
 """
 
 from __future__ import annotations
@@ -230,7 +237,8 @@ class StateRepository(Protocol):
 
         ``expected_version=None`` means "must not exist yet". On success the new record has
         version ``expected_version + 1`` (1 for a new key). Otherwise ConflictError, and
-        nothing changes.
+        nothing changes. ``value`` is copied as JSON (tuples read back as lists); a value
+        that is not JSON-compatible raises ValidationError (``_shared.freeze_state_value``).
         """
 
     def delete(self, key: str, *, expected_version: int) -> None:
@@ -290,25 +298,44 @@ class Store(Protocol):
 
         Identities, orders, refunds, events, consents, tickets, ledger entries and messages
         are re-pointed; profile fields empty on the survivor are filled from the merged
-        profile; tags are united. Idempotent (merging again returns the original record).
-        Both ids are resolved first, so A->B followed by B->A is a no-op, never a cycle.
+        profile; tags are united (see ``_shared.merge_profiles`` for the exact rules).
+        Idempotent (merging again returns the original record). Both ids are resolved
+        first, so A->B followed by B->A is a no-op, never a cycle. The returned record
+        names the resolved ids. NotFoundError when either customer does not exist;
+        ValidationError when both are the same id and were never merged.
         """
 
     def merges(self, customer_id: str) -> list[MergeRecord]:
-        """The merges into this customer, oldest first."""
+        """The merges into this customer (directly or through a chain), oldest first.
+
+        ``customer_id`` is resolved first; ordered by ``at`` then by when they were made.
+        """
 
     # --- privacy ------------------------------------------------------------------------
 
     def export(self, customer_id: str) -> dict[str, Any]:
-        """Everything stored about the person, as one JSON-serialisable document."""
+        """Everything stored about the person, as one JSON-serialisable document.
+
+        The layout is ``_shared.build_export``'s (which adapters may call).
+        NotFoundError for an unknown customer.
+        """
 
     def erase(self, customer_id: str, *, keep_order_facts: bool = False) -> ErasureReceipt:
         """Remove the person's personal data everywhere and suppress their identities.
 
-        Identities, names, addresses, birthday, free text, event properties, ticket
-        subjects and message params are removed. A one-way hash of each email and phone is
-        kept so a later import can be suppressed. With ``keep_order_facts`` the orders
-        stay as anonymous facts (amounts and dates under a random id), else they go too.
+        ``customer_id`` is resolved first; the profile and every record of the person
+        (and of ids merged into them) go: identities, profile (names, addresses,
+        birthday, attributes), events (including those of their anonymous ids), consents,
+        tickets, ledger entries, messages, merge records and aliases, and state records
+        whose key has the id as one ``:``-separated part (``"enrollment:welcome:c1"``).
+        A one-way hash (``_shared.tombstone_key``) of each email, phone and external id
+        is kept, so later ``put``/``upsert``/``link_identity`` of it raise ValidationError
+        and :meth:`is_suppressed` is True. Orders and refunds go too, unless
+        ``keep_order_facts``: then they stay as anonymous facts under a new random
+        customer id (``_shared.anonymous_customer``, ``anonymise_order``,
+        ``anonymise_refund``: no address, discount codes or free-text reasons).
+        Nothing of the person may remain in the adapter's storage after its own
+        clean-up (the kit's ``raw_dump`` check). NotFoundError for an unknown customer.
         """
 
     def is_suppressed(self, identity: Identity) -> bool:
@@ -335,7 +362,12 @@ class Store(Protocol):
     def customer_360(
         self, customer_id: str, *, recent_events: int = 50, messages: int = 50
     ) -> Customer360:
-        """The whole view of one customer for a support agent."""
+        """The whole view of one customer for a support agent.
+
+        The latest ``recent_events`` events and ``messages`` messages (ascending), see
+        ``_shared.build_customer_360`` (which adapters may call). NotFoundError for an
+        unknown customer.
+        """
 
     def close(self) -> None:
         """Release the store's resources; further use raises StorageError."""
