@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+from ecomcrm.segments._builtin_segments import BuiltinThresholds, builtin_segments
 from ecomcrm.segments._compile import Expression, compile_expression
 from ecomcrm.segments._features import (
     CUSTOMER_FEATURES_SCHEMA,
@@ -29,15 +30,35 @@ from ecomcrm.segments._features import (
     StringColumn,
     TagsColumn,
 )
+from ecomcrm.segments._lifecycle import LifecycleConfig, LifecycleStage, classify_lifecycle
+from ecomcrm.segments._segment import (
+    Segment,
+    SegmentChange,
+    SegmentMembership,
+    SegmentSet,
+    evaluate_segments,
+    segment_diff,
+)
 from ecomcrm.segments._types import FieldType, Schema
 
 __all__ = [
     "CUSTOMER_FEATURES_SCHEMA",
+    "BuiltinThresholds",
     "Expression",
     "FeatureTable",
     "FieldType",
+    "LifecycleConfig",
+    "LifecycleStage",
     "Schema",
+    "Segment",
+    "SegmentChange",
+    "SegmentMembership",
+    "SegmentSet",
     "StringColumn",
     "TagsColumn",
+    "builtin_segments",
+    "classify_lifecycle",
     "compile_expression",
+    "evaluate_segments",
+    "segment_diff",
 ]
