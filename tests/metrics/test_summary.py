@@ -400,3 +400,19 @@ def test_calibration_plus_holdout_periods_match_full_summary(log: Any, cut_minut
     idx = np.searchsorted(full.customer_id, ch.customer_id)
     # every day with a purchase is either in the calibration or in the holdout period
     np.testing.assert_array_equal(ch.frequency_cal + ch.frequency_holdout, full.frequency[idx])
+
+
+@pytest.mark.parametrize(
+    ("ids", "expected"),
+    [
+        (np.array([2**64 - 1, 2**64 - 1, 2**64 - 2], dtype=np.uint64), [2**64 - 2, 2**64 - 1]),
+        (np.array([-5, -5, -3], dtype=np.int8), [-5, -3]),
+        (np.array([5, 5, 3], dtype=np.int32), [3, 5]),
+        (np.array([1.5, 1.5, 0.5]), [0.5, 1.5]),
+    ],
+)
+def test_integer_id_dtypes_and_extremes(ids: np.ndarray, expected: list[Any]) -> None:
+    ts = M("2024-01-01", "2024-01-03", "2024-01-02")
+    s = customer_summary(ids, ts, observation_end="2024-02-01")
+    assert s.customer_id.tolist() == expected
+    assert sorted(s.recency.tolist()) == [0.0, 2.0]

@@ -164,13 +164,15 @@ def encode_ids(ids: NDArray[Any]) -> tuple[NDArray[np.int64], NDArray[Any]]:
         hi = int(ids.max())
         span = hi - lo + 1
         if span <= max(_DENSE_FACTOR * len(ids), _DENSE_MIN):
+            if ids.dtype == np.bool_:
+                ids = ids.astype(np.int64)
             if lo == 0 and ids.dtype == np.int64:
                 codes = ids
-            else:
+            elif lo == 0:
                 codes = ids.astype(np.int64)
-                if lo:
-                    codes -= lo
-            uniques = np.arange(lo, hi + 1, dtype=np.int64).astype(ids.dtype, copy=False)
+            else:  # subtract in the ids' own dtype: no overflow since 0 <= ids - lo < span
+                codes = (ids - ids.dtype.type(lo)).astype(np.int64, copy=False)
+            uniques = ids.dtype.type(lo) + np.arange(span).astype(ids.dtype, copy=False)
             return codes, uniques
     uniques, inverse = np.unique(ids, return_inverse=True)
     return inverse.astype(np.int64, copy=False).reshape(-1), uniques
