@@ -15,6 +15,7 @@ from ecomcrm.recommend._data import Catalog, Interactions, Weight, as_codes, che
 from ecomcrm.recommend._sparse import row_ids, topn_rows
 
 _SMALL_EXCLUSION = 256
+_BIG = 1e300
 
 
 @attrs.frozen(kw_only=True, eq=False)
@@ -238,18 +239,12 @@ def recommend(
     for start in range(0, m, chunk_size):  # chunks of customers, not one customer at a time
         idx = cust[start : start + chunk_size]
         k = idx.size
-        sc = sp.csr_array(u[idx] @ sim)
-        sc.sort_indices()
         ec = sp.csr_array(excl[idx])
-        ec.sort_indices()
-        rs = row_ids(sc.indptr)
         key_e = row_ids(ec.indptr) * n_items + ec.indices
-        bad = (
-            _isin_sorted(rs * n_items + sc.indices, key_e)
-            | ~cat.in_stock[sc.indices]
-            | ~(sc.data > 0)
-        )
-        good = ~bad
+        # excluded cells turn negative in one sparse subtraction, then drop with the rest
+        sc = sp.csr_array(u[idx] @ sim) - ec.astype(np.float64) * _BIG
+        good = (sc.data > 0) & cat.in_stock[sc.indices]
+        rs = row_ids(sc.indptr)
         ptr = np.concatenate([[0], np.cumsum(np.bincount(rs[good], minlength=k))])
         it_c, sc_c = topn_rows(ptr, sc.indices[good], sc.data[good], n)
         fb_c = np.zeros((k, n), dtype=np.bool_)

@@ -66,7 +66,8 @@ def topn_rows(
 ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     """Top ``n`` (column, value) of every CSR row, best first, padded with -1 / NaN.
 
-    Short rows go through one padded ``argpartition``; the few long rows through one
+    Values must be positive. Rows are grouped by length into a few width classes; each
+    class goes through one padded ``argpartition``; the few very long rows through one
     ``lexsort``. Ties are broken by the lower column.
     """
     n_rows = indptr.size - 1
@@ -75,39 +76,51 @@ def topn_rows(
     if n_rows == 0 or n == 0 or indices.size == 0:
         return items, scores
     lens = np.diff(indptr).astype(np.int64)
-    rows = row_ids(indptr)
-    short = lens <= _PAD_LIMIT
-    # --- short rows: padded matrix + argpartition ------------------------------------
-    sr = np.flatnonzero(short & (lens > 0))
-    if sr.size:
+    starts = np.asarray(indptr[:-1], dtype=np.int64)
+    lo_w = 0
+    redo: list[NDArray[np.int64]] = [np.flatnonzero(lens > _PAD_LIMIT)]
+    for hi_w in (4 * n, 16 * n, 64 * n, _PAD_LIMIT):  # width classes bound the padding
+        hi_w = max(hi_w, lo_w + 1)
+        sr = np.flatnonzero((lens > lo_w) & (lens <= hi_w))
+        lo_w = hi_w
+        if sr.size == 0:
+            continue
         width = int(lens[sr].max())
-        local = np.full(n_rows, -1, dtype=np.int64)
-        local[sr] = np.arange(sr.size)
-        ent = np.flatnonzero(short[rows])
-        er = local[rows[ent]]
-        ec = ent - indptr[rows[ent]]
-        pad_v = np.full((sr.size, width), -np.inf)
-        pad_i = np.full((sr.size, width), np.iinfo(np.int64).max, dtype=np.int64)
+        rl = lens[sr]
+        er = np.repeat(np.arange(sr.size), rl)
+        ec = np.arange(er.size) - np.repeat(np.cumsum(rl) - rl, rl)
+        ent = np.repeat(starts[sr], rl) + ec
+        pad_v = np.zeros((sr.size, width))
+        pad_i = np.zeros((sr.size, width), dtype=np.int64)
         pad_v[er, ec] = data[ent]
         pad_i[er, ec] = indices[ent]
         if width > n:
-            part = np.argpartition(-pad_v, n - 1, axis=1)[:, :n]
+            part = np.argpartition(pad_v, width - n, axis=1)[:, width - n :]
             pv = np.take_along_axis(pad_v, part, axis=1)
             pi = np.take_along_axis(pad_i, part, axis=1)
+            # a tie across the cut is settled by the exact path (lower column wins)
+            cut = pv.min(axis=1)
+            tied = ((pad_v == cut[:, None]).sum(axis=1) > (pv == cut[:, None]).sum(axis=1)) & (
+                cut > 0
+            )
+            redo.append(sr[tied])
         else:
             pv, pi = pad_v, pad_i
-        # order within the kept n: score desc, column asc
-        o = np.lexsort((pi, -pv), axis=1) if pv.shape[1] > 1 else np.zeros(pv.shape, np.int64)
+        o = np.lexsort((pi, -pv), axis=1)
         pv = np.take_along_axis(pv, o, axis=1)
         pi = np.take_along_axis(pi, o, axis=1)
         w = pv.shape[1]
-        valid = np.isfinite(pv)
+        valid = pv > 0
         items[sr, :w] = np.where(valid, pi, -1)
         scores[sr, :w] = np.where(valid, pv, np.nan)
-    # --- long rows: one lexsort -------------------------------------------------------
-    lr = np.flatnonzero(~short)
+    lr = np.concatenate(redo)
     if lr.size:
-        ent = np.flatnonzero(~short[rows])
+        rows = row_ids(indptr)
+        exact = np.zeros(n_rows, dtype=np.bool_)
+        exact[lr] = True
+        items[lr] = -1
+        scores[lr] = np.nan
+        ent = np.flatnonzero(exact[rows])
         r = rows[ent]
         order = np.lexsort((indices[ent], -data[ent], r))
         ent, r = ent[order], r[order]
