@@ -25,7 +25,7 @@ DATA = pathlib.Path(__file__).resolve().parents[1] / "tests" / "data"
 
 def main() -> None:
     cd = pd.read_csv(DATA / "cdnow_summary_with_transactions.csv")
-    x, tx, T, m = cd["x"], cd["t_x"], cd["T"], cd["zbar"]
+    x, tx, T = cd["x"], cd["t_x"], cd["T"]
     sub = cd.iloc[:60]
     sx, stx, sT, sm = sub["x"], sub["t_x"], sub["T"], sub["zbar"]
     out: dict = {"subset_rows": 60}

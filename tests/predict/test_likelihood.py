@@ -81,7 +81,7 @@ def test_unidentified_parameters_raise_convergence_error():
     x = np.array([0, 1, 3, 2, 0])
     tx = np.array([0, 4.0, 20.0, 10.0, 0])
     T = np.array([30.0, 30.0, 30.0, 25.0, 10.0])
-    with pytest.raises(ConvergenceError, match="did not converge.*drift to the boundary.*a="):
+    with pytest.raises(ConvergenceError, match=r"did not converge.*drift to the boundary.*a="):
         BetaGeo().fit(x, tx, T, weights=[50, 20, 7, 12, 30])
 
 

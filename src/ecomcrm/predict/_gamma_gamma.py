@@ -111,7 +111,7 @@ class GammaGamma(BaseModel):
                 "needs at least one customer with frequency > 0", entity=entity, field="frequency"
             )
         x, m, w = x[keep], m[keep], w[keep]
-        scale = float(w.sum() / (w @ m))  # spend rescaled to mean 1 while fitting
+        scale = float(w.sum() / np.sum(w * m))  # spend rescaled to mean 1 while fitting
         self._fit_compressed({"frequency": x, "monetary_value": m * scale}, w, scale)
         return self
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 from scipy.special import betaln, gammaln, hyp2f1, logsumexp
 
 from ecomcrm.errors import ValidationError
@@ -37,16 +37,34 @@ def _log_a0(r: Any, alpha: Any, s: Any, beta: Any, x: Any, tx: Any, T: Any) -> A
     return g_tx + np.log1p(-np.exp(np.minimum(g_T - g_tx, 0.0)))
 
 
+def _pairs(a: FloatArray, b: FloatArray) -> tuple[FloatArray, FloatArray, NDArray[np.intp]]:
+    """Unique (a, b) pairs and the inverse index (one-off, at fit preparation)."""
+    stacked = np.stack([a, b], axis=1)
+    unique, inverse = np.unique(stacked, axis=0, return_inverse=True)
+    return unique[:, 0].copy(), unique[:, 1].copy(), inverse.reshape(-1)
+
+
 def pareto_nbd_loglik(
     params: tuple[Any, ...], data: FitData, gradient: bool
 ) -> tuple[FloatArray, list[FloatArray] | None]:
-    """Per-row Pareto/NBD log-likelihood (Fader & Hardie 2005 note, eq. 18)."""
+    """Per-row Pareto/NBD log-likelihood (Fader & Hardie 2005 note, eq. 18).
+
+    G(t_x) and G(T) depend on (x, t_x) and (x, T) only, so the hypergeometric functions are
+    evaluated once per unique pair and gathered.
+    """
     r, alpha, s, beta = params
     x, tx, T = data["frequency"], data["recency"], data["T"]
     xi, xs = data["xi"], data["xs"]
     a1 = (gammaln(r + xs) - gammaln(r))[..., xi] + r * np.log(alpha) + s * np.log(beta)
     l_T = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
-    la0 = _log_a0(r, alpha, s, beta, x, tx, T)
+    if "pair_tx_inv" in data.columns:
+        g_tx = _log_g(r, alpha, s, beta, data["pair_tx_x"], data["pair_tx_t"])[
+            ..., data["pair_tx_inv"]
+        ]
+        g_T = _log_g(r, alpha, s, beta, data["pair_T_x"], data["pair_T_t"])[..., data["pair_T_inv"]]
+        la0 = g_tx + np.log1p(-np.exp(np.minimum(g_T - g_tx, 0.0)))
+    else:
+        la0 = _log_a0(r, alpha, s, beta, x, tx, T)
     ll = a1 + np.logaddexp(l_T, np.log(s) - np.log(r + s + x) + la0)
     return ll, None
 
@@ -92,6 +110,14 @@ class ParetoNBD(RFMModel):
         self, params: tuple[Any, ...], data: FitData, gradient: bool
     ) -> tuple[FloatArray, list[FloatArray] | None]:
         return pareto_nbd_loglik(params, data, gradient)
+
+    def _prepare(self, data: FitData) -> FitData:
+        data = super()._prepare(data)
+        cols = dict(data.columns)
+        x = data["frequency"]
+        cols["pair_tx_x"], cols["pair_tx_t"], cols["pair_tx_inv"] = _pairs(x, data["recency"])
+        cols["pair_T_x"], cols["pair_T_t"], cols["pair_T_inv"] = _pairs(x, data["T"])
+        return FitData(cols, data.weights, data.n_rows, data.time_scale)
 
     def customer_log_likelihood(
         self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike

@@ -84,7 +84,7 @@ class RFMModel(BaseModel):
 
     def _ll_offset(self, data: FitData) -> float:
         # densities in recency carry a factor 1/time per purchase: undo the rescaling
-        return float(np.log(data.time_scale) * (data.weights @ data["frequency"]))
+        return float(np.log(data.time_scale) * np.sum(data.weights * data["frequency"]))
 
     def simulate(
         self, T: ArrayLike, *, holdout: float = 0.0, seed: int | None = None
