@@ -64,7 +64,7 @@ from ecomcrm.domain import (
     SupportTicket,
     to_dict,
 )
-from ecomcrm.errors import ConflictError, NotFoundError, ValidationError
+from ecomcrm.errors import ConflictError, NotFoundError, StorageError, ValidationError
 from ecomcrm.storage import Store
 from ecomcrm.testing import strategies as crm
 
@@ -309,6 +309,16 @@ class CustomerBehaviour(StoreFixtures):
             store.customers.put_many(batch)
         assert store.customers.count() == 1
         assert store.customers.find("c1") is None
+
+    def test_a_closed_store_refuses_use(self, store: Store) -> None:
+        """After close(), calls raise StorageError; closing again is harmless."""
+        store.customers.put(customer("c1"))
+        store.close()
+        with pytest.raises(StorageError):
+            store.customers.get("c1")
+        with pytest.raises(StorageError):
+            store.customers.put(customer("c2"))
+        store.close()
 
 
 class OrderBehaviour(StoreFixtures):
