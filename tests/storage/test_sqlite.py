@@ -37,7 +37,7 @@ from ecomcrm.errors import (
 from ecomcrm.storage import MemoryStore, Store
 from ecomcrm.storage._sqlite import SqliteStore
 from ecomcrm.storage._sqlite_schema import SCHEMA_VERSION
-from ecomcrm.testing import StoreConformance
+from ecomcrm.testing import StoreConformance, strategies
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -401,4 +401,34 @@ def test_order_facts_equal_object_reads_and_the_memory_store(
             key=lambda o: (o.placed_at, o.id),
         )
         assert got.order_id.tolist() == [o.id for o in objects]
+    s.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(order=strategies.orders())
+def test_the_hand_written_order_row_matches_the_shared_analytic_columns(order: Order) -> None:
+    from ecomcrm.storage import _shared as sh
+    from ecomcrm.storage._sqlite import _order_values
+
+    values = _order_values(order, order.customer_id)
+    expected = sh.order_row(order)
+    assert values[2] == expected.placed_at_us
+    assert values[17] == expected.amount
+    assert values[18] == expected.discount
+    assert values[19] == expected.units
+    assert values[20] == int(expected.cancelled)
+    assert type(values[10]) is str and values[10] == order.status.value
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(order=strategies.orders(customer_id="c1"))
+def test_orders_round_trip_exactly(tmp_path_factory: pytest.TempPathFactory, order: Order) -> None:
+    s = SqliteStore(tmp_path_factory.mktemp("rt") / "crm.db")
+    s.customers.put(Customer(id="c1", created_at=T0))
+    s.orders.put_many([order])
+    assert s.orders.get(order.id) == order
+    s.orders.upsert(order)  # replacing keeps exactly one copy of the lines
+    assert s.orders.for_customer("c1") == [order]
     s.close()
