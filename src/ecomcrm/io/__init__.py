@@ -14,8 +14,11 @@ Example:
     True
 """
 
+from ecomcrm.io._ga4 import GA4_EVENT_NAMES, ga4_to_segment, import_ga4_events
+from ecomcrm.io._generic import GENERIC_FIELDS, import_generic
 from ecomcrm.io._progress import ProgressCallback, TextProgress, make_progress
 from ecomcrm.io._report import MAX_REJECTION_DETAILS, ImportReport, RejectedRow
+from ecomcrm.io._segment_events import import_segment_events
 from ecomcrm.io._shopify import (
     SHOPIFY_CUSTOMER_COLUMNS,
     SHOPIFY_ORDER_COLUMNS,
@@ -26,22 +29,36 @@ from ecomcrm.io._shopify import (
     shopify_data_request,
 )
 from ecomcrm.io._synthetic import GenerationSummary, SyntheticShop, generate_shop
+from ecomcrm.io._woocommerce import (
+    WOOCOMMERCE_ORDER_COLUMNS,
+    import_woocommerce_orders,
+    parse_pipe_fields,
+)
 
 __all__ = [
+    "GA4_EVENT_NAMES",
+    "GENERIC_FIELDS",
     "MAX_REJECTION_DETAILS",
     "SHOPIFY_CUSTOMER_COLUMNS",
     "SHOPIFY_ORDER_COLUMNS",
+    "WOOCOMMERCE_ORDER_COLUMNS",
     "GenerationSummary",
     "ImportReport",
     "ProgressCallback",
     "RejectedRow",
     "SyntheticShop",
     "TextProgress",
+    "ga4_to_segment",
     "generate_shop",
     "handle_shopify_webhook",
+    "import_ga4_events",
+    "import_generic",
+    "import_segment_events",
     "import_shopify_customers",
     "import_shopify_orders",
+    "import_woocommerce_orders",
     "make_progress",
+    "parse_pipe_fields",
     "shopify_customer_redact",
     "shopify_data_request",
 ]

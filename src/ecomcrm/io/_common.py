@@ -244,6 +244,10 @@ class Resolver:
         for identity in customer.identities:
             self._ids[identity.key] = customer.id
 
+    def remember_identity(self, identity: Identity, customer_id: str) -> None:
+        """Cache that ``identity`` now leads to ``customer_id`` (after a link or merge)."""
+        self._ids[identity.key] = customer_id
+
     def add(self, customer: Customer) -> None:
         """Register a new or changed customer to be written with the current batch."""
         self.pending[customer.id] = customer
@@ -276,6 +280,7 @@ class Item:
         "events",
         "line",
         "links",
+        "merges",
         "order",
         "refunds",
     )
@@ -289,6 +294,7 @@ class Item:
         self.consents: list[Consent] = []
         self.events: list[Event] = []
         self.links: list[tuple[str, Identity]] = []
+        self.merges: list[tuple[str, str, datetime]] = []
 
 
 class BatchWriter:
@@ -429,6 +435,8 @@ class BatchWriter:
             new_here = sum(bool(store.events.append(event)) for event in item.events)
             counts["imported" if new_here else "unchanged"] += 1
         for item in items:
+            for survivor, merged, at in item.merges:
+                store.merge(survivor, merged, at=at)
             for customer_id, identity in item.links:
                 store.link_identity(customer_id, identity)
         return counts

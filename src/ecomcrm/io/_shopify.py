@@ -175,10 +175,10 @@ def import_shopify_orders(
         >>> from ecomcrm.io import import_shopify_orders
         >>> csv_text = (
         ...     "Name,Email,Financial Status,Currency,Subtotal,Shipping,Taxes,Total,Created at,"
-        ...     "Lineitem quantity,Lineitem name,Lineitem price,Lineitem sku\\n"
+        ...     "Lineitem quantity,Lineitem name,Lineitem price,Lineitem sku\n"
         ...     "#1001,ada@example.com,paid,EUR,30.00,5.00,0.00,35.00,2024-03-01 10:00:00 +0100,"
-        ...     "1,Tee,10.00,TEE-1\\n"
-        ...     "#1001,ada@example.com,,,,,,,,2,Mug,10.00,MUG-1\\n"
+        ...     "1,Tee,10.00,TEE-1\n"
+        ...     "#1001,ada@example.com,,,,,,,,2,Mug,10.00,MUG-1\n"
         ... )
         >>> path = pathlib.Path(tempfile.mkdtemp()) / "orders_export.csv"
         >>> _ = path.write_text(csv_text)
@@ -413,8 +413,8 @@ def import_shopify_customers(
         >>> from ecomcrm.io import import_shopify_customers
         >>> path = pathlib.Path(tempfile.mkdtemp()) / "customers_export.csv"
         >>> _ = path.write_text(
-        ...     "Customer ID,First Name,Last Name,Email,Accepts Email Marketing,Accepts SMS Marketing\\n"
-        ...     "'7001,Ada,Lovelace,ada@example.com,yes,no\\n")
+        ...     "Customer ID,First Name,Last Name,Email,Accepts Email Marketing,Accepts SMS Marketing\n"
+        ...     "'7001,Ada,Lovelace,ada@example.com,yes,no\n")
         >>> store = ecomcrm.open_store("memory://")
         >>> t = datetime(2024, 6, 1, tzinfo=timezone.utc)
         >>> report = import_shopify_customers(store, path, exported_at=t)

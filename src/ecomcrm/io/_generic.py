@@ -1,0 +1,503 @@
+"""Any CSV or JSON-lines file, with a mapping from ecomcrm's field names to its columns.
+
+The mapping says where each field is: ``{"order_id": "InvoiceNo", "email": "Customer
+Email", "placed_at": "InvoiceDate", "total": "Amount"}``. In JSON lines a source name may be
+a dotted path (``"customer.email"``). Consecutive rows with the same ``order_id`` are the
+lines of one order (one row per order works too: without ``sku`` the order gets a single
+line for its total).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from ecomcrm.domain import (
+    Channel,
+    Consent,
+    Customer,
+    Event,
+    Identity,
+    IdentityKind,
+    Order,
+    OrderLine,
+    Purpose,
+    is_time_zone,
+)
+from ecomcrm.errors import ValidationError
+from ecomcrm.io._common import (
+    DEFAULT_BATCH_SIZE,
+    BatchWriter,
+    Item,
+    PathLike,
+    Resolver,
+    RowError,
+    customer_id_for,
+    email_identity,
+    merge_customer,
+    parse_consent,
+    parse_datetime,
+    parse_decimal,
+    parse_int,
+    phone_identity,
+    reject,
+    source_name,
+)
+from ecomcrm.io._csvfile import open_text, read_rows
+from ecomcrm.io._progress import ProgressOption, make_progress
+from ecomcrm.io._report import ImportReport
+from ecomcrm.io._segment_events import read_json_lines
+from ecomcrm.storage._protocols import Store
+
+Kind = Literal["orders", "customers", "events"]
+
+GENERIC_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "orders": (
+        "order_id", "customer_id", "email", "phone", "placed_at", "currency", "total", "sku",
+        "title", "quantity", "unit_price", "shipping", "tax", "discount", "status",
+    ),
+    "customers": (
+        "customer_id", "email", "phone", "first_name", "last_name", "created_at", "country",
+        "timezone", "email_marketing", "sms_marketing", "tags",
+    ),
+    "events": ("event_id", "name", "at", "customer_id", "email", "anonymous_id", "properties"),
+}  # fmt: skip
+"""The fields a mapping may name, per kind of file."""
+
+_REQUIRED: Mapping[str, tuple[tuple[str, ...], ...]] = {
+    "orders": (("order_id",), ("placed_at",), ("customer_id", "email", "phone"),
+               ("total", "unit_price")),
+    "customers": (("customer_id", "email", "phone"),),
+    "events": (("name",), ("at",), ("customer_id", "email", "anonymous_id")),
+}  # fmt: skip
+_ZERO = Decimal(0)
+
+
+class _Row:
+    """Reads mapped fields from a CSV row or a JSON object, as text."""
+
+    def __init__(self, mapping: Mapping[str, str], header: list[str] | None) -> None:
+        self.mapping = mapping
+        self.index = (
+            {field: header.index(col) for field, col in mapping.items() if col in header}
+            if header is not None
+            else None
+        )
+        self.values: Any = None
+
+    def raw(self, field: str) -> Any:
+        source = self.mapping.get(field)
+        if source is None:
+            return None
+        if self.index is not None:
+            i = self.index.get(field)
+            return self.values[i] if i is not None and i < len(self.values) else None
+        value = self.values
+        for part in source.split("."):
+            if not isinstance(value, Mapping):
+                return None
+            value = value.get(part)
+        return value
+
+    def text(self, field: str) -> str:
+        value = self.raw(field)
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value).strip()
+
+    def column(self, field: str) -> str:
+        return self.mapping.get(field, field)
+
+
+def _check_mapping(kind: str, mapping: Mapping[str, str], header: list[str] | None) -> None:
+    fields = GENERIC_FIELDS.get(kind)
+    if fields is None:
+        raise ValidationError(
+            "must be orders, customers or events", entity="import_generic", field="kind", value=kind
+        )
+    unknown = sorted(set(mapping) - set(fields))
+    if unknown:
+        raise ValidationError(
+            f"names unknown fields; {kind} files know {', '.join(fields)}",
+            entity="import_generic", field="mapping", value=unknown,
+        )  # fmt: skip
+    for group in _REQUIRED[kind]:
+        if not any(f in mapping for f in group):
+            raise ValidationError(
+                f"must map one of {', '.join(group)}", entity="import_generic", field="mapping",
+                value=dict(mapping),
+            )  # fmt: skip
+    if header is not None:
+        missing = sorted(col for col in mapping.values() if col not in header)
+        if missing:
+            raise ValidationError(
+                f"names columns the file does not have (its header: {', '.join(header)})",
+                entity="import_generic", field="mapping", value=missing, row=1,
+            )  # fmt: skip
+
+
+def _records(
+    path: PathLike, fmt: str, delimiter: str
+) -> tuple[list[str] | None, Iterator[tuple[int, Any]]]:
+    if fmt == "csv":
+        handle = open_text(path)
+        header, rows = read_rows(handle, delimiter=delimiter)
+
+        def csv_rows() -> Iterator[tuple[int, Any]]:
+            try:
+                yield from rows
+            finally:
+                handle.close()
+
+        return [h.strip().lstrip("\ufeff") for h in header], csv_rows()
+    return None, read_json_lines(path)
+
+
+def import_generic(
+    store: Store,
+    path: PathLike,
+    *,
+    kind: Kind,
+    mapping: Mapping[str, str],
+    format: Literal["csv", "jsonl"] | None = None,
+    delimiter: str = ",",
+    currency: str | None = None,
+    timezone: str = "UTC",
+    exported_at: Any = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: ProgressOption = None,
+    id_prefix: str = "",
+) -> ImportReport:
+    r"""Import orders, customers or events from any CSV or JSON-lines file.
+
+    ``mapping`` maps ecomcrm field names (:data:`GENERIC_FIELDS`) to the file's columns
+    (or dotted JSON paths). ``format`` defaults from the suffix (``.csv``/``.tsv``, else
+    JSON lines). ``currency`` is used when no column gives one; naive timestamps are in
+    ``timezone``. Customers come from ``customer_id`` (used as the id) or are found or
+    created by ``email``/``phone``. Consent columns (``email_marketing``,
+    ``sms_marketing``) are recorded at ``created_at`` (or ``exported_at``) when they
+    change the current state.
+
+    Example:
+        >>> import ecomcrm, pathlib, tempfile
+        >>> from ecomcrm.io import import_generic
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "sales.csv"
+        >>> _ = path.write_text("invoice,client,date,amount\n"
+        ...                     "A1,c-7,2024-01-02,19.90\nA2,c-7,2024-02-03,5.00\n")
+        >>> store = ecomcrm.open_store("memory://")
+        >>> report = import_generic(store, path, kind="orders", currency="EUR",
+        ...     mapping={"order_id": "invoice", "customer_id": "client",
+        ...              "placed_at": "date", "total": "amount"})
+        >>> report.imported, [str(o.total) for o in store.orders.for_customer("c-7")]
+        (2, ['19.90', '5.00'])
+    """
+    fmt = format or ("csv" if Path(path).suffix.lower() in (".csv", ".tsv", ".txt") else "jsonl")
+    if fmt not in ("csv", "jsonl"):
+        raise ValidationError("must be csv or jsonl", entity="import_generic", field="format",
+                              value=format)  # fmt: skip
+    if not is_time_zone(timezone):
+        raise ValidationError("must be an IANA time zone name", field="timezone", value=timezone)
+    zone = ZoneInfo(timezone)
+    if delimiter == "," and Path(path).suffix.lower() == ".tsv":
+        delimiter = "\t"
+    file = source_name(path)
+    report = ImportReport(source=file, kind=f"generic_{kind}")
+    header, records = _records(path, fmt, delimiter)
+    _check_mapping(kind, mapping, header)
+    resolver = Resolver(store)
+    writer = BatchWriter(
+        store, report, resolver, make_progress(progress, f"import {file}", unit=kind),
+        batch_size=batch_size,
+    )  # fmt: skip
+    row = _Row(mapping, header)
+    ctx = _Context(resolver, row, zone, currency, id_prefix, file, exported_at)
+    if kind == "orders":
+        group: list[tuple[int, Any]] = []
+        current: Any = object()
+        for line, values in records:
+            if isinstance(values, RowError):
+                report.rows += 1
+                reject(report, line, values)
+                continue
+            report.rows += 1
+            row.values = values
+            key = row.text("order_id")
+            if key != current and group:
+                _emit(report, writer, group, ctx, _order)
+                group = []
+            current = key
+            group.append((line, values))
+        if group:
+            _emit(report, writer, group, ctx, _order)
+    else:
+        build = _customer_item if kind == "customers" else _event_item
+        for line, values in records:
+            report.rows += 1
+            if isinstance(values, RowError):
+                reject(report, line, values)
+                continue
+            _emit(report, writer, [(line, values)], ctx, build)
+    return writer.finish()
+
+
+class _Context:
+    def __init__(
+        self,
+        resolver: Resolver,
+        row: _Row,
+        zone: Any,
+        currency: str | None,
+        id_prefix: str,
+        file: str,
+        exported_at: Any,
+    ) -> None:
+        self.resolver = resolver
+        self.row = row
+        self.zone = zone
+        self.currency = currency
+        self.id_prefix = id_prefix
+        self.file = file
+        self.exported_at = exported_at
+
+
+def _emit(report: ImportReport, writer: BatchWriter, group: list[tuple[int, Any]],
+          ctx: _Context, build: Any) -> None:  # fmt: skip
+    line = group[0][0]
+    try:
+        item = build(group, ctx)
+    except RowError as exc:
+        reject(report, exc.line or line, exc)
+        return
+    except ValidationError as exc:
+        reject(report, line, RowError.from_validation(exc))
+        return
+    if item is None:
+        report.suppressed += 1
+        return
+    writer.add(item)
+
+
+def _identities(row: _Row) -> list[Identity]:
+    email = email_identity(row.text("email"), row.column("email"))
+    phone = phone_identity(row.text("phone"))
+    return [i for i in (email, phone) if i is not None]
+
+
+def _customer_for(
+    item: Item, ctx: _Context, identities: list[Identity], created: Any, customer_id: str
+) -> str | None:
+    """The customer id for a record; creates a minimal customer when new. None: suppressed."""
+    resolver = ctx.resolver
+    if resolver.is_suppressed(identities):
+        return None
+    if customer_id:
+        if resolver.get(customer_id) is not None:
+            return customer_id
+        found = resolver.lookup(identities)
+        if found is not None:
+            return found
+        new_id = customer_id
+    else:
+        found = resolver.lookup(identities)
+        if found is not None:
+            return found
+        new_id = customer_id_for(identities)
+    customer = Customer(id=new_id, created_at=created, identities=identities)
+    resolver.add(customer)
+    item.customers.append(customer)
+    return new_id
+
+
+def _order(group: list[tuple[int, Any]], ctx: _Context) -> Item | None:
+    row = ctx.row
+    line, first = group[0]
+    row.values = first
+    order_id = row.text("order_id")
+    if not order_id:
+        raise RowError(row.column("order_id"), "is empty", "")
+    placed_at = parse_datetime(row.text("placed_at"), row.column("placed_at"), default_tz=ctx.zone)
+    currency = row.text("currency") or ctx.currency
+    if not currency:
+        raise RowError(row.column("currency"), "is empty and no currency= was given", "")
+    identities = _identities(row)
+    customer_text = row.text("customer_id")
+    if not identities and not customer_text:
+        raise RowError(row.column("email"), "is empty and so is the customer id", "")
+    item = Item(line)
+    customer_id = _customer_for(item, ctx, identities, placed_at, customer_text)
+    if customer_id is None:
+        return None
+    lines: list[OrderLine] = []
+    has_lines = "sku" in row.mapping or "unit_price" in row.mapping
+    for row_line, values in group:
+        row.values = values
+        if not has_lines:
+            continue
+        try:
+            qty = parse_int(row.text("quantity"), row.column("quantity"), default=1)
+            price = parse_decimal(row.text("unit_price"), row.column("unit_price"))
+            sku = row.text("sku") or row.text("title") or "item"
+            lines.append(
+                OrderLine(sku=sku, title=row.text("title"), quantity=qty, unit_price=price)
+            )
+        except RowError as exc:
+            exc.line = row_line
+            raise
+        except ValidationError as exc:
+            error = RowError.from_validation(exc)
+            error.line = row_line
+            raise error from None
+    row.values = first
+    shipping = parse_decimal(row.text("shipping"), row.column("shipping"), default=_ZERO)
+    tax = parse_decimal(row.text("tax"), row.column("tax"), default=_ZERO)
+    discount = parse_decimal(row.text("discount"), row.column("discount"), default=_ZERO)
+    total_text = row.text("total")
+    if not lines:
+        total = parse_decimal(total_text, row.column("total"))
+        if total < 0:
+            raise RowError(row.column("total"), "is negative (record refunds as refunds)", total)
+        lines = [OrderLine(sku="order", quantity=1, unit_price=total - shipping - tax + discount)]
+    fields: dict[str, Any] = {}
+    if total_text:
+        fields["total"] = parse_decimal(total_text, row.column("total"))
+    status = row.text("status").lower()
+    if status:
+        fields["status"] = status
+    try:
+        order = Order(
+            id=ctx.id_prefix + order_id, customer_id=customer_id, placed_at=placed_at,
+            currency=currency, lines=lines, shipping=shipping, tax=tax, discount=discount,
+            **fields,
+        )  # fmt: skip
+    except ValidationError as exc:
+        column = {"total": "total", "currency": "currency", "status": "status"}.get(exc.field or "")
+        raise RowError.from_validation(exc, row.column(column) if column else None) from None
+    item.order = order
+    return item
+
+
+def _customer_item(group: list[tuple[int, Any]], ctx: _Context) -> Item | None:
+    row = ctx.row
+    line, values = group[0]
+    row.values = values
+    identities = _identities(row)
+    customer_text = row.text("customer_id")
+    if not identities and not customer_text:
+        raise RowError(row.column("email"), "is empty and so is the customer id", "")
+    if ctx.resolver.is_suppressed(identities):
+        return None
+    created_text = row.text("created_at")
+    created = (
+        parse_datetime(created_text, row.column("created_at"), default_tz=ctx.zone)
+        if created_text
+        else ctx.exported_at
+    )
+    if created is None:
+        raise RowError(row.column("created_at"), "is empty and no exported_at= was given", "")
+    email_consent = parse_consent(row.text("email_marketing"), row.column("email_marketing"))
+    sms_consent = parse_consent(row.text("sms_marketing"), row.column("sms_marketing"))
+    tz = row.text("timezone") or None
+    country = row.text("country").upper() or None
+    tags = {t.strip() for t in row.text("tags").split(",") if t.strip()}
+    item = Item(line)
+    resolver = ctx.resolver
+    existing_id = customer_text if customer_text and resolver.get(customer_text) else None
+    existing_id = existing_id or resolver.lookup(identities)
+    existing = resolver.get(existing_id) if existing_id else None
+    try:
+        if existing is None:
+            customer = Customer(
+                id=customer_text or customer_id_for(identities), created_at=created,
+                identities=identities, first_name=row.text("first_name"),
+                last_name=row.text("last_name"), country=country, timezone=tz, tags=tags,
+            )  # fmt: skip
+            item.customer_state = "imported"
+        else:
+            customer = merge_customer(
+                existing, identities=identities, first_name=row.text("first_name"),
+                last_name=row.text("last_name"), country=country, timezone=tz, tags=tags,
+            )  # fmt: skip
+            item.customer_state = "unchanged" if customer == existing else "updated"
+    except ValidationError as exc:
+        field = exc.field or ""
+        raise RowError.from_validation(
+            exc, row.column(field) if field in row.mapping else None
+        ) from None
+    if item.customer_state != "unchanged":
+        resolver.add(customer)
+        item.customers.append(customer)
+    current = (
+        resolver.store.consents.current(customer.id)
+        if existing is not None and existing.id not in resolver.pending
+        else {}
+    )
+    for channel, granted, field in (
+        (Channel.EMAIL, email_consent, "email_marketing"),
+        (Channel.SMS, sms_consent, "sms_marketing"),
+    ):
+        if granted is None:
+            continue
+        latest = current.get((channel, Purpose.MARKETING))
+        if latest is not None and latest.granted == granted:
+            continue
+        item.consents.append(
+            Consent(customer_id=customer.id, channel=channel, purpose=Purpose.MARKETING,
+                    granted=granted, at=created, source=f"{ctx.file}:{line} {row.column(field)}")
+        )  # fmt: skip
+        if item.customer_state == "unchanged":
+            item.customer_state = "updated"
+    return item
+
+
+def _event_item(group: list[tuple[int, Any]], ctx: _Context) -> Item | None:
+    row = ctx.row
+    line, values = group[0]
+    row.values = values
+    name = row.text("name")
+    if not name:
+        raise RowError(row.column("name"), "is empty", "")
+    at = parse_datetime(row.text("at"), row.column("at"), default_tz=ctx.zone)
+    anonymous = row.text("anonymous_id") or None
+    identities = _identities(row)
+    customer_text = row.text("customer_id")
+    known = list(identities)
+    if anonymous:
+        known.append(Identity(kind=IdentityKind.ANONYMOUS, value=anonymous))
+    if ctx.resolver.is_suppressed(known):
+        return None
+    item = Item(line)
+    customer_id = None
+    if identities or customer_text:
+        customer_id = _customer_for(item, ctx, identities, at, customer_text)
+        if customer_id is None:
+            return None
+    if customer_id is None and anonymous is None:
+        raise RowError(row.column("customer_id"), "is empty and so is the anonymous id", "")
+    props = row.raw("properties")
+    if isinstance(props, str):
+        if props.strip():
+            try:
+                props = json.loads(props)
+            except json.JSONDecodeError:
+                raise RowError(row.column("properties"), "is not a JSON object", props) from None
+        else:
+            props = {}
+    if props is None:
+        props = {}
+    if not isinstance(props, Mapping):
+        raise RowError(row.column("properties"), "is not a JSON object", props)
+    fields: dict[str, Any] = {}
+    event_id = row.text("event_id")
+    if event_id:
+        fields["id"] = ctx.id_prefix + event_id
+    item.events.append(
+        Event(name=name, at=at, customer_id=customer_id, anonymous_id=anonymous,
+              properties=props, source=ctx.file, **fields)
+    )  # fmt: skip
+    return item

@@ -1,0 +1,315 @@
+"""WooCommerce: the orders CSV of the widely used "Order Export & Order Import" layout.
+
+One row per order; line items sit in ``line_item_1``, ``line_item_2``... columns as
+``name:Beanie|product_id:15|sku:WOO-BEANIE|quantity:2|total:36.00|sub_total:40.00|tax:0.00``
+(``sub_total`` before coupons, ``total`` after). Coupons are in ``coupon_items``
+(``code:SAVE10|amount:4.00``, several separated by ``;``) and refunds in ``refund_items``
+(``id:55|date:2024-02-01 10:00:00|amount:10.00|reason:Damaged``). Dates are the site's
+local time without an offset; pass the shop's ``timezone``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ecomcrm.domain import (
+    Address,
+    Customer,
+    Identity,
+    IdentityKind,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Refund,
+    is_time_zone,
+)
+from ecomcrm.errors import ValidationError
+from ecomcrm.io._common import (
+    DEFAULT_BATCH_SIZE,
+    BatchWriter,
+    Item,
+    PathLike,
+    Resolver,
+    RowError,
+    customer_id_for,
+    email_identity,
+    parse_datetime,
+    parse_decimal,
+    parse_int,
+    phone_identity,
+    reject,
+    source_name,
+)
+from ecomcrm.io._csvfile import Header, cell, open_text, read_rows
+from ecomcrm.io._progress import ProgressOption, make_progress
+from ecomcrm.io._report import ImportReport
+from ecomcrm.storage._protocols import Store
+
+_ZERO = Decimal(0)
+
+WOOCOMMERCE_ORDER_COLUMNS: tuple[str, ...] = (
+    "order_id", "order_number", "order_date", "paid_date", "status", "shipping_total",
+    "shipping_tax_total", "fee_total", "fee_tax_total", "tax_total", "cart_discount",
+    "order_discount", "discount_total", "order_total", "order_subtotal", "order_key",
+    "order_currency", "payment_method", "payment_method_title", "transaction_id",
+    "customer_ip_address", "customer_user_agent", "shipping_method", "customer_id",
+    "customer_user", "customer_email", "billing_first_name", "billing_last_name",
+    "billing_company", "billing_email", "billing_phone", "billing_address_1",
+    "billing_address_2", "billing_postcode", "billing_city", "billing_state",
+    "billing_country", "shipping_first_name", "shipping_last_name", "shipping_company",
+    "shipping_phone", "shipping_address_1", "shipping_address_2", "shipping_postcode",
+    "shipping_city", "shipping_state", "shipping_country", "customer_note", "wt_import_key",
+    "shipping_items", "fee_items", "tax_items", "coupon_items", "refund_items", "order_notes",
+    "download_permissions", "line_item_1", "line_item_2", "line_item_3",
+)  # fmt: skip
+"""The columns of the WooCommerce orders export read here (``line_item_N`` repeats)."""
+
+_STATUS = {
+    "pending": OrderStatus.PENDING,
+    "on-hold": OrderStatus.PENDING,
+    "failed": OrderStatus.CANCELLED,
+    "processing": OrderStatus.PAID,
+    "completed": OrderStatus.FULFILLED,
+    "cancelled": OrderStatus.CANCELLED,
+    "refunded": OrderStatus.REFUNDED,
+    "checkout-draft": OrderStatus.PENDING,
+}
+
+
+def parse_pipe_fields(text: str) -> dict[str, str]:
+    """``"a:1|b:x"`` as ``{"a": "1", "b": "x"}`` (values may contain ``:``).
+
+    Example:
+        >>> parse_pipe_fields("name:Beanie|quantity:2|meta:color:red")
+        {'name': 'Beanie', 'quantity': '2', 'meta': 'color:red'}
+    """
+    out: dict[str, str] = {}
+    for part in text.split("|"):
+        key, sep, value = part.partition(":")
+        if sep:
+            out[key.strip()] = value.strip()
+    return out
+
+
+def import_woocommerce_orders(
+    store: Store,
+    path: PathLike,
+    *,
+    timezone: str = "UTC",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: ProgressOption = None,
+    id_prefix: str = "wc-",
+) -> ImportReport:
+    r"""Import a WooCommerce orders CSV export (one row per order, ``line_item_N`` columns).
+
+    Order ids are ``id_prefix + order_number`` (or ``order_id``). The customer is found by
+    ``customer_email`` / ``billing_email`` (or phone, or the WooCommerce user id) and
+    created when new. ``refund_items`` become refunds with their date and reason. Totals
+    must agree: ``order_total = sum(line totals) + shipping + fees + taxes``; an order
+    that does not is rejected naming ``order_total``.
+
+    Example:
+        >>> import ecomcrm, pathlib, tempfile
+        >>> from ecomcrm.io import import_woocommerce_orders
+        >>> text = (
+        ...     "order_id,order_number,order_date,status,shipping_total,tax_total,order_total,"
+        ...     "order_currency,customer_email,line_item_1\n"
+        ...     "71,71,2024-03-02 09:30:00,completed,4.00,0.00,40.00,EUR,ada@example.com,"
+        ...     "name:Beanie|sku:BEANIE|quantity:2|total:36.00|sub_total:36.00\n"
+        ... )
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "woo_orders.csv"
+        >>> _ = path.write_text(text)
+        >>> store = ecomcrm.open_store("memory://")
+        >>> import_woocommerce_orders(store, path, timezone="Europe/Paris").imported
+        1
+        >>> store.orders.get("wc-71").placed_at.isoformat()
+        '2024-03-02T08:30:00+00:00'
+    """
+    if not is_time_zone(timezone):
+        raise ValidationError("must be an IANA time zone name", field="timezone", value=timezone)
+    zone = ZoneInfo(timezone)
+    file = source_name(path)
+    report = ImportReport(source=file, kind="woocommerce_orders")
+    resolver = Resolver(store)
+    writer = BatchWriter(
+        store, report, resolver, make_progress(progress, f"import {file}", unit="orders"),
+        batch_size=batch_size,
+    )  # fmt: skip
+    with open_text(path) as handle:
+        names, rows = read_rows(handle)
+        if not names:
+            return writer.finish()
+        h = Header(names, file)
+        h.require("order_date")
+        h.require("order_total")
+        if h.find("order_number", "order_id") is None:
+            h.require("order_number")
+        line_cols = [i for i, n in enumerate(h.names) if n.lower().startswith("line_item_")]
+        cols = {name: h.find(name) for name in WOOCOMMERCE_ORDER_COLUMNS}
+        for line, row in rows:
+            report.rows += 1
+            try:
+                item = _build(row, line, cols, line_cols, resolver, zone, id_prefix)
+            except RowError as exc:
+                reject(report, line, exc)
+                continue
+            if item is None:
+                report.suppressed += 1
+                continue
+            writer.add(item)
+    return writer.finish()
+
+
+def _build(
+    row: list[str],
+    line: int,
+    cols: dict[str, int | None],
+    line_cols: list[int],
+    resolver: Resolver,
+    zone: Any,
+    id_prefix: str,
+) -> Item | None:
+    def get(name: str) -> str:
+        return cell(row, cols.get(name)).strip()
+
+    number = get("order_number") or get("order_id")
+    if not number:
+        raise RowError("order_number", "is empty", "")
+    email = email_identity(get("customer_email") or get("billing_email"), "customer_email")
+    phone = phone_identity(get("billing_phone"))
+    user = get("customer_id") or get("customer_user")
+    external = (
+        Identity(kind=IdentityKind.EXTERNAL, value=f"woocommerce:{user}")
+        if user and user != "0"
+        else None
+    )
+    identities = [i for i in (email, phone, external) if i is not None]
+    if not identities:
+        raise RowError("customer_email", "is empty and there is no phone or customer id", "")
+    if resolver.is_suppressed(identities):
+        return None
+    placed_at = parse_datetime(get("order_date"), "order_date", default_tz=zone)
+    currency = get("order_currency") or "USD"
+    lines: list[OrderLine] = []
+    for index in line_cols:
+        text = cell(row, index).strip()
+        if not text:
+            continue
+        column = f"line_item_{len(lines) + 1}"
+        fields = parse_pipe_fields(text)
+        qty = parse_int(fields.get("quantity", ""), column + ".quantity")
+        total = parse_decimal(fields.get("total", ""), column + ".total")
+        sub = parse_decimal(fields.get("sub_total", ""), column + ".sub_total", default=total)
+        if qty <= 0:
+            raise RowError(column + ".quantity", "must be positive", qty)
+        sku = fields.get("sku") or (
+            f"woo-{fields['product_id']}" if fields.get("product_id") else fields.get("name", "")
+        )
+        if not sku:
+            raise RowError(column, "has no sku, product_id or name", text)
+        try:
+            lines.append(
+                OrderLine(
+                    sku=sku,
+                    title=fields.get("name", ""),
+                    quantity=qty,
+                    unit_price=(sub / qty).quantize(Decimal("0.0001")).normalize()
+                    if sub % qty
+                    else sub / qty,
+                    discount=max(sub - total, _ZERO),
+                )
+            )
+        except ValidationError as exc:
+            raise RowError.from_validation(exc, column) from None
+    if not lines:
+        raise RowError("line_item_1", "the order has no line items", "")
+    shipping = parse_decimal(get("shipping_total"), "shipping_total", default=_ZERO)
+    fees = parse_decimal(get("fee_total"), "fee_total", default=_ZERO)
+    tax = (
+        parse_decimal(get("tax_total"), "tax_total", default=_ZERO)
+        + parse_decimal(get("shipping_tax_total"), "shipping_tax_total", default=_ZERO)
+        + parse_decimal(get("fee_tax_total"), "fee_tax_total", default=_ZERO)
+    )
+    total = parse_decimal(get("order_total"), "order_total")
+    status_text = get("status").lower().removeprefix("wc-")
+    status = _STATUS.get(status_text, OrderStatus.PAID)
+    item = Item(line)
+    customer_id = resolver.lookup(identities)
+    if customer_id is None:
+        try:
+            customer = Customer(
+                id=customer_id_for(identities),
+                created_at=placed_at,
+                identities=identities,
+                first_name=get("billing_first_name"),
+                last_name=get("billing_last_name"),
+                country=get("billing_country").upper() or None
+                if len(get("billing_country")) == 2
+                else None,
+            )
+        except ValidationError as exc:
+            raise RowError.from_validation(exc) from None
+        resolver.add(customer)
+        item.customers.append(customer)
+        customer_id = customer.id
+    address = None
+    if get("shipping_address_1"):
+        try:
+            address = Address(
+                line1=get("shipping_address_1"),
+                line2=get("shipping_address_2"),
+                city=get("shipping_city"),
+                region=get("shipping_state"),
+                postal_code=get("shipping_postcode"),
+                country=get("shipping_country") if len(get("shipping_country")) == 2 else None,
+            )
+        except ValidationError as exc:
+            raise RowError.from_validation(exc, "shipping_address_1") from None
+    codes = tuple(
+        c["code"]
+        for c in (parse_pipe_fields(p) for p in get("coupon_items").split(";"))
+        if c.get("code")
+    )
+    order_id = id_prefix + number
+    try:
+        order = Order(
+            id=order_id,
+            customer_id=customer_id,
+            placed_at=placed_at,
+            currency=currency,
+            lines=lines,
+            shipping=shipping + fees,
+            tax=tax,
+            total=total,
+            status=status,
+            sales_channel="woocommerce",
+            discount_codes=codes,
+            shipping_address=address,
+        )
+    except ValidationError as exc:
+        bad = {"total": "order_total", "currency": "order_currency"}.get(exc.field or "")
+        raise RowError.from_validation(exc, bad) from None
+    item.order = order
+    for k, part in enumerate(p for p in get("refund_items").split(";") if p.strip()):
+        fields = parse_pipe_fields(part)
+        amount = abs(parse_decimal(fields.get("amount", ""), "refund_items.amount"))
+        when_text = fields.get("date", "")
+        when = (
+            parse_datetime(when_text, "refund_items.date", default_tz=zone)
+            if when_text
+            else placed_at
+        )
+        item.refunds.append(
+            Refund(
+                id=f"{order_id}:refund:{fields.get('id') or k + 1}",
+                order_id=order_id,
+                customer_id=customer_id,
+                at=max(when, placed_at),
+                amount=amount,
+                currency=order.currency,
+                reason=fields.get("reason") or None,
+            )
+        )
+    return item
