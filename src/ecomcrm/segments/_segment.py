@@ -136,6 +136,9 @@ class SegmentMembership(Mapping[str, NDArray[np.bool_]]):
     def __len__(self) -> int:
         return len(self._masks)
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._masks
+
     def members(self, name: str) -> NDArray[Any]:
         """The ids in segment ``name``."""
         return self.ids[self[name]]
