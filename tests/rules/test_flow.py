@@ -37,7 +37,9 @@ def test_unreachable_step() -> None:
     d = base()
     # after a step that ends the flow and before one only the branch reaches
     d["steps"].insert(5, {"type": "action", "id": "orphan", "channel": "email", "template": "x"})
-    with pytest.raises(ConfigurationError, match="flow 'abandoned_cart': step 'orphan': is unreachable"):
+    with pytest.raises(
+        ConfigurationError, match="flow 'abandoned_cart': step 'orphan': is unreachable"
+    ):
         Flow.from_dict(d)
 
 

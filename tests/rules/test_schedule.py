@@ -52,21 +52,33 @@ def test_quiet_hours_across_dst_london() -> None:
     # Saturday night before clocks go forward (2024-03-31 01:00 UTC)
     at = datetime(2024, 3, 30, 22, tzinfo=UTC)  # 22:00 GMT: quiet
     assert next_allowed(at, time(21), time(8), "Europe/London") == datetime(
-        2024, 3, 31, 7, tzinfo=UTC  # 08:00 BST
+        2024,
+        3,
+        31,
+        7,
+        tzinfo=UTC,  # 08:00 BST
     )
     at = datetime(2024, 10, 26, 22, tzinfo=UTC)  # 23:00 BST: quiet
     assert next_allowed(at, time(21), time(8), "Europe/London") == datetime(
-        2024, 10, 27, 8, tzinfo=UTC  # 08:00 GMT
+        2024,
+        10,
+        27,
+        8,
+        tzinfo=UTC,  # 08:00 GMT
     )
 
 
 @given(
-    at=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1), timezones=st.just(UTC)),
+    at=st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1), timezones=st.just(UTC)
+    ),
     tz=st.sampled_from(ZONES),
     start=st.integers(0, 23),
     end=st.integers(0, 23),
 )
-def test_next_allowed_is_outside_window_and_not_before(at: datetime, tz: str, start: int, end: int) -> None:
+def test_next_allowed_is_outside_window_and_not_before(
+    at: datetime, tz: str, start: int, end: int
+) -> None:
     if start == end:
         return
     allowed = next_allowed(at, time(start), time(end), tz)
@@ -76,12 +88,16 @@ def test_next_allowed_is_outside_window_and_not_before(at: datetime, tz: str, st
 
 
 @given(
-    at=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1), timezones=st.just(UTC)),
+    at=st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1), timezones=st.just(UTC)
+    ),
     tz=st.sampled_from(ZONES),
     hour=st.integers(0, 23),
     weekdays=st.none() | st.frozensets(st.integers(0, 6), min_size=1),
 )
-def test_next_local_time_properties(at: datetime, tz: str, hour: int, weekdays: frozenset[int] | None) -> None:
+def test_next_local_time_properties(
+    at: datetime, tz: str, hour: int, weekdays: frozenset[int] | None
+) -> None:
     result = next_local_time(at, time(hour), tz, weekdays=weekdays)
     assert at <= result <= at + timedelta(days=8, hours=2)
     local = result.astimezone(__import__("zoneinfo").ZoneInfo(tz))
@@ -104,7 +120,9 @@ def test_anniversaries_feb29_and_days_before() -> None:
 
 @given(
     month_day=st.dates(min_value=date(2000, 1, 1), max_value=date(2000, 12, 31)),
-    at=st.datetimes(min_value=datetime(2001, 1, 1), max_value=datetime(2060, 1, 1), timezones=st.just(UTC)),
+    at=st.datetimes(
+        min_value=datetime(2001, 1, 1), max_value=datetime(2060, 1, 1), timezones=st.just(UTC)
+    ),
     tz=st.sampled_from(ZONES),
 )
 def test_anniversary_within_a_year(month_day: date, at: datetime, tz: str) -> None:
