@@ -127,7 +127,7 @@ def test_segment_validation() -> None:
         Segment(name="no spaces", expression="true")
     with pytest.raises(ConfigurationError, match="duplicate"):
         SegmentSet([Segment(name="a", expression="true"), Segment(name="a", expression="false")])
-    with pytest.raises(ExpressionError, match="segment 'bad'.*did you mean 'total_spent'"):
+    with pytest.raises(ExpressionError, match=r"segment 'bad'.*did you mean 'total_spent'"):
         Segment(name="bad", expression="total_spend > 1").compile()
     with pytest.raises(ExpressionError, match="not a condition"):
         Segment(name="v", expression="total_spent + 1").compile()
