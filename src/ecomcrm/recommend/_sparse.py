@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-_PAD_LIMIT = 512
+_PAD_CELLS = 1 << 23
 
 
 def row_ids(indptr: NDArray[np.integer[Any]]) -> NDArray[np.int64]:
@@ -23,21 +24,26 @@ def topk_keep(
     data: NDArray[np.float64],
     k: int,
 ) -> NDArray[np.bool_]:
-    """Mask of the entries that are among the ``k`` largest of their row (ties: lower column)."""
+    """Mask of the entries among the ``k`` largest of their row (ties: lower column).
+
+    Needs sorted column indices within rows and positive values.
+    """
     lens = np.diff(indptr)
     keep = np.ones(indices.size, dtype=np.bool_)
     if lens.size == 0 or lens.max(initial=0) <= k:
         return keep
+    long_rows = np.flatnonzero(lens > k)
+    sub_ptr = np.concatenate([[0], np.cumsum(lens[long_rows])])
     rows = row_ids(indptr)
-    sel_long = (lens > k)[rows]
-    keep = ~sel_long
-    pos = np.flatnonzero(sel_long)
-    r = rows[pos]
-    order = np.lexsort((indices[pos], -data[pos], r))
-    ranked = pos[order]
-    ro = r[order]
-    rank = np.arange(ranked.size) - np.searchsorted(ro, ro, side="left")
-    keep[ranked[rank < k]] = True
+    in_long = (lens > k)[rows]
+    items, _ = topn_rows(sub_ptr, indices[in_long], data[in_long], k)
+    n_cols = int(indices.max(initial=0)) + 1
+    ok = items >= 0
+    chosen = (long_rows[:, None] * n_cols + items)[ok]
+    keys = rows * n_cols + indices
+    keep[in_long] = False
+    pos = np.searchsorted(keys, chosen)
+    keep[pos] = True
     return keep
 
 
@@ -66,9 +72,12 @@ def topn_rows(
 ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     """Top ``n`` (column, value) of every CSR row, best first, padded with -1 / NaN.
 
-    Values must be positive. Rows are grouped by length into a few width classes; each
-    class goes through one padded ``argpartition``; the few very long rows through one
-    ``lexsort``. Ties are broken by the lower column.
+    Values must be positive. Each entry gets one int64 key: the value's IEEE bits
+    (order-preserving for positive floats) with the low bits replaced by the entry's
+    position in its row, so equal values rank by position (by column when the row's
+    indices are sorted) and values closer than about 1e-9 relative count as equal. Rows
+    are grouped by length into width classes (x4 apart), each handled in row batches by
+    one padded ``argpartition``; no Python loop per row.
     """
     n_rows = indptr.size - 1
     items = np.full((n_rows, n), -1, dtype=np.int64)
@@ -77,55 +86,53 @@ def topn_rows(
         return items, scores
     lens = np.diff(indptr).astype(np.int64)
     starts = np.asarray(indptr[:-1], dtype=np.int64)
-    lo_w = 0
-    redo: list[NDArray[np.int64]] = [np.flatnonzero(lens > _PAD_LIMIT)]
-    for hi_w in (4 * n, 16 * n, 64 * n, _PAD_LIMIT):  # width classes bound the padding
-        hi_w = max(hi_w, lo_w + 1)
-        sr = np.flatnonzero((lens > lo_w) & (lens <= hi_w))
-        lo_w = hi_w
-        if sr.size == 0:
-            continue
-        width = int(lens[sr].max())
-        rl = lens[sr]
-        er = np.repeat(np.arange(sr.size), rl)
-        ec = np.arange(er.size) - np.repeat(np.cumsum(rl) - rl, rl)
-        ent = np.repeat(starts[sr], rl) + ec
-        pad_v = np.zeros((sr.size, width))
-        pad_i = np.zeros((sr.size, width), dtype=np.int64)
-        pad_v[er, ec] = data[ent]
-        pad_i[er, ec] = indices[ent]
-        if width > n:
-            part = np.argpartition(pad_v, width - n, axis=1)[:, width - n :]
-            pv = np.take_along_axis(pad_v, part, axis=1)
-            pi = np.take_along_axis(pad_i, part, axis=1)
-            # a tie across the cut is settled by the exact path (lower column wins)
-            cut = pv.min(axis=1)
-            tied = ((pad_v == cut[:, None]).sum(axis=1) > (pv == cut[:, None]).sum(axis=1)) & (
-                cut > 0
-            )
-            redo.append(sr[tied])
-        else:
-            pv, pi = pad_v, pad_i
-        o = np.lexsort((pi, -pv), axis=1)
-        pv = np.take_along_axis(pv, o, axis=1)
-        pi = np.take_along_axis(pi, o, axis=1)
-        w = pv.shape[1]
-        valid = pv > 0
-        items[sr, :w] = np.where(valid, pi, -1)
-        scores[sr, :w] = np.where(valid, pv, np.nan)
-    lr = np.concatenate(redo)
-    if lr.size:
-        rows = row_ids(indptr)
-        exact = np.zeros(n_rows, dtype=np.bool_)
-        exact[lr] = True
-        items[lr] = -1
-        scores[lr] = np.nan
-        ent = np.flatnonzero(exact[rows])
-        r = rows[ent]
-        order = np.lexsort((indices[ent], -data[ent], r))
-        ent, r = ent[order], r[order]
-        rank = np.arange(ent.size) - np.searchsorted(r, r, side="left")
-        keep = rank < n
-        items[r[keep], rank[keep]] = indices[ent[keep]]
-        scores[r[keep], rank[keep]] = data[ent[keep]]
+    max_len = int(lens.max(initial=0))
+    bounds = [0, 4 * n]
+    while bounds[-1] < max_len:
+        bounds.append(bounds[-1] * 4)
+    for lo_w, hi_w in itertools.pairwise(bounds):  # width classes bound the padding
+        in_class = np.flatnonzero((lens > lo_w) & (lens <= hi_w))
+        batch = max(1, _PAD_CELLS // max(hi_w, 1))
+        for b0 in range(0, in_class.size, batch):  # row batches bound the memory
+            sr = in_class[b0 : b0 + batch]
+            _top_padded(sr, lens, starts, indices, data, n, items, scores)
     return items, scores
+
+
+def _top_padded(
+    sr: NDArray[np.int64],
+    lens: NDArray[np.int64],
+    starts: NDArray[np.int64],
+    indices: NDArray[np.integer[Any]],
+    data: NDArray[np.float64],
+    n: int,
+    items: NDArray[np.int64],
+    scores: NDArray[np.float64],
+) -> None:
+    """Top ``n`` of rows ``sr`` through one padded argpartition on packed int64 keys."""
+    if sr.size == 0:
+        return
+    rl = lens[sr]
+    width = int(rl.max())
+    pos_bits = max(1, width.bit_length())
+    mask = (1 << pos_bits) - 1
+    er = np.repeat(np.arange(sr.size), rl)
+    ec = np.arange(er.size) - np.repeat(np.cumsum(rl) - rl, rl)
+    ent = np.repeat(starts[sr], rl) + ec
+    vals = np.ascontiguousarray(data[ent], dtype=np.float64)
+    vbits = np.where(vals > 0, vals.view(np.int64), 0)
+    key = np.where(vbits > 0, ((vbits >> pos_bits) << pos_bits) | (mask - ec), 0)
+    pad = np.zeros((sr.size, width), dtype=np.int64)
+    pad[er, ec] = key
+    if width > n:
+        part = np.argpartition(pad, width - n, axis=1)[:, width - n :]
+        pk = np.take_along_axis(pad, part, axis=1)
+    else:
+        pk = pad
+    pk = -np.sort(-pk, axis=1)
+    valid = pk > 0
+    pos = mask - (pk & mask)
+    entry = np.where(valid, starts[sr][:, None] + pos, 0)
+    w = pk.shape[1]
+    items[sr, :w] = np.where(valid, indices[entry], -1)
+    scores[sr, :w] = np.where(valid, data[entry], np.nan)
