@@ -290,7 +290,12 @@ def bfgs(
             nfev += 1
             if np.isfinite(f_new) and f_new <= f + 1e-4 * t * slope:
                 break
-            t *= 0.5
+            if np.isfinite(f_new):
+                # minimiser of the quadratic through f, the slope and f_new, kept in [0.1t, 0.5t]
+                t_q = -slope * t * t / (2.0 * (f_new - f - slope * t))
+                t = min(0.5 * t, max(0.1 * t, t_q))
+            else:
+                t *= 0.25
             if t < 1e-14:
                 return scipy.optimize.OptimizeResult(
                     x=x, fun=f, success=False, message="line search failed", nit=it, nfev=nfev

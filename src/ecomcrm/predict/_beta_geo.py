@@ -207,8 +207,8 @@ class BetaGeo(RFMModel):
         factor = self._customer_factor(x, tx, T)
         groups = group_pairs(x, T) if np.ndim(factor) == 1 else None
         ux, uT = (groups[0], groups[1]) if groups is not None else (x, T)
-        total = np.zeros(np.broadcast_shapes(np.shape(factor), ux.shape))
-        prev = np.ones_like(total)  # part(0) == 1
+        total: Any = 0.0
+        prev: Any = 1.0  # part(0) == 1
         for t, d in zip(steps, discounts, strict=True):
             cur = self._time_part(float(t), ux, uT)
             total = total + d * (prev - cur)
