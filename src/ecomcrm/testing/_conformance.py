@@ -1282,6 +1282,11 @@ class Customer360Behaviour(StoreFixtures):
 
 _namespaces = itertools.count()
 
+# Kit tests are inherited by every adapter's test class, so one test function runs with
+# several executors (one per adapter) and with the adapter's function-scoped `store`
+# fixture (each example writes under a fresh id prefix instead of a fresh store).
+_SHARED_TEST_CHECKS = (HealthCheck.function_scoped_fixture, HealthCheck.differing_executors)
+
 
 class RoundTripBehaviour(StoreFixtures):
     """Hypothesis-generated customer graphs come back exactly as written."""
@@ -1289,7 +1294,7 @@ class RoundTripBehaviour(StoreFixtures):
     @settings(
         max_examples=25,
         deadline=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        suppress_health_check=[*_SHARED_TEST_CHECKS, HealthCheck.too_slow],
     )
     @given(data=st.data())
     def test_generated_graphs_round_trip(self, store: Store, data: st.DataObject) -> None:
@@ -1338,9 +1343,7 @@ class RoundTripBehaviour(StoreFixtures):
         json.dumps(doc)
         assert len(doc["orders"]) == len(graph.orders) and len(doc["events"]) == len(graph.events)
 
-    @settings(
-        max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-    )
+    @settings(max_examples=25, deadline=None, suppress_health_check=[*_SHARED_TEST_CHECKS])
     @given(
         key=st.text(min_size=1, max_size=20),
         value=st.dictionaries(st.text(max_size=5), crm.json_scalars(), max_size=4),
