@@ -23,7 +23,7 @@ def holdout():
 
 
 def test_holdout_comparison_by_bucket(holdout):
-    model, sim, c = holdout
+    _model, sim, c = holdout
     assert c.bucket.tolist() == list(range(8))
     assert c.customers.sum() == 20_000
     assert c.customers[0] == np.sum(sim.frequency == 0)
@@ -64,7 +64,7 @@ def test_plots_render_png(tmp_path, holdout):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    model, sim, c = holdout
+    model, _sim, c = holdout
     for name, make in {
         "alive": lambda: predict.plot_probability_alive_matrix(model, max_frequency=15, T=39),
         "expected": lambda: predict.plot_frequency_recency_matrix(

@@ -98,7 +98,10 @@ class GammaGamma(BaseModel):
             weights: Customers per row, default 1.
 
         Example:
-            >>> gg = GammaGamma().fit([1, 2, 3, 1, 5, 2], [10.0, 25.0, 18.0, 40.0, 22.0, 15.0])
+            >>> import numpy as np
+            >>> x = np.random.default_rng(0).integers(1, 8, 3000)
+            >>> truth = GammaGamma(params={"p": 6.25, "q": 3.74, "v": 15.44})
+            >>> gg = GammaGamma().fit(x, truth.simulate(x, seed=1))
             >>> sorted(gg.params)
             ['p', 'q', 'v']
         """
