@@ -76,6 +76,18 @@ def parse_datetime(text: str, column: str, *, default_tz: Any = UTC) -> datetime
 
 def parse_decimal(text: str, column: str, *, default: Decimal | None = None) -> Decimal:
     """Parse a money amount; blank gives ``default`` (an error when there is none)."""
+    if not text:
+        if default is None:
+            raise RowError(column, "is empty, an amount is required", text)
+        return default
+    if "," not in text:
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            pass
+        else:
+            if value.is_finite():
+                return value
     s = text.strip()
     if not s:
         if default is None:
@@ -204,7 +216,20 @@ class Resolver:
         self.max_cache = max_cache
         self._ids: dict[str, str] = {}
         self._suppressed: dict[str, bool] = {}
+        self._emails: dict[str, Identity | None] = {}
         self.pending: dict[str, Customer] = {}
+
+    def email(self, text: str, column: str) -> Identity | None:
+        """:func:`email_identity`, cached (exports repeat a customer's email on every row)."""
+        try:
+            return self._emails[text]
+        except KeyError:
+            pass
+        identity = email_identity(text, column)
+        if len(self._emails) > self.max_cache:
+            self._emails.clear()
+        self._emails[text] = identity
+        return identity
 
     def is_suppressed(self, identities: Iterable[Identity]) -> bool:
         """True when any identity belonged to an erased person."""

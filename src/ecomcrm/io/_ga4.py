@@ -29,6 +29,8 @@ from ecomcrm.io._segment_events import EventStreamImporter, read_json_lines
 from ecomcrm.storage._protocols import Store
 
 GA4_EVENT_NAMES: Mapping[str, str] = {
+    "page_view": "Page Viewed",
+    "screen_view": "Screen Viewed",
     "view_item": "Product Viewed",
     "view_item_list": "Product List Viewed",
     "select_item": "Product Clicked",

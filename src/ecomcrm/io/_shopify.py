@@ -115,7 +115,13 @@ def _mtime(path: PathLike) -> datetime:
 
 class _OrderColumns:
     def __init__(self, header: Header) -> None:
-        f = header.find
+        self.width = len(header.names) + 1  # rows are padded; the last cell is always ""
+        blank = len(header.names)
+
+        def f(name: str) -> int:
+            found = header.find(name)
+            return blank if found is None else found
+
         self.name = header.require("Name")
         self.created = header.require("Created at")
         self.currency = header.require("Currency")
@@ -202,9 +208,12 @@ def import_shopify_orders(
         name_i = cols.name
         group: list[tuple[int, list[str]]] = []
         current = None
+        width = cols.width
         for line, row in rows:
             report.rows += 1
-            name = row[name_i] if name_i < len(row) else ""
+            if len(row) < width:
+                row.extend([""] * (width - len(row)))
+            name = row[name_i]
             if name != current and group:
                 _order_from_group(group, cols, resolver, writer, report, id_prefix)
                 group = []
@@ -239,27 +248,27 @@ def _build_order(
     group: list[tuple[int, list[str]]], c: _OrderColumns, resolver: Resolver, id_prefix: str
 ) -> Item | None:
     line, first = group[0]
-    name = cell(first, c.name).strip()
+    name = first[c.name].strip()
     if not name:
         raise RowError("Name", "is empty, every row needs its order's Name", "")
-    email = email_identity(cell(first, c.email), "Email")
-    phone = phone_identity(cell(first, c.phone)) or phone_identity(cell(first, c.billing_phone))
+    email = resolver.email(first[c.email], "Email")
+    phone = phone_identity(first[c.phone]) or phone_identity(first[c.billing_phone])
     identities = [i for i in (email, phone) if i is not None]
     if not identities:
         raise RowError("Email", "is empty and there is no phone: the order has no customer", "")
     if resolver.is_suppressed(identities):
         return None
-    placed_at = parse_datetime(cell(first, c.created), "Created at")
-    currency = cell(first, c.currency)
+    placed_at = parse_datetime(first[c.created], "Created at")
+    currency = first[c.currency]
 
     lines: list[OrderLine] = []
     for row_line, row in group:
         try:
-            qty = parse_int(cell(row, c.qty), "Lineitem quantity")
-            price = parse_decimal(cell(row, c.price), "Lineitem price")
-            disc = parse_decimal(cell(row, c.line_discount), "Lineitem discount", default=_ZERO)
-            title = cell(row, c.title).strip()
-            sku = cell(row, c.sku).strip() or title
+            qty = parse_int(row[c.qty], "Lineitem quantity")
+            price = parse_decimal(row[c.price], "Lineitem price")
+            disc = parse_decimal(row[c.line_discount], "Lineitem discount", default=_ZERO)
+            title = row[c.title].strip()
+            sku = row[c.sku].strip() or title
             if not sku:
                 raise RowError("Lineitem sku", "is empty and so is Lineitem name", "")
             try:
@@ -272,10 +281,10 @@ def _build_order(
             exc.line = row_line
             raise
     line_sum = sum((ln.total for ln in lines), _ZERO)
-    subtotal = parse_decimal(cell(first, c.subtotal), "Subtotal", default=line_sum)
-    shipping = parse_decimal(cell(first, c.shipping), "Shipping", default=_ZERO)
-    taxes = parse_decimal(cell(first, c.taxes), "Taxes", default=_ZERO)
-    total = parse_decimal(cell(first, c.total), "Total")
+    subtotal = parse_decimal(first[c.subtotal], "Subtotal", default=line_sum)
+    shipping = parse_decimal(first[c.shipping], "Shipping", default=_ZERO)
+    taxes = parse_decimal(first[c.taxes], "Taxes", default=_ZERO)
+    total = parse_decimal(first[c.total], "Total")
     tolerance = Decimal("0.011") * max(1, len(lines))
     if subtotal - line_sum > tolerance:
         raise RowError("Subtotal", f"is more than the sum of the line items ({line_sum})", subtotal)
@@ -288,24 +297,24 @@ def _build_order(
         raise RowError(
             "Total", f"is not Subtotal + Shipping + Taxes ({subtotal + shipping + taxes})", total
         )
-    cancelled_text = cell(first, c.cancelled_at)
+    cancelled_text = first[c.cancelled_at]
     cancelled_at = parse_datetime(cancelled_text, "Cancelled at") if cancelled_text else None
-    paid_text = cell(first, c.paid_at)
-    fulfilled_text = cell(first, c.fulfilled_at)
+    paid_text = first[c.paid_at]
+    fulfilled_text = first[c.fulfilled_at]
     shipped_at = parse_datetime(fulfilled_text, "Fulfilled at") if fulfilled_text else None
-    financial = cell(first, c.financial).strip().lower()
+    financial = first[c.financial].strip().lower()
     status = _FINANCIAL.get(financial, OrderStatus.PAID if paid_text else OrderStatus.PENDING)
-    if status is OrderStatus.PAID and cell(first, c.fulfillment).strip().lower() == "fulfilled":
+    if status is OrderStatus.PAID and first[c.fulfillment].strip().lower() == "fulfilled":
         status = OrderStatus.FULFILLED
     if cancelled_at is not None:
         status = OrderStatus.CANCELLED
-    code = cell(first, c.discount_code).strip()
+    code = first[c.discount_code].strip()
     address = _shipping_address(first, c)
 
     item = Item(line)
     customer_id = resolver.lookup(identities)
     if customer_id is None:
-        first_name, last_name = _split_name(cell(first, c.billing_name))
+        first_name, last_name = _split_name(first[c.billing_name])
         try:
             customer = Customer(
                 id=customer_id_for(identities),
@@ -313,7 +322,7 @@ def _build_order(
                 identities=identities,
                 first_name=first_name,
                 last_name=last_name,
-                country=_country(cell(first, c.billing_country)),
+                country=_country(first[c.billing_country]),
             )
         except ValidationError as exc:
             raise RowError.from_validation(exc) from None
@@ -334,7 +343,7 @@ def _build_order(
             taxes_included=taxes_included,
             total=total,
             status=status,
-            sales_channel=cell(first, c.source).strip() or None,
+            sales_channel=first[c.source].strip() or None,
             discount_codes=(code,) if code else (),
             shipping_address=address,
             cancelled_at=cancelled_at,
@@ -346,7 +355,7 @@ def _build_order(
         )
         raise RowError.from_validation(exc, column) from None
     item.order = order
-    refunded = parse_decimal(cell(first, c.refunded), "Refunded Amount", default=_ZERO)
+    refunded = parse_decimal(first[c.refunded], "Refunded Amount", default=_ZERO)
     if refunded > 0:
         when = max(
             t
@@ -373,16 +382,16 @@ def _build_order(
 
 
 def _shipping_address(row: list[str], c: _OrderColumns) -> Address | None:
-    line1 = cell(row, c.ship_address1).strip()
+    line1 = row[c.ship_address1].strip()
     if not line1:
         return None
     return Address(
         line1=line1,
-        line2=cell(row, c.ship_address2),
-        city=cell(row, c.ship_city),
-        region=cell(row, c.ship_province),
-        postal_code=cell(row, c.ship_zip),
-        country=_country(cell(row, c.ship_country)),
+        line2=row[c.ship_address2],
+        city=row[c.ship_city],
+        region=row[c.ship_province],
+        postal_code=row[c.ship_zip],
+        country=_country(row[c.ship_country]),
     )
 
 
