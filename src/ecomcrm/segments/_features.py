@@ -291,6 +291,20 @@ def _convert(name: str, kind: FieldType, values: Any, n: int) -> Column:
     return col
 
 
+def _null_column(kind: FieldType, n: int) -> Column:
+    if kind in (FieldType.STRING, FieldType.CATEGORY):
+        return StringColumn(np.full(n, -1, dtype=np.int32), ())
+    if kind is FieldType.TAGS:
+        return TagsColumn(np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int32), ())
+    if kind is FieldType.BOOL:
+        return np.full(n, -1, dtype=np.int8)
+    if kind is FieldType.DATETIME:
+        return np.full(n, np.datetime64("NaT", "us"))
+    if kind is FieldType.DURATION:
+        return np.full(n, np.timedelta64("NaT", "us"))
+    return np.full(n, np.nan)
+
+
 def _record_value(kind: FieldType, col: Column, row: int) -> Any:
     if isinstance(col, StringColumn):
         return col.value(row)
@@ -509,6 +523,29 @@ class FeatureTable:
         return self.to_record(int(self.positions([customer_id])[0]))
 
     # ---- derived tables ----
+    def with_null_columns(self, schema: Schema | Mapping[str, FieldType | str]) -> FeatureTable:
+        """This table plus every column of ``schema`` it lacks, all null.
+
+        Useful to evaluate segments that name features a table was not built with (a
+        shop without a fitted model has no ``p_alive``): the conditions then follow the
+        null rules for those features.
+
+        Example:
+            >>> t = FeatureTable([1, 2], {"n": [1, 2]}, {"n": "integer"})
+            >>> t.with_null_columns({"n": "integer", "p": "number", "tags": "tags"}).to_record(0)
+            {'n': 1, 'p': None, 'tags': ()}
+        """
+        full = schema if isinstance(schema, Schema) else Schema(schema)
+        n = len(self)
+        columns = dict(self._columns)
+        kinds = dict(self._schema.items())
+        for name, kind in full.items():
+            if name in columns:
+                continue
+            kinds[name] = kind
+            columns[name] = _null_column(kind, n)
+        return FeatureTable._raw(self._ids, columns, Schema(kinds))
+
     def select(self, names: Iterable[str]) -> FeatureTable:
         """A table with only the named columns.
 

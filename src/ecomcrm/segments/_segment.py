@@ -197,8 +197,22 @@ class SegmentSet:
         """All fields any segment reads (build only these columns)."""
         return tuple(sorted({f for e in self._compiled.values() for f in e.fields}))
 
-    def evaluate(self, table: FeatureTable, now: dt.datetime | None = None) -> SegmentMembership:
-        """Membership of every segment for every row of ``table``."""
+    def evaluate(
+        self,
+        table: FeatureTable,
+        now: dt.datetime | None = None,
+        *,
+        missing_as_null: bool = False,
+    ) -> SegmentMembership:
+        """Membership of every segment for every row of ``table``.
+
+        With ``missing_as_null``, columns the segments need but the table lacks are
+        taken as all null (see :meth:`FeatureTable.with_null_columns`); otherwise a
+        missing column is a ValidationError.
+        """
+        if missing_as_null:
+            needed = {name: self.schema[name] for name in self.fields}
+            table = table.with_null_columns(needed)
         masks = {name: expr.mask(table, now) for name, expr in self._compiled.items()}
         return SegmentMembership(
             table.ids,
@@ -218,6 +232,8 @@ def evaluate_segments(
     table: FeatureTable,
     segments: Iterable[Segment] | SegmentSet,
     now: dt.datetime | None = None,
+    *,
+    missing_as_null: bool = False,
 ) -> SegmentMembership:
     """Membership masks of ``segments`` over all rows of ``table`` at once.
 
@@ -228,7 +244,7 @@ def evaluate_segments(
         [False, True]
     """
     seg_set = segments if isinstance(segments, SegmentSet) else SegmentSet(segments)
-    return seg_set.evaluate(table, now)
+    return seg_set.evaluate(table, now, missing_as_null=missing_as_null)
 
 
 def segment_diff(old: SegmentMembership, new: SegmentMembership) -> dict[str, SegmentChange]:
