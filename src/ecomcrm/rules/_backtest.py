@@ -211,22 +211,27 @@ def backtest(
     interval = parse_duration(refresh_every) if refresh_every is not None else None
     needs_refresh = any(f.trigger.kind.value != "event" for f in engine.flows.values())
     actions: list[Action] = []
+
+    def advance_to(until: datetime) -> None:
+        # step through every due time, as a live engine advanced often would
+        while (due := engine.next_due()) is not None and due <= until:
+            actions.extend(engine.advance(due))
+
     next_refresh: datetime | None = None
     for event in ordered:
+        advance_to(event.at)
         if (
             needs_refresh
             and interval is not None
             and (next_refresh is None or event.at >= next_refresh)
         ):
-            actions.extend(engine.advance(event.at))
             actions.extend(engine.refresh(event.at))
             next_refresh = event.at + interval
-        actions.extend(engine.advance(event.at))
         actions.extend(engine.handle(event))
     last = ordered[-1].at if ordered else None
     finish = require_aware(end, "end") if end is not None else last
     if finish is not None:
-        actions.extend(engine.advance(finish))
+        advance_to(finish)
     goals: dict[tuple[str, str], list[datetime]] = {}
     goal_names = {
         (f.holdout.goal if f.holdout is not None else "Order Completed")
