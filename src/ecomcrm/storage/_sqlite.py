@@ -109,6 +109,8 @@ class _Db:
         self.lock = threading.RLock()
         self.depth = 0
         self.cleanup_pending = False
+        # Lookups memoised for the life of one read snapshot (never inside a write).
+        self.memo: dict[tuple[str, str], Any] | None = None
         self._conn: sqlite3.Connection | None = _open(path, timeout)
 
     @property
@@ -139,10 +141,12 @@ class _Db:
             except sqlite3.Error as exc:
                 raise _translate(exc, self.path) from exc
             self.depth += 1
+            memo, self.memo = self.memo, None
             try:
                 yield conn
             except BaseException as exc:
                 self.depth -= 1
+                self.memo = None if memo is None else {}  # writes invalidate it
                 try:
                     if depth == 0:
                         conn.execute("ROLLBACK")
@@ -156,6 +160,7 @@ class _Db:
                 raise
             else:
                 self.depth -= 1
+                self.memo = None if memo is None else {}  # writes invalidate it
                 try:
                     conn.execute("COMMIT" if depth == 0 else f"RELEASE {name}")
                 except sqlite3.Error as exc:
@@ -180,10 +185,12 @@ class _Db:
             try:
                 conn.execute("BEGIN")
                 self.depth += 1
+                self.memo = {}
                 try:
                     yield conn
                 finally:
                     self.depth -= 1
+                    self.memo = None
                     if conn.in_transaction:
                         conn.execute("COMMIT")
             except sqlite3.Error as exc:
@@ -637,12 +644,19 @@ class _Base:
 
     def _survivor(self, conn: sqlite3.Connection, customer_id: str) -> tuple[int, str] | None:
         """(pk, id) of the customer ``customer_id`` resolves to, or None."""
+        memo = self._db.memo
+        if memo is not None and ("survivor", customer_id) in memo:
+            found: tuple[int, str] | None = memo["survivor", customer_id]
+            return found
         row = conn.execute(
             "SELECT coalesce(s.pk, c.pk), coalesce(s.id, c.id) FROM customers c "
             "LEFT JOIN customers s ON s.pk = c.survivor_pk WHERE c.id = ?",
             (customer_id,),
         ).fetchone()
-        return None if row is None else (int(row[0]), str(row[1]))
+        found = None if row is None else (int(row[0]), str(row[1]))
+        if memo is not None:
+            memo["survivor", customer_id] = found
+        return found
 
     def _require(self, conn: sqlite3.Connection, customer_id: str, entity: str) -> tuple[int, str]:
         found = self._survivor(conn, customer_id)
@@ -654,6 +668,10 @@ class _Base:
 
     def _group(self, conn: sqlite3.Connection, customer_id: str) -> tuple[str, list[str]]:
         """(resolved id, every id that resolves to it); an unknown id stands for itself."""
+        memo = self._db.memo
+        if memo is not None and ("group", customer_id) in memo:
+            group: tuple[str, list[str]] = memo["group", customer_id]
+            return group[0], list(group[1])
         found = self._survivor(conn, customer_id)
         if found is None:
             return customer_id, [customer_id]
@@ -664,7 +682,9 @@ class _Base:
                 "SELECT id FROM customers WHERE pk = ? OR survivor_pk = ?", (pk, pk)
             )
         ]
-        return cid, ids
+        if memo is not None:
+            memo["group", customer_id] = (cid, ids)
+        return cid, list(ids)
 
     def _touch_facts(self, conn: sqlite3.Connection) -> None:
         conn.execute(
