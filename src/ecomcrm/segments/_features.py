@@ -524,7 +524,7 @@ class FeatureTable:
 
     # ---- derived tables ----
     def with_null_columns(self, schema: Schema | Mapping[str, FieldType | str]) -> FeatureTable:
-        """This table plus every column of ``schema`` it lacks, all null.
+        """Return this table plus every column of ``schema`` it lacks, all null.
 
         Useful to evaluate segments that name features a table was not built with (a
         shop without a fitted model has no ``p_alive``): the conditions then follow the
