@@ -89,17 +89,16 @@ class _Columns:
             for name, column in self.cols.items():
                 column.append(values[name])
             self.row[key] = len(self.keys) - 1
-
-            def undo() -> None:
-                del self.row[key]
-                self.keys.pop()
-                for column in self.cols.values():
-                    column.pop()
-
-            store._record(undo)
+            store._record(self._pop_last, key)
         else:
             for name, value in values.items():
                 store._lset(self.cols[name], i, value)
+
+    def _pop_last(self, key: str) -> None:
+        del self.row[key]
+        self.keys.pop()
+        for column in self.cols.values():
+            column.pop()
 
     def update(self, key: str, name: str, value: Any) -> None:
         self._store._lset(self.cols[name], self.row[key], value)
@@ -217,7 +216,8 @@ class _Orders:
                     "returned": 0,
                 },
             )
-            s._refresh_refunds(order.id)
+            if old is not None:  # a new order has no refunds yet
+                s._refresh_refunds(order.id)
             return old is None
 
     def put_many(self, orders: Iterable[Order]) -> int:
@@ -539,7 +539,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._undo: list[Callable[[], None]] | None = None
+        self._undo: list[tuple[Callable[..., Any], tuple[Any, ...]]] | None = None
         self._depth = 0
         self._closed = False
         self._seq = 0
@@ -595,9 +595,11 @@ class MemoryStore:
 
     # --- undo-logged primitives ---------------------------------------------------------
 
-    def _record(self, undo: Callable[[], None]) -> None:
+    def _record(self, undo: Callable[..., Any], *args: Any) -> None:
+        # Undo steps are (function, args) tuples rather than closures: a bulk import
+        # records hundreds of thousands of them and closures cost several allocations.
         if self._undo is not None:
-            self._undo.append(undo)
+            self._undo.append((undo, args))
 
     def _next_seq(self) -> int:
         self._seq += 1  # never rolled back: sequence numbers only need to grow
@@ -606,20 +608,21 @@ class MemoryStore:
     def _dset(self, mapping: dict[K, V], key: K, value: V) -> None:
         old = mapping.get(key, _MISSING)
         mapping[key] = value
-        if old is _MISSING:
-            self._record(lambda: mapping.__delitem__(key))
-        else:
-            self._record(lambda: mapping.__setitem__(key, old))
+        if self._undo is not None:
+            if old is _MISSING:
+                self._undo.append((mapping.__delitem__, (key,)))
+            else:
+                self._undo.append((mapping.__setitem__, (key, old)))
 
     def _ddel(self, mapping: dict[K, V], key: K) -> None:
         if key in mapping:
             old = mapping.pop(key)
-            self._record(lambda: mapping.__setitem__(key, old))
+            self._record(mapping.__setitem__, key, old)
 
     def _lset(self, items: list[Any], index: int, value: Any) -> None:
         old = items[index]
         items[index] = value
-        self._record(lambda: items.__setitem__(index, old))
+        self._record(items.__setitem__, index, old)
 
     def _index_add(self, index: dict[K, dict[Any, None]], key: K, member: Any) -> None:
         bucket = index.get(key)
@@ -653,8 +656,8 @@ class MemoryStore:
             except BaseException:
                 if outer:
                     undo, self._undo = self._undo or [], None
-                    for step in reversed(undo):
-                        step()
+                    for step, args in reversed(undo):
+                        step(*args)
                 raise
             finally:
                 self._depth -= 1
@@ -1085,14 +1088,16 @@ class MemoryStore:
         self._check_open()
         cols = self._order_cols
         alive = cols.alive()
+        dense = bool(alive.all())
 
         def col(name: str, dtype: Any) -> Any:
+            if dense:  # no erased rows: straight from the list, no object detour
+                return np.asarray(cols.cols[name], dtype=dtype)
             return np.asarray(cols.cols[name], dtype=object)[alive].astype(dtype)
 
-        keys = np.asarray(cols.keys, dtype=object)[alive]
         return sh.order_facts_from_columns(
             customer_ids=self._live_ids(),
-            order_id=keys.astype(str),
+            order_id=np.asarray(cols.keys, dtype=object)[alive].astype(str),
             order_customer=col("customer", str),
             placed_at_us=col("placed_at", np.int64),
             amount=col("amount", np.float64),
