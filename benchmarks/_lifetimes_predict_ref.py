@@ -60,7 +60,8 @@ def main():
     x = np.load(work + "/x1m.npy")
     tx = np.load(work + "/tx1m.npy")
     T = np.load(work + "/T1m.npy")
-    params = json.load(open(work + "/params.json"))
+    with open(work + "/params.json") as fh:
+        params = json.load(fh)
     bg = BetaGeoFitter()
     bg.params_ = pd.Series(params)
     bg.predict = bg.conditional_expected_number_of_purchases_up_to_time  # set by fit() normally

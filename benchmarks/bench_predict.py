@@ -61,6 +61,19 @@ def daily_customers(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return sim.frequency, tx, T
 
 
+def big_predictions(bg: BetaGeo, n: int) -> dict[str, float]:
+    xb, txb, Tb = daily_customers(n, 21)
+    out = {}
+    out["expected_big"], _ = once(lambda: bg.conditional_expected_purchases(30.0, xb, txb, Tb))
+    out["p_alive_big"], _ = once(lambda: bg.conditional_probability_alive(xb, txb, Tb))
+    out["clv_big"], _ = once(
+        lambda: customer_lifetime_value(
+            bg, xb, txb, Tb, 35.0, model_period="day", horizon_period=30
+        )
+    )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
@@ -97,15 +110,7 @@ def main() -> None:
         )
     )
 
-    xb, txb, Tb = daily_customers(args.big, 21)
-    ours["expected_big"], _ = once(lambda: bg.conditional_expected_purchases(30.0, xb, txb, Tb))
-    ours["p_alive_big"], _ = once(lambda: bg.conditional_probability_alive(xb, txb, Tb))
-    ours["clv_big"], _ = once(
-        lambda: customer_lifetime_value(
-            bg, xb, txb, Tb, 35.0, model_period="day", horizon_period=30
-        )
-    )
-    del xb, txb, Tb
+    ours.update(big_predictions(bg, args.big))
 
     ref: dict[str, Any] | None = None
     if Path(args.lifetimes).exists():
@@ -142,7 +147,7 @@ def main() -> None:
         f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}"
     )
     print(
-        f"{'seconds (best of %d for fits)' % args.repeats:<46}{'ecomcrm':>10} {'lifetimes':>10} {'speed-up':>9}"
+        f"{f'seconds (best of {args.repeats} for fits)':<46}{'ecomcrm':>10} {'lifetimes':>10} {'speed-up':>9}"
     )
     for name in fits:
         row(
