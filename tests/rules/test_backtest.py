@@ -42,7 +42,7 @@ def test_backtest_is_deterministic_and_counts_caps(mem: Store) -> None:
     for i in range(40):
         add_customer(mem, f"c{i}")
     flows = [builtin_flow("abandoned_cart"), builtin_flow("post_purchase")]
-    events = log() + [ev("Signed Up", "c1", T0)]
+    events = [*log(), ev("Signed Up", "c1", T0)]
     a = backtest(mem, flows, events, policies=Policies.default())
     b = backtest(mem, flows, list(reversed(events)), policies=Policies.default())
     assert a.to_dict() == b.to_dict()

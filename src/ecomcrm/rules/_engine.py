@@ -199,7 +199,7 @@ class Engine:
         policies: Policies | None = None,
         *,
         state_store: Store | None = None,
-        decision_log: int = 50,
+        decision_log: int = 20,
         record_messages: bool = True,
         observer: Observer | None = None,
         _as_of_events: bool = False,
@@ -628,7 +628,7 @@ class Engine:
             if event.id in ids:
                 return
             seen.append(to_micros(now))
-            counts["_ids"] = [*ids[-19:], event.id]
+            counts["_ids"] = [*ids[-(trigger.count - 1) :], event.id]
             if len(seen) < trigger.count:
                 counts[group] = seen
                 work.put(key, counts)
@@ -728,6 +728,16 @@ class Engine:
         enr["log"] = log[-self._log_limit :]
         work.decisions.append((enr["flow"], enr["cust"], enr.get("id"), Decision.from_log(entry)))
 
+    def _reject(
+        self, work: _Work, key: str, enr: dict[str, Any], now: datetime, reason: str, text: str
+    ) -> None:
+        """Record a rejected trigger, once per run of identical rejections (saves writes)."""
+        log = enr.get("log") or []
+        if log and log[-1][1] == "rejected" and log[-1][3] == reason:
+            return
+        self._log(work, enr, now, "rejected", None, reason, text)
+        work.put(key, enr)
+
     def _enter(
         self,
         work: _Work,
@@ -745,41 +755,37 @@ class Engine:
         }  # fmt: skip
         if trigger_id in enr.get("recent", []):
             return  # the same trigger delivered again
-        enr["recent"] = [*enr.get("recent", [])[-9:], trigger_id]
         status = enr.get("status")
         if status == _ACTIVE:
-            self._log(
-                work, enr, now, "rejected", None, "already_enrolled", f"{why}: already in the flow"
-            )
-            work.put(key, enr)
+            self._reject(work, key, enr, now, "already_enrolled", f"{why}: already in the flow")
             return
         if enr.get("count", 0) > 0:
             mode = flow.reentry.mode
             if mode is ReentryMode.NEVER:
-                self._log(
-                    work, enr, now, "rejected", None, "reentry", f"{why}: re-entry is never allowed"
-                )
-                work.put(key, enr)
+                self._reject(work, key, enr, now, "reentry", f"{why}: re-entry is never allowed")
                 return
             if mode is ReentryMode.COOLDOWN:
                 assert flow.reentry.cooldown_for is not None
                 until = enr["started"] + int(flow.reentry.cooldown_for / timedelta(microseconds=1))
                 if to_micros(now) < until:
-                    self._log(
-                        work, enr, now, "rejected", None, "reentry",
+                    self._reject(
+                        work, key, enr, now, "reentry",
                         f"{why}: in re-entry cool-down until {from_micros(until).isoformat()}",
                     )  # fmt: skip
-                    work.put(key, enr)
                     return
         if flow.has_condition("filter"):
             record = Record(self._data(work, cid, now), ctx, now)
             if not self._matches(flow, "filter", record, now):
-                self._log(
-                    work, enr, now, "rejected", None, "filter",
+                self._reject(
+                    work,
+                    key,
+                    enr,
+                    now,
+                    "filter",
                     f"{why}: flow filter {flow.filter!r} does not match",
-                )  # fmt: skip
-                work.put(key, enr)
+                )
                 return
+        enr["recent"] = [*enr.get("recent", [])[-4:], trigger_id]
         enr_id = _short_hash(f"{flow.id}:{flow.version}:{cid}:{trigger_id}")
         enr.update(
             id=enr_id, v=flow.version, status=_ACTIVE, step=flow.first_step, due=None,
