@@ -349,7 +349,7 @@ class SyntheticShop:
         zones_w = np.asarray([z[3] for z in _ZONES])
         zone = rng.choice(len(_ZONES), size=n, p=zones_w / zones_w.sum())
         created_d = span * rng.uniform(0.0, 1.0, n) ** 0.8  # more sign-ups lately
-        created_us = start_us + (created_d * _DAY_US).astype(np.int64)
+        created_us = start_us + (created_d * _DAY_US).astype(np.int64) // 1_000_000 * 1_000_000
         buys = rng.uniform(size=n) >= self.never_bought
         lam = rng.gamma(self.r, 1.0 / self.alpha, n)
         pdrop = rng.beta(self.a, self.b, n)
@@ -380,7 +380,7 @@ class SyntheticShop:
         t_d = np.minimum(t_d, span - 1e-6)
         order_idx = np.lexsort((t_d, owner))
         owner = owner[order_idx]
-        placed_us = start_us + (t_d[order_idx] * _DAY_US).astype(np.int64)
+        placed_us = start_us + (t_d[order_idx] * _DAY_US).astype(np.int64) // 1_000_000 * 1_000_000
         m = owner.shape[0]
         value = np.clip(rng.gamma(self.p, 1.0, m) / nu[owner], 3.0, 3_000.0)
 
@@ -570,7 +570,7 @@ class SyntheticShop:
         prod = np.concatenate([k[2] for k in kinds])
         owner = np.concatenate(owners)
         oref = np.concatenate(order_ref)
-        at = np.clip(at, start_us, end_us - 1)
+        at = np.clip(at, start_us, end_us - 1) // 1_000 * 1_000  # whole milliseconds
         # visitors browse anonymously before signing up; sign-up ties the cookie to them
         anon_owner = ch.cust["anon"]
         pre = anon_owner[np.arange(n)]
@@ -583,7 +583,7 @@ class SyntheticShop:
             [np.zeros(at.shape[0], dtype=bool), np.ones(a_owner.shape[0], dtype=bool)]
         )
         name = np.concatenate([name, np.zeros(a_owner.shape[0], dtype=np.int8)])
-        at = np.concatenate([at, np.maximum(a_at, start_us)])
+        at = np.concatenate([at, np.maximum(a_at, start_us) // 1_000 * 1_000])
         prod = np.concatenate([prod, a_prod])
         owner = np.concatenate([owner, a_owner])
         oref = np.concatenate([oref, np.full(a_owner.shape[0], -1)])
