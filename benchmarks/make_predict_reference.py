@@ -33,6 +33,7 @@ def main() -> None:
         f = cls().fit(x, tx, T)
         out[name] = {
             "params": {k: float(v) for k, v in f.params_.items()},
+            "standard_errors": {k: float(v) for k, v in f.standard_errors_.items()},
             "expected_10": f.conditional_expected_number_of_purchases_up_to_time(
                 10, sx, stx, sT
             ).tolist(),
@@ -66,6 +67,7 @@ def main() -> None:
     bg = BetaGeoFitter().fit(x, tx, T)
     out["GammaGamma"] = {
         "params": {k: float(v) for k, v in g.params_.items()},
+        "standard_errors": {k: float(v) for k, v in g.standard_errors_.items()},
         "spend": g.conditional_expected_average_profit(sx, sm).tolist(),
         "clv_W_12_001": g.customer_lifetime_value(
             bg, sx, stx, sT, sm, time=12, discount_rate=0.01, freq="W"
@@ -80,6 +82,7 @@ def main() -> None:
     )
     out["BetaGeoBetaBinom"] = {
         "params": {k: float(v) for k, v in b.params_.items()},
+        "standard_errors": {k: float(v) for k, v in b.standard_errors_.items()},
         "expected_10": np.asarray(
             b.conditional_expected_number_of_purchases_up_to_time(
                 10, don["frequency"], don["recency"], don["periods"]

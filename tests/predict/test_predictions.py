@@ -63,7 +63,9 @@ def test_extremes_stay_finite(model):
     assert p[3] < 1e-6 and p[2] > 0.5
 
 
-@pytest.mark.parametrize("cls", [BetaGeo, ModifiedBetaGeo, ParetoNBD])
+@pytest.mark.parametrize(
+    "cls", [BetaGeo, ModifiedBetaGeo, pytest.param(ParetoNBD, marks=pytest.mark.slow)]
+)
 def test_fits_on_awkward_shapes(cls):
     rng = np.random.default_rng(0)
     n = 5_000
@@ -212,3 +214,19 @@ def test_churn_risk_labels():
     assert labels.tolist() == ["high", "high", "medium", "medium", "low", "low"]
     custom = churn_risk_labels([0.1, 0.9], thresholds=[0.5], labels=["at risk", "ok"])
     assert custom.tolist() == ["at risk", "ok"]
+
+
+def test_discrete_and_spend_extremes_stay_finite():
+    bb = BetaGeoBetaBinom(params={"alpha": 1.204, "beta": 0.750, "gamma": 0.657, "delta": 2.783})
+    x = np.array([0.0, 1, 400, 250, 499])
+    tx = np.array([0.0, 1, 400, 260, 500])
+    n = np.full(5, 500.0)
+    with np.errstate(all="raise"):
+        ll = bb.customer_log_likelihood(x, tx, n)
+        p = bb.conditional_probability_alive(0, x, tx, n)
+        e = bb.conditional_expected_purchases(10, x, tx, n)
+    assert np.all(np.isfinite(ll)) and np.all((p >= 0) & (p <= 1)) and np.all(np.isfinite(e))
+    gg = GammaGamma(params={"p": 6.25, "q": 3.74, "v": 15.44})
+    with np.errstate(all="raise"):
+        ll = gg.customer_log_likelihood([1, 1000, 5], [1e-3, 1e6, 1e9])
+    assert np.all(np.isfinite(ll))

@@ -130,3 +130,10 @@ def test_bgbb_predictions_agree_with_lifetimes(reference, donations):
     np.testing.assert_allclose(
         m.probability_of_purchases(6, np.arange(7)) * total, ref["first_6"], rtol=1e-6
     )
+
+
+@pytest.mark.parametrize("name", ["BetaGeo", "ModifiedBetaGeo", "GammaGamma", "BetaGeoBetaBinom"])
+def test_standard_errors_agree_with_lifetimes(fitted, reference, name):
+    # lifetimes takes the exact (autograd) Hessian; ours is a finite difference of the gradient
+    for key, value in reference[name]["standard_errors"].items():
+        assert fitted[name].standard_errors[key] == pytest.approx(value, rel=1e-3), key
