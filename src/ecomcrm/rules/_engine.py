@@ -99,7 +99,7 @@ def _json_safe(value: Any) -> Any:
 class _Work:
     """One unit of work: read-through cache, buffered writes, CAS commit."""
 
-    __slots__ = ("actions", "data", "decisions", "reads", "state", "writes")
+    __slots__ = ("actions", "data", "decisions", "reads", "resolved", "state", "writes")
 
     def __init__(self, state: Any) -> None:
         self.state = state
@@ -108,6 +108,7 @@ class _Work:
         self.actions: list[Action] = []
         self.decisions: list[tuple[str, str, str | None, Decision]] = []
         self.data: dict[str, CustomerData] = {}
+        self.resolved: dict[tuple[str | None, str | None], str] = {}
 
     def get(self, key: str) -> Mapping[str, Any] | None:
         if key in self.writes:
@@ -594,7 +595,10 @@ class Engine:
 
     def _handle_event(self, work: _Work, event: Event, now: datetime) -> None:
         name = event.name
-        cid = self._customer_key(event.customer_id, event.anonymous_id)
+        ids = (event.customer_id, event.anonymous_id)
+        cid = work.resolved.get(ids)
+        if cid is None:
+            cid = work.resolved[ids] = self._customer_key(*ids)
         props = _json_safe(event.properties)
         for flow_id in self._exit_flows.get(name, ()):
             self._apply_exit_event(work, flow_id, cid, event, props, now)
