@@ -221,14 +221,14 @@ class _Keys:
         return np.asarray(customer * self.width + rel, dtype=np.int64)
 
 
-def _segmented_cummax(values: NDArray[np.int64], seg: NDArray[np.int64]) -> NDArray[np.int64]:
-    """Running max of non-negative ``values`` restarting at each new ``seg`` (sorted)."""
+def _segmented_cummax(values: NDArray[np.int64], first: NDArray[np.bool_]) -> NDArray[np.int64]:
+    """Running max of non-negative ``values`` restarting where ``first`` is True."""
     if values.size == 0:
         return values.copy()
     span = int(values.max()) + 1
     out = np.empty_like(values)
-    _, starts = np.unique(seg, return_index=True)
-    rank = np.cumsum(np.r_[0, np.diff(seg) != 0])
+    rank = np.cumsum(first) - 1
+    starts = np.flatnonzero(first)
     per = max(1, _INT63 // span - 1)
     n_seg = int(rank[-1]) + 1
     bounds = np.r_[starts, values.size]
@@ -240,7 +240,7 @@ def _segmented_cummax(values: NDArray[np.int64], seg: NDArray[np.int64]) -> NDAr
 
 
 def fifo_expiry(
-    program: LoyaltyProgram, ledger: Ledger, now: Any
+    program: LoyaltyProgram, ledger: Ledger, now: Any, *, stable: bool = True
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.datetime64], NDArray[np.int64]]:
     """Expiry of every earned lot under FIFO consumption.
 
@@ -249,42 +249,60 @@ def fifo_expiry(
     the points of it that expire (or expired) unspent, assuming redemptions and negative
     adjustments consume the oldest unexpired points first. Recorded expire entries are
     not used here; compare with them to find what is still due.
+
+    With ``stable=False`` a faster sort is used: lots of one customer earned at the same
+    microsecond may then split their expiry differently (per-customer totals are equal).
+
+    Example:
+        >>> led = Ledger.from_arrays(customer=[0, 0], at=["2024-01-01", "2024-01-10"],
+        ...                          kind=["earn", "redeem"], points=[100, -30])
+        >>> fifo_expiry(LoyaltyProgram(expiry_days=30), led, "2024-03-01")[3].tolist()
+        [70]
     """
     t_now = np.datetime64(now, "us")
     empty = np.zeros(0, dtype=np.int64)
     if program.expiry_days is None:
         return empty, empty, np.zeros(0, "datetime64[us]"), empty
-    period = np.timedelta64(program.expiry_days * _US_PER_DAY, "us")
-    upto = ledger.at <= t_now
-    credit = upto & ((ledger.kind == EARN) | ((ledger.kind == ADJUST) & (ledger.points > 0)))
-    debit = upto & ((ledger.kind == REDEEM) | ((ledger.kind == ADJUST) & (ledger.points < 0)))
-    lots = np.flatnonzero(credit)
-    if lots.size == 0:
+    period_us = program.expiry_days * _US_PER_DAY
+    at = ledger.at.view(np.int64)
+    now_i = int(t_now.astype(np.int64))
+    kind, pts = ledger.kind, ledger.points
+    credit = (kind == EARN) | ((kind == ADJUST) & (pts > 0))
+    debit = (kind == REDEEM) | ((kind == ADJUST) & (pts < 0))
+    rel = np.flatnonzero((credit | debit) & (at <= now_i))
+    if not credit[rel].any():
         return empty, empty, np.zeros(0, "datetime64[us]"), empty
-    lo = ledger.at[upto].min()
-    keys = _Keys(ledger.n_customers, lo, t_now + period)
-    lot_key = keys(ledger.customer[lots], ledger.at[lots])
-    order = np.argsort(lot_key, kind="stable")
-    lots = lots[order]
-    lc = ledger.customer[lots]
-    lamt = ledger.points[lots]
-    cum = np.cumsum(lamt)
+    lo = int(at[rel].min())
+    unit = _time_key_unit(
+        ledger.n_customers, np.datetime64(lo, "us"), np.datetime64(now_i + period_us, "us")
+    )
+    width = (now_i + period_us - lo + 2) // unit + 2
+    cust = ledger.customer[rel]
+    t_rel = at[rel] - lo if unit == 1 else (at[rel] - lo) // unit
+    key = cust * width + t_rel + 1
+    order = np.argsort(key, kind="stable" if stable else "quicksort")
+    rel, key, cust = rel[order], key[order], cust[order]
+    is_credit = credit[rel]
+    signed = pts[rel]
+    # debits: cumulative amounts in (customer, time) order
+    dkey = key[~is_credit]
+    dcum = np.r_[0, np.cumsum(-signed[~is_credit])]
+    lots = rel[is_credit]
+    lc = cust[is_credit]
+    lamt = signed[is_credit]
+    n_c = ledger.n_customers
     first = np.r_[True, lc[1:] != lc[:-1]]
-    start_idx = np.maximum.accumulate(np.where(first, np.arange(lots.size), 0))
-    base = cum[start_idx] - lamt[start_idx]
-    c_i = cum - base
-    exp_at = ledger.at[lots] + period
-    drows = np.flatnonzero(debit)
-    dkey = keys(ledger.customer[drows], ledger.at[drows])
-    dorder = np.argsort(dkey, kind="stable")
-    dkey = dkey[dorder]
-    dcum = np.r_[0, np.cumsum(-ledger.points[drows][dorder])]
-    hi = np.searchsorted(dkey, keys(lc, exp_at), side="right")
-    lo_i = np.searchsorted(dkey, lc * keys.width, side="left")
-    r_i = dcum[hi] - dcum[lo_i]
-    z = _segmented_cummax(np.maximum(c_i - r_i, 0), lc)
+    # credits before each customer's first lot, and each customer's first debit position
+    credit_before = np.r_[0, np.cumsum(np.bincount(lc, weights=lamt, minlength=n_c))]
+    c_i = np.cumsum(lamt) - np.rint(credit_before[lc]).astype(np.int64)
+    debit_start = np.r_[0, np.cumsum(np.bincount(cust[~is_credit], minlength=n_c))]
+    exp_i = at[lots] + period_us
+    exp_rel = exp_i - lo if unit == 1 else (exp_i - lo) // unit
+    hi = np.searchsorted(dkey, lc * width + exp_rel + 1, side="right")
+    r_i = dcum[hi] - dcum[debit_start[lc]]
+    z = _segmented_cummax(np.maximum(c_i - r_i, 0), first)
     prev = np.where(first, 0, np.r_[0, z[:-1]])
-    return lots, lc, exp_at, z - prev
+    return lots, lc, exp_i.view("datetime64[us]"), z - prev
 
 
 def loyalty_status(
@@ -332,7 +350,7 @@ def loyalty_status(
     due = np.zeros(n, dtype=np.int64)
     soon = np.zeros(n, dtype=np.int64)
     if program.expiry_days is not None:
-        _, lc, exp_at, amount = fifo_expiry(program, ledger, t_now)
+        _, lc, exp_at, amount = fifo_expiry(program, ledger, t_now, stable=False)
         is_due = exp_at <= t_now
         due = np.maximum(_bincount(lc[is_due], amount[is_due], n) - recorded, 0)
         horizon = t_now + np.timedelta64(expiring_within_days * _US_PER_DAY, "us")
