@@ -21,6 +21,7 @@ from hypothesis.stateful import (
     Bundle,
     RuleBasedStateMachine,
     invariant,
+    precondition,
     rule,
     run_state_machine_as_test,
 )
@@ -87,9 +88,18 @@ class StoreStateMachine(RuleBasedStateMachine):
 
     # --- rules --------------------------------------------------------------------------
 
-    @rule(target=customer_ids, k=st.integers(0, 6), with_email=st.booleans())
-    def add_customer(self, k: int, with_email: bool) -> str:
-        """Create a customer, maybe claiming a (possibly taken or suppressed) email."""
+    @rule(
+        target=customer_ids,
+        k=st.integers(0, 3),
+        with_email=st.booleans(),
+        points=st.integers(0, 50),
+    )
+    def add_customer(self, k: int, with_email: bool, points: int) -> str:
+        """Create a customer, maybe claiming a (possibly taken or suppressed) email.
+
+        A created customer also gets an order and (with ``points``) a ledger entry, so
+        that merges and erasures always have records to move or delete.
+        """
         cid = f"{self.prefix}c{next(self.counter)}"
         identities = (self._email(k),) if with_email else ()
         person = Customer(id=cid, created_at=self._at(), identities=identities)
@@ -110,7 +120,32 @@ class StoreStateMachine(RuleBasedStateMachine):
         self.customers[cid] = person
         for key in keys:
             self.owner[key] = cid
+        self.add_order(cid, points)
+        if points:
+            self.add_points(cid, points, reuse=False)
         return cid
+
+    @precondition(lambda self: bool(self.suppressed))
+    @rule(pick=st.integers(0, 100), link=st.booleans())
+    def reclaim_erased_identity(self, pick: int, link: bool) -> None:
+        """Re-importing an erased person's email is refused, as a new customer or a link."""
+        key = sorted(self.suppressed)[pick % len(self.suppressed)]
+        identity = Identity.email(key.split(":", 1)[1])
+        if link and self.customers:
+            target = sorted(self.customers)[pick % len(self.customers)]
+            try:
+                self.store.link_identity(target, identity)
+            except ValidationError:
+                return
+            raise AssertionError("a suppressed identity was linked")
+        person = Customer(
+            id=f"{self.prefix}c{next(self.counter)}", created_at=self._at(), identities=[identity]
+        )
+        try:
+            self.store.customers.put(person)
+        except ValidationError:
+            return
+        raise AssertionError("a suppressed identity was accepted")
 
     @rule(cid=customer_ids, name=st.sampled_from(["Ada", "Bea", "", "Çelik"]))
     def rename(self, cid: str, name: str) -> None:
@@ -204,6 +239,11 @@ class StoreStateMachine(RuleBasedStateMachine):
         for eid, item in list(self.ledger.items()):
             if item.customer_id == m:
                 self.ledger[eid] = attrs.evolve(item, customer_id=s)
+
+    @rule(survivor=customer_ids, merged=customer_ids)
+    def merge_again(self, survivor: str, merged: str) -> None:
+        """A second merge rule, so merges (the subtlest operation) are drawn more often."""
+        self.merge(survivor, merged)
 
     @rule(cid=customer_ids)
     def erase(self, cid: str) -> None:
