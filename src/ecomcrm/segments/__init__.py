@@ -39,6 +39,12 @@ from ecomcrm.segments._segment import (
     evaluate_segments,
     segment_diff,
 )
+from ecomcrm.segments._store_features import (
+    ValueModels,
+    build_customer_features,
+    fit_value_models,
+    refresh_customer_features,
+)
 from ecomcrm.segments._types import FieldType, Schema
 
 __all__ = [
@@ -56,9 +62,13 @@ __all__ = [
     "SegmentSet",
     "StringColumn",
     "TagsColumn",
+    "ValueModels",
+    "build_customer_features",
     "builtin_segments",
     "classify_lifecycle",
     "compile_expression",
     "evaluate_segments",
+    "fit_value_models",
+    "refresh_customer_features",
     "segment_diff",
 ]

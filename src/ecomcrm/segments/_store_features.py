@@ -1,0 +1,489 @@
+"""Build the customer feature table from a store, with the metrics and predict functions.
+
+Everything is computed from the store's columnar reads in array operations: no Python loop
+per customer or per order. The refresh path reads only the changed customers' records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import attrs
+import numpy as np
+from numpy.typing import NDArray
+
+from ecomcrm.errors import ValidationError
+from ecomcrm.metrics import customer_summary, rfm_scores, rfm_segments
+from ecomcrm.predict import BetaGeo, GammaGamma, customer_lifetime_value, period_days
+from ecomcrm.segments._features import CUSTOMER_FEATURES_SCHEMA, FeatureTable, TagsColumn
+from ecomcrm.storage import CustomerTable, EventFacts, OrderFacts, Store
+
+__all__ = [
+    "ValueModels",
+    "build_customer_features",
+    "fit_value_models",
+    "refresh_customer_features",
+]
+
+_DAY_US = 86_400_000_000
+CART_EVENTS = ("Product Added", "Checkout Started")
+VIEW_EVENTS = ("Product Viewed",)
+ORDER_EVENTS = ("Order Completed",)
+
+
+@attrs.frozen(kw_only=True)
+class ValueModels:
+    """Fitted purchase and spend models plus the time units that go with them.
+
+    ``freq`` is the period the models were fitted in ("D", "W" or "M"); predictions of
+    purchases and CLV are over ``horizon_months`` with a monthly ``discount_rate``.
+
+    Example:
+        >>> from ecomcrm.predict import BetaGeo
+        >>> m = ValueModels(purchase=BetaGeo({"r": 0.24, "alpha": 4.4, "a": 0.79, "b": 2.4}), freq="W")
+        >>> m.horizon_months
+        12
+    """
+
+    purchase: Any
+    spend: GammaGamma | None = None
+    freq: Literal["D", "W", "M"] = "W"
+    horizon_months: int = 12
+    discount_rate: float = 0.01
+
+
+def _purchase_facts(
+    orders: OrderFacts,
+) -> tuple[NDArray[np.int64], NDArray[Any], NDArray[np.float64]]:
+    keep = ~orders.cancelled
+    return orders.customer_index[keep], orders.placed_at[keep], orders.amount[keep]
+
+
+def fit_value_models(
+    orders: OrderFacts, *, now: datetime | np.datetime64, freq: Literal["D", "W", "M"] = "W"
+) -> ValueModels:
+    """Fit BG/NBD and (when there are repeat buyers) Gamma-Gamma on a store's order facts.
+
+    Example:
+        >>> import ecomcrm
+        >>> from datetime import datetime, timezone
+        >>> from ecomcrm.io import SyntheticShop
+        >>> store = ecomcrm.open_store("memory://")
+        >>> end = datetime(2024, 1, 1, tzinfo=timezone.utc)
+        >>> _ = SyntheticShop(customers=300, seed=1, end=end).to_store(store)
+        >>> models = fit_value_models(store.order_facts(), now=datetime(2024, 1, 1, tzinfo=timezone.utc))
+        >>> sorted(models.purchase.params)
+        ['a', 'alpha', 'b', 'r']
+    """
+    cust, when, amount = _purchase_facts(orders)
+    if len(cust) == 0:
+        raise ValidationError(
+            "no orders to fit value models on", entity="OrderFacts", field="amount"
+        )
+    end = _as_datetime64(now)
+    summary = customer_summary(cust, when, amount, observation_end=end, freq=freq, after_end="drop")
+    purchase = BetaGeo().fit(summary.frequency, summary.recency, summary.T)
+    repeat = (summary.frequency > 0) & (summary.monetary_value > 0)
+    spend = None
+    if int(repeat.sum()) >= 10:
+        spend = GammaGamma().fit(summary.frequency[repeat], summary.monetary_value[repeat])
+    return ValueModels(purchase=purchase, spend=spend, freq=freq)
+
+
+def _as_datetime64(now: datetime | np.datetime64) -> np.datetime64:
+    if isinstance(now, datetime):
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValidationError(
+                "must be timezone-aware", entity="features", field="now", value=now
+            )
+        naive = now.astimezone(UTC).replace(tzinfo=None)
+        return np.datetime64(naive.isoformat(), "us")
+    converted: np.datetime64 = now.astype("datetime64[us]")
+    return converted
+
+
+def _next_after(
+    group_a: NDArray[np.int64],
+    t_a: NDArray[np.int64],
+    group_b: NDArray[np.int64],
+    t_b: NDArray[np.int64],
+) -> NDArray[np.int64]:
+    """For each (group_a, t_a) the first t_b of the same group with t_b >= t_a, else -1.
+
+    Times are ranked densely so that (group, rank) packs into one sortable int64.
+    """
+    if len(group_a) == 0:
+        return np.empty(0, dtype=np.int64)
+    if len(group_b) == 0:
+        return np.full(len(group_a), -1, dtype=np.int64)
+    times, inverse = np.unique(np.concatenate([t_a, t_b]), return_inverse=True)
+    rank_a = inverse[: len(t_a)].astype(np.int64)
+    rank_b = inverse[len(t_a) :].astype(np.int64)
+    key_b = (group_b << 32) | rank_b
+    key_b.sort()
+    key_a = (group_a << 32) | rank_a
+    pos = np.searchsorted(key_b, key_a, side="left")
+    found = pos < len(key_b)
+    out = np.full(len(group_a), -1, dtype=np.int64)
+    hit = np.flatnonzero(found)
+    same = (key_b[pos[hit]] >> 32) == group_a[hit]
+    hit = hit[same]
+    out[hit] = times[key_b[pos[hit]] & 0xFFFFFFFF]
+    return out
+
+
+def _abandoned(
+    events: EventFacts,
+    starts: tuple[str, ...],
+    follow_ups: tuple[str, ...],
+    orders_cust: NDArray[np.int64],
+    orders_us: NDArray[np.int64],
+    window_us: int,
+    n: int,
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Per customer: days with a ``starts`` event not followed within the window, and the latest."""
+    codes = {name: i for i, name in enumerate(events.names)}
+    known = events.customer_index >= 0
+    at_us = events.at.astype("datetime64[us]").astype(np.int64)
+
+    def rows(names: Iterable[str]) -> NDArray[np.bool_]:
+        wanted = [codes[x] for x in names if x in codes]
+        return known & np.isin(events.name_code, wanted)
+
+    start = rows(starts)
+    if not start.any():
+        return np.zeros(n, dtype=np.int64), np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    s_cust = events.customer_index[start]
+    s_us = at_us[start]
+    # one signal per customer and calendar day (several adds in a session are one cart)
+    day = s_us // _DAY_US
+    _, first = np.unique((s_cust << 20) + (day - day.min()), return_index=True)
+    s_cust, s_us = s_cust[first], s_us[first]
+    follow = rows(follow_ups)
+    f_cust = np.concatenate([events.customer_index[follow], orders_cust])
+    f_us = np.concatenate([at_us[follow], orders_us])
+    nxt = _next_after(s_cust, s_us + 1, f_cust, f_us)
+    lost = (nxt < 0) | (nxt - s_us > window_us)
+    counts = np.bincount(s_cust[lost], minlength=n).astype(np.int64)
+    latest = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(latest, s_cust[lost], s_us[lost])
+    return counts, latest
+
+
+def _datetime_or_nat(us: NDArray[np.int64], valid: NDArray[np.bool_]) -> NDArray[np.datetime64]:
+    out = us.astype("datetime64[us]")
+    out[~valid] = np.datetime64("NaT", "us")
+    return out
+
+
+def _tags(table: CustomerTable) -> TagsColumn:
+    vocab = np.asarray(table.tag_vocabulary, dtype=object)
+    order = np.argsort(vocab.astype(str)) if len(vocab) else np.empty(0, dtype=np.intp)
+    remap = np.empty(len(vocab), dtype=np.int32)
+    remap[order] = np.arange(len(vocab), dtype=np.int32)
+    codes = remap[table.tag_codes] if len(table.tag_codes) else table.tag_codes.astype(np.int32)
+    return TagsColumn(table.tag_indptr.astype(np.int64), codes, tuple(str(v) for v in vocab[order]))
+
+
+def _features(
+    customers: CustomerTable,
+    orders: OrderFacts,
+    events: EventFacts,
+    *,
+    now: np.datetime64,
+    models: ValueModels | None,
+    cart_window: timedelta,
+    population: FeatureTable | None = None,
+) -> FeatureTable:
+    n = len(customers)
+    now_us = int(now.astype("datetime64[us]").astype(np.int64))
+    cust, when, amount = _purchase_facts(orders)
+    keep = ~orders.cancelled
+    when_us = when.astype("datetime64[us]").astype(np.int64)
+    count = np.bincount(cust, minlength=n).astype(np.int64)
+    refunded = np.bincount(cust, weights=orders.refunded[keep], minlength=n)
+    gross = np.bincount(cust, weights=amount, minlength=n)
+    total = gross - refunded
+    has = count > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        aov = np.where(has, total / np.maximum(count, 1), np.nan)
+    # facts are ordered by time: first / last / second-to-last per customer by a stable sort
+    order = np.argsort(cust, kind="stable")
+    ends = np.cumsum(count)
+    starts = ends - count
+    first_us = np.zeros(n, dtype=np.int64)
+    last_us = np.zeros(n, dtype=np.int64)
+    prev_us = np.zeros(n, dtype=np.int64)
+    sorted_us = when_us[order]
+    first_us[has] = sorted_us[starts[has]]
+    last_us[has] = sorted_us[ends[has] - 1]
+    two = count >= 2
+    prev_us[two] = sorted_us[ends[two] - 2]
+    days_since_last = np.where(has, (now_us - last_us) / _DAY_US, np.nan)
+    days_since_first = np.where(has, (now_us - first_us) / _DAY_US, np.nan)
+    gap = np.where(two, (last_us - prev_us) / _DAY_US, np.nan)
+    units = np.bincount(cust, weights=orders.units[keep], minlength=n)
+    returned = np.bincount(cust, weights=orders.returned_units[keep], minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return_rate = np.where(units > 0, returned / np.where(units > 0, units, 1), np.nan)
+        discounted = np.bincount(
+            cust, weights=(orders.discount[keep] > 0).astype(float), minlength=n
+        )
+        discount_share = np.where(has, discounted / np.maximum(count, 1), np.nan)
+
+    columns: dict[str, Any] = {
+        "orders_count": count,
+        "total_spent": total,
+        "aov": aov,
+        "first_order_at": _datetime_or_nat(first_us, has),
+        "last_order_at": _datetime_or_nat(last_us, has),
+        "days_since_last_order": days_since_last,
+        "days_since_first_order": days_since_first,
+        "days_between_last_two_orders": gap,
+        "refunded_amount": refunded,
+        "return_rate": return_rate,
+        "discount_order_share": discount_share,
+        "created_at": customers.created_at.astype("datetime64[us]"),
+        "country": customers.country,
+        "tags": _tags(customers),
+        "categories": TagsColumn(np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int32), ()),
+    }
+    for channel in ("email", "sms", "push", "whatsapp"):
+        flags = customers.consents.get(f"{channel}:marketing")
+        columns[f"consent_{channel}"] = (
+            np.zeros(n, dtype=bool) if flags is None else np.asarray(flags, dtype=bool)
+        )
+
+    # RFM scores over buyers; the population (for a refresh) sets the quantiles
+    r_score = np.full(n, np.nan)
+    f_score = np.full(n, np.nan)
+    m_score = np.full(n, np.nan)
+    segment = np.full(n, None, dtype=object)
+    buyers = np.flatnonzero(has)
+    if len(buyers):
+        rec, frq, mon = days_since_last[buyers], count[buyers].astype(float), total[buyers]
+        k = len(buyers)
+        if population is not None and len(population):
+            pop_has = np.asarray(population.column("orders_count")) > 0
+            rec = np.concatenate(
+                [rec, np.asarray(population.column("days_since_last_order"))[pop_has]]
+            )
+            frq = np.concatenate(
+                [frq, np.asarray(population.column("orders_count"))[pop_has].astype(float)]
+            )
+            mon = np.concatenate([mon, np.asarray(population.column("total_spent"))[pop_has]])
+        scores = rfm_scores(rec, frq, mon)
+        r_score[buyers] = scores.recency[:k]
+        f_score[buyers] = scores.frequency[:k]
+        m_score[buyers] = scores.monetary[:k]
+        segment[buyers] = rfm_segments(
+            scores.recency[:k], scores.frequency[:k], scores.monetary[:k]
+        )
+    columns.update(r_score=r_score, f_score=f_score, m_score=m_score, rfm_segment=segment)
+
+    p_alive = np.full(n, np.nan)
+    purchases = np.full(n, np.nan)
+    clv = np.full(n, np.nan)
+    if models is not None and len(cust):
+        summary = customer_summary(
+            cust, when, amount, observation_end=now, freq=models.freq, after_end="drop"
+        )
+        rows = np.asarray(summary.customer_id, dtype=np.int64)
+        p_alive[rows] = models.purchase.conditional_probability_alive(
+            summary.frequency, summary.recency, summary.T
+        )
+        horizon = models.horizon_months * 30.4375 / period_days(models.freq)
+        purchases[rows] = models.purchase.conditional_expected_purchases(
+            horizon, summary.frequency, summary.recency, summary.T
+        )
+        if models.spend is not None:
+            spend = models.spend.conditional_expected_average_spend(
+                summary.frequency, np.where(summary.frequency > 0, summary.monetary_value, 0.0)
+            )
+            clv[rows] = customer_lifetime_value(
+                models.purchase,
+                summary.frequency,
+                summary.recency,
+                summary.T,
+                spend,
+                model_period=models.freq,
+                horizon=models.horizon_months,
+                horizon_period="month",
+                discount_rate=models.discount_rate,
+            )
+    columns.update(p_alive=p_alive, predicted_purchases=purchases, predicted_clv=clv)
+
+    window_us = int(cart_window / timedelta(microseconds=1))
+    cart_count, cart_last = _abandoned(
+        events, CART_EVENTS, ORDER_EVENTS, cust, when_us, window_us, n
+    )
+    browse_count, _ = _abandoned(
+        events, VIEW_EVENTS, (*CART_EVENTS, *ORDER_EVENTS), cust, when_us, window_us, n
+    )
+    columns["cart_abandon_count"] = cart_count
+    columns["browse_abandon_count"] = browse_count
+    columns["last_cart_abandon_at"] = _datetime_or_nat(cart_last, cart_count > 0)
+    seen = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    known = events.customer_index >= 0
+    np.maximum.at(
+        seen,
+        events.customer_index[known],
+        events.at[known].astype("datetime64[us]").astype(np.int64),
+    )
+    np.maximum.at(seen, cust, when_us)
+    columns["last_seen_at"] = _datetime_or_nat(seen, seen > np.iinfo(np.int64).min)
+    table = FeatureTable(customers.ids, columns, CUSTOMER_FEATURES_SCHEMA)
+    return table.with_null_columns(CUSTOMER_FEATURES_SCHEMA)
+
+
+def build_customer_features(
+    store: Store,
+    *,
+    now: datetime,
+    models: ValueModels | None = None,
+    currency: str | None = None,
+    rates: Mapping[str, float] | None = None,
+    cart_window: timedelta = timedelta(hours=24),
+) -> FeatureTable:
+    """The customer feature table (``CUSTOMER_FEATURES_SCHEMA``) of every live customer.
+
+    Order features count non-cancelled orders; ``total_spent`` is net of refunds. Cart
+    abandonment counts the days with a "Product Added" or "Checkout Started" event that no
+    order followed within ``cart_window``; browse abandonment the days with a "Product
+    Viewed" event that no cart or order followed. ``p_alive``, ``predicted_purchases``
+    and ``predicted_clv`` are filled when ``models`` is given (see :func:`fit_value_models`).
+    ``city``, ``email_domain`` and ``categories`` are not in the store's columnar reads and
+    are left null (empty for ``categories``).
+
+    Example:
+        >>> import ecomcrm
+        >>> from datetime import datetime, timezone
+        >>> from ecomcrm.io import SyntheticShop
+        >>> store = ecomcrm.open_store("memory://")
+        >>> now = datetime(2024, 1, 1, tzinfo=timezone.utc)
+        >>> _ = SyntheticShop(customers=200, seed=3, end=now).to_store(store)
+        >>> table = build_customer_features(store, now=now)
+        >>> len(table) == store.customers.count()
+        True
+    """
+    end = _as_datetime64(now)
+    return _features(
+        store.customer_table(),
+        store.order_facts(currency=currency, rates=rates),
+        store.event_facts(names=(*CART_EVENTS, *VIEW_EVENTS, *ORDER_EVENTS)),
+        now=end,
+        models=models,
+        cart_window=cart_window,
+    )
+
+
+def refresh_customer_features(
+    table: FeatureTable,
+    store: Store,
+    customer_ids: Iterable[str],
+    *,
+    now: datetime,
+    models: ValueModels | None = None,
+    currency: str | None = None,
+    rates: Mapping[str, float] | None = None,
+    cart_window: timedelta = timedelta(hours=24),
+) -> FeatureTable:
+    """Recompute the rows of ``customer_ids`` and return the updated table.
+
+    Only those customers' rows change; their RFM scores are ranked against the rest of
+    ``table`` (so a refresh equals a full rebuild for them). Customers not yet in the
+    table are appended.
+
+    Example:
+        >>> import ecomcrm
+        >>> from datetime import datetime, timezone
+        >>> from ecomcrm.io import SyntheticShop
+        >>> store = ecomcrm.open_store("memory://")
+        >>> now = datetime(2024, 1, 1, tzinfo=timezone.utc)
+        >>> _ = SyntheticShop(customers=100, seed=3, end=now).to_store(store)
+        >>> table = build_customer_features(store, now=now)
+        >>> first = str(table.ids[0])
+        >>> refreshed = refresh_customer_features(table, store, [first], now=now)
+        >>> refreshed.record_for(first) == table.record_for(first)
+        True
+    """
+    wanted = sorted({store.resolve(c) for c in customer_ids})
+    full_customers = store.customer_table()
+    rows = np.flatnonzero(np.isin(full_customers.ids.astype(str), np.asarray(wanted, dtype=str)))
+    subset = _take_customers(full_customers, rows)
+    orders = _take_orders(store.order_facts(currency=currency, rates=rates), rows)
+    events = _take_events(
+        store.event_facts(names=(*CART_EVENTS, *VIEW_EVENTS, *ORDER_EVENTS)), rows
+    )
+    others = table.filter(~np.isin(table.ids.astype(str), np.asarray(wanted, dtype=str)))
+    changed = _features(
+        subset,
+        orders,
+        events,
+        now=_as_datetime64(now),
+        models=models,
+        cart_window=cart_window,
+        population=others,
+    )
+    return table.update(changed)
+
+
+def _remap(
+    index: NDArray[np.int64], rows: NDArray[np.intp], n: int
+) -> tuple[NDArray[np.bool_], NDArray[np.int64]]:
+    lut = np.full(n + 1, -1, dtype=np.int64)
+    lut[rows] = np.arange(len(rows), dtype=np.int64)
+    new = lut[np.where(index >= 0, index, n)]
+    return new >= 0, new
+
+
+def _take_customers(table: CustomerTable, rows: NDArray[np.intp]) -> CustomerTable:
+    lengths = np.diff(table.tag_indptr)[rows]
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    gather = np.repeat(table.tag_indptr[:-1][rows], lengths) + (
+        np.arange(int(indptr[-1]), dtype=np.int64) - np.repeat(indptr[:-1], lengths)
+    )
+    return attrs.evolve(
+        table,
+        ids=table.ids[rows],
+        created_at=table.created_at[rows],
+        country=table.country[rows],
+        timezone=table.timezone[rows],
+        birthday=table.birthday[rows],
+        acquisition_channel=table.acquisition_channel[rows],
+        tag_indptr=indptr,
+        tag_codes=table.tag_codes[gather],
+        consents={k: v[rows] for k, v in table.consents.items()},
+    )
+
+
+def _take_orders(facts: OrderFacts, rows: NDArray[np.intp]) -> OrderFacts:
+    keep, new = _remap(facts.customer_index, rows, len(facts.customer_ids))
+    return attrs.evolve(
+        facts,
+        customer_ids=facts.customer_ids[rows],
+        customer_index=new[keep],
+        order_id=facts.order_id[keep],
+        placed_at=facts.placed_at[keep],
+        amount=facts.amount[keep],
+        discount=facts.discount[keep],
+        refunded=facts.refunded[keep],
+        units=facts.units[keep],
+        returned_units=facts.returned_units[keep],
+        cancelled=facts.cancelled[keep],
+    )
+
+
+def _take_events(facts: EventFacts, rows: NDArray[np.intp]) -> EventFacts:
+    keep, new = _remap(facts.customer_index, rows, len(facts.customer_ids))
+    return attrs.evolve(
+        facts,
+        customer_ids=facts.customer_ids[rows],
+        customer_index=new[keep],
+        name_code=facts.name_code[keep],
+        at=facts.at[keep],
+        product=facts.product[keep],
+    )

@@ -1,0 +1,127 @@
+"""The feature table built from a store agrees with a per-customer computation from objects."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import numpy as np
+import pytest
+
+import ecomcrm
+from ecomcrm.domain import Consent, Customer, Event, Order, OrderLine, Refund, ReturnLine
+from ecomcrm.io import SyntheticShop
+from ecomcrm.segments import (
+    CUSTOMER_FEATURES_SCHEMA,
+    build_customer_features,
+    builtin_segments,
+    evaluate_segments,
+    fit_value_models,
+    refresh_customer_features,
+)
+
+NOW = datetime(2024, 6, 1, tzinfo=UTC)
+
+
+def _order(oid: str, cid: str, days_ago: float, amount: str, **kw: object) -> Order:
+    return Order(
+        id=oid,
+        customer_id=cid,
+        placed_at=NOW - timedelta(days=days_ago),
+        currency="EUR",
+        lines=[OrderLine(sku="A", quantity=2, unit_price=Decimal(amount) / 2)],
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: object) -> ecomcrm.storage.Store:
+    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/crm.db"
+    s = ecomcrm.open_store(url)
+    created = NOW - timedelta(days=400)
+    s.customers.put_many(
+        [
+            Customer(id="a", created_at=created, tags={"vip"}, country="FR"),
+            Customer(id="b", created_at=created),
+            Customer(id="c", created_at=created),
+        ]
+    )
+    s.orders.put_many(
+        [
+            _order("o1", "a", 100, "50.00", discount_codes=["X"], discount="5.00"),
+            _order("o2", "a", 10, "150.00"),
+            _order("o3", "b", 30, "20.00"),
+            _order(
+                "o4", "b", 5, "999.00", status="cancelled", cancelled_at=NOW - timedelta(days=4)
+            ),
+        ]
+    )
+    s.orders.add_refund(
+        Refund(
+            id="r1",
+            order_id="o2",
+            customer_id="a",
+            at=NOW - timedelta(days=8),
+            amount="30.00",
+            currency="EUR",
+            returned=True,
+            lines=[ReturnLine(sku="A", quantity=1)],
+        )
+    )
+    s.consents.record(
+        Consent(customer_id="a", channel="email", purpose="marketing", granted=True, at=created)
+    )
+    s.events.append_many(
+        [
+            # c adds to cart twice on one day and never buys: one abandoned cart day
+            Event(name="Product Added", customer_id="c", at=NOW - timedelta(days=3)),
+            Event(name="Product Added", customer_id="c", at=NOW - timedelta(days=3, hours=-1)),
+            Event(name="Product Viewed", customer_id="c", at=NOW - timedelta(days=20)),
+            # b adds and buys within the window: not abandoned
+            Event(name="Product Added", customer_id="b", at=NOW - timedelta(days=30, hours=1)),
+        ]
+    )
+    yield s
+    s.close()
+
+
+def test_features_match_hand_computation(store: ecomcrm.storage.Store) -> None:
+    table = build_customer_features(store, now=NOW)
+    a, b, c = (table.record_for(x) for x in "abc")
+    # o1: 50 - 5 discount = 45; o2: 150; refund 30 -> net 165
+    assert a["orders_count"] == 2 and a["total_spent"] == pytest.approx(165.0)
+    assert a["aov"] == pytest.approx(82.5)
+    assert a["days_since_last_order"] == pytest.approx(10.0)
+    assert a["days_between_last_two_orders"] == pytest.approx(90.0)
+    assert a["return_rate"] == pytest.approx(1 / 4)
+    assert a["discount_order_share"] == pytest.approx(0.5)
+    assert a["consent_email"] is True and a["tags"] == ("vip",) and a["country"] == "FR"
+    assert b["orders_count"] == 1  # the cancelled order does not count
+    assert b["cart_abandon_count"] == 0
+    assert c["orders_count"] == 0 and c["aov"] is None and c["r_score"] is None
+    assert c["cart_abandon_count"] == 1 and c["browse_abandon_count"] == 1
+    assert c["last_cart_abandon_at"] == NOW - timedelta(days=3)
+    assert set(table.names) == set(CUSTOMER_FEATURES_SCHEMA)
+
+
+def test_refresh_equals_rebuild(store: ecomcrm.storage.Store) -> None:
+    before = build_customer_features(store, now=NOW)
+    store.orders.upsert(_order("o9", "c", 1, "40.00"))
+    refreshed = refresh_customer_features(before, store, ["c"], now=NOW)
+    rebuilt = build_customer_features(store, now=NOW)
+    assert refreshed.record_for("c") == rebuilt.record_for("c")
+    assert refreshed.record_for("a") == before.record_for("a")
+
+
+def test_synthetic_shop_with_models_and_segments() -> None:
+    store = ecomcrm.open_store("memory://")
+    SyntheticShop(customers=800, seed=5, end=NOW).to_store(store)
+    models = fit_value_models(store.order_facts(), now=NOW)
+    table = build_customer_features(store, now=NOW, models=models)
+    buyers = np.asarray(table.column("orders_count")) > 0
+    p_alive = np.asarray(table.column("p_alive"))
+    assert np.all((p_alive[buyers] >= 0) & (p_alive[buyers] <= 1))
+    assert np.all(np.isnan(p_alive[~buyers]))
+    clv = np.asarray(table.column("predicted_clv"))
+    assert np.all(clv[buyers] >= 0)
+    membership = evaluate_segments(table, builtin_segments(), now=NOW)
+    counts = membership.counts()
+    assert len(counts) == 10 and sum(counts.values()) > 0
