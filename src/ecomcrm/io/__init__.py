@@ -14,6 +14,14 @@ Example:
     True
 """
 
+from ecomcrm.io._frames import (
+    LIFETIMES_COLUMNS,
+    frame_to_feature_table,
+    from_frame,
+    summary_frame,
+    to_columns,
+    to_frame,
+)
 from ecomcrm.io._ga4 import GA4_EVENT_NAMES, ga4_to_segment, import_ga4_events
 from ecomcrm.io._generic import GENERIC_FIELDS, import_generic
 from ecomcrm.io._progress import ProgressCallback, TextProgress, make_progress
@@ -38,6 +46,7 @@ from ecomcrm.io._woocommerce import (
 __all__ = [
     "GA4_EVENT_NAMES",
     "GENERIC_FIELDS",
+    "LIFETIMES_COLUMNS",
     "MAX_REJECTION_DETAILS",
     "SHOPIFY_CUSTOMER_COLUMNS",
     "SHOPIFY_ORDER_COLUMNS",
@@ -48,6 +57,8 @@ __all__ = [
     "RejectedRow",
     "SyntheticShop",
     "TextProgress",
+    "frame_to_feature_table",
+    "from_frame",
     "ga4_to_segment",
     "generate_shop",
     "handle_shopify_webhook",
@@ -61,4 +72,7 @@ __all__ = [
     "parse_pipe_fields",
     "shopify_customer_redact",
     "shopify_data_request",
+    "summary_frame",
+    "to_columns",
+    "to_frame",
 ]
