@@ -481,30 +481,47 @@ class BaseModel:
         entity = type(self).__name__
         loglik = self._loglik
 
-        def objective(theta: FloatArray) -> tuple[float, FloatArray]:
+        def objective(theta: FloatArray, *, central: bool = True) -> tuple[float, FloatArray]:
             if not np.all(np.abs(theta) < 30):
                 return np.inf, np.zeros(k)
             natural = np.exp(theta)
-            params = tuple(float(v) for v in natural)
             with np.errstate(all="ignore"):
                 if self._analytic_gradient:
-                    ll, grads = loglik(params, data, True)
+                    ll, grads = loglik(tuple(float(v) for v in natural), data, True)
                     assert grads is not None
-                else:
-                    ll, _ = loglik(params, data, False)
+                    f = -float(np.sum(w * ll)) / total
+                    g = np.array(
+                        [-float(np.sum(w * gr)) * natural[j] for j, gr in enumerate(grads)]
+                    )
+                    g = g / total
+                elif central:
+                    ll, _ = loglik(tuple(float(v) for v in natural), data, False)
+                    f = -float(np.sum(w * ll)) / total
                     grads = numeric_gradient(loglik, theta, data)
-            f = -float(np.sum(w * ll)) / total
-            g = (
-                np.array([-float(np.sum(w * gr)) * natural[j] for j, gr in enumerate(grads)])
-                / total
-            )
+                    g = np.array(
+                        [-float(np.sum(w * gr)) * natural[j] for j, gr in enumerate(grads)]
+                    )
+                    g = g / total
+                else:
+                    # forward differences: the base point and k shifted points in one call
+                    h = 1e-7
+                    pts = np.exp(np.concatenate([theta[None, :], theta + np.eye(k) * h]))
+                    ll, _ = loglik(tuple(pts[:, j : j + 1] for j in range(k)), data, False)
+                    tot = -np.sum(ll * w, axis=1) / total
+                    f = float(tot[0])
+                    g = (tot[1:] - tot[0]) / h
             if not (np.isfinite(f) and np.all(np.isfinite(g))):
                 return np.inf, np.zeros(k)
             return f, g
 
+        def search_objective(theta: FloatArray) -> tuple[float, FloatArray]:
+            # numeric-gradient models search with cheap forward differences; the Newton
+            # check below uses central differences
+            return objective(theta, central=self._analytic_gradient)
+
         theta0 = self._initial_log_params(data)
         method = "BFGS"
-        res = bfgs(objective, theta0)
+        res = bfgs(search_objective, theta0)
         if not res.success:
             method = "L-BFGS-B"
             res = scipy.optimize.minimize(
