@@ -22,7 +22,18 @@ from ecomcrm import errors
 from ecomcrm._version import __version__
 
 if TYPE_CHECKING:
-    from ecomcrm import domain, io, loyalty, metrics, predict, recommend, rules, segments, storage
+    from ecomcrm import (
+        domain,
+        io,
+        loyalty,
+        metrics,
+        predict,
+        recommend,
+        rules,
+        segments,
+        service,
+        storage,
+    )
     from ecomcrm.storage import open_store
 
 __all__ = [
@@ -37,6 +48,7 @@ __all__ = [
     "recommend",
     "rules",
     "segments",
+    "service",
     "storage",
 ]
 
@@ -49,6 +61,7 @@ _SUBPACKAGES = {
     "recommend",
     "rules",
     "segments",
+    "service",
     "storage",
     "testing",
 }

@@ -1,0 +1,238 @@
+from __future__ import annotations
+
+import base64
+import html
+import io as _io
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+import numpy as np
+
+from ecomcrm.errors import ValidationError
+from ecomcrm.rules import BacktestReport, backtest, builtin_flows
+from ecomcrm.segments import (
+    FeatureTable,
+    LifecycleStage,
+    SegmentMembership,
+    ValueModels,
+    build_customer_features,
+    builtin_segments,
+    classify_lifecycle,
+    evaluate_segments,
+    fit_value_models,
+)
+from ecomcrm.storage import Store
+
+Say = Callable[[str], None]
+
+
+@attrs.frozen(kw_only=True)
+class Analysis:
+    now: datetime
+    customers: int
+    orders: int
+    currency: str
+    models: ValueModels | None
+    table: FeatureTable
+    membership: SegmentMembership
+    stages: dict[str, int]
+    rfm: dict[str, int]
+    at_risk: list[dict[str, Any]]
+    flows: BacktestReport | None
+
+
+def analyze_store(
+    store: Store,
+    *,
+    now: datetime,
+    flow_days: int = 7,
+    run_flows: bool = True,
+    say: Say = lambda _: None,
+) -> Analysis:
+    say("reading order facts")
+    facts = store.order_facts()
+    models = None
+    if int((~facts.cancelled).sum()) >= 20:
+        say("fitting BG/NBD and Gamma-Gamma")
+        try:
+            models = fit_value_models(facts, now=now)
+        except ValidationError:
+            models = None
+    say("building the customer feature table")
+    table = build_customer_features(store, now=now, models=models)
+    say("evaluating segments and lifecycle stages")
+    membership = evaluate_segments(table, builtin_segments(), now=now)
+    codes = classify_lifecycle(table, now=now)
+    stage_names = [s.name.lower() for s in LifecycleStage]
+    counts = np.bincount(codes.astype(np.int64), minlength=len(stage_names))
+    stages = {stage_names[i]: int(c) for i, c in enumerate(counts) if i < len(stage_names)}
+    rfm_col = table.column("rfm_segment")
+    rfm: dict[str, int] = {}
+    vocab = getattr(rfm_col, "vocabulary", ())
+    rfm_codes = np.asarray(getattr(rfm_col, "codes", np.empty(0, dtype=np.int32)))
+    for code, count in zip(*np.unique(rfm_codes[rfm_codes >= 0], return_counts=True), strict=True):
+        rfm[str(vocab[int(code)])] = int(count)
+    at_risk = _valuable_at_risk(table)
+    report = None
+    if run_flows:
+        say(f"backtesting the built-in flows over the last {flow_days} days")
+        report = _backtest_recent(store, now=now, days=flow_days)
+    return Analysis(
+        now=now,
+        customers=len(table),
+        orders=len(facts),
+        currency=facts.currency,
+        models=models,
+        table=table,
+        membership=membership,
+        stages=stages,
+        rfm=dict(sorted(rfm.items(), key=lambda kv: -kv[1])),
+        at_risk=at_risk,
+        flows=report,
+    )
+
+
+def _valuable_at_risk(table: FeatureTable, limit: int = 10) -> list[dict[str, Any]]:
+    p_alive = np.asarray(table.column("p_alive"), dtype=float)
+    clv = np.asarray(table.column("predicted_clv"), dtype=float)
+    spent = np.asarray(table.column("total_spent"), dtype=float)
+    risky = np.flatnonzero((p_alive < 0.5) & np.isfinite(clv))
+    order = risky[np.argsort(-spent[risky], kind="stable")][:limit]
+    return [
+        {
+            "customer_id": str(table.ids[i]),
+            "total_spent": float(spent[i]),
+            "p_alive": float(p_alive[i]),
+            "predicted_clv": float(clv[i]),
+            "days_since_last_order": float(np.asarray(table.column("days_since_last_order"))[i]),
+        }
+        for i in order
+    ]
+
+
+def _backtest_recent(store: Store, *, now: datetime, days: int) -> BacktestReport:
+    since = now - timedelta(days=days)
+    facts = store.event_facts()
+    since64 = np.datetime64(since.replace(tzinfo=None).isoformat(), "us")
+    recent = facts.customer_index[(facts.at >= since64) & (facts.customer_index >= 0)]
+    events = []
+    for index in np.unique(recent).tolist():
+        customer_id = str(facts.customer_ids[index])
+        events.extend(store.events.for_customer(customer_id, since=since))
+    return backtest(store, builtin_flows(), events, end=now)
+
+
+def render_text(analysis: Analysis) -> str:
+    lines = [
+        f"ecomcrm report as of {analysis.now:%Y-%m-%d %H:%M} UTC",
+        f"  {analysis.customers:,} customers, {analysis.orders:,} orders ({analysis.currency})",
+    ]
+    if analysis.models is not None:
+        params = ", ".join(f"{k}={v:.3g}" for k, v in analysis.models.purchase.params.items())
+        lines.append(f"  BG/NBD (weekly): {params}")
+        if analysis.models.spend is not None:
+            spend = ", ".join(f"{k}={v:.3g}" for k, v in analysis.models.spend.params.items())
+            lines.append(f"  Gamma-Gamma: {spend}")
+    lines += ["", "Segments (built-in)"]
+    for name, count in analysis.membership.counts().items():
+        lines.append(f"  {name:<28}{count:>10,}")
+    lines += ["", "Lifecycle stages"]
+    for name, count in analysis.stages.items():
+        lines.append(f"  {name:<28}{count:>10,}")
+    lines += ["", "RFM segments"]
+    for name, count in analysis.rfm.items():
+        lines.append(f"  {name:<28}{count:>10,}")
+    lines += ["", "Most valuable customers at risk (P(alive) < 0.5)"]
+    lines.append(f"  {'customer':<16}{'spent':>12}{'P(alive)':>10}{'CLV 12m':>10}{'days idle':>11}")
+    for row in analysis.at_risk:
+        lines.append(
+            f"  {row['customer_id']:<16}{row['total_spent']:>12,.2f}{row['p_alive']:>10.2f}"
+            f"{row['predicted_clv']:>10,.2f}{row['days_since_last_order']:>11.0f}"
+        )
+    if not analysis.at_risk:
+        lines.append("  (none)")
+    if analysis.flows is not None:
+        report = analysis.flows
+        lines += ["", f"Flows: what the built-in flows would have sent ({report.events:,} events replayed)"]
+        for flow_id, flow in sorted(report.flows.items()):
+            sent = sum(flow.actions.values())
+            if not (sent or flow.enrollments):
+                continue
+            skipped = ", ".join(f"{k} {v}" for k, v in sorted(flow.skipped.items())) or "none"
+            lines.append(
+                f"  {flow_id:<26} entered {flow.enrollments:>6,}  actions {sent:>6,}  skipped: {skipped}"
+            )
+        today = [a for a in report.actions if a.due_at.date() == analysis.now.date()] or list(
+            report.actions[-10:]
+        )
+        lines += ["", "Sent today, and why (flow / step / channel / template)"]
+        for action in today[:10]:
+            lines.append(
+                f"  {action.customer_id:<14} {action.flow_id}/{action.step_id} v{action.flow_version}"
+                f" via {action.channel} '{action.template}' due {action.due_at:%Y-%m-%d %H:%M}"
+            )
+        if not today:
+            lines.append("  (nothing due)")
+    return "\n".join(lines) + "\n"
+
+
+def _png(fig: Any) -> str:
+    buffer = _io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def render_html(analysis: Analysis, store: Store) -> str | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    from ecomcrm.metrics import cohort_retention
+    from ecomcrm.predict import plot_probability_alive_matrix
+
+    images: list[tuple[str, str]] = []
+    facts = store.order_facts()
+    keep = ~facts.cancelled
+    if keep.any():
+        cohorts = cohort_retention(facts.customer_index[keep], facts.placed_at[keep])
+        fig, ax = plt.subplots(figsize=(9, 5))
+        ax.imshow(np.asarray(cohorts.retention, dtype=float), aspect="auto", cmap="viridis")
+        ax.set_xlabel("months since first order")
+        ax.set_ylabel("acquisition cohort")
+        ax.set_title("Cohort retention")
+        images.append(("Cohort retention", _png(fig)))
+        plt.close(fig)
+    r = np.asarray(analysis.table.column("r_score"), dtype=float)
+    f = np.asarray(analysis.table.column("f_score"), dtype=float)
+    ok = np.isfinite(r) & np.isfinite(f)
+    if ok.any():
+        grid = np.zeros((5, 5))
+        np.add.at(grid, (f[ok].astype(int) - 1, r[ok].astype(int) - 1), 1)
+        fig, ax = plt.subplots(figsize=(5, 4))
+        ax.imshow(grid, origin="lower", cmap="Blues")
+        ax.set_xticks(range(5), [str(i) for i in range(1, 6)])
+        ax.set_yticks(range(5), [str(i) for i in range(1, 6)])
+        ax.set_xlabel("recency score")
+        ax.set_ylabel("frequency score")
+        ax.set_title("RFM grid (customers)")
+        images.append(("RFM grid", _png(fig)))
+        plt.close(fig)
+    if analysis.models is not None:
+        ax = plot_probability_alive_matrix(analysis.models.purchase)
+        images.append(("P(alive) by frequency and recency", _png(ax.figure)))
+        plt.close(ax.figure)
+    body = "\n".join(
+        f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>"
+        for title, data in images
+    )
+    text = html.escape(render_text(analysis))
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>ecomcrm report</title>"
+        "<style>body{font-family:sans-serif;margin:2em}pre{background:#f6f6f6;padding:1em}</style>"
+        f"</head><body><h1>ecomcrm report</h1><pre>{text}</pre>{body}</body></html>"
+    )
