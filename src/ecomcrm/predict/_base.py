@@ -65,9 +65,11 @@ def as_float_array(value: ArrayLike, *, entity: str, field: str) -> FloatArray:
         raise ValidationError(
             f"must be one-dimensional, got shape {arr.shape}", entity=entity, field=field
         )
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        _fail(entity, field, "must be finite (no NaN or infinity)", arr, bad)
+    # a sum is NaN/inf when any element is (fast path without a boolean temporary)
+    if not np.isfinite(np.sum(arr)):
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            _fail(entity, field, "must be finite (no NaN or infinity)", arr, bad)
     return arr
 
 
@@ -106,6 +108,21 @@ def validate_rfm(
     check_lengths(entity, frequency=x, recency=tx, **{t_name: t})
     if len(x) == 0:
         raise ValidationError("must not be empty", entity=entity, field="frequency")
+    # fast path: a few reductions; the detailed checks below run only to name the bad rows
+    zero_x = x == 0
+    if (
+        x.min() >= 0
+        and tx.min() >= 0
+        and t.min() >= 0
+        and not np.any(tx > t)
+        and not np.any(np.modf(x)[0])
+        and np.array_equal(zero_x, tx == 0)
+        and (
+            not discrete
+            or (not np.any(np.modf(tx)[0]) and not np.any(np.modf(t)[0]) and not np.any(x > tx))
+        )
+    ):
+        return x, tx, t
     checks: list[tuple[str, FloatArray, NDArray[np.bool_], str]] = [
         ("frequency", x, x < 0, "must not be negative"),
         ("frequency", x, x != np.round(x), "must be a whole number of repeat purchases"),
