@@ -218,6 +218,20 @@ class Resolver:
         self._suppressed: dict[str, bool] = {}
         self._emails: dict[str, Identity | None] = {}
         self.pending: dict[str, Customer] = {}
+        # With no customers at the start, a cache miss means "new": no need to ask the store
+        # (until the cache is trimmed and forgets customers written earlier in this run).
+        self._complete = store.customers.count() == 0
+
+    def phone(self, text: str) -> Identity | None:
+        """:func:`phone_identity`, cached."""
+        key = "\x00" + text
+        try:
+            return self._emails[key]
+        except KeyError:
+            pass
+        identity = phone_identity(text)
+        self._emails[key] = identity
+        return identity
 
     def email(self, text: str, column: str) -> Identity | None:
         """:func:`email_identity`, cached (exports repeat a customer's email on every row)."""
@@ -249,6 +263,8 @@ class Resolver:
             key = identity.key
             found = self._ids.get(key)
             if found is None:
+                if self._complete:
+                    continue
                 customer = self.store.customers.find_by_identity(identity)
                 if customer is None:
                     continue
@@ -283,6 +299,7 @@ class Resolver:
         self.pending.clear()
         if len(self._ids) > self.max_cache:
             self._ids.clear()
+            self._complete = False
         if len(self._suppressed) > self.max_cache:
             self._suppressed.clear()
 
@@ -290,6 +307,7 @@ class Resolver:
         """Forget everything cached: a rolled-back batch may have left stale entries."""
         self.pending.clear()
         self._ids.clear()
+        self._complete = False
 
 
 # --- items and batched writes ----------------------------------------------------------------

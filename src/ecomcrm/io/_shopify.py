@@ -55,6 +55,8 @@ from ecomcrm.storage._protocols import Store
 from ecomcrm.storage._records import ErasureReceipt
 
 _ZERO = Decimal(0)
+_CENT_AND_A_BIT = Decimal("0.011")
+_TWO_CENTS = Decimal("0.02")
 
 _FINANCIAL = {
     "pending": OrderStatus.PENDING,
@@ -252,7 +254,8 @@ def _build_order(
     if not name:
         raise RowError("Name", "is empty, every row needs its order's Name", "")
     email = resolver.email(first[c.email], "Email")
-    phone = phone_identity(first[c.phone]) or phone_identity(first[c.billing_phone])
+    phone_text = first[c.phone] or first[c.billing_phone]
+    phone = resolver.phone(phone_text) if phone_text else None
     identities = [i for i in (email, phone) if i is not None]
     if not identities:
         raise RowError("Email", "is empty and there is no phone: the order has no customer", "")
@@ -285,13 +288,13 @@ def _build_order(
     shipping = parse_decimal(first[c.shipping], "Shipping", default=_ZERO)
     taxes = parse_decimal(first[c.taxes], "Taxes", default=_ZERO)
     total = parse_decimal(first[c.total], "Total")
-    tolerance = Decimal("0.011") * max(1, len(lines))
+    tolerance = _CENT_AND_A_BIT * max(1, len(lines))
     if subtotal - line_sum > tolerance:
         raise RowError("Subtotal", f"is more than the sum of the line items ({line_sum})", subtotal)
     discount = max(line_sum - subtotal, _ZERO)
-    if abs(subtotal + shipping + taxes - total) <= Decimal("0.02"):
+    if abs(subtotal + shipping + taxes - total) <= _TWO_CENTS:
         taxes_included = False
-    elif abs(subtotal + shipping - total) <= Decimal("0.02"):
+    elif abs(subtotal + shipping - total) <= _TWO_CENTS:
         taxes_included = True
     else:
         raise RowError(
