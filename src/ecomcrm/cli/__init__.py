@@ -18,14 +18,14 @@ import sys
 from collections.abc import Sequence
 
 from ecomcrm._version import __version__
-from ecomcrm.cli._commands import register_commands
+from ecomcrm.cli._commands import register_commands as _register_commands
 from ecomcrm.errors import EcomcrmError
 
 __all__ = ["build_parser", "main"]
 
-EXIT_OK = 0
-EXIT_ERROR = 2
-EXIT_REJECTED = 3
+_EXIT_OK = 0
+_EXIT_ERROR = 2
+_EXIT_REJECTED = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    register_commands(sub)
+    _register_commands(sub)
     return parser
 
 
@@ -57,15 +57,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(list(argv) if argv is not None else None)
     if args.version:
         print(f"ecomcrm {__version__}")
-        return EXIT_OK
+        return _EXIT_OK
     if not getattr(args, "handler", None):
         parser.print_help()
-        return EXIT_ERROR
+        return _EXIT_ERROR
     try:
         code: int = args.handler(args)
     except EcomcrmError as exc:
         print(f"ecomcrm: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return _EXIT_ERROR
     except KeyboardInterrupt:  # pragma: no cover - interactive only
         print("ecomcrm: interrupted", file=sys.stderr)
         return 130

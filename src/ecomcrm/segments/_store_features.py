@@ -14,7 +14,7 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from ecomcrm.errors import ValidationError
+from ecomcrm.errors import ConvergenceError, ValidationError
 from ecomcrm.metrics import customer_summary, rfm_scores, rfm_segments
 from ecomcrm.predict import BetaGeo, GammaGamma, customer_lifetime_value, period_days
 from ecomcrm.segments._features import CUSTOMER_FEATURES_SCHEMA, FeatureTable, TagsColumn
@@ -66,6 +66,10 @@ def fit_value_models(
 ) -> ValueModels:
     """Fit BG/NBD and (when there are repeat buyers) Gamma-Gamma on a store's order facts.
 
+    BG/NBD must converge (ConvergenceError otherwise). Gamma-Gamma is fitted when at
+    least 10 customers made repeat purchases; when their spend does not identify it (the
+    fit does not converge) ``spend`` is None and predicted CLV stays null.
+
     Example:
         >>> import ecomcrm
         >>> from datetime import datetime, timezone
@@ -88,7 +92,10 @@ def fit_value_models(
     repeat = (summary.frequency > 0) & (summary.monetary_value > 0)
     spend = None
     if int(repeat.sum()) >= 10:
-        spend = GammaGamma().fit(summary.frequency[repeat], summary.monetary_value[repeat])
+        try:
+            spend = GammaGamma().fit(summary.frequency[repeat], summary.monetary_value[repeat])
+        except ConvergenceError:
+            spend = None  # the data do not identify the spend model; CLV stays null
     return ValueModels(purchase=purchase, spend=spend, freq=freq)
 
 
