@@ -1,0 +1,122 @@
+"""The ``ecomcrm`` command, run for real in a subprocess as a user would."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ecomcrm", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin", "HOME": str(cwd)},
+    )
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    cwd = tmp_path_factory.mktemp("demo")
+    result = run("demo", "--customers", "400", "--seed", "3", "--quiet", cwd=cwd)
+    return cwd, result
+
+
+def test_demo_prints_the_report_and_writes_html(
+    demo: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    cwd, result = demo
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for heading in (
+        "Segments (built-in)",
+        "Lifecycle stages",
+        "RFM segments",
+        "Most valuable customers at risk",
+        "Flows: what the built-in flows would have sent",
+        "Sent today, and why",
+    ):
+        assert heading in out
+    assert "400 customers" in out
+    assert (cwd / "ecomcrm-demo.db").exists()
+    page = (cwd / "ecomcrm-report.html").read_text()
+    assert page.count("data:image/png;base64,") == 3
+
+
+def test_segments_export_and_erase_on_the_demo_store(
+    demo: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    cwd, _ = demo
+    db = str(cwd / "ecomcrm-demo.db")
+    seg = run(
+        "segments", "--db", db, "orders_count >= 2 and total_spent > 100", "--limit", "1", cwd=cwd
+    )
+    assert seg.returncode == 0, seg.stderr
+    assert "customers match" in seg.stdout
+    customer = seg.stdout.splitlines()[1].strip()
+    exported = run("export", customer, "--db", db, cwd=cwd)
+    assert exported.returncode == 0, exported.stderr
+    document = json.loads(exported.stdout)
+    assert customer in json.dumps(document)
+    erased = run("erase", customer, "--db", db, cwd=cwd)
+    assert erased.returncode == 0, erased.stderr
+    assert erased.stdout.startswith(f"erased {customer}")
+    again = run("export", customer, "--db", db, cwd=cwd)
+    assert again.returncode == 2 and "Traceback" not in again.stderr
+
+
+def test_flows_backtest_prints_json(demo: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    cwd, _ = demo
+    result = run("flows", "backtest", "--db", str(cwd / "ecomcrm-demo.db"), "--days", "3", cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    json.loads(result.stdout)
+
+
+def test_import_twice_changes_nothing_the_second_time(tmp_path: Path) -> None:
+    first = run(
+        "import", str(DATA / "shopify_orders.csv"), "--db", "crm.db", "--quiet", cwd=tmp_path
+    )
+    assert first.returncode == 0, first.stderr
+    second = run(
+        "import", str(DATA / "shopify_orders.csv"), "--db", "crm.db", "--quiet", cwd=tmp_path
+    )
+    assert second.returncode == 0, second.stderr
+    assert "imported 0" in second.stdout.lower() or "0 imported" in second.stdout.lower()
+
+
+def test_bad_file_gives_row_report_and_nonzero_exit(tmp_path: Path) -> None:
+    result = run(
+        "import", str(DATA / "shopify_orders_bad.csv"), "--db", "crm.db", "--quiet", cwd=tmp_path
+    )
+    assert result.returncode == 3
+    assert "Traceback" not in result.stderr
+    assert "line" in result.stderr.lower()
+
+
+def test_missing_file_and_unknown_format_are_clear_errors(tmp_path: Path) -> None:
+    missing = run("import", "nope.csv", cwd=tmp_path)
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+    odd = tmp_path / "odd.csv"
+    odd.write_text("a,b\n1,2\n")
+    unknown = run("import", str(odd), cwd=tmp_path)
+    assert unknown.returncode == 2 and "--format" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+
+
+def test_analyze_an_export_file(tmp_path: Path) -> None:
+    result = run("analyze", str(DATA / "shopify_orders.csv"), "--quiet", "--no-flows", cwd=tmp_path)
+    assert result.returncode in (0, 3), result.stderr
+    assert "RFM segments" in result.stdout
+
+
+def test_version() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ecomcrm", "--version"], capture_output=True, text=True
+    )
+    assert result.returncode == 0 and result.stdout.startswith("ecomcrm ")
