@@ -261,3 +261,25 @@ def test_order_lines_quoted_newlines_keep_line_numbers(store: Store, tmp_path: P
                     "Lineitem quantity": "1", "Lineitem price": "5.00", "Lineitem sku": "A"})  # fmt: skip
     report = import_shopify_orders(store, path)
     assert report.imported == 1 and report.rejections[0].line == 4
+
+
+def test_shared_phone_customers_row_rejected_orders_kept(store: Store, tmp_path: Path) -> None:
+    customers = tmp_path / "customers.csv"
+    customers.write_text(
+        "Customer ID,First Name,Email,Phone,Accepts Email Marketing\n"
+        "1,A,a@example.com,+33612345678,yes\n"
+        "2,B,b@example.com,+33612345678,yes\n"
+        "3,C,c@example.com,,no\n"
+    )
+    report = import_shopify_customers(store, customers, exported_at=T)
+    assert (report.imported, report.rejected) == (2, 1)
+    assert report.rejections[0].line == 3 and "phone:+33612345678" in report.rejections[0].reason
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "Name,Email,Phone,Currency,Subtotal,Total,Created at,Lineitem quantity,Lineitem price,Lineitem sku\n"
+        "#1,d@example.com,+33612345678,EUR,5.00,5.00,2024-01-01T10:00:00Z,1,5.00,A\n"
+    )
+    r = import_shopify_orders(store, orders)
+    assert r.imported == 1 and r.extra["phones_already_in_use"] == 1
+    d = store.customers.find_by_identity(Identity.email("d@example.com"))
+    assert d is not None and d.phone is None

@@ -273,6 +273,32 @@ class Resolver:
             return found
         return None
 
+    def find_person(self, identities: Sequence[Identity]) -> str | None:
+        """The customer these identities name: by external id or email; by phone only without.
+
+        A phone is shared in households and reused over time, so it identifies someone only
+        when nothing stronger is known; a new email with a known phone is a new person.
+        """
+        strong = sorted(
+            (i for i in identities if i.kind in (IdentityKind.EXTERNAL, IdentityKind.EMAIL)),
+            key=lambda i: i.kind is IdentityKind.EMAIL,
+        )
+        return self.lookup(strong if strong else identities)
+
+    def unowned(self, identities: Sequence[Identity], report: ImportReport) -> list[Identity]:
+        """``identities`` without phones that already belong to another customer (counted).
+
+        Used when an order creates its customer: the order is still imported, and the
+        report's ``extra["phones_already_in_use"]`` says how many phones were left off.
+        """
+        kept: list[Identity] = []
+        for identity in identities:
+            if identity.kind is IdentityKind.PHONE and self.lookup([identity]) is not None:
+                report.count("phones_already_in_use")
+                continue
+            kept.append(identity)
+        return kept
+
     def get(self, customer_id: str) -> Customer | None:
         """The customer with this id, pending or stored, or None."""
         pending = self.pending.get(customer_id)

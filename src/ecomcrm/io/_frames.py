@@ -28,7 +28,7 @@ Backend = Literal["pandas", "polars", "pyarrow"]
 LIFETIMES_COLUMNS: tuple[str, ...] = ("customer_id", "frequency", "recency", "T", "monetary_value")
 """The summary columns in lifetimes' and pymc-marketing's names, in their order."""
 
-_EXTRAS = {"pandas": "pandas", "polars": "polars", "pyarrow": "pyarrow"}
+_EXTRAS = {"pandas": "ecomcrm[pandas]", "polars": "ecomcrm[polars]", "pyarrow": "pyarrow"}
 
 
 def _require(module: str) -> Any:
@@ -36,7 +36,7 @@ def _require(module: str) -> Any:
         return importlib.import_module(module)
     except ImportError:
         raise ConfigurationError(
-            f"needs {module}, which is not installed: pip install 'ecomcrm[{_EXTRAS[module]}]'",
+            f"needs {module}, which is not installed: pip install '{_EXTRAS[module]}'",
             field="backend",
             value=module,
         ) from None

@@ -216,7 +216,7 @@ def import_generic(
         batch_size=batch_size,
     )  # fmt: skip
     row = _Row(mapping, header)
-    ctx = _Context(resolver, row, zone, currency, id_prefix, file, exported_at)
+    ctx = _Context(resolver, row, zone, currency, id_prefix, file, exported_at, report)
     if kind == "orders":
         group: list[tuple[int, Any]] = []
         current: Any = object()
@@ -256,7 +256,9 @@ class _Context:
         id_prefix: str,
         file: str,
         exported_at: Any,
+        report: ImportReport,
     ) -> None:
+        self.report = report
         self.resolver = resolver
         self.row = row
         self.zone = zone
@@ -299,16 +301,18 @@ def _customer_for(
     if customer_id:
         if resolver.get(customer_id) is not None:
             return customer_id
-        found = resolver.lookup(identities)
+        found = resolver.find_person(identities)
         if found is not None:
             return found
         new_id = customer_id
     else:
-        found = resolver.lookup(identities)
+        found = resolver.find_person(identities)
         if found is not None:
             return found
         new_id = customer_id_for(identities)
-    customer = Customer(id=new_id, created_at=created, identities=identities)
+    customer = Customer(
+        id=new_id, created_at=created, identities=resolver.unowned(identities, ctx.report)
+    )
     resolver.add(customer)
     item.customers.append(customer)
     return new_id
@@ -408,7 +412,7 @@ def _customer_item(group: list[tuple[int, Any]], ctx: _Context) -> Item | None:
     item = Item(line)
     resolver = ctx.resolver
     existing_id = customer_text if customer_text and resolver.get(customer_text) else None
-    existing_id = existing_id or resolver.lookup(identities)
+    existing_id = existing_id or resolver.find_person(identities)
     existing = resolver.get(existing_id) if existing_id else None
     try:
         if existing is None:

@@ -221,7 +221,7 @@ class EventStreamImporter:
             if by_user is None:
                 existing = resolver.get(user_id)
                 by_user = existing.id if existing is not None else None
-        by_contact = resolver.lookup([i for i in (email, phone) if i is not None])
+        by_contact = resolver.find_person([i for i in (email, phone) if i is not None])
         identities = [i for i in (user, email, phone) if i is not None]
         if by_user is not None and by_contact is not None and by_user != by_contact:
             # the user turns out to be a customer already known by email: fold them together

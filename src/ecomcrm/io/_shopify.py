@@ -236,7 +236,7 @@ def _order_from_group(
 ) -> None:
     line, _first = group[0]
     try:
-        item = _build_order(group, c, resolver, id_prefix)
+        item = _build_order(group, c, resolver, id_prefix, report)
     except RowError as exc:
         reject(report, exc.line or line, exc)
         return
@@ -247,7 +247,11 @@ def _order_from_group(
 
 
 def _build_order(
-    group: list[tuple[int, list[str]]], c: _OrderColumns, resolver: Resolver, id_prefix: str
+    group: list[tuple[int, list[str]]],
+    c: _OrderColumns,
+    resolver: Resolver,
+    id_prefix: str,
+    report: ImportReport,
 ) -> Item | None:
     line, first = group[0]
     name = first[c.name].strip()
@@ -315,14 +319,14 @@ def _build_order(
     address = _shipping_address(first, c)
 
     item = Item(line)
-    customer_id = resolver.lookup(identities)
+    customer_id = resolver.find_person(identities)
     if customer_id is None:
         first_name, last_name = _split_name(first[c.billing_name])
         try:
             customer = Customer(
                 id=customer_id_for(identities),
                 created_at=placed_at,
-                identities=identities,
+                identities=resolver.unowned(identities, report),
                 first_name=first_name,
                 last_name=last_name,
                 country=_country(first[c.billing_country]),
@@ -522,7 +526,7 @@ def _build_customer(
             raise RowError.from_validation(exc, "Default Address Address1") from None
     tags = {t.strip() for t in get("tags").split(",") if t.strip()}
     item = Item(line)
-    existing_id = resolver.lookup(identities)
+    existing_id = resolver.find_person(identities)
     existing = resolver.get(existing_id) if existing_id else None
     try:
         if existing is None:

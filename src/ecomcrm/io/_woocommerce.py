@@ -151,7 +151,7 @@ def import_woocommerce_orders(
         for line, row in rows:
             report.rows += 1
             try:
-                item = _build(row, line, cols, line_cols, resolver, zone, id_prefix)
+                item = _build(row, line, cols, line_cols, resolver, zone, id_prefix, report)
             except RowError as exc:
                 reject(report, line, exc)
                 continue
@@ -170,6 +170,7 @@ def _build(
     resolver: Resolver,
     zone: Any,
     id_prefix: str,
+    report: ImportReport,
 ) -> Item | None:
     def get(name: str) -> str:
         return cell(row, cols.get(name)).strip()
@@ -236,13 +237,13 @@ def _build(
     status_text = get("status").lower().removeprefix("wc-")
     status = _STATUS.get(status_text, OrderStatus.PAID)
     item = Item(line)
-    customer_id = resolver.lookup(identities)
+    customer_id = resolver.find_person(identities)
     if customer_id is None:
         try:
             customer = Customer(
                 id=customer_id_for(identities),
                 created_at=placed_at,
-                identities=identities,
+                identities=resolver.unowned(identities, report),
                 first_name=get("billing_first_name"),
                 last_name=get("billing_last_name"),
                 country=get("billing_country").upper() or None
