@@ -155,7 +155,10 @@ def render_text(analysis: Analysis) -> str:
         lines.append("  (none)")
     if analysis.flows is not None:
         report = analysis.flows
-        lines += ["", f"Flows: what the built-in flows would have sent ({report.events:,} events replayed)"]
+        lines += [
+            "",
+            f"Flows: what the built-in flows would have sent ({report.events:,} events replayed)",
+        ]
         for flow_id, flow in sorted(report.flows.items()):
             sent = sum(flow.actions.values())
             if not (sent or flow.enrollments):

@@ -30,7 +30,9 @@ def _now(text: str | None) -> datetime | None:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise ValidationError("must be an ISO date or datetime", field="--now", value=text) from None
+        raise ValidationError(
+            "must be an ISO date or datetime", field="--now", value=text
+        ) from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
@@ -91,19 +93,27 @@ def _import_file(store: Any, path: Path, fmt: str, args: argparse.Namespace) -> 
     if fmt == "ga4":
         return io.import_ga4_events(store, path, progress=progress)
     if not args.mapping or not args.kind:
-        raise ValidationError("generic CSV/JSONL imports need --kind and --mapping", field="--mapping")
+        raise ValidationError(
+            "generic CSV/JSONL imports need --kind and --mapping", field="--mapping"
+        )
     try:
         mapping = json.loads(args.mapping)
     except json.JSONDecodeError as exc:
-        raise ValidationError(f"is not JSON ({exc.msg})", field="--mapping", value=args.mapping) from None
-    return io.import_generic(store, path, kind=args.kind, mapping=mapping, format=fmt)
+        raise ValidationError(
+            f"is not JSON ({exc.msg})", field="--mapping", value=args.mapping
+        ) from None
+    return io.import_generic(
+        store, path, kind=args.kind, mapping=mapping, format="csv" if fmt == "csv" else "jsonl"
+    )
 
 
 def _guess_format(path: Path) -> str:
     name = path.name.lower()
     if name.endswith((".jsonl", ".json", ".ndjson")):
         head = path.open(encoding="utf-8", errors="replace").readline()
-        return "ga4" if "event_name" in head or "items" in head and "event_" in head else "segment"
+        return (
+            "ga4" if "event_name" in head or ("items" in head and "event_" in head) else "segment"
+        )
     head = path.open(encoding="utf-8-sig", errors="replace").readline()
     if "Lineitem name" in head or "Lineitem quantity" in head:
         return "shopify-orders"
@@ -187,13 +197,17 @@ def cmd_segments(args: argparse.Namespace) -> int:
         models = fit_value_models(facts, now=now) if len(facts) >= 20 else None
         table = build_customer_features(store, now=now, models=models)
         if args.expression:
-            mask = compile_expression(args.expression, CUSTOMER_FEATURES_SCHEMA).mask(table, now=now)
+            mask = compile_expression(args.expression, CUSTOMER_FEATURES_SCHEMA).mask(
+                table, now=now
+            )
             ids = table.ids[mask]
             print(f"{len(ids):,} of {len(table):,} customers match")
             for cid in ids[: args.limit]:
                 print(f"  {cid}")
         else:
-            for name, count in evaluate_segments(table, builtin_segments(), now=now).counts().items():
+            for name, count in (
+                evaluate_segments(table, builtin_segments(), now=now).counts().items()
+            ):
                 print(f"{name:<28}{count:>10,}")
     finally:
         store.close()
@@ -209,7 +223,13 @@ def cmd_flows(args: argparse.Namespace) -> int:
         report = _backtest_recent(store, now=now, days=args.days)
     finally:
         store.close()
-    print(json.dumps(report.summary() if hasattr(report, "summary") else report.to_dict(), indent=2, default=str))
+    print(
+        json.dumps(
+            report.summary() if hasattr(report, "summary") else report.to_dict(),
+            indent=2,
+            default=str,
+        )
+    )
     return 0
 
 
@@ -230,7 +250,9 @@ def cmd_erase(args: argparse.Namespace) -> int:
     finally:
         store.close()
     counts = ", ".join(f"{k} {v}" for k, v in sorted(receipt.counts.items()))
-    print(f"erased {receipt.customer_id}: {counts}; {len(receipt.tombstones)} identities suppressed")
+    print(
+        f"erased {receipt.customer_id}: {counts}; {len(receipt.tombstones)} identities suppressed"
+    )
     return 0
 
 
@@ -240,8 +262,12 @@ def register_commands(sub: Any) -> None:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--db", default="ecomcrm-demo.db", help="SQLite file to (re)create")
     demo.add_argument("--now", help="analysis time (default: the end of the shop's history)")
-    demo.add_argument("--flow-days", type=int, default=7, help="days of events to replay through flows")
-    demo.add_argument("--html", default="ecomcrm-report.html", help="HTML report path ('' for none)")
+    demo.add_argument(
+        "--flow-days", type=int, default=7, help="days of events to replay through flows"
+    )
+    demo.add_argument(
+        "--html", default="ecomcrm-report.html", help="HTML report path ('' for none)"
+    )
     demo.add_argument("--quiet", action="store_true")
     demo.set_defaults(handler=cmd_demo)
 
@@ -269,7 +295,7 @@ def register_commands(sub: Any) -> None:
     ana.set_defaults(handler=cmd_analyze)
 
     seg = sub.add_parser("segments", help="segment sizes, or the customers matching an expression")
-    seg.add_argument("expression", nargs="?", help="e.g. \"total_spent > 100 and consent_email\"")
+    seg.add_argument("expression", nargs="?", help='e.g. "total_spent > 100 and consent_email"')
     seg.add_argument("--now")
     seg.add_argument("--limit", type=int, default=20)
     with_db(seg)
