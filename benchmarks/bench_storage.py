@@ -180,15 +180,22 @@ def bench_360(tmp: Path, n_customers: int, n_orders: int, lookups: int) -> None:
     for cid in ids[:200]:  # warm the page cache a little, as a running app would be
         store.customer_360(cid)
     times = np.empty(lookups)
+    cpu = np.empty(lookups)
     sizes = 0
     for k, cid in enumerate(ids):
+        c = time.thread_time()
         t = time.perf_counter()
         view = store.customer_360(cid)
         times[k] = time.perf_counter() - t
+        cpu[k] = time.thread_time() - c
         sizes += len(view.orders) + len(view.recent_events)
     store.close()
     p50, p99 = np.percentile(times * 1000, [50, 99])
+    c50, c99 = np.percentile(cpu * 1000, [50, 99])
     print(f"{lookups:,} lookups (avg {sizes / lookups:.1f} orders+events per view)")
+    print(
+        f"on-CPU time per lookup (excludes waiting for a core): p50 = {c50:.2f} ms, p99 = {c99:.2f} ms"
+    )
     print(
         f"customer_360 p50 = {p50:.2f} ms, p99 = {p99:.2f} ms, max = {times.max() * 1000:.2f} ms  (goal p99 < 5 ms)"
     )
@@ -197,6 +204,19 @@ def bench_360(tmp: Path, n_customers: int, n_orders: int, lookups: int) -> None:
 def bench_columnar(tmp: Path, n_orders: int, n_customers: int) -> None:
     print(f"\n== columnar read: {n_orders:,} order facts, {n_customers:,} customers ==")
     path = tmp / "facts.db"
+    store = SqliteStore(path)
+    conn = store._db.conn
+    if conn.execute("SELECT count(*) FROM orders").fetchone()[0] == n_orders:
+        print("reusing the orders already in", path)  # run with --dir to keep the file
+        store.close()
+    else:
+        store.close()
+        path.unlink()
+        _write_facts(path, n_orders, n_customers)
+    _read_facts(path, n_orders)
+
+
+def _write_facts(path: Path, n_orders: int, n_customers: int) -> None:
     store = SqliteStore(path)
     conn = store._db.conn
     t = time.perf_counter()
@@ -234,6 +254,12 @@ def bench_columnar(tmp: Path, n_orders: int, n_customers: int) -> None:
     )
     conn.execute("COMMIT")
     print(f"setup (direct executemany) {time.perf_counter() - t:.1f}s")
+    store.close()
+
+
+def _read_facts(path: Path, n_orders: int) -> None:
+    store = SqliteStore(path)
+    store._db.conn.execute("DELETE FROM facts_cache")  # so that the first read is cold
     store.close()
 
     store = SqliteStore(path)

@@ -432,3 +432,21 @@ def test_orders_round_trip_exactly(tmp_path_factory: pytest.TempPathFactory, ord
     s.orders.upsert(order)  # replacing keeps exactly one copy of the lines
     assert s.orders.for_customer("c1") == [order]
     s.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.integers(-3, 3), st.text(alphabet="aAzé\x1f🙂0", min_size=1, max_size=3)),
+        max_size=40,
+        unique_by=lambda r: r[1],
+    )
+)
+def test_sort_by_time_then_id_matches_python_sorting(rows: list[tuple[int, str]]) -> None:
+    from ecomcrm.storage._sqlite_columnar import sort_by_time_then_id
+
+    at = np.array([r[0] for r in rows], dtype=np.int64)
+    ids = np.empty(len(rows), dtype=object)
+    ids[:] = [r[1] for r in rows]
+    perm = sort_by_time_then_id(at, ids)
+    assert [rows[i] for i in perm.tolist()] == sorted(rows)

@@ -215,6 +215,7 @@ def _translate(exc: sqlite3.Error, path: str) -> EcomcrmError:
 
 
 _MAGIC = b"SQLite format 3\x00"
+_MMAP_SIZE = 1 << 34
 
 
 def _inspect(path: str) -> tuple[int, int] | None:
@@ -278,6 +279,9 @@ def _open(path: str, timeout: float) -> sqlite3.Connection:
         conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
         conn.execute("PRAGMA cache_size = -65536")
         conn.execute("PRAGMA temp_store = MEMORY")
+        # Memory-mapped reads of the database file (up to SQLite's compile-time cap):
+        # large reads such as the columnar cache skip one read() call per page.
+        conn.execute(f"PRAGMA mmap_size = {_MMAP_SIZE}").fetchall()
         conn.execute("BEGIN IMMEDIATE")
         try:
             app = conn.execute("PRAGMA application_id").fetchone()[0]
