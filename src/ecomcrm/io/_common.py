@@ -211,7 +211,7 @@ class Resolver:
     written; the cache maps identity keys to customer ids.
     """
 
-    def __init__(self, store: Store, *, max_cache: int = 500_000) -> None:
+    def __init__(self, store: Store, *, max_cache: int = 200_000) -> None:
         self.store = store
         self.max_cache = max_cache
         self._ids: dict[str, str] = {}
