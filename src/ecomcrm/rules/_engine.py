@@ -65,6 +65,7 @@ from ecomcrm.rules._schedule import (
     zone,
 )
 from ecomcrm.storage import Store
+from ecomcrm.storage._shared import freeze_state_value
 
 _US_PER_DAY = 86_400_000_000
 _TIMER = "timer:"
@@ -86,27 +87,39 @@ def _short_hash(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _json_safe(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {
+            k if type(k) is str else str(k): v if type(v) in _JSON_SCALARS else _json_safe(v)
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [v if type(v) in _JSON_SCALARS else _json_safe(v) for v in value]
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
 
 
 class _Work:
-    """One unit of work: read-through cache, buffered writes, CAS commit."""
+    """One unit of work: read-through cache, buffered writes, CAS commit.
+
+    ``decisions`` holds ``(flow, customer, enrollment, log entry)`` for the observer; it
+    is None (nothing collected) when the engine has no observer.
+    """
 
     __slots__ = ("actions", "data", "decisions", "reads", "resolved", "state", "writes")
 
-    def __init__(self, state: Any) -> None:
+    def __init__(self, state: Any, observed: bool) -> None:
         self.state = state
         self.reads: dict[str, tuple[Mapping[str, Any] | None, int | None]] = {}
         self.writes: dict[str, Mapping[str, Any] | None] = {}
         self.actions: list[Action] = []
-        self.decisions: list[tuple[str, str, str | None, Decision]] = []
+        self.decisions: list[tuple[str, str, str | None, list[Any]]] | None = (
+            [] if observed else None
+        )
         self.data: dict[str, CustomerData] = {}
         self.resolved: dict[tuple[str | None, str | None], str] = {}
 
@@ -124,7 +137,9 @@ class _Work:
     def put(self, key: str, value: Mapping[str, Any]) -> None:
         if key not in self.reads and key not in self.writes:
             self.get(key)
-        self.writes[key] = value
+        # frozen now (validated, read-only, sharing the unchanged parts of what was read):
+        # the caller's draft is freed at once and the store does not copy it again
+        self.writes[key] = freeze_state_value(value)
 
     def delete(self, key: str) -> None:
         if self.get(key) is not None:
@@ -133,9 +148,20 @@ class _Work:
     def commit(self, state: Any, transaction: Callable[[], Any]) -> None:
         if not self.writes:
             return
+        reads = self.reads
+        apply = getattr(state, "apply", None)
+        if apply is not None:
+            # the batch capability: every compare-and-set checked, then all applied, atomically
+            changes = []
+            for key, value in self.writes.items():
+                version = reads[key][1]
+                if value is not None or version is not None:
+                    changes.append((key, value, version))
+            apply(changes)
+            return
         with transaction():
             for key, value in self.writes.items():
-                _, version = self.reads.get(key, (None, None))
+                version = reads[key][1]
                 if value is None:
                     if version is not None:
                         state.delete(key, expected_version=version)
@@ -560,17 +586,18 @@ class Engine:
 
     def _run(self, unit: Callable[[_Work], None], *, retries: int = _RETRIES) -> list[Action]:
         last: ConflictError | None = None
+        observer = self._observer
         for _ in range(retries):
-            work = _Work(self._state)
+            work = _Work(self._state, observer is not None)
             unit(work)
             try:
                 work.commit(self._state, self._state_store.transaction)
             except ConflictError as exc:
                 last = exc
                 continue
-            if self._observer is not None:
-                for flow_id, cid, enr_id, decision in work.decisions:
-                    self._observer(flow_id, cid, enr_id, decision)
+            if observer is not None and work.decisions is not None:
+                for flow_id, cid, enr_id, entry in work.decisions:
+                    observer(flow_id, cid, enr_id, Decision.from_log(entry))
             return work.actions
         assert last is not None
         raise last
@@ -726,11 +753,16 @@ class Engine:
         text: str,
         data: Mapping[str, Any] | None = None,
     ) -> None:
-        entry = [to_micros(now), kind, step, reason, text, dict(data or {})]
-        log = list(enr.get("log", []))
-        log.append(entry)
-        enr["log"] = log[-self._log_limit :]
-        work.decisions.append((enr["flow"], enr["cust"], enr.get("id"), Decision.from_log(entry)))
+        entry = [to_micros(now), kind, step, reason, text, dict(data) if data else {}]
+        log = enr.get("log")
+        if not log:
+            enr["log"] = [entry]
+        elif len(log) < self._log_limit:
+            enr["log"] = [*log, entry]
+        else:
+            enr["log"] = [*log[len(log) - self._log_limit + 1 :], entry]
+        if work.decisions is not None:
+            work.decisions.append((enr["flow"], enr["cust"], enr.get("id"), entry))
 
     def _reject(
         self, work: _Work, key: str, enr: dict[str, Any], now: datetime, reason: str, text: str

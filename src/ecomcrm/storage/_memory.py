@@ -12,11 +12,12 @@ object per row.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import attrs
 import numpy as np
@@ -459,7 +460,119 @@ class _Messages:
         return sorted(found, key=lambda m: (m.at, m.id))
 
 
+class _SortedKeys:
+    """The state keys in code-point order, as a list of short sorted blocks.
+
+    Adding or removing a key costs a bisection plus a shift inside one block of at most
+    ``2 * _LOAD`` keys (a plain sorted list would shift up to N keys), so keeping the
+    order costs O(log N) per write; a range scan bisects to its first key.
+    """
+
+    __slots__ = ("_blocks", "_maxes")
+
+    _LOAD = 512
+
+    def __init__(self) -> None:
+        self._blocks: list[list[str]] = []
+        self._maxes: list[str] = []
+
+    def add(self, key: str) -> None:
+        maxes = self._maxes
+        if not maxes:
+            self._blocks.append([key])
+            maxes.append(key)
+            return
+        i = bisect.bisect_left(maxes, key)
+        if i == len(maxes):
+            i -= 1
+            block = self._blocks[i]
+            block.append(key)
+            maxes[i] = key
+        else:
+            block = self._blocks[i]
+            bisect.insort(block, key)
+        if len(block) > 2 * self._LOAD:
+            self._blocks.insert(i + 1, block[self._LOAD :])
+            del block[self._LOAD :]
+            maxes.insert(i, block[-1])
+
+    def remove(self, key: str) -> None:
+        maxes = self._maxes
+        i = bisect.bisect_left(maxes, key)
+        if i == len(maxes):
+            return
+        block = self._blocks[i]
+        j = bisect.bisect_left(block, key)
+        if j == len(block) or block[j] != key:
+            return
+        del block[j]
+        if not block:
+            del self._blocks[i]
+            del maxes[i]
+        elif j == len(block):
+            maxes[i] = block[-1]
+
+    def range(self, start: str, stop: str | None) -> Iterator[str]:
+        """Keys ``k`` with ``start <= k < stop`` (no upper bound when ``stop`` is None)."""
+        maxes = self._maxes
+        i = bisect.bisect_left(maxes, start)
+        if i == len(maxes):
+            return
+        blocks = self._blocks
+        j = bisect.bisect_left(blocks[i], start)
+        for n in range(i, len(blocks)):
+            block = blocks[n]
+            if stop is not None and block[-1] >= stop:
+                yield from block[j : bisect.bisect_left(block, stop, j)]
+                return
+            yield from block[j:] if j else block
+            j = 0
+
+
+class _StateMap(dict[str, StateRecord]):
+    """The state records by key, with a :class:`_SortedKeys` index kept in step.
+
+    Every way the store changes a record (``m[k] = v``, ``del m[k]``, ``m.pop(k)``,
+    including the undo log's replays) maintains the index; the other mutating dict
+    methods are refused.
+    """
+
+    __slots__ = ("keys_in_order",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keys_in_order = _SortedKeys()
+
+    def __setitem__(self, key: str, value: StateRecord) -> None:
+        if key not in self:
+            self.keys_in_order.add(key)
+        dict.__setitem__(self, key, value)
+
+    def __delitem__(self, key: str) -> None:
+        dict.__delitem__(self, key)
+        self.keys_in_order.remove(key)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        if key in self:
+            self.keys_in_order.remove(key)
+        return dict.pop(self, key, *default)
+
+    def _unsupported(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("the state map changes only by item assignment, del and pop")
+
+    clear = popitem = setdefault = update = _unsupported
+    __ior__ = _unsupported
+
+
 class _State:
+    """The state area: frozen values stored once and shared with every reader.
+
+    ``put`` validates and copies a value once into read-only containers
+    (``_shared.freeze_state_value``; frozen parts of a value read earlier are shared, not
+    copied); ``get`` and ``scan`` return the stored records themselves, which nobody can
+    change. ``scan`` walks the sorted key index from its first key.
+    """
+
     def __init__(self, store: MemoryStore) -> None:
         self._s = store
 
@@ -473,24 +586,64 @@ class _State:
         s = self._s
         sh.check_state_key(key)
         frozen = sh.freeze_state_value(value)
-        with s.transaction():
+        # One write needs no transaction of its own: it either fails before changing
+        # anything or makes one undo-logged change (rolled back with an enclosing block).
+        with s._lock:
+            s._check_open()
             stored = s._state.get(key)
             version = sh.check_expected_version(
                 key, None if stored is None else stored.version, expected_version
             )
             record = StateRecord(key=key, value=frozen, version=version)
             s._dset(s._state, key, record)
-        return StateRecord(key=key, value=sh.freeze_state_value(frozen), version=version)
+        return record
 
     def delete(self, key: str, *, expected_version: int) -> None:
         s = self._s
         sh.check_state_key(key)
-        with s.transaction():
+        with s._lock:
+            s._check_open()
             stored = s._state.get(key)
             sh.check_expected_version(
                 key, None if stored is None else stored.version, expected_version
             )
             s._ddel(s._state, key)
+
+    def apply(self, changes: Iterable[tuple[str, Mapping[str, Any] | None, int | None]]) -> None:
+        """Several compare-and-set writes at once: all are applied, or none.
+
+        Each change is ``(key, value, expected_version)``; a value of None deletes the
+        record (its expected version is then required). Every version is checked
+        (ConflictError naming the first stale key) before anything changes; keys must be
+        distinct.
+        """
+        s = self._s
+        freeze = sh.freeze_state_value
+        batch = [
+            (sh.check_state_key(key), None if value is None else freeze(value), expected)
+            for key, value, expected in changes
+        ]
+        if len({key for key, _, _ in batch}) != len(batch):
+            keys = [key for key, _, _ in batch]
+            twice = next(k for k in keys if keys.count(k) > 1)
+            raise ValidationError("given twice in one batch", entity="state", field="key",
+                                  value=twice)  # fmt: skip
+        with s._lock:
+            s._check_open()
+            state = s._state
+            check = sh.check_expected_version
+            versions = []
+            for key, value, expected in batch:
+                if value is None and expected is None:
+                    raise ValidationError("a delete needs the expected version", entity="state",
+                                          field="expected_version", value=key)  # fmt: skip
+                stored = state.get(key)
+                versions.append(check(key, None if stored is None else stored.version, expected))
+            for (key, value, _), version in zip(batch, versions, strict=True):
+                if value is None:
+                    s._ddel(state, key)
+                else:
+                    s._dset(state, key, StateRecord(key=key, value=value, version=version))
 
     def scan(
         self,
@@ -502,19 +655,19 @@ class _State:
     ) -> list[StateRecord]:
         s = self._s
         s._check_open()
-        keys = sorted(
-            k
-            for k in s._state
-            if k.startswith(prefix) and (start is None or k >= start) and (stop is None or k < stop)
-        )
-        if limit is not None:
-            keys = keys[: max(limit, 0)]
-        return [
-            StateRecord(
-                key=k, value=sh.freeze_state_value(s._state[k].value), version=s._state[k].version
-            )
-            for k in keys
-        ]
+        if limit is not None and limit <= 0:
+            return []
+        with s._lock:
+            state = s._state
+            out: list[StateRecord] = []
+            first = prefix if start is None or start < prefix else start
+            for key in state.keys_in_order.range(first, stop):
+                if not key.startswith(prefix):
+                    break
+                out.append(state[key])
+                if limit is not None and len(out) >= limit:
+                    break
+            return out
 
 
 class MemoryStore:
@@ -579,7 +732,7 @@ class MemoryStore:
         self._loyalty_by_customer: dict[str, dict[str, None]] = {}
         self._messages: dict[str, Message] = {}
         self._messages_by_customer: dict[str, dict[str, None]] = {}
-        self._state: dict[str, StateRecord] = {}
+        self._state = _StateMap()
         self.customers: CustomerRepository = _Customers(self)
         self.orders: OrderRepository = _Orders(self)
         self.events: EventRepository = _Events(self)
