@@ -2,7 +2,7 @@ from collections import deque
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ecomcrm.errors import ValidationError
@@ -67,6 +67,31 @@ def test_recorded_expiries_are_not_double_counted() -> None:
     lots, _cust, exp_at, amount = fifo_expiry(p, led, D("2024-03-01"))
     assert lots.tolist() == [0] and amount.tolist() == [40]
     assert exp_at.tolist() == [D("2024-01-31").item()]
+
+
+def test_debit_at_the_expiry_instant_cannot_spend_the_expiring_lot() -> None:
+    # lot A (100, 2024-01-01) expires at 2024-01-31T00:00; lot B (50, 2024-01-11) on 02-10.
+    # At 01-31 A is expired (due), so the balance is 50 and a redemption of 50 made at that
+    # very instant spends B. Counting it against A instead would report 50 still available.
+    p = LoyaltyProgram(expiry_days=30)
+    rows = dict(customer=[0, 0, 0], kind=["earn", "earn", "redeem"], points=[100, 50, -50])
+    led = Ledger.from_arrays(at=["2024-01-01", "2024-01-11", "2024-01-31"], **rows)
+    before = loyalty_status(p, led, now=D("2024-01-31") - np.timedelta64(1, "us"))
+    assert (before.due_expiry.tolist(), before.balance.tolist()) == ([0], [150])  # A + B
+    st_ = loyalty_status(p, led, now="2024-01-31")
+    assert (st_.ledger_sum.tolist(), st_.due_expiry.tolist(), st_.balance.tolist()) == (
+        [100],
+        [100],
+        [0],
+    )
+    _lots, _c, _exp, amount = fifo_expiry(p, led, D("2024-03-01"))
+    assert amount.tolist() == [100, 0]  # A expires whole, B was spent
+    # one microsecond earlier the redemption does spend A (oldest first)
+    led2 = Ledger.from_arrays(
+        at=[D("2024-01-01"), D("2024-01-11"), D("2024-01-31") - np.timedelta64(1, "us")], **rows
+    )
+    assert fifo_expiry(p, led2, D("2024-03-01"))[3].tolist() == [50, 50]
+    assert loyalty_status(p, led2, now="2024-01-31").balance.tolist() == [50]
 
 
 def test_no_expiry_program() -> None:
@@ -171,15 +196,16 @@ def simulate(rows, expiry: int, now: int, horizon: int):
     ledger = []
     expired = [0, 0, 0]
 
-    def expire_before(c: int, t: int, inclusive: bool) -> None:
+    def expire_until(c: int, t: int) -> None:
+        # a lot is expired from its expiry instant on: a debit at that instant cannot use it
         q = lots[c]
-        while q and (q[0][0] + expiry < t or (inclusive and q[0][0] + expiry <= t)):
+        while q and q[0][0] + expiry <= t:
             expired[c] += q.popleft()[1]
 
     for c, day, op, v in rows:
         if day > now:
             continue
-        expire_before(c, day, inclusive=False)
+        expire_until(c, day)
         bal = sum(x[1] for x in lots[c])
         if op in ("earn", "adjust+"):
             lots[c].append([day, v])
@@ -198,13 +224,21 @@ def simulate(rows, expiry: int, now: int, horizon: int):
                 q.popleft()
     soon = [0, 0, 0]
     for c in range(3):
-        expire_before(c, now, inclusive=True)
+        expire_until(c, now)
         soon[c] = sum(r for d, r in lots[c] if now < d + expiry <= now + horizon)
     return ledger, expired, soon
 
 
 @settings(max_examples=150, deadline=None)
 @given(ops, st.integers(1, 60), st.integers(0, 150), st.integers(1, 40))
+# a redemption on the very day the oldest lot expires spends the next lot, not the expired one
+@example(
+    rows=[(0, 0, "earn", 100), (0, 10, "earn", 50), (0, 30, "redeem", 100)],
+    expiry=30,
+    now=30,
+    horizon=20,
+)
+@example(rows=[(0, 58, "earn", 50), (0, 100, "redeem", 2)], expiry=42, now=100, horizon=1)
 def test_fifo_matches_simulation_and_balance_identity(rows, expiry, now, horizon) -> None:
     ledger, expired, soon = simulate(rows, expiry, now, horizon)
     base = np.datetime64("2024-01-01", "us")

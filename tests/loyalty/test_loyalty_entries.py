@@ -3,7 +3,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import ecomcrm.loyalty as pkg
@@ -19,6 +19,8 @@ from ecomcrm.loyalty import (
     earn_for_event,
     earn_for_order,
     expiry_entries,
+    ledger_from_entries,
+    loyalty_status,
     order_points,
     redeem_entries,
     redemption_value,
@@ -263,6 +265,27 @@ ops = st.lists(
 
 @settings(max_examples=40, deadline=None)
 @given(ops)
+# redemptions at the instant the oldest lots expire (day 90), then the next lot expires:
+# the ledger sum went negative / status and redeem disagreed about the balance
+@example(
+    steps=[
+        ("order", 0, 1),
+        ("order", 0, 1),
+        ("order", 172, 2),
+        ("redeem", 188, 2),
+        ("order", 68, 1),
+        ("redeem", 104, 2),
+    ]
+)
+@example(
+    steps=[
+        ("order", 0, 1),
+        ("order", 172, 1),
+        ("redeem", 188, 1),
+        ("order", 68, 2),
+        ("redeem", 104, 2),
+    ]
+)
 def test_service_never_negative_and_matches_ledger(steps) -> None:
     svc = service()
     ledger = svc.ledger
@@ -305,7 +328,55 @@ def test_service_never_negative_and_matches_ledger(steps) -> None:
     assert svc.status("c1", now=day(t)).due_expiry == 0
     assert svc.expire("c1", now=day(t)) == []
     assert expiry_entries(PROGRAM, ledger.entries("c1"), now=day(t)) == []
-    _ = np  # numpy imported for parity with the other test modules
+    # the bulk path, with another customer's entries mixed in, agrees with the service
+    noise = [
+        LoyaltyEntry(id=f"n{k}", customer_id="c0", kind="earn", points=3, at=day(k * 30))
+        for k in range(1 + t // 30)
+    ]
+    led, _ = ledger_from_entries(ledger.entries("c1") + noise, ["c0", "c1"])
+    for probe in (t, t + 45, t + 120):
+        one = svc.status("c1", now=day(probe))
+        bulk = loyalty_status(PROGRAM, led, now=np.datetime64(day(probe).replace(tzinfo=None)))
+        assert (one.balance, one.due_expiry, one.expiring_soon, one.qualifying_points) == (
+            bulk.balance[1],
+            bulk.due_expiry[1],
+            bulk.expiring_soon[1],
+            bulk.qualifying_points[1],
+        )
+
+
+def test_redeem_at_the_expiry_instant_keeps_status_and_expiry_in_step() -> None:
+    # lot A (1 pt, day 0) expires at day 90, lot B (1 pt, day 43) at day 133. Redeeming at
+    # day 90 first writes A's expiry, then spends B. Before the fix FIFO later counted that
+    # redemption against A (debits *at* an expiry instant spent the expiring lot), so at
+    # day 133 status saw nothing due while expire() wrote B's point off a second time.
+    svc = service()
+    svc.record_order_amount("a", "c1", "1", "EUR", day(0))
+    svc.record_order_amount("b", "c1", "1", "EUR", day(43))
+    assert svc.status("c1", now=day(90)).balance == 1  # A is expired at day 90
+    svc.redeem("c1", 1, at=day(90), key="redeem:1")
+    assert [(e.id, e.points) for e in svc.ledger.entries("c1")][2:] == [
+        ("expire:order:a:earn", -1),
+        ("redeem:1", -1),
+    ]
+    assert svc.status("c1", now=day(90)).balance == 0
+    svc.record_order_amount("c", "c1", "2", "EUR", day(107))
+    st_ = svc.status("c1", now=day(133))
+    assert (st_.balance, st_.due_expiry) == (2, 0)  # B was spent: nothing of it expires
+    assert svc.expire("c1", now=day(133)) == []
+    svc.redeem("c1", 2, at=day(133), key="redeem:2")
+    entries = svc.ledger.entries("c1")
+    assert sum(e.points for e in entries) == 0
+    assert svc.status("c1", now=day(133)).balance == 0
+    # the bulk path over several customers gives the same figures as the per-customer one
+    other = [
+        LoyaltyEntry(id=f"x{i}", customer_id="c0", kind="earn", points=5, at=day(i * 40))
+        for i in range(4)
+    ]
+    led, _ = ledger_from_entries(other + entries, ["c0", "c1"])
+    bulk = loyalty_status(PROGRAM, led, now=np.datetime64("2024-05-13", "us"))
+    # c0: lots of days 0 and 40 expired (days 90, 130), those of days 80 and 120 remain
+    assert (bulk.balance.tolist(), bulk.due_expiry.tolist()) == ([10, 0], [10, 0])
 
 
 def test_memory_ledger_orders_by_time() -> None:

@@ -247,8 +247,9 @@ def fifo_expiry(
     Returns ``(lot_row, lot_customer, lot_expires_at, lot_expiry)``: the ledger row of
     each credit (earn or positive adjust) up to ``now``, its customer and expiry time, and
     the points of it that expire (or expired) unspent, assuming redemptions and negative
-    adjustments consume the oldest unexpired points first. Recorded expire entries are
-    not used here; compare with them to find what is still due.
+    adjustments consume the oldest unexpired points first. A lot is expired from its
+    expiry instant on, so a debit made at that very instant cannot spend it. Recorded
+    expire entries are not used here; compare with them to find what is still due.
 
     With ``stable=False`` a faster sort is used: lots of one customer earned at the same
     microsecond may then split their expiry differently (per-customer totals are equal).
@@ -298,7 +299,11 @@ def fifo_expiry(
     debit_start = np.r_[0, np.cumsum(np.bincount(cust[~is_credit], minlength=n_c))]
     exp_i = at[lots] + period_us
     exp_rel = exp_i - lo if unit == 1 else (exp_i - lo) // unit
-    hi = np.searchsorted(dkey, lc * width + exp_rel + 1, side="right")
+    # Only debits strictly before a lot's expiry can spend it: a lot is expired from its
+    # expiry instant on (``loyalty_status`` counts it due when ``expires_at <= now``), so
+    # a debit at that very instant must use later lots. Counting it against the expiring
+    # lot would let one debit re-assign an already written expiry to a later lot.
+    hi = np.searchsorted(dkey, lc * width + exp_rel + 1, side="left")
     r_i = dcum[hi] - dcum[debit_start[lc]]
     z = _segmented_cummax(np.maximum(c_i - r_i, 0), first)
     prev = np.where(first, 0, np.r_[0, z[:-1]])
