@@ -45,6 +45,7 @@ from ecomcrm.rules._context import ANONYMOUS_PREFIX, CustomerData, Record
 from ecomcrm.rules._flow import (
     ActionStep,
     BranchStep,
+    Exit,
     Flow,
     OnCap,
     ReentryMode,
@@ -64,7 +65,7 @@ from ecomcrm.rules._schedule import (
     to_micros,
     zone,
 )
-from ecomcrm.storage import Store
+from ecomcrm.storage import StateRecord, Store
 from ecomcrm.storage._shared import freeze_state_value
 
 _US_PER_DAY = 86_400_000_000
@@ -114,7 +115,7 @@ class _Work:
 
     def __init__(self, state: Any, observed: bool) -> None:
         self.state = state
-        self.reads: dict[str, tuple[Mapping[str, Any] | None, int | None]] = {}
+        self.reads: dict[str, StateRecord | None] = {}
         self.writes: dict[str, Mapping[str, Any] | None] = {}
         self.actions: list[Action] = []
         self.decisions: list[tuple[str, str, str | None, list[Any]]] | None = (
@@ -124,19 +125,19 @@ class _Work:
         self.resolved: dict[tuple[str | None, str | None], str] = {}
 
     def get(self, key: str) -> Mapping[str, Any] | None:
-        if key in self.writes:
-            return self.writes[key]
-        if key not in self.reads:
-            record = self.state.get(key)
-            if record is None:
-                self.reads[key] = (None, None)
-            else:
-                self.reads[key] = (record.value, record.version)
-        return self.reads[key][0]
+        writes = self.writes
+        if key in writes:
+            return writes[key]
+        reads = self.reads
+        if key in reads:
+            record = reads[key]
+        else:
+            record = reads[key] = self.state.get(key)
+        return None if record is None else record.value
 
     def put(self, key: str, value: Mapping[str, Any]) -> None:
-        if key not in self.reads and key not in self.writes:
-            self.get(key)
+        if key not in self.reads:
+            self.reads[key] = self.state.get(key)
         # frozen now (validated, read-only, sharing the unchanged parts of what was read):
         # the caller's draft is freed at once and the store does not copy it again
         self.writes[key] = freeze_state_value(value)
@@ -152,20 +153,23 @@ class _Work:
         apply = getattr(state, "apply", None)
         if apply is not None:
             # the batch capability: every compare-and-set checked, then all applied, atomically
-            changes = []
+            changes: list[tuple[str, Mapping[str, Any] | None, int | None]] = []
             for key, value in self.writes.items():
-                version = reads[key][1]
-                if value is not None or version is not None:
-                    changes.append((key, value, version))
+                record = reads[key]
+                if record is not None:
+                    changes.append((key, value, record.version))
+                elif value is not None:
+                    changes.append((key, value, None))
             apply(changes)
             return
         with transaction():
             for key, value in self.writes.items():
-                version = reads[key][1]
+                record = reads[key]
                 if value is None:
-                    if version is not None:
-                        state.delete(key, expected_version=version)
+                    if record is not None:
+                        state.delete(key, expected_version=record.version)
                 else:
+                    version = None if record is None else record.version
                     state.put(key, value, expected_version=version)
 
 
@@ -240,6 +244,7 @@ class Engine:
         self._observer = observer
         self._as_of = _as_of_events
         self._versions: dict[tuple[str, int], Flow] = {}
+        self._cond_exits: dict[int, tuple[tuple[str, Exit], ...]] = {}
         self.flows: dict[str, Flow] = {}
         for flow in flows:
             if not isinstance(flow, Flow):
@@ -311,6 +316,26 @@ class Engine:
         self._names = (
             set(self._on_event) | set(self._exit_flows) | set(self._activity) | set(self._recheck)
         )
+        # per event name, everything it touches: (exit flow ids, trigger flows, inactivity
+        # flows whose clock it restarts with their lengths in µs, flows it rechecks)
+        self._plans: dict[str, _Plan] = {
+            name: (
+                tuple(self._exit_flows.get(name, ())),
+                tuple(self._on_event.get(name, ())),
+                tuple((f, _micros_of(f.trigger.inactive_for)) for f in self._activity.get(name, ())),
+                tuple(self._recheck.get(name, ())),
+            )
+            for name in self._names
+        }  # fmt: skip
+
+    def _condition_exits(self, flow: Flow) -> tuple[tuple[str, Exit], ...]:
+        """The flow's exits on a condition (not an event), with their condition keys."""
+        found = self._cond_exits.get(id(flow))  # flows stay alive in self._versions
+        if found is None:
+            found = self._cond_exits[id(flow)] = tuple(
+                (f"exit:{n}", ex) for n, ex in enumerate(flow.exits) if ex.event is None
+            )
+        return found
 
     def _flow_version(self, flow_id: str, version: int) -> Flow | None:
         flow = self._versions.get((flow_id, version))
@@ -339,10 +364,11 @@ class Engine:
             ...                at=datetime(2024, 1, 1, tzinfo=timezone.utc)))
             []
         """
-        if event.name not in self._names:
+        plan = self._plans.get(event.name)
+        if plan is None:
             return []
         when = require_aware(now, "now") if now is not None else event.at
-        return self._run(lambda work: self._handle_event(work, event, when))
+        return self._run(lambda work: self._handle_event(work, event, when, plan))
 
     def handle_many(self, events: Iterable[Event], *, now: datetime | None = None) -> list[Action]:
         """Feed many events in one store transaction (much faster on SQLite).
@@ -355,20 +381,21 @@ class Engine:
             >>> Engine(ecomcrm.open_store("memory://"), []).handle_many([])
             []
         """
-        batch = [e for e in events if e.name in self._names]
+        plans = self._plans
+        batch = [(e, plans[e.name]) for e in events if e.name in plans]
         if not batch:
             return []
         fixed = require_aware(now, "now") if now is not None else None
 
         def unit(work: _Work) -> None:
-            for event in batch:
-                self._handle_event(work, event, fixed if fixed is not None else event.at)
+            for event, plan in batch:
+                self._handle_event(work, event, fixed if fixed is not None else event.at, plan)
 
         try:
-            return self._run(unit, retries=1)
+            return self._run(unit, retries=1, hold=True)
         except ConflictError:
             out: list[Action] = []
-            for event in batch:
+            for event, _ in batch:
                 out.extend(self.handle(event, now=fixed))
             return out
 
@@ -398,7 +425,7 @@ class Engine:
                     self._fire(work, record.key, now)
 
             try:
-                out.extend(self._run(unit, retries=1))
+                out.extend(self._run(unit, retries=1, hold=True))
             except ConflictError:
                 for record in chunk:
                     out.extend(self._run(functools.partial(self._fire_one, record.key, now)))
@@ -433,7 +460,7 @@ class Engine:
                 for cid in chunk:
                     self._refresh_customer(work, cid, now, None)
 
-            out.extend(self._run(unit))
+            out.extend(self._run(unit, hold=True))
         return out
 
     def ack(
@@ -584,14 +611,28 @@ class Engine:
 
     # --- units of work --------------------------------------------------------------------
 
-    def _run(self, unit: Callable[[_Work], None], *, retries: int = _RETRIES) -> list[Action]:
+    def _run(
+        self, unit: Callable[[_Work], None], *, retries: int = _RETRIES, hold: bool = False
+    ) -> list[Action]:
+        """Run a unit of work and commit it; recompute it on a conflict.
+
+        With ``hold`` (batches) the unit reads and computes inside the state store's
+        transaction too: every read joins one snapshot (one statement per read on SQLite
+        instead of a read transaction each) and no other writer can interleave. The
+        compare-and-set checks still run at commit either way.
+        """
         last: ConflictError | None = None
         observer = self._observer
         for _ in range(retries):
             work = _Work(self._state, observer is not None)
-            unit(work)
             try:
-                work.commit(self._state, self._state_store.transaction)
+                if hold:
+                    with self._state_store.transaction():
+                        unit(work)
+                        work.commit(self._state, self._state_store.transaction)
+                else:
+                    unit(work)
+                    work.commit(self._state, self._state_store.transaction)
             except ConflictError as exc:
                 last = exc
                 continue
@@ -620,22 +661,23 @@ class Engine:
         )
         return found.id if found is not None else ANONYMOUS_PREFIX + anonymous_id
 
-    def _handle_event(self, work: _Work, event: Event, now: datetime) -> None:
-        name = event.name
+    def _handle_event(self, work: _Work, event: Event, now: datetime, plan: _Plan) -> None:
         ids = (event.customer_id, event.anonymous_id)
-        cid = work.resolved.get(ids)
+        resolved = work.resolved
+        cid = resolved.get(ids)
         if cid is None:
-            cid = work.resolved[ids] = self._customer_key(*ids)
+            cid = resolved[ids] = self._customer_key(*ids)
         props = _json_safe(event.properties)
-        for flow_id in self._exit_flows.get(name, ()):
+        exits, triggers, activity, recheck = plan
+        for flow_id in exits:
             self._apply_exit_event(work, flow_id, cid, event, props, now)
-        for flow in self._on_event.get(name, ()):
+        for flow in triggers:
             self._event_trigger(work, flow, cid, event, props, now)
-        for flow in self._activity.get(name, ()):
-            assert flow.trigger.inactive_for is not None
-            due = to_micros(event.at + flow.trigger.inactive_for)
-            self._set_trigger_timer(work, flow, cid, due, "inactive")
-        for flow in self._recheck.get(name, ()):
+        if activity:
+            at_us = to_micros(event.at)
+            for flow, length in activity:
+                self._set_trigger_timer(work, flow, cid, at_us + length, "inactive")
+        for flow in recheck:
             self._check_segment(work, flow, cid, now)
 
     # --- triggers -------------------------------------------------------------------------
@@ -649,16 +691,17 @@ class Engine:
             if not self._matches(flow, "trigger", record, now):
                 return
         if trigger.count > 1:
-            assert trigger.within is not None
             key = f"cnt:{flow.id}:{cid}"
-            counts = dict(work.get(key) or {})
-            group = str(props.get(trigger.group_by)) if trigger.group_by else "*"
-            window_start = to_micros(now - trigger.within)
-            seen = [t for t in counts.get(group, []) if t > window_start]
-            ids = counts.get("_ids", [])
+            current = work.get(key)
+            counts = dict(current) if current else {}
+            ids = counts.get("_ids", ())
             if event.id in ids:
                 return
-            seen.append(to_micros(now))
+            group = str(props.get(trigger.group_by)) if trigger.group_by else "*"
+            now_us = to_micros(now)
+            window_start = now_us - _micros_of(trigger.within)
+            seen = [t for t in counts.get(group, ()) if t > window_start]
+            seen.append(now_us)
             counts["_ids"] = [*ids[-(trigger.count - 1) :], event.id]
             if len(seen) < trigger.count:
                 counts[group] = seen
@@ -976,8 +1019,8 @@ class Engine:
             step = flow.step(step_id)
             record = Record(self._data(work, cid, at), ctx, at)
             # condition exits are honoured whenever the enrollment moves
-            for n, ex in enumerate(flow.exits):
-                if ex.event is None and self._matches(flow, f"exit:{n}", record, at):
+            for key_n, ex in self._condition_exits(flow):
+                if self._matches(flow, key_n, record, at):
                     self._finish(
                         work,
                         key,
@@ -1168,6 +1211,17 @@ class Engine:
                   f"{what}{step.purpose.value} {step.action} {step.template!r} as {action_id}",
                   {"action_id": action_id})  # fmt: skip
         return True
+
+
+_Plan = tuple[tuple[str, ...], tuple[Flow, ...], tuple[tuple[Flow, int], ...], tuple[Flow, ...]]
+
+
+@functools.lru_cache(maxsize=256)
+def _micros_of(value: timedelta | None) -> int:
+    """A duration in whole microseconds (0 for None)."""
+    if value is None:
+        return 0
+    return (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
 
 
 def _days(value: timedelta) -> str:

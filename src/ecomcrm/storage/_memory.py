@@ -619,31 +619,41 @@ class _State:
         """
         s = self._s
         freeze = sh.freeze_state_value
-        batch = [
-            (sh.check_state_key(key), None if value is None else freeze(value), expected)
-            for key, value, expected in changes
-        ]
-        if len({key for key, _, _ in batch}) != len(batch):
-            keys = [key for key, _, _ in batch]
-            twice = next(k for k in keys if keys.count(k) > 1)
-            raise ValidationError("given twice in one batch", entity="state", field="key",
-                                  value=twice)  # fmt: skip
+        batch = []
+        keys = set()
+        for key, value, expected in changes:
+            sh.check_state_key(key)
+            if key in keys:
+                raise ValidationError("given twice in one batch", entity="state", field="key",
+                                      value=key)  # fmt: skip
+            keys.add(key)
+            if value is not None:
+                value = freeze(value)
+            elif expected is None:
+                raise ValidationError("a delete needs the expected version", entity="state",
+                                      field="expected_version", value=key)  # fmt: skip
+            batch.append((key, value, expected))
         with s._lock:
             s._check_open()
             state = s._state
             check = sh.check_expected_version
-            versions = []
+            records = []
             for key, value, expected in batch:
-                if value is None and expected is None:
-                    raise ValidationError("a delete needs the expected version", entity="state",
-                                          field="expected_version", value=key)  # fmt: skip
                 stored = state.get(key)
-                versions.append(check(key, None if stored is None else stored.version, expected))
-            for (key, value, _), version in zip(batch, versions, strict=True):
-                if value is None:
+                version = check(key, None if stored is None else stored.version, expected)
+                records.append(
+                    (
+                        key,
+                        None
+                        if value is None
+                        else StateRecord(key=key, value=value, version=version),
+                    )
+                )
+            for key, record in records:
+                if record is None:
                     s._ddel(state, key)
                 else:
-                    s._dset(state, key, StateRecord(key=key, value=value, version=version))
+                    s._dset(state, key, record)
 
     def scan(
         self,
