@@ -119,3 +119,13 @@ def test_order_total_off_by_more_than_rounding_is_rejected(order: Order, cents: 
 def test_email_validation_never_crashes(text: str) -> None:
     result = normalize_email(text)
     assert result is None or ("@" in result and result == result.lower())
+
+
+def test_strategies_are_registered_with_hypothesis() -> None:
+    # through the "hypothesis" entry point declared in pyproject.toml
+    @settings(max_examples=20)
+    @given(st.from_type(Customer), st.from_type(Order))
+    def check(customer: Customer, order: Order) -> None:
+        assert isinstance(customer, Customer) and isinstance(order, Order)
+
+    check()
