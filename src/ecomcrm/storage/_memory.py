@@ -464,17 +464,16 @@ class _SortedKeys:
     """The state keys in code-point order, as a list of short sorted blocks.
 
     Adding or removing a key costs a bisection plus a shift inside one block of at most
-    ``2 * _LOAD`` keys (a plain sorted list would shift up to N keys), so keeping the
+    ``2 * load`` keys (a plain sorted list would shift up to N keys), so keeping the
     order costs O(log N) per write; a range scan bisects to its first key.
     """
 
-    __slots__ = ("_blocks", "_maxes")
+    __slots__ = ("_blocks", "_load", "_maxes")
 
-    _LOAD = 512
-
-    def __init__(self) -> None:
+    def __init__(self, load: int = 512) -> None:
         self._blocks: list[list[str]] = []
         self._maxes: list[str] = []
+        self._load = load
 
     def add(self, key: str) -> None:
         maxes = self._maxes
@@ -491,9 +490,10 @@ class _SortedKeys:
         else:
             block = self._blocks[i]
             bisect.insort(block, key)
-        if len(block) > 2 * self._LOAD:
-            self._blocks.insert(i + 1, block[self._LOAD :])
-            del block[self._LOAD :]
+        load = self._load
+        if len(block) > 2 * load:
+            self._blocks.insert(i + 1, block[load:])
+            del block[load:]
             maxes.insert(i, block[-1])
 
     def remove(self, key: str) -> None:
