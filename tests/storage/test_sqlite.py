@@ -450,3 +450,27 @@ def test_sort_by_time_then_id_matches_python_sorting(rows: list[tuple[int, str]]
     ids[:] = [r[1] for r in rows]
     perm = sort_by_time_then_id(at, ids)
     assert [rows[i] for i in perm.tolist()] == sorted(rows)
+
+
+def test_both_cold_read_paths_agree(store: SqliteStore) -> None:
+    from ecomcrm.storage import _sqlite_columnar as col
+
+    store.customers.put_many(Customer(id=f"c{i}", created_at=T0) for i in range(3))
+    store.merge("c0", "c2", at=T0)
+    store.orders.put_many(
+        _order(f"o{i}", f"c{i % 2}", i % 4, "EUR" if i % 3 else "USD") for i in range(30)
+    )
+    store.orders.add_refund(
+        Refund(id="r", order_id="o7", customer_id="c1", amount="2", currency="EUR", at=T0)
+    )
+    with store._db.read() as conn:
+        by_columns = col._read_columns(conn)
+        by_rows = col._read_rows(conn)
+    assert by_columns is not None
+    for name in ("order_id", "order_pk", "placed_at", "currency_code", "amount", "refunded"):
+        assert getattr(by_columns, name).tolist() == getattr(by_rows, name).tolist(), name
+    assert by_columns.currencies == by_rows.currencies == ("EUR", "USD")
+    store.customers.put(Customer(id="c9", created_at=T0))
+    store.orders.upsert(_order("odd\x1fid", "c9"))
+    with store._db.read() as conn:
+        assert col._read_columns(conn) is None  # falls back to rows

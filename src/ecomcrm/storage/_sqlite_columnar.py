@@ -115,44 +115,174 @@ def sort_by_time_then_id(at: NDArray[np.int64], ids: NDArray[np.object_]) -> NDA
     return perm
 
 
-def _read_rows(conn: sqlite3.Connection) -> _Raw:
+_SCAN_ROWS = 2_000_000  # orders per group_concat string (bounded by SQLite's max length)
+
+
+def _read_columns(conn: sqlite3.Connection) -> _Raw | None:
+    """The raw columns read one column at a time as text, parsed by numpy.
+
+    Each column is one ``group_concat`` over ranges of the rowid, in rowid order (a scan
+    in storage order, inside the caller's read snapshot), parsed with
+    :func:`numpy.fromstring`: no Python object per row except the order ids. Returns
+    None when an order id contains the separator (then the row path is used).
+    """
+    lo, hi = conn.execute("SELECT min(pk), max(pk) FROM orders").fetchone()
     live = conn.execute(_LIVE).fetchall()
     customer_pk = np.fromiter((r[0] for r in live), dtype=np.int64, count=len(live))
     customer_ids = _objects([r[1] for r in live])
-    owner_of = dict(conn.execute(_OWNERS).fetchall())
-    cursor = conn.execute(_ORDERS)
-    parts: list[list[Any]] = [[] for _ in range(9)]
-    while rows := cursor.fetchmany(262_144):
-        for target, column in zip(parts, zip(*rows, strict=True), strict=True):
-            target.extend(column)
-    n = len(parts[0])
-    order_pk = np.array(parts[0], dtype=np.int64)
-    order_id = _objects(parts[1])
-    placed_at = np.array(parts[3], dtype=np.int64)
-    currencies = tuple(sorted(set(parts[4])))
-    code_of = {c: i for i, c in enumerate(currencies)}
+    currencies = tuple(sorted(r[0] for r in conn.execute("SELECT DISTINCT currency FROM orders")))
+    ranges = [] if lo is None else list(range(lo, hi + 1, _SCAN_ROWS))
+
+    def column(expr: str, dtype: Any) -> NDArray[Any]:
+        parts = []
+        for start in ranges:
+            text = conn.execute(
+                f"SELECT group_concat(x) FROM (SELECT {expr} AS x FROM orders o "
+                "WHERE o.pk BETWEEN ? AND ? ORDER BY o.pk)",
+                (start, start + _SCAN_ROWS - 1),
+            ).fetchone()[0]
+            if text:
+                parts.append(np.fromstring(text, dtype=dtype, sep=","))
+        return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
+
+    ids: list[str] = []
+    for start in ranges:
+        count, text = conn.execute(
+            "SELECT count(*), group_concat(x, char(31)) FROM (SELECT id AS x FROM orders "
+            "WHERE pk BETWEEN ? AND ? ORDER BY pk)",
+            (start, start + _SCAN_ROWS - 1),
+        ).fetchone()
+        if count:
+            chunk = text.split(_SEP)
+            if len(chunk) != count:
+                return None
+            ids.extend(chunk)
+    order_id = _objects(ids)
+    del ids
+    order_pk = column("o.pk", np.int64)
+    owner = column(
+        "coalesce((SELECT c.pk FROM customers c WHERE c.id = o.customer_id), -1)", np.int64
+    )
+    merged = conn.execute(
+        "SELECT pk, survivor_pk FROM customers WHERE survivor_pk IS NOT NULL"
+    ).fetchall()
+    if merged:
+        remap = np.arange(max(int(owner.max(initial=0)), max(r[0] for r in merged)) + 1)
+        remap[[r[0] for r in merged]] = [r[1] for r in merged]
+        owner = remap[owner]
+    if len(currencies) > 1:
+        cases = " ".join(
+            f"WHEN '{c.replace(chr(39), chr(39) * 2)}' THEN {i}" for i, c in enumerate(currencies)
+        )
+        code = column(f"CASE o.currency {cases} END", np.int64).astype(np.int16)
+    else:
+        code = np.zeros(order_pk.shape[0], dtype=np.int16)
+    flags = column("o.units * 2 + o.cancelled", np.int64)
+    return _finish(
+        customer_pk,
+        customer_ids,
+        order_pk,
+        order_id,
+        owner,
+        column("o.placed_at", np.int64),
+        code,
+        currencies,
+        column("o.amount", np.float64),
+        column("o.discount_amount", np.float64),
+        flags >> 1,
+        (flags & 1).astype(np.bool_),
+        conn,
+    )
+
+
+def _finish(
+    customer_pk: NDArray[np.int64],
+    customer_ids: NDArray[np.object_],
+    order_pk: NDArray[np.int64],
+    order_id: NDArray[np.object_],
+    owner: NDArray[np.int64],
+    placed_at: NDArray[np.int64],
+    code: NDArray[np.int16],
+    currencies: tuple[str, ...],
+    amount: NDArray[np.float64],
+    discount: NDArray[np.float64],
+    units: NDArray[np.int64],
+    cancelled: NDArray[np.bool_],
+    conn: sqlite3.Connection,
+) -> _Raw:
+    """Add the refund columns and sort every column by (placed_at, order id)."""
+    n = order_pk.shape[0]
     refunded = np.zeros(n, dtype=np.float64)
     returned = np.zeros(n, dtype=np.int64)
     refunds = conn.execute(_REFUNDS).fetchall()
     if refunds:
-        at = np.searchsorted(order_pk, np.array([r[0] for r in refunds], dtype=np.int64))
-        refunded[at] = [r[1] for r in refunds]
-        returned[at] = [r[2] for r in refunds]
+        rows = np.searchsorted(order_pk, np.array([r[0] for r in refunds], dtype=np.int64))
+        refunded[rows] = [r[1] for r in refunds]
+        returned[rows] = [r[2] for r in refunds]
     perm = sort_by_time_then_id(placed_at, order_id)
     return _Raw(
         customer_pk=customer_pk,
         customer_ids=customer_ids,
         order_id=order_id[perm],
-        order_pk=np.array([owner_of[c] for c in parts[2]], dtype=np.int64)[perm],
+        order_pk=owner[perm],
         placed_at=placed_at[perm],
-        currency_code=np.array([code_of[c] for c in parts[4]], dtype=np.int16)[perm],
+        currency_code=code[perm],
         currencies=currencies,
-        amount=np.array(parts[5], dtype=np.float64)[perm],
-        discount=np.array(parts[6], dtype=np.float64)[perm],
+        amount=amount[perm],
+        discount=discount[perm],
         refunded=refunded[perm],
-        units=np.array(parts[7], dtype=np.int64)[perm],
+        units=units[perm],
         returned_units=returned[perm],
-        cancelled=np.array(parts[8], dtype=np.bool_)[perm],
+        cancelled=cancelled[perm],
+    )
+
+
+def _read_rows(conn: sqlite3.Connection) -> _Raw:
+    live = conn.execute(_LIVE).fetchall()
+    owner_of = dict(conn.execute(_OWNERS).fetchall())
+    code_of: dict[str, int] = {}
+    cursor = conn.execute(_ORDERS)
+    # Each batch becomes numpy arrays at once: holding millions of rows in Python lists
+    # makes every full garbage collection walk them, which turns the read quadratic.
+    chunks: list[list[NDArray[Any]]] = []
+    while rows := cursor.fetchmany(262_144):
+        pk, oid, cust, at, cur, amount, discount, units, cancelled = zip(*rows, strict=True)
+        chunks.append(
+            [
+                np.array(pk, dtype=np.int64),
+                _objects(list(oid)),
+                np.array([owner_of[c] for c in cust], dtype=np.int64),
+                np.array(at, dtype=np.int64),
+                np.array([code_of.setdefault(c, len(code_of)) for c in cur], dtype=np.int16),
+                np.array(amount, dtype=np.float64),
+                np.array(discount, dtype=np.float64),
+                np.array(units, dtype=np.int64),
+                np.array(cancelled, dtype=np.bool_),
+            ]
+        )
+        del rows, pk, oid, cust, at, cur, amount, discount, units, cancelled
+    empty = [np.empty(0, dtype=d) for d in (np.int64, object, np.int64, np.int64, np.int16)]
+    empty += [np.empty(0, dtype=d) for d in (np.float64, np.float64, np.int64, np.bool_)]
+    columns = [np.concatenate([c[i] for c in chunks]) if chunks else empty[i] for i in range(9)]
+    order_pk, order_id, owner, placed_at, code, amount_, discount_, units_, cancelled_ = columns
+    n = order_pk.shape[0]
+    # currency codes in first-seen order -> sorted vocabulary
+    currencies = tuple(sorted(code_of))
+    remap = np.array([currencies.index(c) for c in code_of], dtype=np.int16)
+    return _finish(
+        np.fromiter((r[0] for r in live), dtype=np.int64, count=len(live)),
+        _objects([r[1] for r in live]),
+        order_pk,
+        order_id,
+        owner,
+        placed_at,
+        remap[code] if n else code,
+        currencies,
+        amount_,
+        discount_,
+        units_,
+        cancelled_,
+        conn,
     )
 
 
@@ -265,7 +395,7 @@ def order_facts(
         raw = _load(conn, generation) if cache else None
         fresh = raw is None
         if raw is None:
-            raw = _read_rows(conn)
+            raw = _read_columns(conn) or _read_rows(conn)
     if fresh and cache and db.depth == 0:
         try:
             with db.write() as conn:
