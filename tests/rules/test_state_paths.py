@@ -294,6 +294,27 @@ class _StateWithoutBatches:
         return self._inner.scan(prefix, **kwargs)
 
 
+class _StateWithReadAhead(_StateWithoutBatches):
+    """Adds ``get_many`` and ``apply`` (as a database adapter would), counting reads."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.single_reads = 0
+        self.batch_reads: list[int] = []
+
+    def get(self, key: str) -> Any:
+        self.single_reads += 1
+        return self._inner.get(key)
+
+    def get_many(self, keys: Any) -> dict[str, Any]:
+        keys = list(keys)
+        self.batch_reads.append(len(keys))
+        return {k: r for k in keys if (r := self._inner.get(k)) is not None}
+
+    def apply(self, changes: Any) -> None:
+        self._inner.apply(changes)
+
+
 def _run_story(store: Store) -> list[tuple[str, str]]:
     for i in range(6):
         add_customer(store, f"c{i}")
@@ -315,6 +336,43 @@ def test_engine_same_actions_without_the_batch_capability() -> None:
     expected = _run_story(with_batches)
     assert [cid for cid, _ in expected] == ["c0", "c1", "c3", "c4", "c5"]
     assert _run_story(without) == expected
+    ahead = ecomcrm.open_store("memory://")
+    reader = ahead.state = _StateWithReadAhead(ahead.state)  # type: ignore[misc]
+    assert _run_story(ahead) == expected
+    assert reader.batch_reads and sum(reader.batch_reads) >= 3
+
+
+def test_read_ahead_batches_match_one_by_one() -> None:
+    """A batch read ahead in one transaction gives what handling each event gives."""
+    from ecomcrm.rules import builtin_flows
+
+    def story(store: Store, batched: bool) -> list[tuple[str, str, str]]:
+        for i in range(8):
+            add_customer(store, f"c{i}")
+        engine = Engine(store, builtin_flows())
+        names = ["Checkout Started", "Product Viewed", "Order Completed", "Signed Up",
+                 "Order Delivered", "Product Viewed", "Product Viewed"]  # fmt: skip
+        events = [
+            ev(names[k % len(names)], f"c{k % 8}", T0 + timedelta(minutes=7 * k), sku="S1")
+            for k in range(120)
+        ]
+        out = []
+        for start in range(0, len(events), 40):
+            part = events[start : start + 40]
+            if batched:
+                out += engine.handle_many(part)
+            else:
+                for e in part:
+                    out += engine.handle(e)
+            out += engine.advance(part[-1].at)
+        out += engine.advance(T0 + timedelta(days=40))
+        return sorted((a.customer_id, a.flow_id, a.idempotency_key) for a in out)
+
+    plain = story(ecomcrm.open_store("memory://"), batched=False)
+    ahead = ecomcrm.open_store("memory://")
+    reader = ahead.state = _StateWithReadAhead(ahead.state)  # type: ignore[misc]
+    assert story(ahead, batched=True) == plain and len(plain) > 10
+    assert reader.batch_reads
 
 
 def test_handle_redoes_a_unit_that_lost_a_race(store: Store) -> None:
@@ -335,3 +393,44 @@ def test_handle_redoes_a_unit_that_lost_a_race(store: Store) -> None:
     actions = a.advance(T0 + H) + b.advance(T0 + H)
     assert raced and len(actions) == 1
     assert "already" not in a.explain("c1", "cart").text  # the redo saw the same trigger
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_advance_race_inside_a_batch_never_duplicates(store: Store, batched: bool) -> None:
+    """Another engine fires our due timer after we read it, inside our batch's unit."""
+    add_customer(store, "c1")
+    if not batched:
+        store.state = _StateWithoutBatches(store.state)  # type: ignore[misc]
+    a, b = Engine(store, [_cart()]), Engine(store, [_cart()])
+    a.handle(ev("Checkout Started", "c1", T0))
+    original = a._fire
+    out_b: list[Any] = []
+
+    def racing_fire(work: Any, key: str, now: Any) -> None:
+        original(work, key, now)  # a has read the timer and computed the action
+        if not out_b:
+            out_b.extend(b.advance(now))
+
+    a._fire = racing_fire  # type: ignore[method-assign]
+    out_a = a.advance(T0 + H)
+    keys = [x.idempotency_key for x in out_a + out_b + a.advance(T0 + 2 * H)]
+    assert len(keys) == len(set(keys)) == 1
+    assert [x.id for x in a.pending()] == [x.id for x in out_a + out_b]
+
+
+def test_handle_many_race_inside_the_batch_never_duplicates(store: Store) -> None:
+    add_customer(store, "c1")
+    a, b = Engine(store, [_cart()]), Engine(store, [_cart()])
+    original = a._event_trigger
+    raced: list[bool] = []
+
+    def racing(work: Any, flow: Any, cid: str, event: Any, props: Any, now: Any) -> None:
+        original(work, flow, cid, event, props, now)
+        if not raced:
+            raced.append(True)
+            b.handle(event)
+
+    a._event_trigger = racing  # type: ignore[method-assign]
+    a.handle_many([ev("Checkout Started", "c1", T0), ev("Cart Viewed", "c1", T0)])
+    actions = a.advance(T0 + H) + b.advance(T0 + 2 * H)
+    assert raced and [x.customer_id for x in actions] == ["c1"]

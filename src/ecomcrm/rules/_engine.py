@@ -388,6 +388,7 @@ class Engine:
         fixed = require_aware(now, "now") if now is not None else None
 
         def unit(work: _Work) -> None:
+            self._prefetch_events(work, batch)
             for event, plan in batch:
                 self._handle_event(work, event, fixed if fixed is not None else event.at, plan)
 
@@ -421,6 +422,7 @@ class Engine:
             chunk = due[start : start + batch_size]
 
             def unit(work: _Work, chunk: Sequence[Any] = chunk) -> None:
+                self._prefetch_timers(work, chunk)
                 for record in chunk:
                     self._fire(work, record.key, now)
 
@@ -616,23 +618,38 @@ class Engine:
     ) -> list[Action]:
         """Run a unit of work and commit it; recompute it on a conflict.
 
-        With ``hold`` (batches) the unit reads and computes inside the state store's
-        transaction too: every read joins one snapshot (one statement per read on SQLite
-        instead of a read transaction each) and no other writer can interleave. The
-        compare-and-set checks still run at commit either way.
+        With ``hold`` (batches), on a store whose state area reads and commits in batches
+        (``state.get_many`` and ``state.apply``, a database), the unit reads and computes
+        inside the state store's transaction too: every read joins one snapshot (one
+        statement per read, or per batch read ahead, instead of a read transaction each)
+        and no other writer can interleave. An in-memory store gains nothing from that
+        (its reads cost nothing) and does without. The compare-and-set checks run at
+        commit either way.
         """
         last: ConflictError | None = None
         observer = self._observer
+        state = self._state
+        transaction = self._state_store.transaction
+        # A batched commit (``state.apply``) fails without writing anything, so a held
+        # transaction may end normally after a conflict: whatever else happened inside
+        # the block (another engine's unit nested in ours, on this thread) stays committed.
+        hold = hold and _batches(state)
         for _ in range(retries):
-            work = _Work(self._state, observer is not None)
+            work = _Work(state, observer is not None)
             try:
                 if hold:
-                    with self._state_store.transaction():
+                    conflict: ConflictError | None = None
+                    with transaction():
                         unit(work)
-                        work.commit(self._state, self._state_store.transaction)
+                        try:
+                            work.commit(state, transaction)
+                        except ConflictError as exc:
+                            conflict = exc
+                    if conflict is not None:
+                        raise conflict
                 else:
                     unit(work)
-                    work.commit(self._state, self._state_store.transaction)
+                    work.commit(state, transaction)
             except ConflictError as exc:
                 last = exc
                 continue
@@ -642,6 +659,58 @@ class Engine:
             return work.actions
         assert last is not None
         raise last
+
+    def _prefetch(self, work: _Work, keys: Iterable[str]) -> list[Mapping[str, Any]]:
+        """Read many keys with one ``state.get_many`` call, when the store offers it.
+
+        Returns the values found. Without the capability nothing is read ahead (each
+        key is then read when first needed).
+        """
+        get_many = getattr(self._state, "get_many", None)
+        if get_many is None:
+            return []
+        reads = work.reads
+        wanted = [k for k in dict.fromkeys(keys) if k not in reads]
+        if not wanted:
+            return []
+        found: Mapping[str, StateRecord] = get_many(wanted)
+        for key in wanted:
+            reads[key] = found.get(key)
+        return [r.value for r in found.values()]
+
+    def _prefetch_events(self, work: _Work, batch: Sequence[tuple[Event, _Plan]]) -> None:
+        """Read ahead the records a batch of events will read (enrollments, counters, ...)."""
+        if getattr(self._state, "get_many", None) is None:
+            return
+        keys: list[str] = []
+        resolved = work.resolved
+        for event, (exits, triggers, activity, recheck) in batch:
+            ids = (event.customer_id, event.anonymous_id)
+            cid = resolved.get(ids)
+            if cid is None:
+                cid = resolved[ids] = self._customer_key(*ids)
+            keys.extend(f"enr:{flow_id}:{cid}" for flow_id in exits)
+            for flow in triggers:
+                keys.append(f"enr:{flow.id}:{cid}")
+                if flow.trigger.count > 1:
+                    keys.append(f"cnt:{flow.id}:{cid}")
+            keys.extend(f"trg:{flow.id}:{cid}" for flow, _ in activity)
+            for flow in recheck:
+                keys.append(f"seg:{flow.id}:{cid}")
+                keys.append(f"enr:{flow.id}:{cid}")
+        values = self._prefetch(work, keys)
+        # the timers those records point at (an exit or a new clock deletes them)
+        self._prefetch(work, [v["timer"] for v in values if v.get("timer")])
+
+    def _prefetch_timers(self, work: _Work, due: Sequence[StateRecord]) -> None:
+        """Read ahead what due timers wake up: their targets (timers are as scanned)."""
+        if getattr(self._state, "get_many", None) is None:
+            return
+        reads = work.reads
+        for record in due:
+            # as scanned: if it changed since, the compare-and-set at commit says so
+            reads.setdefault(record.key, record)
+        self._prefetch(work, [r.value["k"] for r in due if "k" in r.value])
 
     def _data(self, work: _Work, cid: str, now: datetime) -> CustomerData:
         data = work.data.get(cid)
@@ -1211,6 +1280,13 @@ class Engine:
                   f"{what}{step.purpose.value} {step.action} {step.template!r} as {action_id}",
                   {"action_id": action_id})  # fmt: skip
         return True
+
+
+def _batches(state: Any) -> bool:
+    """True when a state repository reads (``get_many``) and writes (``apply``) in batches."""
+    return (
+        getattr(state, "get_many", None) is not None and getattr(state, "apply", None) is not None
+    )
 
 
 _Plan = tuple[tuple[str, ...], tuple[Flow, ...], tuple[tuple[Flow, int], ...], tuple[Flow, ...]]
