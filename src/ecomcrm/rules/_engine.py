@@ -66,7 +66,7 @@ from ecomcrm.rules._schedule import (
     zone,
 )
 from ecomcrm.storage import StateRecord, Store
-from ecomcrm.storage._shared import freeze_state_value
+from ecomcrm.storage._shared import FrozenList, freeze_state_value
 
 _US_PER_DAY = 86_400_000_000
 _TIMER = "timer:"
@@ -88,6 +88,7 @@ def _short_hash(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
+_NO_DATA: Mapping[str, Any] = {}
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
@@ -865,7 +866,10 @@ class Engine:
         text: str,
         data: Mapping[str, Any] | None = None,
     ) -> None:
-        entry = [to_micros(now), kind, step, reason, text, dict(data) if data else {}]
+        # built frozen (scalars and a frozen mapping): stored as is, shared by later versions
+        entry = FrozenList(
+            (to_micros(now), kind, step, reason, text, freeze_state_value(data or _NO_DATA))
+        )
         log = enr.get("log")
         if not log:
             enr["log"] = [entry]
@@ -937,7 +941,7 @@ class Engine:
         enr_id = _short_hash(f"{flow.id}:{flow.version}:{cid}:{trigger_id}")
         enr.update(
             id=enr_id, v=flow.version, status=_ACTIVE, step=flow.first_step, due=None,
-            timer=None, started=to_micros(now), ended=None, ctx=ctx, trig=trigger_id,
+            timer=None, started=to_micros(now), ended=None, ctx=freeze_state_value(ctx), trig=trigger_id,
             visits={}, variants={}, holdout=False, count=enr.get("count", 0) + 1,
         )  # fmt: skip
         holdout = flow.holdout
