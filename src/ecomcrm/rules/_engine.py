@@ -109,13 +109,18 @@ class _Work:
     """One unit of work: read-through cache, buffered writes, CAS commit.
 
     ``decisions`` holds ``(flow, customer, enrollment, log entry)`` for the observer; it
-    is None (nothing collected) when the engine has no observer.
+    is None (nothing collected) when the engine has no observer. With ``drafts`` the
+    values written are kept as given until the commit serialises them (a database store
+    validates and encodes them there); otherwise each is frozen when written.
     """
 
-    __slots__ = ("actions", "data", "decisions", "reads", "resolved", "state", "writes")
+    __slots__ = (
+        "actions", "data", "decisions", "drafts", "reads", "resolved", "state", "writes",
+    )  # fmt: skip
 
-    def __init__(self, state: Any, observed: bool) -> None:
+    def __init__(self, state: Any, observed: bool, drafts: bool = False) -> None:
         self.state = state
+        self.drafts = drafts
         self.reads: dict[str, StateRecord | None] = {}
         self.writes: dict[str, Mapping[str, Any] | None] = {}
         self.actions: list[Action] = []
@@ -140,8 +145,8 @@ class _Work:
         if key not in self.reads:
             self.reads[key] = self.state.get(key)
         # frozen now (validated, read-only, sharing the unchanged parts of what was read):
-        # the caller's draft is freed at once and the store does not copy it again
-        self.writes[key] = freeze_state_value(value)
+        # the caller's draft is freed at once and an in-memory store keeps it as it is
+        self.writes[key] = value if self.drafts else freeze_state_value(value)
 
     def delete(self, key: str) -> None:
         if self.get(key) is not None:
@@ -636,7 +641,7 @@ class Engine:
         # the block (another engine's unit nested in ours, on this thread) stays committed.
         hold = hold and _batches(state)
         for _ in range(retries):
-            work = _Work(state, observer is not None)
+            work = _Work(state, observer is not None, drafts=hold)
             try:
                 if hold:
                     conflict: ConflictError | None = None
