@@ -20,6 +20,15 @@ same work first makes the commit fail with ConflictError; the unit is then recom
 from the fresh state, where the work is visibly done. Actions are returned only after
 their records are committed; an action's id derives from its idempotency key, and an
 ``act:`` record that already exists is never emitted again.
+
+Throughput: the engine uses two optional capabilities of a state repository when it has
+them. ``apply(changes)`` commits a unit's writes as one all-or-nothing batch of
+compare-and-set changes ``(key, value or None to delete, expected version)`` (MemoryStore
+and SqliteStore have it; without it each record is put or deleted in one transaction).
+``get_many(keys)`` reads many records at once (SqliteStore); with both, batches
+(``handle_many``, ``advance``) read ahead what they will need and compute inside one
+transaction of the state store, so a batch costs a few statements instead of several
+per event. The compare-and-set checks run at commit in every case.
 """
 
 from __future__ import annotations
