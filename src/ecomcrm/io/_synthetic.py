@@ -361,7 +361,9 @@ class SyntheticShop:
             "first": rng.integers(0, len(_FIRST), n),
             "last": rng.integers(0, len(_LAST), n),
             "has_phone": rng.uniform(size=n) < 0.35,
-            "phone_tail": rng.integers(10_000_000, 99_999_999, n),
+            # unique per customer (a bijection of the index mod 90M), varied by seed
+            "phone_tail": 10_000_000
+            + ((np.arange(i0, i1, dtype=np.int64) + self.seed * 1_000_003) * 7_919) % 90_000_000,
             "birthday": np.where(
                 rng.uniform(size=n) < 0.7, rng.integers(-7_300, 12_800, n), np.iinfo(np.int64).min
             ),
