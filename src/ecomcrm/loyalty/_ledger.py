@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
+import attrs
 import numpy as np
 
 from ecomcrm.domain import LoyaltyEntry, Order, Refund
@@ -27,6 +28,8 @@ from ecomcrm.loyalty._entries import (
     redeem_entries,
 )
 from ecomcrm.loyalty._program import LoyaltyProgram
+from ecomcrm.storage import CustomerRepository
+from ecomcrm.storage._shared import LOYALTY_TIER_ATTRIBUTE
 
 
 @runtime_checkable
@@ -252,6 +255,32 @@ class LoyaltyService:
                 self.program, customer_id=customer_id, points=points, at=at, key=key, balance=bal
             )
         )
+
+    def sync_tier(self, customers: CustomerRepository, customer_id: str, *, now: datetime) -> str:
+        """Write the customer's current tier to their ``loyalty_tier`` attribute.
+
+        The store's customer 360 view and the condition language read the tier from
+        there. The profile is rewritten only when the tier changed; returns the tier.
+
+        Example:
+            >>> import ecomcrm
+            >>> from datetime import datetime, timezone
+            >>> from ecomcrm.domain import Customer
+            >>> t = datetime(2024, 5, 1, tzinfo=timezone.utc)
+            >>> store = ecomcrm.open_store("memory://")
+            >>> store.customers.put(Customer(id="c1", created_at=t))
+            >>> svc = LoyaltyService(LoyaltyProgram(currency="EUR"), store.loyalty)
+            >>> _ = svc.record_order_amount("1001", "c1", "120.00", "EUR", t)
+            >>> tier = svc.sync_tier(store.customers, "c1", now=t)
+            >>> store.customer_360("c1").loyalty_tier == tier
+            True
+        """
+        tier = self.status(customer_id, now=now).tier
+        customer = customers.get(customer_id)
+        if customer.attributes.get(LOYALTY_TIER_ATTRIBUTE) != tier:
+            attributes = {**customer.attributes, LOYALTY_TIER_ATTRIBUTE: tier}
+            customers.upsert(attrs.evolve(customer, attributes=attributes))
+        return tier
 
     def tier_history(self, customer_id: str, *, until: datetime) -> list[tuple[datetime, str]]:
         """The customer's tier changes up to ``until`` as ``(when, tier name)``."""
