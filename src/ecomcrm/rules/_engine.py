@@ -851,8 +851,8 @@ class Engine:
         key = f"seg:{flow.id}:{cid}"
         current = work.get(key)
         before = current.get("in") if current is not None else None
-        if before == member:
-            return
+        if before == member or (current is None and not member):
+            return  # no change (never a member needs no record: absent means "not in")
         work.put(key, {"in": member, "at": to_micros(now)})
         kind = flow.trigger.kind
         stamp = to_micros(now)
