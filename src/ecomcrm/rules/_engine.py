@@ -37,6 +37,7 @@ import functools
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -98,11 +99,12 @@ def _short_hash(text: str) -> str:
 
 
 _NO_DATA: Mapping[str, Any] = {}
+_PLAIN_MAPPINGS = frozenset({dict, MappingProxyType})  # checked before the slower ABC test
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def _json_safe(value: Any) -> Any:
-    if isinstance(value, Mapping):
+    if type(value) in _PLAIN_MAPPINGS or isinstance(value, Mapping):
         return {
             k if type(k) is str else str(k): v if type(v) in _JSON_SCALARS else _json_safe(v)
             for k, v in value.items()
