@@ -277,10 +277,16 @@ def _read_facts(path: Path, n_orders: int) -> None:
     cold_s = time.perf_counter() - t
     store.close()
     assert len(cold) == n_orders
+    warm_times = []
+    for _ in range(5):  # each on a freshly opened handle; the machine is shared, so 5 runs
+        store = SqliteStore(path)
+        t = time.perf_counter()
+        warm = store.order_facts()
+        warm_times.append(time.perf_counter() - t)
+        store.close()
+    warm_s = float(np.median(warm_times))
+    best_s = min(warm_times)
     store = SqliteStore(path)
-    t = time.perf_counter()
-    warm = store.order_facts()
-    warm_s = time.perf_counter() - t
     t = time.perf_counter()
     converted = store.order_facts(currency="USD", rates={"EUR": 1.1})
     conv_s = time.perf_counter() - t
@@ -291,8 +297,9 @@ def _read_facts(path: Path, n_orders: int) -> None:
         f"cold read (rows -> arrays, then cache written): {cold_s:.2f}s = {n_orders / cold_s:,.0f} rows/s"
     )
     print(
-        f"warm read (persisted columnar cache, new handle): {warm_s:.2f}s = {n_orders / warm_s:,.0f} rows/s  (goal >= 5,000,000)"
+        f"warm read (persisted columnar cache, new handle), median of 5: {warm_s:.2f}s = {n_orders / warm_s:,.0f} rows/s  (goal >= 5,000,000)"
     )
+    print(f"warm read, best of 5: {best_s:.2f}s = {n_orders / best_s:,.0f} rows/s")
     print(
         f"warm read with currency conversion:              {conv_s:.2f}s = {n_orders / conv_s:,.0f} rows/s"
     )

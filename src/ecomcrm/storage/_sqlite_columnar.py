@@ -1,7 +1,9 @@
 """Columnar reads of :class:`~ecomcrm.storage.SqliteStore`: tables straight into numpy arrays.
 
-Order facts are the hot path of analytics. Reading them from rows costs one Python tuple
-per order (about a million rows a second), so the store keeps a *columnar cache*: after a
+Order facts are the hot path of analytics. Reading them from the tables is slow on big
+files (each column is one ``group_concat`` scan parsed by numpy, then everything is sorted
+in numpy: a few hundred thousand rows a second at ten million orders), so the store keeps
+a *columnar cache*: after a
 read from rows it saves the sorted raw columns (order ids, customer keys, microsecond
 timestamps, float amounts, unit counts, currency codes) as binary blobs in the
 ``facts_cache`` table, stamped with the ``facts_generation`` counter of ``meta``. Every
@@ -363,8 +365,10 @@ def _facts(raw: _Raw, currency: str | None, rates: Mapping[str, float] | None) -
     lookup = np.full(int(raw.customer_pk.max(initial=0)) + 1, -1, dtype=np.int64)
     lookup[raw.customer_pk] = np.arange(len(raw.customer_pk), dtype=np.int64)
     factors = np.array([table.get(c, 1.0) for c in raw.currencies], dtype=np.float64)
-    converted = not np.all(factors == 1.0)
-    factor = factors[raw.currency_code] if converted else None
+    factor: NDArray[np.float64] | np.float64 | None = None
+    if not np.all(factors == 1.0):
+        # one currency: a scalar multiply; several: one factor per row
+        factor = factors[0] if factors.shape[0] == 1 else factors[raw.currency_code]
 
     def money(values: NDArray[np.float64]) -> NDArray[np.float64]:
         return values * factor if factor is not None else values
