@@ -48,6 +48,7 @@ from ecomcrm.storage._registry import (
     store_schemes,
     unregister_store,
 )
+from ecomcrm.storage._sqlite import SqliteStore
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -64,6 +65,7 @@ __all__ = [
     "MessageRepository",
     "OrderFacts",
     "OrderRepository",
+    "SqliteStore",
     "StateRecord",
     "StateRepository",
     "Store",
