@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from ecomcrm.errors import ValidationError
+from ecomcrm.errors import ConvergenceError, ValidationError
 from ecomcrm.rules import BacktestReport, backtest, builtin_flows
 from ecomcrm.segments import (
     FeatureTable,
@@ -35,6 +35,7 @@ class Analysis:
     orders: int
     currency: str
     models: ValueModels | None
+    model_note: str
     table: FeatureTable
     membership: SegmentMembership
     stages: dict[str, int]
@@ -54,11 +55,16 @@ def analyze_store(
     say("reading order facts")
     facts = store.order_facts()
     models = None
+    note = "too few orders to fit value models"
     if int((~facts.cancelled).sum()) >= 20:
         say("fitting BG/NBD and Gamma-Gamma")
         try:
             models = fit_value_models(facts, now=now)
-        except ValidationError:
+        except (ValidationError, ConvergenceError) as exc:
+            say(f"no value model: {exc}")
+            note = (
+                "the data do not identify a purchase model (see the log); P(alive) and CLV skipped"
+            )
             models = None
     say("building the customer feature table")
     table = build_customer_features(store, now=now, models=models)
@@ -85,6 +91,7 @@ def analyze_store(
         orders=len(facts),
         currency=facts.currency,
         models=models,
+        model_note=note,
         table=table,
         membership=membership,
         stages=stages,
@@ -131,10 +138,12 @@ def render_text(analysis: Analysis) -> str:
     ]
     if analysis.models is not None:
         params = ", ".join(f"{k}={v:.3g}" for k, v in analysis.models.purchase.params.items())
-        lines.append(f"  BG/NBD (weekly): {params}")
+        lines.append(f"  {type(analysis.models.purchase).__name__} (weekly): {params}")
         if analysis.models.spend is not None:
             spend = ", ".join(f"{k}={v:.3g}" for k, v in analysis.models.spend.params.items())
             lines.append(f"  Gamma-Gamma: {spend}")
+    else:
+        lines.append(f"  value models: {analysis.model_note}")
     lines += ["", "Segments (built-in)"]
     for name, count in analysis.membership.counts().items():
         lines.append(f"  {name:<28}{count:>10,}")

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ecomcrm.errors import ValidationError
+from ecomcrm.errors import ConvergenceError, ValidationError
 
 FORMATS = ("shopify-orders", "shopify-customers", "woocommerce", "segment", "ga4", "csv", "jsonl")
 
@@ -194,7 +194,10 @@ def cmd_segments(args: argparse.Namespace) -> int:
     try:
         now = _now(args.now) or _latest(store)
         facts = store.order_facts()
-        models = fit_value_models(facts, now=now) if len(facts) >= 20 else None
+        try:
+            models = fit_value_models(facts, now=now) if len(facts) >= 20 else None
+        except ConvergenceError:
+            models = None
         table = build_customer_features(store, now=now, models=models)
         if args.expression:
             mask = compile_expression(args.expression, CUSTOMER_FEATURES_SCHEMA).mask(

@@ -16,7 +16,14 @@ from numpy.typing import NDArray
 
 from ecomcrm.errors import ConvergenceError, ValidationError
 from ecomcrm.metrics import customer_summary, rfm_scores, rfm_segments
-from ecomcrm.predict import BetaGeo, GammaGamma, customer_lifetime_value, period_days
+from ecomcrm.predict import (
+    BetaGeo,
+    GammaGamma,
+    ModifiedBetaGeo,
+    ParetoNBD,
+    customer_lifetime_value,
+    period_days,
+)
 from ecomcrm.segments._features import CUSTOMER_FEATURES_SCHEMA, FeatureTable, TagsColumn
 from ecomcrm.storage import CustomerTable, EventFacts, OrderFacts, Store
 
@@ -66,7 +73,9 @@ def fit_value_models(
 ) -> ValueModels:
     """Fit BG/NBD and (when there are repeat buyers) Gamma-Gamma on a store's order facts.
 
-    BG/NBD must converge (ConvergenceError otherwise). Gamma-Gamma is fitted when at
+    The purchase model is BG/NBD; when its fit does not converge (for example when the
+    data put the dropout parameters on the boundary), MBG/NBD and then Pareto/NBD are
+    tried, and ConvergenceError is raised only when none converges. Gamma-Gamma is fitted when at
     least 10 customers made repeat purchases; when their spend does not identify it (the
     fit does not converge) ``spend`` is None and predicted CLV stays null.
 
@@ -88,7 +97,18 @@ def fit_value_models(
         )
     end = _as_datetime64(now)
     summary = customer_summary(cust, when, amount, observation_end=end, freq=freq, after_end="drop")
-    purchase = BetaGeo().fit(summary.frequency, summary.recency, summary.T)
+    purchase: Any = None
+    failures: list[str] = []
+    for model in (BetaGeo, ModifiedBetaGeo, ParetoNBD):
+        try:
+            purchase = model().fit(summary.frequency, summary.recency, summary.T)
+            break
+        except ConvergenceError as exc:
+            failures.append(str(exc))
+    if purchase is None:
+        raise ConvergenceError(
+            "no purchase model converged: " + "; ".join(failures), entity="fit_value_models"
+        )
     repeat = (summary.frequency > 0) & (summary.monetary_value > 0)
     spend = None
     if int(repeat.sum()) >= 10:
