@@ -122,3 +122,19 @@ def test_version() -> None:
         [sys.executable, "-m", "ecomcrm", "--version"], capture_output=True, text=True
     )
     assert result.returncode == 0 and result.stdout.startswith("ecomcrm ")
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("shopify_orders.csv", "shopify_orders"),
+        ("shopify_customers.csv", "shopify_customers"),
+        ("woocommerce_orders.csv", "woocommerce_orders"),
+        ("segment_events.jsonl", "segment_events"),
+        ("ga4_events.jsonl", "ga4_events"),
+    ],
+)
+def test_import_guesses_the_format(name: str, kind: str, tmp_path: Path) -> None:
+    result = run("import", str(DATA / name), "--db", "crm.db", "--quiet", cwd=tmp_path)
+    assert result.returncode in (0, 3), result.stderr
+    assert result.stdout.startswith(f"{name} ({kind})")

@@ -108,22 +108,31 @@ def _import_file(store: Any, path: Path, fmt: str, args: argparse.Namespace) -> 
 
 
 def _guess_format(path: Path) -> str:
+    """Tell an export's format from its header: the known layout it overlaps most."""
+    import csv
+
+    from ecomcrm import io
+
     name = path.name.lower()
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+        first = handle.readline()
     if name.endswith((".jsonl", ".json", ".ndjson")):
-        head = path.open(encoding="utf-8", errors="replace").readline()
-        return (
-            "ga4" if "event_name" in head or ("items" in head and "event_" in head) else "segment"
+        return "ga4" if "event_name" in first else "segment"
+    header = {cell.strip() for cell in next(csv.reader([first]), [])}
+    layouts = {
+        "shopify-orders": io.SHOPIFY_ORDER_COLUMNS,
+        "shopify-customers": io.SHOPIFY_CUSTOMER_COLUMNS,
+        "woocommerce": io.WOOCOMMERCE_ORDER_COLUMNS,
+    }
+    scores = {fmt: len(header & set(cols)) / len(cols) for fmt, cols in layouts.items()}
+    best = max(scores, key=lambda fmt: scores[fmt])
+    if scores[best] < 0.3:
+        raise ValidationError(
+            "cannot tell the file's format from its header; pass --format",
+            entity=str(path),
+            field="--format",
         )
-    head = path.open(encoding="utf-8-sig", errors="replace").readline()
-    if "Lineitem name" in head or "Lineitem quantity" in head:
-        return "shopify-orders"
-    if "Accepts Email Marketing" in head or "Accepts Marketing" in head:
-        return "shopify-customers"
-    if "Order Number" in head or "Order Status" in head:
-        return "woocommerce"
-    raise ValidationError(
-        "cannot tell the file's format; pass --format", entity=str(path), field="--format"
-    )
+    return best
 
 
 def _print_report(report: Any) -> None:
