@@ -6,6 +6,7 @@ and the value, so a user sees ``Order.placed_at: must be timezone-aware (got ...
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import zoneinfo
@@ -23,6 +24,12 @@ from ecomcrm.errors import ValidationError
 JsonScalar = str | int | float | bool | None
 
 Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
+
+# Fast paths: the validators below run for every field of every object an import or the
+# synthetic shop builds, so each first accepts the common exact types (``type(x) is str``,
+# a datetime already in UTC, a plain dict of JSON scalars) with cheap checks and only then
+# falls back to the general checks (ABC isinstance, recursion). The accepted values and
+# the error messages are the same either way.
 
 
 def fail(instance: Any, attribute: attrs.Attribute[Any], value: Any, message: str) -> None:
@@ -63,12 +70,14 @@ def type_is(*types: type) -> Validator:
 
 
 def non_empty_text(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value.__class__ is str and value and not value[0].isspace():
+        return
     if not isinstance(value, str) or not value.strip():
         fail(instance, attribute, value, "must be a non-empty string")
 
 
 def text(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, str):
+    if value.__class__ is not str and not isinstance(value, str):
         fail(instance, attribute, value, "must be a string")
 
 
@@ -81,12 +90,16 @@ def strip_text(value: Any) -> Any:
 
 def to_utc(value: Any) -> Any:
     """Convert an aware datetime to UTC; leave anything else for the validator to reject."""
+    if value.__class__ is datetime and value.tzinfo is UTC:
+        return value
     if isinstance(value, datetime) and value.tzinfo is not None and value.utcoffset() is not None:
         return value.astimezone(UTC)
     return value
 
 
 def aware_datetime(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value.__class__ is datetime and value.tzinfo is UTC:
+        return
     if not isinstance(value, datetime):
         fail(instance, attribute, value, "must be a datetime")
     elif value.tzinfo is None or value.utcoffset() is None:
@@ -100,6 +113,15 @@ def time_zone(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> Non
 
 def is_time_zone(name: str) -> bool:
     """True when ``name`` is a known IANA time zone."""
+    return _is_time_zone(name) if name.__class__ is str else _check_time_zone(name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_time_zone(name: str) -> bool:
+    return _check_time_zone(name)
+
+
+def _check_time_zone(name: str) -> bool:
     if not name or name.startswith(("/", ".")) or ".." in name:
         return False
     try:
@@ -114,6 +136,8 @@ def is_time_zone(name: str) -> bool:
 
 def to_decimal(value: Any) -> Any:
     """Accept Decimal, int or a numeric string; floats are refused (money is exact)."""
+    if value.__class__ is Decimal:
+        return value
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -127,6 +151,8 @@ def to_decimal(value: Any) -> Any:
 
 
 def decimal_amount(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value.__class__ is Decimal and value.is_finite():
+        return
     if not isinstance(value, Decimal):
         fail(instance, attribute, value, "must be a Decimal (floats are not exact money)")
     elif not value.is_finite():
@@ -134,6 +160,8 @@ def decimal_amount(instance: Any, attribute: attrs.Attribute[Any], value: Any) -
 
 
 def non_negative_amount(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value.__class__ is Decimal and value.is_finite() and not value.is_signed():
+        return
     decimal_amount(instance, attribute, value)
     if value < 0:
         fail(instance, attribute, value, "must not be negative")
@@ -144,6 +172,8 @@ def to_currency(value: Any) -> Any:
 
 
 def currency(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value.__class__ is str and value in MINOR_UNITS:
+        return
     if not isinstance(value, str) or value not in MINOR_UNITS:
         fail(instance, attribute, value, "must be an ISO 4217 currency code such as 'EUR'")
 
@@ -192,7 +222,14 @@ def normalize_phone(value: str) -> str | None:
 # --- json scalars and mappings ------------------------------------------------------------
 
 
+_SCALAR_TYPES = frozenset((str, int, bool, type(None)))
+
+
 def is_json_scalar(value: Any) -> bool:
+    if value.__class__ in _SCALAR_TYPES:
+        return True
+    if value.__class__ is float:
+        return math.isfinite(value)
     if value is None or isinstance(value, str | bool | int):
         return True
     return isinstance(value, float) and math.isfinite(value)
@@ -201,6 +238,8 @@ def is_json_scalar(value: Any) -> bool:
 def is_json_value(value: Any, depth: int = 0) -> bool:
     if depth > 32:
         return False
+    if value.__class__ in _SCALAR_TYPES:
+        return True
     if is_json_scalar(value):
         return True
     if isinstance(value, list | tuple):
@@ -212,12 +251,31 @@ def is_json_value(value: Any, depth: int = 0) -> bool:
 
 def freeze_mapping(value: Any) -> Any:
     """Copy a mapping into a read-only view so frozen objects stay immutable."""
+    if value.__class__ is dict:
+        return MappingProxyType(value.copy())
     if isinstance(value, Mapping):
         return MappingProxyType(dict(value))
     return value
 
 
+def _flat_scalars(value: Any) -> bool:
+    """True for a read-only view or dict whose keys are str and values exact JSON scalars."""
+    if value.__class__ is not MappingProxyType and value.__class__ is not dict:
+        return False
+    scalar = _SCALAR_TYPES
+    for key, item in value.items():
+        if key.__class__ is not str:
+            return False
+        if item.__class__ not in scalar and (
+            item.__class__ is not float or not math.isfinite(item)
+        ):
+            return False
+    return True
+
+
 def scalar_mapping(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if _flat_scalars(value):
+        return
     if not isinstance(value, Mapping):
         fail(instance, attribute, value, "must be a mapping of names to JSON scalars")
     for key, item in value.items():
@@ -226,11 +284,15 @@ def scalar_mapping(instance: Any, attribute: attrs.Attribute[Any], value: Any) -
 
 
 def json_mapping(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if _flat_scalars(value):
+        return
     if not isinstance(value, Mapping) or not is_json_value(value):
         fail(instance, attribute, value, "must be a JSON-compatible mapping")
 
 
 def to_tags(value: Any) -> Any:
+    if value.__class__ is frozenset and not value:
+        return value
     if isinstance(value, str):
         return value
     try:
@@ -242,11 +304,15 @@ def to_tags(value: Any) -> Any:
 
 
 def tags(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value.__class__ is frozenset and not value:
+        return
     if not isinstance(value, frozenset) or not all(isinstance(t, str) and t for t in value):
         fail(instance, attribute, value, "must be a set of non-empty strings")
 
 
 def to_tuple(value: Any) -> Any:
+    if value.__class__ is tuple:
+        return value
     if isinstance(value, list | tuple):
         return tuple(value)
     return value
