@@ -54,6 +54,7 @@ from ecomcrm.storage import (
     ErasureReceipt,
     EventFacts,
     EventRepository,
+    LineFacts,
     LoyaltyRepository,
     MergeRecord,
     MessageRepository,
@@ -609,6 +610,18 @@ class DictStore:
             units=[r.units for r in rows],
             returned_units=[returned.get(r.order_id, 0) for r in rows],
             cancelled=[r.cancelled for r in rows],
+            currency=currency,
+            rates=rates,
+        )
+
+    def line_facts(
+        self, *, currency: str | None = None, rates: Mapping[str, float] | None = None
+    ) -> LineFacts:
+        """All order lines as columns (the shared builder flattens the stored objects)."""
+        return sh.line_facts_from_objects(
+            sorted(self.tables["customers"]),
+            self.tables["orders"].values(),
+            (refund for _, refund in self.tables["refunds"].values()),
             currency=currency,
             rates=rates,
         )

@@ -54,6 +54,7 @@ from ecomcrm.storage._records import (
     CustomerTable,
     ErasureReceipt,
     EventFacts,
+    LineFacts,
     MergeRecord,
     OrderFacts,
     StateRecord,
@@ -1270,6 +1271,24 @@ class MemoryStore:
             units=col("units", np.int64),
             returned_units=col("returned", np.int64),
             cancelled=col("cancelled", bool),
+            currency=currency,
+            rates=rates,
+        )
+
+    def line_facts(
+        self, *, currency: str | None = None, rates: Mapping[str, float] | None = None
+    ) -> LineFacts:
+        """All order lines of live customers as columns; see :meth:`ecomcrm.storage.Store.line_facts`.
+
+        Example:
+            >>> MemoryStore().line_facts(currency="EUR").currency
+            'EUR'
+        """
+        self._check_open()
+        return sh.line_facts_from_objects(
+            self._live_ids(),
+            self._orders.values(),
+            (refund for _, refund in self._refunds.values()),
             currency=currency,
             rates=rates,
         )

@@ -51,6 +51,7 @@ from ecomcrm.storage._records import (
     CustomerTable,
     ErasureReceipt,
     EventFacts,
+    LineFacts,
     MergeRecord,
     OrderFacts,
     StateRecord,
@@ -358,6 +359,27 @@ class Store(Protocol):
 
     def event_facts(self, *, names: Iterable[str] | None = None) -> EventFacts:
         """All events (optionally only these names) as columns, by ``at`` then id."""
+
+    def line_facts(
+        self, *, currency: str | None = None, rates: Mapping[str, float] | None = None
+    ) -> LineFacts:
+        """All order lines of live customers' orders as columns (see :class:`LineFacts`).
+
+        Rows follow :meth:`order_facts`' order (``placed_at`` then order id), then each
+        order's line order; ``order_ids`` equals the ``order_id`` column of
+        :meth:`order_facts` on the same data and ``customer_ids`` the customer table's ids.
+        Cancelled orders' lines are included (``cancelled`` True). ``amount`` is
+        ``unit_price * quantity - discount`` of the line in float64, converted to
+        ``currency`` with ``rates`` exactly as :meth:`order_facts` converts (the same
+        ValidationError for a mixture without rates). ``skus`` is the sorted vocabulary of
+        the SKUs on these lines; ``categories`` that of their category paths joined with
+        ``" > "`` (-1 for a line without category). ``returned_units``: the units of the
+        order's returns (refunds with ``returned=True``) given per SKU by their
+        ``ReturnLine`` entries, allocated to the order's lines of that SKU in line order,
+        each line taking at most its quantity; units of a SKU the order does not hold, or
+        beyond its quantity, are not counted. ``_shared.line_facts_from_columns`` (or
+        ``_shared.line_facts_from_objects``) implements these rules.
+        """
 
     def customer_360(
         self, customer_id: str, *, recent_events: int = 50, messages: int = 50

@@ -161,6 +161,98 @@ class OrderFacts:
 
 
 @attrs.frozen(kw_only=True)
+class LineFacts:
+    """One row per order line of live customers' orders, as arrays, in one currency.
+
+    Rows are ordered like :class:`OrderFacts` (``placed_at``, then order id), and within an
+    order by the line's position. ``customer_index`` points into ``customer_ids`` (the
+    customer table order); ``order_index`` into ``order_ids``, which is the ``order_id``
+    column of the order facts read from the same data (orders without lines included).
+    ``sku_code`` indexes the sorted vocabulary ``skus``; ``category_code`` indexes the
+    sorted vocabulary ``categories`` of category paths joined with ``" > "``
+    (``"Apparel > Tops"``), -1 when the line has no category. ``amount`` is the line total
+    (``unit_price * quantity - discount``, in float64) converted like the order facts'
+    amounts; ``cancelled`` is the order's flag; ``returned_units`` are the units of this
+    line given back by the order's returns (see ``Store.line_facts``).
+
+    Example:
+        >>> f = LineFacts.empty("EUR")
+        >>> len(f), f.currency, f.skus
+        (0, 'EUR', ())
+    """
+
+    currency: str
+    customer_ids: NDArray[np.object_]
+    customer_index: NDArray[np.int64]
+    order_ids: NDArray[np.object_]
+    order_index: NDArray[np.int64]
+    skus: tuple[str, ...]
+    sku_code: NDArray[np.int32]
+    categories: tuple[str, ...]
+    category_code: NDArray[np.int32]
+    quantity: NDArray[np.int64]
+    amount: NDArray[np.float64]
+    placed_at: NDArray[np.datetime64]
+    cancelled: NDArray[np.bool_]
+    returned_units: NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return int(self.sku_code.shape[0])
+
+    @classmethod
+    def empty(cls, currency: str) -> LineFacts:
+        """Facts with no rows."""
+        return cls(
+            currency=currency,
+            customer_ids=np.empty(0, dtype=object),
+            customer_index=np.empty(0, dtype=np.int64),
+            order_ids=np.empty(0, dtype=object),
+            order_index=np.empty(0, dtype=np.int64),
+            skus=(),
+            sku_code=np.empty(0, dtype=np.int32),
+            categories=(),
+            category_code=np.empty(0, dtype=np.int32),
+            quantity=np.empty(0, dtype=np.int64),
+            amount=np.empty(0, dtype=np.float64),
+            placed_at=np.empty(0, dtype="datetime64[us]"),
+            cancelled=np.empty(0, dtype=bool),
+            returned_units=np.empty(0, dtype=np.int64),
+        )
+
+    @property
+    def sku(self) -> NDArray[np.object_]:
+        """The SKU of every row as an object array (decoded from ``sku_code``).
+
+        Example:
+            >>> LineFacts.empty("EUR").sku.tolist()
+            []
+        """
+        vocabulary = np.empty(len(self.skus), dtype=object)
+        vocabulary[:] = self.skus
+        out: NDArray[np.object_] = vocabulary[self.sku_code]
+        return out
+
+    def top_categories(self) -> tuple[NDArray[np.int32], tuple[str, ...]]:
+        """Each row's top-level category (first element of its path) as codes + vocabulary.
+
+        The top level is the text of ``categories[code]`` before the first ``" > "``; the
+        vocabulary is sorted and codes are -1 for lines without a category.
+
+        Example:
+            >>> f = attrs.evolve(LineFacts.empty("EUR"), categories=("B > x", "A", "B"),
+            ...                  category_code=np.array([0, -1, 2, 1], dtype=np.int32))
+            >>> codes, names = f.top_categories()
+            >>> codes.tolist(), names
+            ([1, -1, 1, 0], ('A', 'B'))
+        """
+        tops = [c.split(" > ", 1)[0] for c in self.categories]
+        names, remap = np.unique(np.asarray(tops, dtype=str), return_inverse=True)
+        lookup = np.append(remap.reshape(-1).astype(np.int32), np.int32(-1))
+        codes = lookup[self.category_code] if len(self.category_code) else self.category_code
+        return codes.astype(np.int32), tuple(str(n) for n in names)
+
+
+@attrs.frozen(kw_only=True)
 class EventFacts:
     """One row per event, as arrays.
 

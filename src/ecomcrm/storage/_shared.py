@@ -15,7 +15,8 @@ in-memory and SQLite stores (and third-party adapters) behave identically:
   :func:`check_expected_version`;
 - columnar reads from plain per-column lists: :func:`order_row`, :func:`refund_row`,
   :func:`order_facts_from_columns`, :func:`event_facts_from_columns`,
-  :func:`customer_table_from_columns`, with currency conversion and the mixed-currency
+  :func:`line_facts_from_columns` (and :func:`line_facts_from_objects` for adapters that
+  keep domain objects), :func:`customer_table_from_columns`, with currency conversion and the mixed-currency
   :class:`~ecomcrm.errors.ValidationError`.
 
 Nothing here touches a database; functions take domain objects, plain Python columns or a
@@ -52,6 +53,7 @@ from ecomcrm.storage._records import (
     Customer360,
     CustomerTable,
     EventFacts,
+    LineFacts,
     MergeRecord,
     OrderFacts,
 )
@@ -84,6 +86,8 @@ __all__ = [
     "freeze_state_value",
     "from_micros",
     "latest_consents",
+    "line_facts_from_columns",
+    "line_facts_from_objects",
     "merge_profiles",
     "merge_record_to_dict",
     "new_anonymous_id",
@@ -770,14 +774,18 @@ def _index_into(
 
 
 def _rates_for(
-    currencies: Sequence[str], currency: str | None, rates: Mapping[str, float] | None
+    currencies: Sequence[str],
+    currency: str | None,
+    rates: Mapping[str, float] | None,
+    *,
+    entity: str = "order_facts",
 ) -> tuple[str, dict[str, float]]:
     present = sorted(set(currencies))
     if currency is None:
         if len(present) > 1:
             raise ValidationError(
                 "the store holds several currencies; pass currency= and rates=",
-                entity="order_facts",
+                entity=entity,
                 field="currency",
                 value=present,
             )
@@ -790,7 +798,7 @@ def _rates_for(
     if missing:
         raise ValidationError(
             f"no exchange rate to {target} for {', '.join(missing)}",
-            entity="order_facts",
+            entity=entity,
             field="rates",
             value=missing,
         )
@@ -798,7 +806,7 @@ def _rates_for(
     if bad:
         raise ValidationError(
             "exchange rates must be finite and positive",
-            entity="order_facts",
+            entity=entity,
             field="rates",
             value={c: table[c] for c in bad},
         )
@@ -868,6 +876,252 @@ def order_facts_from_columns(
         units=np.asarray(units, dtype=np.int64)[order],
         returned_units=np.asarray(returned_units, dtype=np.int64)[order],
         cancelled=np.asarray(cancelled, dtype=bool)[order],
+    )
+
+
+def _recode(
+    codes: NDArray[np.int64], vocabulary: Sequence[str] | NDArray[Any]
+) -> tuple[NDArray[np.int32], tuple[str, ...]]:
+    """Codes into the sorted vocabulary of the names actually used (-1 stays -1)."""
+    size = len(vocabulary)
+    valid = codes >= 0
+    used = np.unique(codes[valid])
+    names = np.asarray(list(vocabulary), dtype=str).reshape(-1)[used]
+    sorted_names, inverse = np.unique(names, return_inverse=True)  # also merges duplicates
+    lut = np.full(size + 1, -1, dtype=np.int32)
+    lut[used] = inverse.reshape(-1)
+    out: NDArray[np.int32] = lut[np.where(valid, codes, size)]
+    return out, tuple(str(n) for n in sorted_names)
+
+
+def _returned_per_line(
+    line_key: NDArray[np.int64],
+    quantity: NDArray[np.int64],
+    return_key: NDArray[np.int64],
+    return_quantity: NDArray[np.int64],
+) -> NDArray[np.int64]:
+    """Returned units per line: each (order, SKU) total allocated in line order, capped."""
+    n = line_key.shape[0]
+    if n == 0 or return_key.shape[0] == 0:
+        return np.zeros(n, dtype=np.int64)
+    keys, inverse = np.unique(return_key, return_inverse=True)
+    totals = np.bincount(inverse.reshape(-1), weights=return_quantity, minlength=keys.shape[0])
+    pos = np.minimum(np.searchsorted(keys, line_key), keys.shape[0] - 1)
+    total = np.where(keys[pos] == line_key, totals[pos], 0.0).astype(np.int64)
+    order = np.argsort(line_key, kind="stable")  # groups, each in line order
+    k, q, t = line_key[order], quantity[order], total[order]
+    before = np.cumsum(q) - q
+    start = np.concatenate(([True], k[1:] != k[:-1]))
+    first = np.maximum.accumulate(np.where(start, np.arange(n), 0))
+    before -= before[first]
+    out = np.empty(n, dtype=np.int64)
+    out[order] = np.clip(t - before, 0, q)
+    return out
+
+
+def line_facts_from_columns(
+    *,
+    customer_ids: Sequence[str] | NDArray[Any],
+    order_id: Sequence[str] | NDArray[Any],
+    order_customer_index: Sequence[int] | NDArray[np.int64],
+    placed_at_us: Sequence[int] | NDArray[np.int64],
+    order_currency: Sequence[str] | NDArray[Any],
+    cancelled: Sequence[bool] | NDArray[np.bool_],
+    line_order: Sequence[int] | NDArray[np.int64],
+    sku_code: Sequence[int] | NDArray[np.integer[Any]],
+    skus: Sequence[str] | NDArray[Any],
+    category_code: Sequence[int] | NDArray[np.integer[Any]],
+    categories: Sequence[str] | NDArray[Any],
+    quantity: Sequence[int] | NDArray[np.int64],
+    unit_price: Sequence[float] | NDArray[np.float64],
+    line_discount: Sequence[float] | NDArray[np.float64],
+    return_order: Sequence[int] | NDArray[np.int64] = (),
+    return_sku: Sequence[int] | NDArray[np.integer[Any]] = (),
+    return_quantity: Sequence[int] | NDArray[np.int64] = (),
+    currency: str | None = None,
+    rates: Mapping[str, float] | None = None,
+) -> LineFacts:
+    """Build :class:`LineFacts` from per-order and per-line columns, vectorised.
+
+    Per order (position ``j``): ``order_id``, ``order_customer_index`` (the row of the
+    order's resolved customer in the sorted ``customer_ids``, -1 when not a live customer:
+    the order and its lines are dropped), ``placed_at_us``, ``order_currency`` and
+    ``cancelled``. Per line: ``line_order`` (the position ``j`` of its order; lines of one
+    order must be given in line order), ``sku_code`` into ``skus``, ``category_code``
+    into ``categories`` (joined paths, -1 for none), ``quantity``, ``unit_price`` and
+    ``line_discount`` (floats in the order's currency). Returns (only refunds with
+    ``returned=True``) come as ``return_order`` (position of the order),
+    ``return_sku`` (code into ``skus``, -1 for a SKU on no line) and ``return_quantity``;
+    they are summed per (order, SKU) and allocated as ``Store.line_facts`` documents.
+    The vocabularies need not be sorted or minimal: the result keeps the used names,
+    sorted. Currency rules and errors are those of :func:`order_facts_from_columns`.
+
+    Example:
+        >>> f = line_facts_from_columns(
+        ...     customer_ids=["a"], order_id=["o1"], order_customer_index=[0], placed_at_us=[0],
+        ...     order_currency=["USD"], cancelled=[False], line_order=[0, 0], sku_code=[1, 0],
+        ...     skus=["B", "A"], category_code=[0, -1], categories=["Home"], quantity=[2, 1],
+        ...     unit_price=[5.0, 3.0], line_discount=[1.0, 0.0], return_order=[0],
+        ...     return_sku=[1], return_quantity=[1], currency="EUR", rates={"USD": 0.5})
+        >>> f.sku.tolist(), f.category_code.tolist(), f.amount.tolist(), f.returned_units.tolist()
+        (['A', 'B'], [0, -1], [4.5, 1.5], [1, 0])
+    """
+    ids_sorted = _text_array(customer_ids)
+    cur = _text_array(order_currency)
+    target, table = _rates_for(np.unique(cur).tolist(), currency, rates, entity="line_facts")
+    oid = _text_array(order_id)
+    at = np.asarray(placed_at_us, dtype=np.int64).reshape(-1)
+    cust = np.asarray(order_customer_index, dtype=np.int64).reshape(-1)
+    perm = np.lexsort((oid, at)) if oid.shape[0] else np.empty(0, dtype=np.intp)
+    perm = perm[cust[perm] >= 0]
+    rank = np.full(oid.shape[0], -1, dtype=np.int64)
+    rank[perm] = np.arange(perm.shape[0], dtype=np.int64)
+    empty = attrs.evolve(
+        LineFacts.empty(target),
+        customer_ids=ids_sorted.astype(object),
+        order_ids=oid[perm].astype(object),
+    )
+    lo = np.asarray(line_order, dtype=np.int64).reshape(-1)
+    if lo.shape[0] == 0 or perm.shape[0] == 0:
+        return empty
+    line_rank = rank[lo]
+    rows = np.flatnonzero(line_rank >= 0)
+    rows = rows[np.argsort(line_rank[rows], kind="stable")]
+    if rows.shape[0] == 0:
+        return empty
+    orders = lo[rows]
+    factor = np.ones(oid.shape[0], dtype=np.float64)
+    for code, rate in table.items():
+        if rate != 1.0:
+            factor[cur == code] = rate
+    qty = np.asarray(quantity, dtype=np.int64).reshape(-1)[rows]
+    price = np.asarray(unit_price, dtype=np.float64).reshape(-1)[rows]
+    off = np.asarray(line_discount, dtype=np.float64).reshape(-1)[rows]
+    raw_sku = np.asarray(sku_code, dtype=np.int64).reshape(-1)[rows]
+    sku_codes, sku_names = _recode(raw_sku, skus)
+    cat_codes, cat_names = _recode(
+        np.asarray(category_code, dtype=np.int64).reshape(-1)[rows], categories
+    )
+    width = max(len(skus), 1)
+    r_order = np.asarray(return_order, dtype=np.int64).reshape(-1)
+    r_sku = np.asarray(return_sku, dtype=np.int64).reshape(-1)
+    r_qty = np.asarray(return_quantity, dtype=np.int64).reshape(-1)
+    valid = r_sku >= 0
+    returned = _returned_per_line(
+        orders * width + raw_sku, qty, r_order[valid] * width + r_sku[valid], r_qty[valid]
+    )
+    return LineFacts(
+        currency=target,
+        customer_ids=ids_sorted.astype(object),
+        customer_index=cust[orders],
+        order_ids=empty.order_ids,
+        order_index=rank[orders],
+        skus=sku_names,
+        sku_code=sku_codes,
+        categories=cat_names,
+        category_code=cat_codes,
+        quantity=qty,
+        amount=(price * qty - off) * factor[orders],
+        placed_at=at[orders].astype("datetime64[us]"),
+        cancelled=np.asarray(cancelled, dtype=bool).reshape(-1)[orders],
+        returned_units=returned,
+    )
+
+
+def line_facts_from_objects(
+    customer_ids: Sequence[str] | NDArray[Any],
+    orders: Iterable[Order],
+    refunds: Iterable[Refund],
+    *,
+    currency: str | None = None,
+    rates: Mapping[str, float] | None = None,
+) -> LineFacts:
+    """:func:`line_facts_from_columns` for an adapter that keeps domain objects.
+
+    ``customer_ids`` are the live customers' ids sorted by code point; ``orders`` every
+    stored order (its ``customer_id`` already resolved through merges), ``refunds`` every
+    stored refund (only returns count). One pass flattens them into columns.
+
+    Example:
+        >>> from datetime import datetime, timezone
+        >>> from ecomcrm.domain import Order, OrderLine
+        >>> o = Order(id="1", customer_id="c1", placed_at=datetime(2024, 1, 1, tzinfo=timezone.utc),
+        ...           currency="EUR", lines=[OrderLine(sku="A", quantity=3, unit_price="2.50",
+        ...                                             category="Home > Kitchen")])
+        >>> f = line_facts_from_objects(["c1"], [o], [])
+        >>> f.categories, f.amount.tolist(), f.order_ids.tolist()
+        (('Home > Kitchen',), [7.5], ['1'])
+    """
+    order_id: list[str] = []
+    owner: list[str] = []
+    placed: list[int] = []
+    cur: list[str] = []
+    cancelled: list[bool] = []
+    line_order: list[int] = []
+    sku: list[str] = []
+    category: list[str] = []
+    quantity: list[int] = []
+    price: list[float] = []
+    discount: list[float] = []
+    for j, o in enumerate(orders):
+        order_id.append(o.id)
+        owner.append(o.customer_id)
+        placed.append(to_micros(o.placed_at))
+        cur.append(o.currency)
+        cancelled.append(o.is_cancelled)
+        for line in o.lines:
+            line_order.append(j)
+            sku.append(line.sku)
+            category.append(" > ".join(line.category))
+            quantity.append(line.quantity)
+            price.append(float(line.unit_price))
+            discount.append(float(line.discount))
+    position = {oid: j for j, oid in enumerate(order_id)}
+    r_order: list[int] = []
+    r_sku: list[str] = []
+    r_qty: list[int] = []
+    for refund in refunds:
+        k = position.get(refund.order_id)
+        if refund.returned and k is not None:
+            for item in refund.lines:
+                r_order.append(k)
+                r_sku.append(item.sku)
+                r_qty.append(item.quantity)
+    sku_names, sku_codes = np.unique(np.asarray(sku, dtype=str), return_inverse=True)
+    sku_codes = sku_codes.reshape(-1)
+    known = np.asarray(r_sku, dtype=str)
+    r_code = np.searchsorted(sku_names, known).astype(np.int64)
+    if sku_names.shape[0]:
+        r_code = np.where(
+            sku_names[np.minimum(r_code, sku_names.shape[0] - 1)] == known, r_code, -1
+        )
+    else:
+        r_code = np.full(known.shape[0], -1, dtype=np.int64)
+    cat_names, cat_codes = np.unique(np.asarray(category, dtype=str), return_inverse=True)
+    cat_codes = cat_codes.reshape(-1).astype(np.int64)
+    if cat_names.shape[0] and cat_names[0] == "":  # "" (no category) sorts first
+        cat_codes -= 1
+        cat_names = cat_names[1:]
+    return line_facts_from_columns(
+        customer_ids=customer_ids,
+        order_id=order_id,
+        order_customer_index=_index_into(_text_array(customer_ids), owner),
+        placed_at_us=placed,
+        order_currency=cur,
+        cancelled=cancelled,
+        line_order=line_order,
+        sku_code=sku_codes,
+        skus=sku_names,
+        category_code=cat_codes,
+        categories=cat_names,
+        quantity=quantity,
+        unit_price=price,
+        line_discount=discount,
+        return_order=r_order,
+        return_sku=r_code,
+        return_quantity=r_qty,
+        currency=currency,
+        rates=rates,
     )
 
 

@@ -50,6 +50,7 @@ from ecomcrm.errors import (
 )
 from ecomcrm.storage import _shared as sh
 from ecomcrm.storage import _sqlite_columnar as col
+from ecomcrm.storage import _sqlite_lines
 from ecomcrm.storage._protocols import (
     ConsentRepository,
     CustomerRepository,
@@ -65,6 +66,7 @@ from ecomcrm.storage._records import (
     CustomerTable,
     ErasureReceipt,
     EventFacts,
+    LineFacts,
     MergeRecord,
     OrderFacts,
     StateRecord,
@@ -1783,6 +1785,13 @@ class SqliteStore(_Base):
         was built; otherwise read from the tables (and the cache rebuilt when enabled).
         """
         return col.order_facts(self._db, currency=currency, rates=rates, cache=self.facts_cache)
+
+    def line_facts(
+        self, *, currency: str | None = None, rates: Mapping[str, float] | None = None
+    ) -> LineFacts:
+        """All order lines of live customers' orders as columns (one read snapshot)."""
+        with self._db.read() as conn:
+            return _sqlite_lines.line_facts(conn, currency=currency, rates=rates)
 
     def event_facts(self, *, names: Iterable[str] | None = None) -> EventFacts:
         """All events (optionally only these names) as columns, by ``at`` then id."""

@@ -1197,6 +1197,166 @@ class AnalyticsBehaviour(StoreFixtures):
             mine = store.events.for_customer(cid)
             assert int((facts.customer_index == i).sum()) == len(mine)
 
+    def _write_lines(self, store: Store) -> None:
+        def line(sku: str, quantity: int, price: str, **fields: Any) -> OrderLine:
+            return OrderLine(sku=sku, quantity=quantity, unit_price=price, **fields)
+
+        def refund(rid: str, oid: str, cid: str, returned: bool, *lines: ReturnLine) -> Refund:
+            return Refund(
+                id=rid,
+                order_id=oid,
+                customer_id=cid,
+                at=at(5),
+                amount="1.00",
+                currency="EUR",
+                returned=returned,
+                lines=lines,
+            )
+
+        tops = "Apparel > Tops"
+        store.customers.put_many(
+            [customer(c) for c in ("a", "b", "c", "d")] + [customer("e", Identity.email("e@x.co"))]
+        )
+        store.orders.put_many(
+            [
+                Order(
+                    id="o1",
+                    customer_id="a",
+                    placed_at=at(1),
+                    currency="EUR",
+                    lines=[
+                        line("SKU-A", 2, "10.00", discount="1.00", category=tops),
+                        line("SKU-B", 1, "5.50"),
+                        line("SKU-A", 1, "10.00", category=tops),
+                    ],
+                ),
+                Order(
+                    id="o2",
+                    customer_id="b",
+                    placed_at=at(2),
+                    currency="JPY",
+                    lines=[line("SKU-C", 3, "1000", category=("Home",))],
+                ),
+                Order(
+                    id="o3",
+                    customer_id="a",
+                    placed_at=at(3),
+                    currency="EUR",
+                    status="cancelled",
+                    lines=[line("SKU-B", 1, "5.50", category="Home > Kitchen")],
+                ),
+                Order(
+                    id="o4",
+                    customer_id="d",
+                    placed_at=at(2),
+                    currency="EUR",
+                    lines=[line("SKU-D", 1, "20.00", category="Apparel > Shoes")],
+                ),
+                Order(
+                    id="o5",
+                    customer_id="e",
+                    placed_at=at(1),
+                    currency="EUR",
+                    lines=[line("SKU-E", 1, "3.00")],
+                ),
+                Order(id="o6", customer_id="a", placed_at=at(4), currency="EUR", shipping="4.99"),
+            ]
+        )
+        store.orders.add_refund(refund("r1", "o1", "a", True, ReturnLine(sku="SKU-A", quantity=2)))
+        store.orders.add_refund(
+            refund(
+                "r2",
+                "o1",
+                "a",
+                True,
+                ReturnLine(sku="SKU-A", quantity=1),
+                ReturnLine(sku="SKU-Z", quantity=1),
+            )
+        )
+        store.orders.add_refund(refund("r3", "o1", "a", False, ReturnLine(sku="SKU-B", quantity=1)))
+        store.merge("c", "d", at=at(6))
+        store.erase("e")
+
+    def test_line_facts_equal_object_reads(self, store: Store) -> None:
+        """Contract: line facts equal what the object reads imply (``Store.line_facts``)."""
+        self._write_lines(store)
+        rates = {"JPY": 0.0062}
+        facts = store.line_facts(currency="EUR", rates=rates)
+        orders = store.order_facts(currency="EUR", rates=rates)
+        assert facts.currency == "EUR"
+        assert facts.customer_ids.tolist() == store.customer_table().ids.tolist()
+        assert facts.order_ids.tolist() == orders.order_id.tolist()
+        assert facts.order_ids.tolist() == ["o1", "o2", "o4", "o3", "o6"]
+        index = {cid: i for i, cid in enumerate(facts.customer_ids.tolist())}
+        expected: list[tuple[Any, ...]] = []
+        for j, oid in enumerate(facts.order_ids.tolist()):
+            o = store.orders.get(oid)
+            left: dict[str, int] = {}
+            for r in store.orders.refunds_for_order(oid):
+                for item in r.lines if r.returned else ():
+                    left[item.sku] = left.get(item.sku, 0) + item.quantity
+            for ln in o.lines:
+                taken = min(ln.quantity, left.get(ln.sku, 0))
+                left[ln.sku] = left.get(ln.sku, 0) - taken
+                total = float(ln.unit_price) * ln.quantity - float(ln.discount)
+                expected.append(
+                    (
+                        index[store.resolve(o.customer_id)],
+                        j,
+                        ln.sku,
+                        " > ".join(ln.category) or None,
+                        ln.quantity,
+                        total * rates.get(o.currency, 1.0),
+                        _us(o.placed_at).tolist(),
+                        o.is_cancelled,
+                        taken,
+                    )
+                )
+        assert len(facts) == len(expected) == 6
+        assert facts.skus == ("SKU-A", "SKU-B", "SKU-C", "SKU-D")
+        assert facts.categories == ("Apparel > Shoes", "Apparel > Tops", "Home", "Home > Kitchen")
+        assert facts.sku_code.dtype == np.int32 and facts.category_code.dtype == np.int32
+        assert facts.placed_at.dtype == np.dtype("datetime64[us]")
+        assert facts.amount.dtype == np.float64 and facts.quantity.dtype == np.int64
+        assert facts.customer_index.tolist() == [e[0] for e in expected]
+        assert facts.order_index.tolist() == [e[1] for e in expected]
+        assert facts.sku.tolist() == [e[2] for e in expected]
+        names = [facts.categories[c] if c >= 0 else None for c in facts.category_code.tolist()]
+        assert names == [e[3] for e in expected]
+        assert facts.quantity.tolist() == [e[4] for e in expected]
+        np.testing.assert_allclose(facts.amount, [e[5] for e in expected], rtol=1e-12)
+        np.testing.assert_allclose(facts.amount, [19.0, 5.5, 10.0, 18.6, 20.0, 5.5], rtol=1e-12)
+        assert facts.placed_at.tolist() == [e[6] for e in expected]
+        assert facts.cancelled.tolist() == [e[7] for e in expected]
+        assert facts.cancelled.tolist() == [False, False, False, False, False, True]
+        assert facts.returned_units.tolist() == [e[8] for e in expected] == [2, 0, 1, 0, 0, 0]
+        # the merged customer's order counts for the survivor; the erased one's is gone
+        assert facts.customer_ids[facts.customer_index].tolist() == ["a", "a", "a", "b", "c", "a"]
+        codes, tops = facts.top_categories()
+        assert tops == ("Apparel", "Home") and codes.tolist() == [0, -1, 0, 1, 0, 1]
+
+    def test_line_facts_currencies(self, store: Store) -> None:
+        """Contract: line facts convert like order facts; a mixture needs rates."""
+        self._write_lines(store)
+        with pytest.raises(ValidationError, match="JPY"):
+            store.line_facts()
+        with pytest.raises(ValidationError, match="JPY"):
+            store.line_facts(currency="EUR", rates={"USD": 1.1})
+        usd = store.line_facts(currency="USD", rates={"EUR": 2.0, "JPY": 0.01})
+        assert usd.currency == "USD"
+        np.testing.assert_allclose(usd.amount, [38.0, 11.0, 20.0, 30.0, 40.0, 11.0], rtol=1e-12)
+
+    def test_line_facts_single_currency_and_empty(self, store: Store) -> None:
+        """Contract: one currency needs no rates; an empty store gives empty line facts."""
+        empty = store.line_facts(currency="USD")
+        assert len(empty) == 0 and empty.currency == "USD" and empty.skus == ()
+        store.customers.put(customer("a"))
+        store.orders.upsert(order("o1", "a", currency="GBP", quantity=3))
+        facts = store.line_facts()
+        assert facts.currency == "GBP" and facts.amount.tolist() == [30.0]
+        assert facts.sku.tolist() == ["SKU-1"] and facts.category_code.tolist() == [-1]
+        assert facts.order_ids.tolist() == ["o1"] and facts.order_index.tolist() == [0]
+
     def test_customer_table(self, store: Store) -> None:
         """Contract: customer table."""
         self._write(store)
@@ -1226,6 +1386,7 @@ class AnalyticsBehaviour(StoreFixtures):
         assert len(store.customer_table()) == 0
         assert len(store.order_facts(currency="EUR")) == 0
         assert len(store.event_facts()) == 0
+        assert len(store.line_facts(currency="EUR")) == 0
 
 
 class Customer360Behaviour(StoreFixtures):
