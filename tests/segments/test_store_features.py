@@ -125,3 +125,38 @@ def test_synthetic_shop_with_models_and_segments() -> None:
     membership = evaluate_segments(table, builtin_segments(), now=NOW)
     counts = membership.counts()
     assert len(counts) == 10 and sum(counts.values()) > 0
+
+
+def _lines_order(oid: str, cid: str, days_ago: float, *categories: str, **kw: object) -> Order:
+    return Order(
+        id=oid,
+        customer_id=cid,
+        placed_at=NOW - timedelta(days=days_ago),
+        currency="EUR",
+        lines=[
+            OrderLine(sku=f"{oid}-{i}", quantity=1, unit_price="1.00", category=c)
+            for i, c in enumerate(categories)
+        ],
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_categories_bought(store: ecomcrm.storage.Store) -> None:
+    store.orders.put_many(
+        [
+            # a: two top levels (Apparel twice), plus o1/o2's lines without a category
+            _lines_order("k1", "a", 50, "Apparel > Tops", "Home > Kitchen", "Apparel > Shoes"),
+            # b: the cancelled order's Beauty does not count
+            _lines_order("k2", "b", 40, "Garden"),
+            _lines_order("k3", "b", 3, "Beauty > Skin", status="cancelled"),
+        ]
+    )
+    table = build_customer_features(store, now=NOW)
+    assert table.record_for("a")["categories"] == ("Apparel", "Home")
+    assert table.record_for("b")["categories"] == ("Garden",)
+    assert table.record_for("c")["categories"] == ()
+    store.orders.upsert(_lines_order("k4", "c", 1, "Toys > Lego", "Garden > Tools"))
+    refreshed = refresh_customer_features(table, store, ["c"], now=NOW)
+    assert refreshed.record_for("c")["categories"] == ("Garden", "Toys")
+    assert refreshed.record_for("c") == build_customer_features(store, now=NOW).record_for("c")
+    assert refreshed.record_for("a") == table.record_for("a")

@@ -25,7 +25,7 @@ from ecomcrm.predict import (
     period_days,
 )
 from ecomcrm.segments._features import CUSTOMER_FEATURES_SCHEMA, FeatureTable, TagsColumn
-from ecomcrm.storage import CustomerTable, EventFacts, OrderFacts, Store
+from ecomcrm.storage import CustomerTable, EventFacts, LineFacts, OrderFacts, Store
 
 __all__ = [
     "ValueModels",
@@ -214,10 +214,26 @@ def _tags(table: CustomerTable) -> TagsColumn:
     return TagsColumn(table.tag_indptr.astype(np.int64), codes, tuple(str(v) for v in vocab[order]))
 
 
+def _categories(lines: LineFacts, n: int) -> TagsColumn:
+    """Per customer, the distinct top-level categories of their non-cancelled lines (CSR)."""
+    top, names = lines.top_categories()
+    keep = ~lines.cancelled & (lines.quantity > 0) & (top >= 0) & (lines.customer_index >= 0)
+    width = max(len(names), 1)
+    pairs = np.unique(lines.customer_index[keep] * width + top[keep].astype(np.int64))
+    customer = pairs // width
+    used, codes = np.unique(pairs % width, return_inverse=True)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(customer, minlength=n), out=indptr[1:])
+    return TagsColumn(
+        indptr, codes.reshape(-1).astype(np.int32), tuple(names[int(i)] for i in used)
+    )
+
+
 def _features(
     customers: CustomerTable,
     orders: OrderFacts,
     events: EventFacts,
+    lines: LineFacts,
     *,
     now: np.datetime64,
     models: ValueModels | None,
@@ -275,7 +291,7 @@ def _features(
         "created_at": customers.created_at.astype("datetime64[us]"),
         "country": customers.country,
         "tags": _tags(customers),
-        "categories": TagsColumn(np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int32), ()),
+        "categories": _categories(lines, n),
     }
     for channel in ("email", "sms", "push", "whatsapp"):
         flags = customers.consents.get(f"{channel}:marketing")
@@ -381,8 +397,10 @@ def build_customer_features(
     order followed within ``cart_window``; browse abandonment the days with a "Product
     Viewed" event that no cart or order followed. ``p_alive``, ``predicted_purchases``
     and ``predicted_clv`` are filled when ``models`` is given (see :func:`fit_value_models`).
-    ``city``, ``email_domain`` and ``categories`` are not in the store's columnar reads and
-    are left null (empty for ``categories``).
+    ``categories`` holds the distinct top-level categories (the first element of the
+    category path, from :meth:`~ecomcrm.storage.Store.line_facts`) of the customer's
+    non-cancelled order lines. ``city`` and ``email_domain`` are not in the store's
+    columnar reads and are left null.
 
     Example:
         >>> import ecomcrm
@@ -400,6 +418,7 @@ def build_customer_features(
         store.customer_table(),
         store.order_facts(currency=currency, rates=rates),
         store.event_facts(names=(*CART_EVENTS, *VIEW_EVENTS, *ORDER_EVENTS)),
+        store.line_facts(currency=currency, rates=rates),
         now=end,
         models=models,
         cart_window=cart_window,
@@ -444,11 +463,13 @@ def refresh_customer_features(
     events = _take_events(
         store.event_facts(names=(*CART_EVENTS, *VIEW_EVENTS, *ORDER_EVENTS)), rows
     )
+    lines = _take_lines(store.line_facts(currency=currency, rates=rates), rows)
     others = table.filter(~np.isin(table.ids.astype(str), np.asarray(wanted, dtype=str)))
     changed = _features(
         subset,
         orders,
         events,
+        lines,
         now=_as_datetime64(now),
         models=models,
         cart_window=cart_window,
@@ -513,4 +534,21 @@ def _take_events(facts: EventFacts, rows: NDArray[np.intp]) -> EventFacts:
         name_code=facts.name_code[keep],
         at=facts.at[keep],
         product=facts.product[keep],
+    )
+
+
+def _take_lines(facts: LineFacts, rows: NDArray[np.intp]) -> LineFacts:
+    keep, new = _remap(facts.customer_index, rows, len(facts.customer_ids))
+    return attrs.evolve(
+        facts,
+        customer_ids=facts.customer_ids[rows],
+        customer_index=new[keep],
+        order_index=facts.order_index[keep],
+        sku_code=facts.sku_code[keep],
+        category_code=facts.category_code[keep],
+        quantity=facts.quantity[keep],
+        amount=facts.amount[keep],
+        placed_at=facts.placed_at[keep],
+        cancelled=facts.cancelled[keep],
+        returned_units=facts.returned_units[keep],
     )
