@@ -9,6 +9,7 @@ arrays out. Nothing here builds a dense product x product matrix.
 - :func:`recommend` -- personalised top-N for many customers, with exclusions and a
   segment-popularity fallback for cold start.
 - :func:`category_affinity`, :func:`popularity`, :func:`evaluate`.
+- :func:`interactions_from_store` -- the inputs above read from a store's line facts.
 
 Example:
     >>> from ecomcrm.recommend import Interactions, co_purchase
@@ -34,6 +35,7 @@ from ecomcrm.recommend._recommend import (
     exclusion_matrix,
     recommend,
 )
+from ecomcrm.recommend._store import StoreInteractions, interactions_from_store
 
 __all__ = [
     "Affinity",
@@ -42,6 +44,7 @@ __all__ = [
     "Evaluation",
     "Interactions",
     "Recommendations",
+    "StoreInteractions",
     "category_affinity",
     "co_purchase",
     "convert_amounts",
@@ -49,6 +52,7 @@ __all__ = [
     "evaluate",
     "exclusion_matrix",
     "frequently_bought_together",
+    "interactions_from_store",
     "item_similarity",
     "popularity",
     "recommend",
