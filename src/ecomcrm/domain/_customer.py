@@ -90,7 +90,7 @@ class Identity:
             >>> Identity.email("a@b.co").key
             'email:a@b.co'
         """
-        return f"{self.kind.value}:{self.value}"
+        return f"{self.kind._value_}:{self.value}"
 
 
 @attrs.frozen(kw_only=True)

@@ -279,10 +279,10 @@ class Resolver:
         A phone is shared in households and reused over time, so it identifies someone only
         when nothing stronger is known; a new email with a known phone is a new person.
         """
-        strong = sorted(
-            (i for i in identities if i.kind in (IdentityKind.EXTERNAL, IdentityKind.EMAIL)),
-            key=lambda i: i.kind is IdentityKind.EMAIL,
-        )
+        external = IdentityKind.EXTERNAL
+        email = IdentityKind.EMAIL
+        strong = [i for i in identities if i.kind is external]
+        strong += [i for i in identities if i.kind is email]
         return self.lookup(strong if strong else identities)
 
     def unowned(self, identities: Sequence[Identity], report: ImportReport) -> list[Identity]:
