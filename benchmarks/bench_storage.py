@@ -128,7 +128,7 @@ def bench_ingest(tmp: Path, n_orders: int, n_customers: int) -> None:
         f"VALUES ({','.join('?' * cols)})",
         order_rows,
     )
-    conn.executemany(_LINE_INSERT, line_rows)
+    conn.executemany(_LINE_INSERT + " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", line_rows)
     conn.execute("COMMIT")
     raw = time.perf_counter() - t
     raw_store.close()
