@@ -372,7 +372,9 @@ def consents(customer_id: str | None = None) -> st.SearchStrategy[Consent]:
 @st.composite
 def tickets(draw: st.DrawFn, customer_id: str | None = None) -> SupportTicket:
     """Support tickets with consistent timing."""
-    opened = draw(aware_datetimes(max_value=datetime(2034, 1, 1)))
+    # arithmetic in UTC: adding a timedelta to a local time across a DST change could put
+    # the response before the opening once both are converted to UTC
+    opened = draw(aware_datetimes(max_value=datetime(2034, 1, 1))).astimezone(UTC)
     responded = draw(st.none() | st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=5)))
     status = draw(st.sampled_from(list(TicketStatus)))
     closed = (
