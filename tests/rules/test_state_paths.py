@@ -434,3 +434,55 @@ def test_handle_many_race_inside_the_batch_never_duplicates(store: Store) -> Non
     a.handle_many([ev("Checkout Started", "c1", T0), ev("Cart Viewed", "c1", T0)])
     actions = a.advance(T0 + H) + b.advance(T0 + 2 * H)
     assert raced and [x.customer_id for x in actions] == ["c1"]
+
+
+# --- SQLite batch capabilities ---------------------------------------------------------------
+
+
+@pytest.fixture
+def lite(tmp_path: Any) -> Any:
+    s = ecomcrm.open_store(f"sqlite:///{tmp_path / 'state.db'}")
+    yield s
+    s.close()
+
+
+def test_sqlite_get_many_and_apply(lite: Store, tmp_path: Any) -> None:
+    state: Any = lite.state
+    assert state.get_many([]) == {}
+    state.apply([("a", {"v": (1, 2)}, None), ("b", {"v": 1}, None), ("c", {"v": 1}, None)])
+    found = state.get_many(["c", "a", "zz", "a"])
+    assert sorted(found) == ["a", "c"]
+    assert (dict(found["a"].value), found["a"].version) == ({"v": [1, 2]}, 1)
+    with pytest.raises(ConflictError):  # one stale version: nothing of the batch happens
+        state.apply([("d", {"v": 1}, None), ("a", None, 1), ("b", {"v": 2}, 9)])
+    assert [(r.key, r.version) for r in lite.state.scan()] == [("a", 1), ("b", 1), ("c", 1)]
+    for bad in (
+        [("a", {"v": float("nan")}, 1)],
+        [("a", {"when": object()}, 1)],
+        [("a", ["not", "a", "mapping"], 1)],
+        [("a", None, None)],
+        [("b", {"v": 2}, 1), ("b", {"v": 3}, 2)],
+        [("", {"v": 1}, None)],
+    ):
+        with pytest.raises(ValidationError):
+            state.apply(bad)
+    state.apply([("a", None, 1), ("b", {"v": 2}, 1)])
+    with pytest.raises(RuntimeError), lite.transaction():
+        state.apply([("b", None, 2), ("z", {"v": 1}, None)])
+        raise RuntimeError("boom")
+    assert [(r.key, r.version) for r in lite.state.scan()] == [("b", 2), ("c", 1)]
+    many = [(f"k{i:04d}", {"i": i}, None) for i in range(1200)]  # more than one IN (...) chunk
+    state.apply(many)
+    assert len(state.get_many(k for k, _, _ in many)) == 1200
+    lite.close()
+    again = ecomcrm.open_store(f"sqlite:///{tmp_path / 'state.db'}")
+    record = again.state.get("k0042")
+    assert record is not None and dict(record.value) == {"i": 42} and record.version == 1
+    again.close()
+
+
+def test_sqlite_batches_match_memory(tmp_path: Any) -> None:
+    """The same story on SQLite (read ahead, held transactions, batched commits) and memory."""
+    lite = ecomcrm.open_store(f"sqlite:///{tmp_path / 'story.db'}")
+    assert _run_story(lite) == _run_story(ecomcrm.open_store("memory://"))
+    lite.close()

@@ -91,6 +91,32 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+_STATE_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _state_json(value: Any) -> str:
+    """A state value as JSON text, or ValidationError when it is not a JSON-compatible mapping.
+
+    One strict encoding both validates and normalises (tuples become lists, other keys
+    their JSON text), exactly as ``_shared.freeze_state_value`` does, without a copy.
+    """
+    if not isinstance(value, Mapping):
+        raise ValidationError("must be a mapping", entity="state", field="value", value=value)
+    try:
+        return _STATE_ENCODER.encode(value if isinstance(value, dict) else dict(value))
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(
+            f"must be JSON-compatible ({exc})", entity="state", field="value", value=value
+        ) from None
+    except RecursionError:
+        raise ValidationError(
+            "must be JSON-compatible (circular reference or nested too deeply)",
+            entity="state",
+            field="value",
+            value=value,
+        ) from None
+
+
 def _chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
@@ -1419,7 +1445,12 @@ class SqliteMessages(_Base):
 
 
 class SqliteState(_Base):
-    """Versioned JSON records with compare-and-set, in ``state``."""
+    """Versioned JSON records with compare-and-set, in ``state``.
+
+    Besides the protocol, two batch operations for the rules engine: ``get_many`` (one
+    query per 500 keys) and ``apply`` (a batch of compare-and-set writes checked with one
+    query and written with ``executemany``, all or nothing).
+    """
 
     def get(self, key: str) -> StateRecord | None:
         """The record, or None."""
@@ -1430,12 +1461,21 @@ class SqliteState(_Base):
             None if row is None else StateRecord(key=key, value=json.loads(row[0]), version=row[1])
         )
 
+    def get_many(self, keys: Iterable[str]) -> dict[str, StateRecord]:
+        """The records of these keys that exist, by key."""
+        wanted = list(dict.fromkeys(sh.check_state_key(k) for k in keys))
+        if not wanted:
+            return {}
+        with self._db.read() as conn:
+            rows = _in(conn, "SELECT key, value, version FROM state WHERE key IN ({ids})", wanted)
+        return {k: StateRecord(key=k, value=json.loads(v), version=n) for k, v, n in rows}
+
     def put(
         self, key: str, value: Mapping[str, Any], *, expected_version: int | None
     ) -> StateRecord:
         """Write ``value`` if the stored version equals ``expected_version`` (else ConflictError)."""
         sh.check_state_key(key)
-        frozen = sh.freeze_state_value(value)
+        text = _state_json(value)
         with self._db.write() as conn:
             row = conn.execute("SELECT version FROM state WHERE key = ?", (key,)).fetchone()
             version = sh.check_expected_version(
@@ -1444,9 +1484,9 @@ class SqliteState(_Base):
             conn.execute(
                 "INSERT INTO state (key, value, version) VALUES (?, ?, ?) ON CONFLICT(key) "
                 "DO UPDATE SET value = excluded.value, version = excluded.version",
-                (key, _dumps(frozen), version),
+                (key, text, version),
             )
-        return StateRecord(key=key, value=sh.freeze_state_value(frozen), version=version)
+        return StateRecord(key=key, value=json.loads(text), version=version)
 
     def delete(self, key: str, *, expected_version: int) -> None:
         """Delete if the stored version matches; ConflictError otherwise."""
@@ -1455,6 +1495,53 @@ class SqliteState(_Base):
             row = conn.execute("SELECT version FROM state WHERE key = ?", (key,)).fetchone()
             sh.check_expected_version(key, None if row is None else int(row[0]), expected_version)
             conn.execute("DELETE FROM state WHERE key = ?", (key,))
+
+    def apply(self, changes: Iterable[tuple[str, Mapping[str, Any] | None, int | None]]) -> None:
+        """Several compare-and-set writes at once: all are applied, or none.
+
+        Each change is ``(key, value, expected_version)``; a value of None deletes the
+        record (its expected version is then required). Every version is checked
+        (ConflictError naming the first stale key) before anything changes; keys must be
+        distinct.
+        """
+        batch: list[tuple[str, str | None, int | None]] = []
+        seen: set[str] = set()
+        for key, value, expected in changes:
+            sh.check_state_key(key)
+            if key in seen:
+                raise ValidationError(
+                    "given twice in one batch", entity="state", field="key", value=key
+                )
+            seen.add(key)
+            if value is None and expected is None:
+                raise ValidationError(
+                    "a delete needs the expected version",
+                    entity="state",
+                    field="expected_version",
+                    value=key,
+                )
+            batch.append((key, None if value is None else _state_json(value), expected))
+        if not batch:
+            return
+        with self._db.write() as conn:
+            sql = "SELECT key, version FROM state WHERE key IN ({ids})"
+            stored: dict[str, int] = dict(_in(conn, sql, [key for key, _, _ in batch]))
+            upserts: list[tuple[str, str, int]] = []
+            deletes: list[tuple[str]] = []
+            for key, text, expected in batch:
+                version = sh.check_expected_version(key, stored.get(key), expected)
+                if text is None:
+                    deletes.append((key,))
+                else:
+                    upserts.append((key, text, version))
+            if upserts:
+                conn.executemany(
+                    "INSERT INTO state (key, value, version) VALUES (?, ?, ?) ON CONFLICT(key) "
+                    "DO UPDATE SET value = excluded.value, version = excluded.version",
+                    upserts,
+                )
+            if deletes:
+                conn.executemany("DELETE FROM state WHERE key = ?", deletes)
 
     def scan(
         self,
