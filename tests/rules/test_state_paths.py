@@ -486,3 +486,23 @@ def test_sqlite_batches_match_memory(tmp_path: Any) -> None:
     lite = ecomcrm.open_store(f"sqlite:///{tmp_path / 'story.db'}")
     assert _run_story(lite) == _run_story(ecomcrm.open_store("memory://"))
     lite.close()
+
+
+def test_two_sqlite_handles_batches_never_duplicate(tmp_path: Any) -> None:
+    """Two connections (as two processes would have) feed the same batches and advance."""
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    first, second = ecomcrm.open_store(url), ecomcrm.open_store(url)
+    for i in range(12):
+        add_customer(first, f"c{i}")
+    a, b = Engine(first, [_cart()]), Engine(second, [_cart()])
+    events = [ev("Checkout Started", f"c{i}", T0 + timedelta(minutes=i)) for i in range(12)]
+    a.handle_many(events[:8])
+    b.handle_many(events[4:])  # half of them again, through the other handle
+    a.handle_many(events)
+    out = b.advance(T0 + H + timedelta(minutes=5)) + a.advance(T0 + 2 * H)
+    out += b.advance(T0 + 2 * H)
+    keys = [x.idempotency_key for x in out]
+    assert len(keys) == len(set(keys)) == 12
+    assert sorted(x.id for x in a.pending()) == sorted(x.id for x in out)
+    first.close()
+    second.close()
