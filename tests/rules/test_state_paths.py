@@ -156,6 +156,9 @@ def test_memory_apply_is_all_or_nothing(mem: Store) -> None:
         state.apply([("a", None, None)])
     with pytest.raises(ValidationError):
         state.apply([("c", {"when": object()}, None)])
+    for version in (0, True, "1"):
+        with pytest.raises(ValidationError):
+            state.apply([("a", {"v": 2}, version)])
     assert mem.state.get("c") is None
     state.apply([("a", None, 1), ("b", {"v": 2}, 1)])
     assert [(r.key, r.version) for r in mem.state.scan()] == [("b", 2)]

@@ -36,6 +36,9 @@ def action_id_for(key: str) -> str:
     return "act_" + hashlib.blake2b(key.encode(), digest_size=10).hexdigest()
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _opt_channel(value: Channel | str | None) -> Channel | None:
     return None if value is None else Channel(value)
 
@@ -119,7 +122,9 @@ class Action:
 
 
 def _thaw(value: Any) -> Any:
-    if isinstance(value, Mapping):
+    if type(value) in _SCALARS:
+        return value
+    if type(value) in (dict, MappingProxyType) or isinstance(value, Mapping):
         return {k: _thaw(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_thaw(v) for v in value]

@@ -886,13 +886,12 @@ class Engine:
         entry = FrozenList(
             (to_micros(now), kind, step, reason, text, freeze_state_value(data or _NO_DATA))
         )
-        log = enr.get("log")
-        if not log:
-            enr["log"] = [entry]
-        elif len(log) < self._log_limit:
-            enr["log"] = [*log, entry]
-        else:
-            enr["log"] = [*log[len(log) - self._log_limit + 1 :], entry]
+        log = enr.get("log") or ()
+        kept = log if len(log) < self._log_limit else log[len(log) - self._log_limit + 1 :]
+        # a frozen log holds frozen entries only, so the new one is frozen as built; a log
+        # read from a database (plain lists) is left for the store to copy and check
+        frozen = not log or type(log) is FrozenList
+        enr["log"] = FrozenList((*kept, entry)) if frozen else [*kept, entry]
         if work.decisions is not None:
             work.decisions.append((enr["flow"], enr["cust"], enr.get("id"), entry))
 
@@ -953,7 +952,9 @@ class Engine:
                     f"{why}: flow filter {flow.filter!r} does not match",
                 )
                 return
-        enr["recent"] = [*enr.get("recent", [])[-4:], trigger_id]
+        recent = enr.get("recent") or ()
+        kept = [*recent[-4:], trigger_id]
+        enr["recent"] = FrozenList(kept) if not recent or type(recent) is FrozenList else kept
         enr_id = _short_hash(f"{flow.id}:{flow.version}:{cid}:{trigger_id}")
         enr.update(
             id=enr_id, v=flow.version, status=_ACTIVE, step=flow.first_step, due=None,

@@ -620,41 +620,36 @@ class _State:
         """
         s = self._s
         freeze = sh.freeze_state_value
-        batch = []
-        keys = set()
+        batch: list[tuple[str, sh.FrozenDict | None, int | None]] = []
         for key, value, expected in changes:
-            sh.check_state_key(key)
-            if key in keys:
-                raise ValidationError("given twice in one batch", entity="state", field="key",
-                                      value=key)  # fmt: skip
-            keys.add(key)
+            if type(key) is not str or not key:
+                sh.check_state_key(key)
             if value is not None:
-                value = freeze(value)
+                batch.append((key, freeze(value), expected))
             elif expected is None:
                 raise ValidationError("a delete needs the expected version", entity="state",
                                       field="expected_version", value=key)  # fmt: skip
-            batch.append((key, value, expected))
+            else:
+                batch.append((key, None, expected))
+        if len({key for key, _, _ in batch}) != len(batch):
+            keys = [key for key, _, _ in batch]
+            twice = next(k for k in keys if keys.count(k) > 1)
+            raise ValidationError("given twice in one batch", entity="state", field="key",
+                                  value=twice)  # fmt: skip
         with s._lock:
             s._check_open()
             state = s._state
-            check = sh.check_expected_version
-            records = []
-            for key, value, expected in batch:
+            for key, _, expected in batch:  # every version first: all or nothing
                 stored = state.get(key)
-                version = check(key, None if stored is None else stored.version, expected)
-                records.append(
-                    (
-                        key,
-                        None
-                        if value is None
-                        else StateRecord(key=key, value=value, version=version),
-                    )
-                )
-            for key, record in records:
-                if record is None:
+                found = None if stored is None else stored.version
+                if found != expected or (expected is not None and type(expected) is not int):
+                    sh.check_expected_version(key, found, expected)  # raises
+            for key, value, expected in batch:
+                if value is None:
                     s._ddel(state, key)
                 else:
-                    s._dset(state, key, record)
+                    version = 1 if expected is None else expected + 1
+                    s._dset(state, key, StateRecord(key=key, value=value, version=version))
 
     def scan(
         self,
