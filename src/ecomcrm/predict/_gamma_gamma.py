@@ -25,11 +25,14 @@ def gamma_gamma_loglik(
     p, q, v = params
     x, m = data["frequency"], data["monetary_value"]
     log_m, log_x = data["log_m"], data["log_x"]
+    # frequency takes few distinct values: the special functions run once per value
+    # (``[..., inverse]`` keeps the leading axis of vectorised parameter draws)
+    x_unique, x_inverse = data["x_unique"], data["x_inverse"]
+    pxu = p * x_unique
     px = p * x
     log_xmv = np.log(x * m + v)
     ll = (
-        gammaln(px + q)
-        - gammaln(px)
+        (gammaln(pxu + q) - gammaln(pxu))[..., x_inverse]
         - gammaln(q)
         + q * np.log(v)
         + (px - 1.0) * log_m
@@ -38,8 +41,9 @@ def gamma_gamma_loglik(
     )
     if not gradient:
         return ll, None
-    dpq = digamma(px + q)
-    d_p = x * (dpq - digamma(px) + log_m + log_x - log_xmv)
+    dpq_u = digamma(pxu + q)
+    dpq = dpq_u[..., x_inverse]
+    d_p = x * ((dpq_u - digamma(pxu))[..., x_inverse] + log_m + log_x - log_xmv)
     d_q = dpq - digamma(q) + np.log(v) - log_xmv
     d_v = q / v - (px + q) / (x * m + v)
     return ll, [d_p, d_q, d_v]
@@ -170,6 +174,7 @@ class GammaGamma(BaseModel):
         cols = dict(data.columns)
         cols["log_m"] = np.log(cols["monetary_value"])
         cols["log_x"] = np.log(cols["frequency"])
+        cols["x_unique"], cols["x_inverse"] = np.unique(cols["frequency"], return_inverse=True)
         return FitData(cols, data.weights, data.n_rows, data.time_scale)
 
     def _initial_log_params(self, data: FitData) -> FloatArray:
@@ -195,16 +200,9 @@ class GammaGamma(BaseModel):
             [-3.551]
         """
         x, m = self._xm(frequency, monetary_value)
-        cols: dict[str, Any] = {
-            "frequency": x,
-            "monetary_value": m,
-            "log_m": np.log(m),
-            "log_x": np.log(x),
-        }
+        data = FitData({"frequency": x, "monetary_value": m}, np.ones(len(x)), len(x), 1.0)
         with np.errstate(all="ignore"):
-            return gamma_gamma_loglik(
-                self._p(), FitData(cols, np.ones(len(x)), len(x), 1.0), False
-            )[0]
+            return gamma_gamma_loglik(self._p(), self._prepare(data), False)[0]
 
     def expected_average_spend(self) -> float:
         """Population mean spend per transaction, p v / (q - 1) (infinite when q <= 1).
