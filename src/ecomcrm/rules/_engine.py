@@ -76,7 +76,7 @@ from ecomcrm.rules._schedule import (
     zone,
 )
 from ecomcrm.storage import StateRecord, Store
-from ecomcrm.storage._shared import FrozenList, freeze_state_value
+from ecomcrm.storage._shared import FrozenDict, FrozenList, freeze_state_value
 
 _US_PER_DAY = 86_400_000_000
 _TIMER = "timer:"
@@ -260,6 +260,10 @@ class Engine:
         self._record_messages = record_messages
         self._observer = observer
         self._as_of = _as_of_events
+        # refresh over all customers picks candidates with arrays (rules._refresh); False
+        # walks every customer (the reference the tests compare against)
+        self._vector_refresh = True
+        self._refresh_cache: dict[str, Any] = {}
         self._versions: dict[tuple[str, int], Flow] = {}
         self._cond_exits: dict[int, tuple[tuple[str, Exit], ...]] = {}
         self.flows: dict[str, Flow] = {}
@@ -467,6 +471,10 @@ class Engine:
         now = require_aware(now, "now")
         if not (self._date_flows or self._inactivity_flows or self._segment_flows):
             return []
+        if customer_ids is None and self._vector_refresh:
+            from ecomcrm.rules._refresh import refresh_all
+
+            return refresh_all(self, now)
         if customer_ids is None:
             ids = [c.id for c in self.store.customers.iterate()]
         else:
@@ -788,13 +796,17 @@ class Engine:
             window_start = now_us - _micros_of(trigger.within)
             seen = [t for t in counts.get(group, ()) if t > window_start]
             seen.append(now_us)
-            counts["_ids"] = [*ids[-(trigger.count - 1) :], event.id]
+            recent_ids = [*ids[-(trigger.count - 1) :], event.id]
+            # read frozen (every part checked and immutable): the update is built frozen
+            frozen = (current is None or type(current) is FrozenDict) and type(event.id) is str
+            counts["_ids"] = FrozenList(recent_ids) if frozen else recent_ids
             if len(seen) < trigger.count:
-                counts[group] = seen
-                work.put(key, counts)
+                counts[group] = FrozenList(seen) if frozen else seen
+            else:
+                counts.pop(group, None)
+            work.put(key, FrozenDict(counts) if frozen else counts)
+            if len(seen) < trigger.count:
                 return
-            counts.pop(group, None)
-            work.put(key, counts)
         self._enter(work, flow, cid, f"event:{event.id}", props, now, f"event {event.name!r}")
 
     def _set_trigger_timer(self, work: _Work, flow: Flow, cid: str, due: int, kind: str) -> None:
