@@ -126,11 +126,14 @@ class _Work:
     """
 
     __slots__ = (
-        "actions", "data", "decisions", "drafts", "reads", "resolved", "state", "writes",
+        "actions", "apply", "data", "decisions", "drafts", "reads", "resolved", "state", "writes",
     )  # fmt: skip
 
     def __init__(self, state: Any, observed: bool, drafts: bool = False) -> None:
         self.state = state
+        self.apply: Callable[[list[tuple[str, Any, int | None]]], None] | None = getattr(
+            state, "apply", None
+        )
         self.drafts = drafts
         self.reads: dict[str, StateRecord | None] = {}
         self.writes: dict[str, Mapping[str, Any] | None] = {}
@@ -167,7 +170,7 @@ class _Work:
         if not self.writes:
             return
         reads = self.reads
-        apply = getattr(state, "apply", None)
+        apply = self.apply
         if apply is not None:
             # the batch capability: every compare-and-set checked, then all applied, atomically
             changes: list[tuple[str, Mapping[str, Any] | None, int | None]] = []

@@ -578,8 +578,11 @@ class _State:
         self._s = store
 
     def get(self, key: str) -> StateRecord | None:
-        self._s._check_open()
-        return self._s._state.get(sh.check_state_key(key))
+        s = self._s
+        if s._closed or type(key) is not str or not key:  # the checks, inlined for the fast path
+            s._check_open()
+            sh.check_state_key(key)
+        return s._state.get(key)
 
     def put(
         self, key: str, value: Mapping[str, Any], *, expected_version: int | None
