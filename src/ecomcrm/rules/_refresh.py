@@ -1,0 +1,342 @@
+"""``Engine.refresh`` over all customers: candidates chosen with array operations.
+
+The per-customer refresh (``Engine._refresh_customer``) reads each customer's profile,
+orders and loyalty entries from the store one at a time. Over every customer that is
+the slow part, while almost nothing changes between two refreshes. Here the same
+decisions are taken from the store's columnar reads (``customer_table``,
+``order_facts`` and the loyalty ledger) with numpy:
+
+- date triggers: each customer's next local occurrence (computed once per distinct
+  month, day and time zone with the same :func:`next_anniversary`, and reused until it
+  passes); only customers whose stored trigger differs get a write;
+- inactivity triggers: customers without a trigger record get their clock from their
+  last order (or sign-up) as in the per-customer path;
+- segment and threshold triggers: the condition is evaluated as a mask over a feature
+  table of the fields it reads and compared with the stored membership records; only
+  customers whose membership changes (and anyone whose case the arrays cannot decide)
+  go through the per-customer path, which keeps every guarantee (re-entry policy,
+  compare-and-set, recorded decisions).
+
+The writes are the ones the per-customer path makes (``_set_trigger_timer``), so the
+state, the actions and the enrollments are the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ecomcrm.rules._conditions import CUSTOMER_FIELDS
+from ecomcrm.rules._flow import Flow
+from ecomcrm.rules._schedule import from_micros, next_anniversary, to_micros, zone
+
+if TYPE_CHECKING:
+    from ecomcrm.rules._actions import Action
+    from ecomcrm.rules._engine import Engine, _Work
+    from ecomcrm.storage import Store
+
+_US_PER_DAY = 86_400_000_000
+_NONE = np.iinfo(np.int64).min
+# customer fields the arrays reproduce exactly (others send the flow down the per-customer path)
+_ORDER_FIELDS = frozenset(
+    {"orders_count", "first_order_at", "last_order_at", "days_since_last_order",
+     "days_since_first_order"}
+)  # fmt: skip
+_VECTOR_FIELDS = _ORDER_FIELDS | {"loyalty_points", "created_at", "known"}
+_CHUNK = 500
+
+
+class _Columns:
+    """What the refresh reads of every customer, as arrays in customer-table order."""
+
+    __slots__ = ("birthday", "created_us", "ids", "orders", "points", "tz")
+
+    def __init__(self, store: Store, default_tz: str) -> None:
+        table = store.customer_table()
+        self.ids: NDArray[np.object_] = table.ids
+        self.created_us: NDArray[np.int64] = table.created_at.astype("datetime64[us]").astype(
+            np.int64
+        )
+        self.tz: NDArray[np.object_] = np.array(
+            [t or default_tz for t in table.timezone.tolist()], dtype=object
+        )
+        self.birthday: NDArray[np.datetime64] = table.birthday.astype("datetime64[D]")
+        facts = store.order_facts()
+        keep = ~facts.cancelled
+        rows = _rows_of(self.ids, facts.customer_ids[facts.customer_index[keep]])
+        placed = facts.placed_at[keep].astype("datetime64[us]").astype(np.int64)
+        ok = rows >= 0
+        # (row, placed µs) of every counted order; as-of filtering happens per refresh
+        self.orders: tuple[NDArray[np.int64], NDArray[np.int64]] = (rows[ok], placed[ok])
+        self.points = _loyalty_columns(store, self.ids)
+
+    def order_stats(
+        self, now_us: int | None
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+        """Per customer: order count, first and last order µs (``_NONE`` without orders)."""
+        rows, placed = self.orders
+        if now_us is not None:
+            keep = placed <= now_us
+            rows, placed = rows[keep], placed[keep]
+        n = len(self.ids)
+        count = np.bincount(rows, minlength=n).astype(np.int64)
+        first = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+        last = np.full(n, _NONE, dtype=np.int64)
+        np.minimum.at(first, rows, placed)
+        np.maximum.at(last, rows, placed)
+        first[count == 0] = _NONE
+        return count, first, last
+
+    def loyalty(self, now_us: int | None) -> NDArray[np.int64] | None:
+        """Per customer: the loyalty balance (entries at or before ``now_us``)."""
+        if self.points is None:
+            return None
+        rows, points, at = self.points
+        if now_us is not None:
+            keep = at <= now_us
+            rows, points = rows[keep], points[keep]
+        return np.bincount(rows, weights=points, minlength=len(self.ids)).astype(np.int64)
+
+
+def _rows_of(ids: NDArray[np.object_], wanted: NDArray[Any]) -> NDArray[np.int64]:
+    """Row of each ``wanted`` id in ``ids`` (-1 when absent)."""
+    if len(ids) == 0:
+        return np.full(len(wanted), -1, dtype=np.int64)
+    keys = ids.astype(str)
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    probe = np.asarray(wanted).astype(str)
+    pos = np.clip(np.searchsorted(sorted_keys, probe), 0, len(keys) - 1)
+    found = sorted_keys[pos] == probe
+    return np.where(found, order[pos], -1).astype(np.int64)
+
+
+def _loyalty_columns(
+    store: Store, ids: NDArray[np.object_]
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]] | None:
+    """(row, points, at µs) of every ledger entry, owners resolved through merges.
+
+    Only the built-in stores are read this way; for another store None (the segment
+    flows reading loyalty points then take the per-customer path).
+    """
+    from ecomcrm.storage import MemoryStore, SqliteStore
+
+    if isinstance(store, MemoryStore):
+        entries = [e for _, e in store._loyalty.values()]
+        owners = [e.customer_id for e in entries]
+        points = [e.points for e in entries]
+        at = [to_micros(e.at) for e in entries]
+    elif isinstance(store, SqliteStore):
+        with store._db.read() as conn:
+            raw = conn.execute("SELECT customer_id, points, at FROM loyalty").fetchall()
+        owners = [r[0] for r in raw]
+        points = [r[1] for r in raw]
+        at = [r[2] for r in raw]
+    else:
+        return None
+    resolved = {o: store.resolve(o) for o in set(owners)}
+    rows = _rows_of(ids, np.array([resolved[o] for o in owners], dtype=object))
+    pts = np.asarray(points, dtype=np.float64)
+    ats = np.asarray(at, dtype=np.int64)
+    ok = rows >= 0
+    return rows[ok], pts[ok], ats[ok]
+
+
+def _stored(engine: Engine, prefix: str) -> dict[str, Mapping[str, Any]]:
+    """Customer id to value of every state record under ``prefix``."""
+    return {r.key[len(prefix) :]: r.value for r in engine._state.scan(prefix)}
+
+
+def _date_dues(
+    engine: Engine, flow: Flow, cols: _Columns, now: datetime, now_us: int
+) -> NDArray[np.int64]:
+    """Each customer's next occurrence (µs) of the flow's date, ``_NONE`` without a date."""
+    trigger = flow.trigger
+    n = len(cols.ids)
+    if trigger.field == "birthday":
+        days = cols.birthday
+        valid = ~np.isnat(days)
+        month = np.zeros(n, dtype=np.int64)
+        day = np.zeros(n, dtype=np.int64)
+        years = days[valid].astype("datetime64[Y]")
+        months = days[valid].astype("datetime64[M]")
+        month[valid] = (months - years.astype("datetime64[M]")).astype(np.int64) + 1
+        day[valid] = (days[valid] - months.astype("datetime64[D]")).astype(np.int64) + 1
+    else:
+        valid = np.ones(n, dtype=bool)
+        month, day = _local_month_day(engine, cols)
+    tz_names, tz_codes = np.unique(cols.tz.astype(str), return_inverse=True)
+    key = (tz_codes.astype(np.int64) * 13 + month) * 32 + day
+    uniq, inverse = np.unique(key[valid], return_inverse=True)
+    cache: dict[tuple[Any, ...], int] = engine._refresh_cache.setdefault("dates", {})
+    dues = np.empty(len(uniq), dtype=np.int64)
+    for i, k in enumerate(uniq.tolist()):
+        tz_name = str(tz_names[k // (13 * 32)])
+        m, d = (k // 32) % 13, k % 32
+        ck = (flow.trigger.field, trigger.at, trigger.days_before, trigger.feb29, tz_name, m, d)
+        due = cache.get(ck)
+        if due is None or due <= now_us:  # an occurrence stays next until it passes
+            due = to_micros(
+                next_anniversary(
+                    m, d, now, trigger.at, tz_name,
+                    days_before=trigger.days_before, feb29=trigger.feb29,
+                )
+            )  # fmt: skip
+            cache[ck] = due
+        dues[i] = due
+    out = np.full(n, _NONE, dtype=np.int64)
+    out[valid] = dues[inverse]
+    return out
+
+
+def _local_month_day(engine: Engine, cols: _Columns) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Month and day of each customer's sign-up in their time zone (UTC offsets per zone)."""
+    cache = engine._refresh_cache.setdefault("signup", {})
+    if cache.get("for") is cols:
+        found: tuple[NDArray[np.int64], NDArray[np.int64]] = cache["value"]
+        return found
+    n = len(cols.ids)
+    local_days = np.empty(n, dtype=np.int64)
+    for tz_name in np.unique(cols.tz.astype(str)).tolist():
+        rows = np.flatnonzero(cols.tz.astype(str) == tz_name)
+        created = cols.created_us[rows]
+        info = zone(tz_name)
+        # the zone's UTC offset at each instant: offsets change only at transitions, so
+        # one offset per distinct hour is exact (transitions fall on whole minutes, and
+        # are found below by comparing both ends of the hour)
+        hours, hour_inverse = np.unique(created // 3_600_000_000, return_inverse=True)
+        offsets = np.empty(len(hours), dtype=np.int64)
+        exact = np.zeros(len(hours), dtype=bool)
+        for j, h in enumerate(hours.tolist()):
+            a = from_micros(h * 3_600_000_000).astimezone(info).utcoffset()
+            b = from_micros(h * 3_600_000_000 + 3_599_999_999).astimezone(info).utcoffset()
+            assert a is not None and b is not None
+            offsets[j] = a // _td_us()
+            exact[j] = a == b
+        off = offsets[hour_inverse]
+        local = (created + off) // _US_PER_DAY
+        odd = np.flatnonzero(~exact[hour_inverse])
+        for r in odd.tolist():  # an instant inside an hour with a transition
+            when = from_micros(int(created[r])).astimezone(info)
+            local[r] = when.date().toordinal() - 719_163
+        local_days[rows] = local
+    dates = local_days.astype("datetime64[D]")
+    months = dates.astype("datetime64[M]")
+    month = (months - dates.astype("datetime64[Y]").astype("datetime64[M]")).astype(np.int64) + 1
+    day = (dates - months.astype("datetime64[D]")).astype(np.int64) + 1
+    cache["for"], cache["value"] = cols, (month, day)
+    return month, day
+
+
+def _td_us() -> Any:
+    from datetime import timedelta
+
+    return timedelta(microseconds=1)
+
+
+def _segment_candidates(
+    engine: Engine, flow: Flow, cols: _Columns, now: datetime, now_us: int | None
+) -> NDArray[np.bool_]:
+    """Customers whose stored membership the flow's condition may change now."""
+    from ecomcrm.segments import FeatureTable
+
+    n = len(cols.ids)
+    everyone = np.ones(n, dtype=bool)
+    expression = flow.condition("trigger")._expression
+    fields = set(expression.fields)
+    if not fields <= _VECTOR_FIELDS:
+        return everyone
+    columns: dict[str, Any] = {}
+    if fields & _ORDER_FIELDS:
+        count, first, last = cols.order_stats(now_us)
+        has = count > 0
+        real_now = to_micros(now)
+        columns["orders_count"] = count
+        columns["first_order_at"] = np.where(has, first, _NONE).astype("datetime64[us]")
+        columns["last_order_at"] = np.where(has, last, _NONE).astype("datetime64[us]")
+        columns["days_since_last_order"] = np.where(has, (real_now - last) / _US_PER_DAY, np.nan)
+        columns["days_since_first_order"] = np.where(has, (real_now - first) / _US_PER_DAY, np.nan)
+    if "loyalty_points" in fields:
+        points = cols.loyalty(now_us)
+        if points is None:
+            return everyone
+        columns["loyalty_points"] = points
+    if "created_at" in fields:
+        columns["created_at"] = cols.created_us.astype("datetime64[us]")
+    if "known" in fields:
+        columns["known"] = np.ones(n, dtype=bool)
+    columns = {k: v for k, v in columns.items() if k in fields}
+    table = FeatureTable(cols.ids, columns, {k: CUSTOMER_FIELDS[k] for k in columns})
+    try:
+        member = np.asarray(expression.mask(table, now), dtype=bool)
+    except Exception:  # undecidable by arrays: every customer is checked
+        return everyone
+    stored = _stored(engine, f"seg:{flow.id}:")
+    before = np.array([bool(stored.get(c, {}).get("in")) for c in cols.ids.tolist()], dtype=bool)
+    return np.asarray(member != before, dtype=bool)
+
+
+def refresh_all(engine: Engine, now: datetime) -> list[Action]:
+    """``engine.refresh(now)`` for every customer, with candidates chosen by arrays."""
+    now_us = to_micros(now)
+    as_of = now_us if engine._as_of else None
+    cache = engine._refresh_cache
+    cols: _Columns | None = cache.get("columns") if engine._as_of else None
+    if cols is None:
+        # a backtest's store is read-only: its columns are read once for every refresh
+        cols = _Columns(engine.store, engine.policies.default_timezone)
+        if engine._as_of:
+            cache["columns"] = cols
+    ids = cols.ids.tolist()
+    n = len(ids)
+    writes: list[tuple[Flow, int, int, str]] = []  # (flow, row, due µs, kind)
+    candidates = np.zeros(n, dtype=bool)
+    for flow in engine._date_flows:
+        dues = _date_dues(engine, flow, cols, now, now_us)
+        stored = _stored(engine, f"trg:{flow.id}:")
+        before = np.array([stored.get(c, {}).get("due", _NONE) for c in ids], dtype=np.int64)
+        has_day = dues != _NONE
+        candidates |= ~has_day & np.array([c in stored for c in ids], dtype=bool)
+        writes.extend(
+            (flow, int(r), int(dues[r]), "date") for r in np.flatnonzero(has_day & (dues != before))
+        )
+    if engine._inactivity_flows:
+        _, _, last = cols.order_stats(as_of)
+        base = np.where(last != _NONE, last, cols.created_us)
+        for flow in engine._inactivity_flows:
+            stored = _stored(engine, f"trg:{flow.id}:")
+            assert flow.trigger.inactive_for is not None
+            length = int(flow.trigger.inactive_for / _td_us())
+            due = np.maximum(base + length, now_us)
+            need = np.array([c not in stored for c in ids], dtype=bool)
+            writes.extend((flow, int(r), int(due[r]), "inactive") for r in np.flatnonzero(need))
+    for flow in engine._segment_flows:
+        candidates |= _segment_candidates(engine, flow, cols, now, as_of)
+
+    out: list[Action] = []
+    writes.sort(key=lambda w: w[1])
+    for start in range(0, len(writes), _CHUNK):
+        chunk = writes[start : start + _CHUNK]
+
+        def unit(work: _Work, chunk: list[tuple[Flow, int, int, str]] = chunk) -> None:
+            keys = [f"trg:{flow.id}:{ids[r]}" for flow, r, _, _ in chunk]
+            values = engine._prefetch(work, keys)
+            engine._prefetch(work, [v["timer"] for v in values if v.get("timer")])
+            for flow, r, due, kind in chunk:
+                engine._set_trigger_timer(work, flow, ids[r], due, kind)
+
+        out.extend(engine._run(unit, hold=True))
+    rows = np.flatnonzero(candidates).tolist()
+    for start in range(0, len(rows), 200):
+        chunk_ids = [ids[r] for r in rows[start : start + 200]]
+
+        def check(work: _Work, chunk_ids: list[str] = chunk_ids) -> None:
+            for cid in chunk_ids:
+                engine._refresh_customer(work, cid, now, None)
+
+        out.extend(engine._run(check, hold=True))
+    return out
