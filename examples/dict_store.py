@@ -227,6 +227,23 @@ class Consents(_Repo):
             owner = self.s.live_id(consent.customer_id)
             self.t["consents"][self.s.seq()] = attrs.evolve(consent, customer_id=owner)
 
+    def record_many(self, consents: Iterable[Consent]) -> int:
+        n = 0
+        with self.s.transaction():
+            for consent in consents:
+                try:
+                    self.record(consent)
+                except NotFoundError:
+                    raise NotFoundError(
+                        "no such customer",
+                        entity="Consent",
+                        field="customer_id",
+                        value=consent.customer_id,
+                        row=n,
+                    ) from None
+                n += 1
+        return n
+
     def history(self, customer_id: str) -> list[Consent]:
         cid = self.s.resolve(customer_id)
         rows = sorted((q, c) for q, c in self.t["consents"].items() if c.customer_id == cid)
@@ -268,6 +285,10 @@ class Loyalty(_Repo):
             owner = self.s.resolve(entry.customer_id)
             self.t["loyalty"][entry.id] = (self.s.seq(), attrs.evolve(entry, customer_id=owner))
             return True
+
+    def append_many(self, entries: Iterable[LoyaltyEntry]) -> int:
+        with self.s.transaction():
+            return sum(self.append(entry) for entry in entries)
 
     def has(self, entry_id: str) -> bool:
         return entry_id in self.t["loyalty"]

@@ -195,8 +195,11 @@ def _group_cumsum(values: NDArray[np.float64], counts: NDArray[np.int64]) -> NDA
     return result
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _dt(us: int | np.integer[Any]) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(us))
+    return _EPOCH + timedelta(microseconds=int(us))
 
 
 def _money(cents: int | np.integer[Any]) -> Decimal:
@@ -691,12 +694,10 @@ class SyntheticShop:
             store.orders.put_many(orders)
             for refund in refunds:
                 store.orders.add_refund(refund)
-            for consent in consents:
-                store.consents.record(consent)
+            store.consents.record_many(consents)
             for ticket in tickets:
                 store.tickets.upsert(ticket)
-            for entry in loyalty:
-                store.loyalty.append(entry)
+            store.loyalty.append_many(loyalty)
             if events:
                 store.events.append_many(events)
             for customer_id, identity in links:
@@ -717,55 +718,62 @@ class SyntheticShop:
         o = ch.orders
         ln = ch.lines
         out: list[Order] = []
-        starts = np.cumsum(o["n_lines"]) - o["n_lines"]
-        index = ch.cust["index"]
+        starts = (np.cumsum(o["n_lines"]) - o["n_lines"]).tolist()
+        index = ch.cust["index"].tolist()
         refunded = np.zeros(o["owner"].shape[0], dtype=np.int64)
         np.add.at(refunded, ch.refunds["order"], ch.refunds["amount"])
         skus, titles, cats = cat["sku"], cat["title"], cat["category"]
-        for i in range(o["owner"].shape[0]):
-            owner = int(o["owner"][i])
-            s = int(starts[i])
+        # Python lists: indexing numpy arrays one element at a time costs more than the work.
+        prices = [_money(p) for p in cat["price"].tolist()]
+        product, qty = ln["product"].tolist(), ln["qty"].tolist()
+        owners, n_lines, seqs = o["owner"].tolist(), o["n_lines"].tolist(), o["seq"].tolist()
+        placed_us, codes = o["placed_us"].tolist(), o["code"].tolist()
+        cancelled, states = o["cancelled"].tolist(), o["status"].tolist()
+        totals, refunded_l = o["total"].tolist(), refunded.tolist()
+        subtotals, discounts = o["subtotal"].tolist(), o["discount"].tolist()
+        shippings, taxes = o["shipping"].tolist(), o["tax"].tolist()
+        for i in range(len(owners)):
+            owner = owners[i]
+            s = starts[i]
             lines = [
                 OrderLine(
-                    sku=skus[ln["product"][j]],
-                    title=titles[ln["product"][j]],
-                    quantity=int(ln["qty"][j]),
-                    unit_price=_money(cat["price"][ln["product"][j]]),
-                    category=cats[ln["product"][j]],
+                    sku=skus[product[j]],
+                    title=titles[product[j]],
+                    quantity=int(qty[j]),
+                    unit_price=prices[product[j]],
+                    category=cats[product[j]],
                 )
-                for j in range(s, s + int(o["n_lines"][i]))
+                for j in range(s, s + n_lines[i])
             ]
-            placed = _dt(o["placed_us"][i])
-            code = int(o["code"][i])
-            if o["cancelled"][i]:
+            placed = _EPOCH + timedelta(microseconds=int(placed_us[i]))
+            code = int(codes[i])
+            if cancelled[i]:
                 status = OrderStatus.CANCELLED
-            elif refunded[i] >= o["total"][i]:
+            elif refunded_l[i] >= totals[i]:
                 status = OrderStatus.REFUNDED
-            elif refunded[i] > 0:
+            elif refunded_l[i] > 0:
                 status = OrderStatus.PARTIALLY_REFUNDED
             else:
-                status = (OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.DELIVERED)[
-                    o["status"][i]
-                ]
+                status = (OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.DELIVERED)[states[i]]
             out.append(
                 Order(
-                    id=self._order_name(int(index[owner]), int(o["seq"][i])),
+                    id=self._order_name(int(index[owner]), int(seqs[i])),
                     customer_id=ids[owner],
                     placed_at=placed,
                     currency=self.currency,
                     lines=lines,
-                    subtotal=_money(o["subtotal"][i]),
-                    discount=_money(o["discount"][i]),
-                    shipping=_money(o["shipping"][i]),
-                    tax=_money(o["tax"][i]),
+                    subtotal=_money(subtotals[i]),
+                    discount=_money(discounts[i]),
+                    shipping=_money(shippings[i]),
+                    tax=_money(taxes[i]),
                     taxes_included=True,
-                    total=_money(o["total"][i]),
+                    total=_money(totals[i]),
                     status=status,
                     sales_channel="web",
                     discount_codes=(_CODES[code],) if code >= 0 else (),
-                    cancelled_at=placed + timedelta(hours=2) if o["cancelled"][i] else None,
-                    shipped_at=placed + timedelta(days=1) if o["status"][i] >= 1 else None,
-                    delivered_at=placed + timedelta(days=4) if o["status"][i] >= 2 else None,
+                    cancelled_at=placed + timedelta(hours=2) if cancelled[i] else None,
+                    shipped_at=placed + timedelta(days=1) if states[i] >= 1 else None,
+                    delivered_at=placed + timedelta(days=4) if states[i] >= 2 else None,
                 )
             )
         return out
@@ -877,29 +885,37 @@ class SyntheticShop:
         names = ("Product Viewed", "Product Added", "Checkout Started", "Order Completed")
         index = ch.cust["index"]
         out: list[Event] = []
-        skus, prices = cat["sku"], cat["price"]
-        for k in range(e["at"].shape[0]):
-            owner = int(e["owner"][k])
-            name = int(e["name"][k])
-            o = int(e["order"][k])
+        skus, prices = cat["sku"], cat["price"].tolist()
+        # Python lists: indexing numpy arrays one element at a time costs more than the work.
+        at_us = e["at"].tolist()
+        owners = e["owner"].tolist()
+        kinds = e["name"].tolist()
+        order_of = e["order"].tolist()
+        product = e["product"].tolist()
+        anons = e["anon"].tolist()
+        number = index.tolist()
+        seed, currency = self.seed, self.currency
+        for k in range(len(at_us)):
+            owner = owners[k]
+            name = kinds[k]
             if name == 3:
-                order = orders[o]
+                order = orders[order_of[k]]
                 props: dict[str, Any] = {
                     "order_id": order.id,
                     "total": float(order.total),
-                    "currency": self.currency,
+                    "currency": currency,
                 }
             else:
-                p = int(e["product"][k])
-                props = {"sku": skus[p], "price": int(prices[p]) / 100, "currency": self.currency}
-            anon = bool(e["anon"][k])
+                p = product[k]
+                props = {"sku": skus[p], "price": int(prices[p]) / 100, "currency": currency}
+            anon = bool(anons[k])
             out.append(
                 Event(
-                    id=f"s{self.seed}-e{int(index[owner]):08d}-{k}",
+                    id=f"s{seed}-e{int(number[owner]):08d}-{k}",
                     name=names[name],
-                    at=_dt(e["at"][k]),
+                    at=_EPOCH + timedelta(microseconds=int(at_us[k])),
                     customer_id=None if anon else ids[owner],
-                    anonymous_id=f"anon-s{self.seed}-{int(index[owner])}" if anon else None,
+                    anonymous_id=f"anon-s{seed}-{int(number[owner])}" if anon else None,
                     properties=props,
                     source="synthetic",
                 )

@@ -348,6 +348,20 @@ class _Consents:
             s._dset(s._consents, seq, consent)
             s._index_add(s._consents_by_customer, owner, seq)
 
+    def record_many(self, consents: Iterable[Consent]) -> int:
+        s = self._s
+        n = 0
+        with s.transaction():
+            for row, consent in enumerate(consents):
+                try:
+                    self.record(consent)
+                except NotFoundError as exc:
+                    raise NotFoundError(
+                        exc.message, entity=exc.entity, field=exc.field, value=exc.value, row=row
+                    ) from None
+                n += 1
+        return n
+
     def history(self, customer_id: str) -> list[Consent]:
         s = self._s
         s._check_open()
@@ -410,6 +424,10 @@ class _Loyalty:
             s._dset(s._loyalty, entry.id, (s._next_seq(), entry))
             s._index_add(s._loyalty_by_customer, owner, entry.id)
             return True
+
+    def append_many(self, entries: Iterable[LoyaltyEntry]) -> int:
+        with self._s.transaction():
+            return sum(self.append(entry) for entry in entries)
 
     def has(self, entry_id: str) -> bool:
         self._s._check_open()

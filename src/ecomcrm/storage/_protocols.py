@@ -166,6 +166,14 @@ class ConsentRepository(Protocol):
     def record(self, consent: Consent) -> None:
         """Append a consent decision. NotFoundError when the customer does not exist."""
 
+    def record_many(self, consents: Iterable[Consent]) -> int:
+        """Append many consent decisions in one transaction, in order; returns how many.
+
+        The same as :meth:`record` for each decision in turn (insertion order, and so tie
+        breaking in :meth:`current`, follows the iterable). NotFoundError naming the first
+        offending row when a customer does not exist; then nothing is written.
+        """
+
     def history(self, customer_id: str) -> list[Consent]:
         """Every decision for the customer, by ``at`` then insertion order."""
 
@@ -196,6 +204,13 @@ class LoyaltyRepository(Protocol):
 
     def append(self, entry: LoyaltyEntry) -> bool:
         """Append an entry; False (and no change) when an entry with its id exists."""
+
+    def append_many(self, entries: Iterable[LoyaltyEntry]) -> int:
+        """Append many entries in one transaction, in order; returns how many were new.
+
+        The same as :meth:`append` for each entry in turn: an entry whose id is already in
+        the ledger, or earlier in ``entries``, is skipped and changes nothing.
+        """
 
     def has(self, entry_id: str) -> bool:
         """True when an entry with this id is in the ledger."""

@@ -87,8 +87,13 @@ def _opt_from_micros(value: int | None) -> datetime | None:
     return None if value is None else _from_micros(value)
 
 
+# One encoder for every call: json.dumps() with non-default arguments builds a new one each
+# time, which cost more than the encoding of a small mapping.
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODE(value)
 
 
 _STATE_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -788,6 +793,19 @@ def _in(conn: sqlite3.Connection, sql: str, ids: Sequence[Any], *args: Any) -> l
     return rows
 
 
+def _survivors(conn: sqlite3.Connection, customer_ids: Sequence[str]) -> dict[str, str]:
+    """The surviving id of each known id in ``customer_ids`` (unknown ids are left out)."""
+    wanted = list(dict.fromkeys(customer_ids))
+    return dict(
+        _in(
+            conn,
+            "SELECT c.id, coalesce(s.id, c.id) FROM customers c "
+            "LEFT JOIN customers s ON s.pk = c.survivor_pk WHERE c.id IN ({ids})",
+            wanted,
+        )
+    )
+
+
 # --------------------------------------------------------------------------------------
 # repositories
 
@@ -1276,6 +1294,39 @@ class SqliteConsents(_Base):
                 ),
             )
 
+    def record_many(self, consents: Iterable[Consent]) -> int:
+        """Append many decisions in one transaction (multi-row inserts); returns how many."""
+        batch = list(consents)
+        with self._db.write() as conn:
+            owners = _survivors(conn, [c.customer_id for c in batch])
+            rows = []
+            for row, consent in enumerate(batch):
+                cid = owners.get(consent.customer_id)
+                if cid is None:
+                    raise NotFoundError(
+                        "no such customer",
+                        entity="Consent",
+                        field="customer_id",
+                        value=consent.customer_id,
+                        row=row,
+                    )
+                rows.append(
+                    (
+                        cid,
+                        consent.channel.value,
+                        consent.purpose.value,
+                        int(consent.granted),
+                        _micros(consent.at),
+                        consent.source,
+                    )
+                )
+            _insert_rows(
+                conn,
+                "INSERT INTO consents (customer_id, channel, purpose, granted, at, source)",
+                rows,
+            )
+        return len(rows)
+
     def history(self, customer_id: str) -> list[Consent]:
         """Every decision for the customer, by ``at`` then insertion order."""
         with self._db.read() as conn:
@@ -1364,6 +1415,28 @@ class SqliteLoyalty(_Base):
                 ),
             )
             return cur.rowcount == 1
+
+    def append_many(self, entries: Iterable[LoyaltyEntry]) -> int:
+        """Append many entries in one transaction (multi-row inserts); returns how many were new."""
+        batch = list(entries)
+        with self._db.write() as conn:
+            owners = _survivors(conn, [e.customer_id for e in batch])
+            rows = [
+                (
+                    e.id,
+                    owners.get(e.customer_id, e.customer_id),
+                    e.kind.value,
+                    e.points,
+                    _micros(e.at),
+                    _opt_micros(e.expires_at),
+                    e.source,
+                    e.description,
+                )
+                for e in batch
+            ]
+            before = conn.total_changes
+            _insert_rows(conn, f"INSERT OR IGNORE INTO loyalty ({_LOYALTY_COLUMNS})", rows)
+            return conn.total_changes - before
 
     def has(self, entry_id: str) -> bool:
         """True when an entry with this id is in the ledger."""

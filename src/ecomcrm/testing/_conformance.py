@@ -528,6 +528,36 @@ class ConsentBehaviour(StoreFixtures):
         assert store.consents.is_granted("c1", "email", "marketing") is True
         assert [c.granted for c in store.consents.history("c1")] == [True, False, True]
 
+    def test_record_many_equals_recording_in_turn(self, store: Store) -> None:
+        """Contract: record_many appends in order (ties too) and follows merges."""
+        store.customers.put(customer("c1"))
+        store.customers.put(customer("c2"))
+        store.merge("c1", "c2", at=at(0))
+        decisions = [
+            consent("c1", True, 1),
+            consent("c2", False, 1, source="form"),
+            consent("c1", True, 0, channel="sms"),
+        ]
+        assert store.consents.record_many(iter(decisions)) == 3
+        assert store.consents.record_many([]) == 0
+        history = store.consents.history("c1")
+        assert history == [
+            decisions[2],
+            decisions[0],
+            attrs.evolve(decisions[1], customer_id="c1"),
+        ]
+        assert store.consents.is_granted("c1", "email", "marketing") is False
+
+    def test_record_many_is_atomic(self, store: Store) -> None:
+        """Contract: record_many names the first unknown customer's row and writes nothing."""
+        store.customers.put(customer("c1"))
+        with pytest.raises(NotFoundError) as caught:
+            store.consents.record_many(
+                [consent("c1", True), consent("ghost", True), consent("ghost2", True)]
+            )
+        assert caught.value.row == 1 and caught.value.value == "ghost"
+        assert store.consents.history("c1") == []
+
     def test_unknown_customer_has_no_consent(self, store: Store) -> None:
         """Contract: unknown customer has no consent."""
         assert store.consents.history("ghost") == []
@@ -592,6 +622,22 @@ class LoyaltyBehaviour(StoreFixtures):
         for eid in ids:
             store.loyalty.append(entry(eid, "c1", 5, 1))
         assert [e.id for e in store.loyalty.entries("c1")] == ids
+
+    def test_append_many_skips_known_ids(self, store: Store) -> None:
+        """Contract: append_many appends in order, skipping ids stored or seen earlier."""
+        store.customers.put(customer("c1"))
+        first = entry("a", "c1", 5, 1)
+        assert store.loyalty.append(first) is True
+        batch = [
+            attrs.evolve(first, points=99),
+            entry("z", "c1", 7, 1),
+            entry("b", "c1", -2, 1),
+            entry("z", "c1", 1000, 0),
+        ]
+        assert store.loyalty.append_many(iter(batch)) == 2
+        assert store.loyalty.append_many([]) == 0
+        assert [e.id for e in store.loyalty.entries("c1")] == ["a", "z", "b"]
+        assert store.loyalty.balance("c1") == 10
 
 
 class MessageBehaviour(StoreFixtures):
