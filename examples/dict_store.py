@@ -165,6 +165,17 @@ class Orders(_Repo):
             self.t["refunds"][refund.id] = (self.s.seq(), attrs.evolve(refund, customer_id=owner))
             return True
 
+    def add_refunds(self, refunds: Iterable[Refund]) -> int:
+        new = 0
+        with self.s.transaction():
+            for row, refund in enumerate(refunds):
+                if refund.order_id not in self.t["orders"]:
+                    raise NotFoundError(
+                        "no such order", entity="Refund", value=refund.order_id, row=row
+                    )
+                new += self.add_refund(refund)
+        return new
+
     def _refunds(self, keep: Any) -> list[Refund]:
         rows = sorted(
             (r for r in self.t["refunds"].values() if keep(r[1])), key=lambda r: (r[1].at, r[0])
@@ -264,6 +275,18 @@ class Tickets(_Repo):
             created = ticket.id not in self.t["tickets"]
             self.t["tickets"][ticket.id] = attrs.evolve(ticket, customer_id=owner)
             return created
+
+    def put_many(self, tickets: Iterable[SupportTicket]) -> int:
+        n = 0
+        with self.s.transaction():
+            for ticket in tickets:
+                if self.s.resolve(ticket.customer_id) not in self.t["customers"]:
+                    raise NotFoundError(
+                        "no such customer", entity="SupportTicket", value=ticket.customer_id, row=n
+                    )
+                self.upsert(ticket)
+                n += 1
+        return n
 
     def get(self, ticket_id: str) -> SupportTicket:
         if ticket_id not in self.t["tickets"]:

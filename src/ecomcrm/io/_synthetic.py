@@ -692,11 +692,9 @@ class SyntheticShop:
         with store.transaction():
             store.customers.put_many(customers)
             store.orders.put_many(orders)
-            for refund in refunds:
-                store.orders.add_refund(refund)
+            store.orders.add_refunds(refunds)
             store.consents.record_many(consents)
-            for ticket in tickets:
-                store.tickets.upsert(ticket)
+            store.tickets.put_many(tickets)
             store.loyalty.append_many(loyalty)
             if events:
                 store.events.append_many(events)

@@ -266,6 +266,16 @@ class _Orders:
             s._refresh_refunds(refund.order_id)
             return True
 
+    def add_refunds(self, refunds: Iterable[Refund]) -> int:
+        n = 0
+        with self._s.transaction():
+            for row, refund in enumerate(refunds):
+                try:
+                    n += self.add_refund(refund)
+                except NotFoundError as exc:
+                    raise _at_row(exc, row) from None
+        return n
+
     def refunds_for_order(self, order_id: str) -> list[Refund]:
         s = self._s
         s._check_open()
@@ -356,9 +366,7 @@ class _Consents:
                 try:
                     self.record(consent)
                 except NotFoundError as exc:
-                    raise NotFoundError(
-                        exc.message, entity=exc.entity, field=exc.field, value=exc.value, row=row
-                    ) from None
+                    raise _at_row(exc, row) from None
                 n += 1
         return n
 
@@ -374,6 +382,11 @@ class _Consents:
     def is_granted(self, customer_id: str, channel: Channel | str, purpose: Purpose | str) -> bool:
         latest = self.current(customer_id).get((Channel(channel), Purpose(purpose)))
         return latest is not None and latest.granted
+
+
+def _at_row(exc: NotFoundError, row: int) -> NotFoundError:
+    """The same NotFoundError naming the row of a batch it was raised for."""
+    return NotFoundError(exc.message, entity=exc.entity, field=exc.field, value=exc.value, row=row)
 
 
 class _Tickets:
@@ -393,6 +406,17 @@ class _Tickets:
             s._dset(s._tickets, ticket.id, ticket)
             s._index_add(s._tickets_by_customer, owner, ticket.id)
             return old is None
+
+    def put_many(self, tickets: Iterable[SupportTicket]) -> int:
+        n = 0
+        with self._s.transaction():
+            for ticket in tickets:
+                try:
+                    self.upsert(ticket)
+                except NotFoundError as exc:
+                    raise _at_row(exc, n) from None
+                n += 1
+        return n
 
     def get(self, ticket_id: str) -> SupportTicket:
         self._s._check_open()

@@ -122,6 +122,14 @@ class OrderRepository(Protocol):
         NotFoundError when the order does not exist.
         """
 
+    def add_refunds(self, refunds: Iterable[Refund]) -> int:
+        """Record many refunds or returns in one transaction, in order; returns how many were new.
+
+        The same as :meth:`add_refund` for each refund in turn: one whose id is already
+        stored, or earlier in ``refunds``, is skipped. NotFoundError naming the first
+        offending row when an order does not exist; then nothing is written.
+        """
+
     def refunds_for_order(self, order_id: str) -> list[Refund]:
         """The refunds of one order, by ``at``."""
 
@@ -190,6 +198,14 @@ class TicketRepository(Protocol):
 
     def upsert(self, ticket: SupportTicket) -> bool:
         """Insert or replace a ticket; True when created. NotFoundError for unknown customers."""
+
+    def put_many(self, tickets: Iterable[SupportTicket]) -> int:
+        """Upsert many tickets in one transaction, in order; returns how many were written.
+
+        The same as :meth:`upsert` for each ticket in turn (a later ticket with the same id
+        replaces an earlier one). NotFoundError naming the first offending row when a
+        customer does not exist; then nothing is written.
+        """
 
     def get(self, ticket_id: str) -> SupportTicket:
         """The ticket; NotFoundError when there is none."""

@@ -1163,6 +1163,42 @@ class SqliteOrders(_Base):
             self._touch_facts(conn)
             return True
 
+    def add_refunds(self, refunds: Iterable[Refund]) -> int:
+        """Record many refunds (multi-row inserts); returns how many were new."""
+        batch = list(refunds)
+        with self._db.write() as conn:
+            order_ids = list(dict.fromkeys(r.order_id for r in batch))
+            buyers = dict(
+                _in(conn, "SELECT id, customer_id FROM orders WHERE id IN ({ids})", order_ids)
+            )
+            for row, refund in enumerate(batch):
+                if refund.order_id not in buyers:
+                    raise NotFoundError(
+                        "no such order",
+                        entity="Refund",
+                        field="order_id",
+                        value=refund.order_id,
+                        row=row,
+                    )
+            seen = {
+                r[0]
+                for r in _in(
+                    conn, "SELECT id FROM refunds WHERE id IN ({ids})", [r.id for r in batch]
+                )
+            }
+            owners = _survivors(conn, [r.customer_id for r in batch])
+            rows = []
+            for refund in batch:
+                if refund.id in seen:
+                    continue
+                seen.add(refund.id)
+                cid = owners.get(refund.customer_id, str(buyers[refund.order_id]))
+                rows.append(_refund_values(refund, cid))
+            if rows:
+                _insert_rows(conn, f"INSERT INTO refunds ({_REFUND_COLUMNS})", rows)
+                self._touch_facts(conn)
+            return len(rows)
+
     _REFUNDS = (
         "SELECT r.id, r.order_id, r.customer_id, r.at, r.amount, r.amount_real, r.currency, "
         "r.reason, r.returned, r.lines, coalesce(s.id, c.id) FROM refunds r "
@@ -1353,10 +1389,10 @@ class SqliteConsents(_Base):
 class SqliteTickets(_Base):
     """Support tickets in ``tickets``."""
 
-    _UPSERT = (
-        f"INSERT INTO tickets ({_TICKET_COLUMNS}) VALUES ({_marks(11)}) ON CONFLICT(id) DO UPDATE "
-        "SET " + ", ".join(f"{c} = excluded.{c}" for c in _TICKET_COLUMNS.split(", ")[1:])
+    _ON_CONFLICT = " ON CONFLICT(id) DO UPDATE SET " + ", ".join(
+        f"{c} = excluded.{c}" for c in _TICKET_COLUMNS.split(", ")[1:]
     )
+    _UPSERT = f"INSERT INTO tickets ({_TICKET_COLUMNS}) VALUES ({_marks(11)})" + _ON_CONFLICT
     _SELECT = (
         "SELECT t.id, t.customer_id, t.channel, t.subject, t.tags, t.status, t.opened_at, "
         "t.first_response_at, t.closed_at, t.satisfaction, t.order_id, coalesce(s.id, c.id) "
@@ -1373,6 +1409,26 @@ class SqliteTickets(_Base):
             )
             conn.execute(self._UPSERT, _ticket_values(ticket, cid))
             return created
+
+    def put_many(self, tickets: Iterable[SupportTicket]) -> int:
+        """Upsert many tickets in one transaction (multi-row upserts); returns the count."""
+        batch = list(tickets)
+        with self._db.write() as conn:
+            owners = _survivors(conn, [t.customer_id for t in batch])
+            rows = []
+            for row, ticket in enumerate(batch):
+                cid = owners.get(ticket.customer_id)
+                if cid is None:
+                    raise NotFoundError(
+                        "no such customer",
+                        entity="SupportTicket",
+                        field="customer_id",
+                        value=ticket.customer_id,
+                        row=row,
+                    )
+                rows.append(_ticket_values(ticket, cid))
+            _insert_rows(conn, f"INSERT INTO tickets ({_TICKET_COLUMNS})", rows, self._ON_CONFLICT)
+        return len(rows)
 
     def get(self, ticket_id: str) -> SupportTicket:
         """The ticket; NotFoundError when there is none."""

@@ -432,6 +432,45 @@ class OrderBehaviour(StoreFixtures):
                 )
             )
 
+    def test_add_refunds_skips_known_ids(self, store: Store) -> None:
+        """Contract: add_refunds adds in order, skipping ids stored or seen earlier."""
+        store.customers.put(customer("c1"))
+        store.customers.put(customer("c2"))
+        store.orders.put_many([order("1", "c1"), order("2", "c2")])
+        store.merge("c1", "c2", at=at(0))
+
+        def refund(rid: str, oid: str, cid: str, days: float, amount: str = "1.00") -> Refund:
+            return Refund(
+                id=rid, order_id=oid, customer_id=cid, at=at(days), amount=amount, currency="EUR"
+            )
+
+        first = refund("r1", "1", "c1", 3)
+        assert store.orders.add_refund(first) is True
+        batch = [
+            attrs.evolve(first, amount=Decimal("9")),
+            refund("r2", "2", "c2", 2),
+            refund("r3", "1", "c1", 1, "2.00"),
+            refund("r2", "1", "c1", 0, "7.00"),
+        ]
+        assert store.orders.add_refunds(iter(batch)) == 2
+        assert store.orders.add_refunds([]) == 0
+        moved = attrs.evolve(batch[1], customer_id="c1")
+        assert store.orders.refunds_for_order("1") == [batch[2], first]
+        assert store.orders.refunds_for_customer("c1") == [batch[2], moved, first]
+
+    def test_add_refunds_is_atomic(self, store: Store) -> None:
+        """Contract: add_refunds names the first unknown order's row and writes nothing."""
+        store.customers.put(customer("c1"))
+        store.orders.upsert(order("1", "c1"))
+        batch = [
+            Refund(id=f"r{k}", order_id=o, customer_id="c1", at=at(), amount="1", currency="EUR")
+            for k, o in enumerate(["1", "nope", "1"])
+        ]
+        with pytest.raises(NotFoundError) as caught:
+            store.orders.add_refunds(batch)
+        assert caught.value.row == 1 and caught.value.value == "nope"
+        assert store.orders.refunds_for_order("1") == []
+
 
 class EventBehaviour(StoreFixtures):
     """Behavioural events: idempotent appends, customer and anonymous reads."""
@@ -595,6 +634,33 @@ class TicketBehaviour(StoreFixtures):
             store.tickets.upsert(ticket("t1", "ghost"))
         with pytest.raises(NotFoundError):
             store.tickets.get("t1")
+
+    def test_put_many_upserts_in_order(self, store: Store) -> None:
+        """Contract: put_many upserts in order (later duplicates win) and follows merges."""
+        store.customers.put(customer("c1"))
+        store.customers.put(customer("c2"))
+        store.merge("c1", "c2", at=at(0))
+        old = ticket("t1", "c1", 1)
+        assert store.tickets.upsert(old) is True
+        batch = [
+            ticket("t2", "c2", 2),
+            attrs.evolve(old, subject="Refund?"),
+            ticket("t3", "c1", 0),
+            attrs.evolve(old, subject="Refund!"),
+        ]
+        assert store.tickets.put_many(iter(batch)) == 4
+        assert store.tickets.put_many([]) == 0
+        assert store.tickets.get("t1") == batch[3]
+        assert store.tickets.get("t2") == attrs.evolve(batch[0], customer_id="c1")
+        assert [t.id for t in store.tickets.for_customer("c1")] == ["t3", "t1", "t2"]
+
+    def test_put_many_tickets_is_atomic(self, store: Store) -> None:
+        """Contract: put_many names the first unknown customer's row and writes nothing."""
+        store.customers.put(customer("c1"))
+        with pytest.raises(NotFoundError) as caught:
+            store.tickets.put_many([ticket("t1", "c1"), ticket("t2", "ghost"), ticket("t3", "x")])
+        assert caught.value.row == 1 and caught.value.value == "ghost"
+        assert store.tickets.for_customer("c1") == []
 
 
 class LoyaltyBehaviour(StoreFixtures):
