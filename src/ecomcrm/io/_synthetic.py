@@ -883,7 +883,8 @@ class SyntheticShop:
         names = ("Product Viewed", "Product Added", "Checkout Started", "Order Completed")
         index = ch.cust["index"]
         out: list[Event] = []
-        skus, prices = cat["sku"], cat["price"].tolist()
+        skus = cat["sku"]
+        prices = [int(p) / 100 for p in cat["price"].tolist()]
         # Python lists: indexing numpy arrays one element at a time costs more than the work.
         at_us = e["at"].tolist()
         owners = e["owner"].tolist()
@@ -891,8 +892,9 @@ class SyntheticShop:
         order_of = e["order"].tolist()
         product = e["product"].tolist()
         anons = e["anon"].tolist()
-        number = index.tolist()
         seed, currency = self.seed, self.currency
+        id_prefix = [f"s{seed}-e{int(i):08d}-" for i in index.tolist()]
+        anon_id = [f"anon-s{seed}-{int(i)}" for i in index.tolist()]
         for k in range(len(at_us)):
             owner = owners[k]
             name = kinds[k]
@@ -905,15 +907,15 @@ class SyntheticShop:
                 }
             else:
                 p = product[k]
-                props = {"sku": skus[p], "price": int(prices[p]) / 100, "currency": currency}
+                props = {"sku": skus[p], "price": prices[p], "currency": currency}
             anon = bool(anons[k])
             out.append(
                 Event(
-                    id=f"s{seed}-e{int(number[owner]):08d}-{k}",
+                    id=f"{id_prefix[owner]}{k}",
                     name=names[name],
                     at=_EPOCH + timedelta(microseconds=int(at_us[k])),
                     customer_id=None if anon else ids[owner],
-                    anonymous_id=f"anon-s{seed}-{int(number[owner])}" if anon else None,
+                    anonymous_id=anon_id[owner] if anon else None,
                     properties=props,
                     source="synthetic",
                 )
