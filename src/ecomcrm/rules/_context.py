@@ -6,8 +6,13 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from ecomcrm.domain import Channel, Customer, Identity, Purpose
+from ecomcrm.errors import EcomcrmError
 from ecomcrm.rules._conditions import CUSTOMER_FIELDS
+from ecomcrm.rules._schedule import from_micros, to_micros
 from ecomcrm.storage import Store
 
 _DAY = timedelta(days=1)
@@ -20,6 +25,55 @@ _CONSENT_FIELDS = {
 ANONYMOUS_PREFIX = "anonymous:"
 
 
+class OrderTimes:
+    """Every live customer's counted (not cancelled) order times, read once in bulk.
+
+    Built from one ``store.order_facts()`` read; a backtest's store is read-only, so
+    the snapshot serves every replayed instant. :meth:`upto` gives what
+    ``store.orders.for_customer`` would, as sorted times.
+
+    Example:
+        >>> import ecomcrm
+        >>> t = OrderTimes.read(ecomcrm.open_store("memory://"))
+        >>> t is not None and t.upto("nobody", None) is None
+        True
+    """
+
+    __slots__ = ("_rows", "_starts", "_times")
+
+    def __init__(
+        self, ids: list[str], rows: NDArray[np.int64], placed_us: NDArray[np.int64]
+    ) -> None:
+        order = np.lexsort((placed_us, rows))
+        self._times: NDArray[np.int64] = placed_us[order]
+        self._starts: NDArray[np.int64] = np.searchsorted(
+            rows[order], np.arange(len(ids) + 1)
+        ).astype(np.int64)
+        self._rows = {cid: r for r, cid in enumerate(ids)}
+
+    @classmethod
+    def read(cls, store: Store) -> OrderTimes | None:
+        """The snapshot, or None when the store cannot give it (e.g. mixed currencies)."""
+        try:
+            facts = store.order_facts()
+        except EcomcrmError:
+            return None
+        keep = ~np.asarray(facts.cancelled, dtype=bool)
+        placed = facts.placed_at[keep].astype("datetime64[us]").astype(np.int64)
+        rows = np.asarray(facts.customer_index, dtype=np.int64)[keep]
+        return cls([str(c) for c in facts.customer_ids.tolist()], rows, placed)
+
+    def upto(self, customer_id: str, as_of: datetime | None) -> list[datetime] | None:
+        """Sorted order times at or before ``as_of``; None for an id the snapshot lacks."""
+        row = self._rows.get(customer_id)
+        if row is None:
+            return None
+        seg = self._times[int(self._starts[row]) : int(self._starts[row + 1])]
+        if as_of is not None:
+            seg = seg[: int(np.searchsorted(seg, to_micros(as_of), side="right"))]
+        return [from_micros(int(us)) for us in seg.tolist()]
+
+
 class CustomerData:
     """What the store knows about one customer, read on first use and kept for one unit of work.
 
@@ -27,12 +81,22 @@ class CustomerData:
     count (backtests replay history this way).
     """
 
-    __slots__ = ("_cache", "as_of", "customer_id", "store")
+    __slots__ = ("_cache", "as_of", "customer_id", "order_times", "store")
 
-    def __init__(self, store: Store, customer_id: str, *, as_of: datetime | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        customer_id: str,
+        *,
+        as_of: datetime | None = None,
+        order_times: OrderTimes | None = None,
+    ) -> None:
         self.store = store
         self.customer_id = customer_id
         self.as_of = as_of
+        # a bulk snapshot of order times (read-only stores); order totals still come
+        # from the per-customer read, and only when a field needs them
+        self.order_times = order_times
         self._cache: dict[str, Any] = {}
 
     @property
@@ -59,18 +123,35 @@ class CustomerData:
     def _orders(self) -> dict[str, Any]:
         if "orders" not in self._cache:
             customer = self.customer
-            stats: dict[str, Any] = {"count": 0, "total": 0.0, "times": []}
+            stats: dict[str, Any] = {"count": 0, "times": []}
             if customer is not None:
-                orders = [
-                    o
-                    for o in self.store.orders.for_customer(customer.id)
-                    if not o.is_cancelled and (self.as_of is None or o.placed_at <= self.as_of)
-                ]
-                stats["count"] = len(orders)
-                stats["total"] = float(sum(o.total for o in orders))
-                stats["times"] = sorted(o.placed_at for o in orders)
+                times = None
+                if self.order_times is not None:
+                    times = self.order_times.upto(customer.id, self.as_of)
+                if times is None:
+                    times = [o.placed_at for o in self._order_list(customer.id)]
+                stats["count"] = len(times)
+                stats["times"] = times
             self._cache["orders"] = stats
         result: dict[str, Any] = self._cache["orders"]
+        return result
+
+    def _order_list(self, customer_id: str) -> list[Any]:
+        """The counted orders (not cancelled, as of ``as_of``), by ``placed_at`` then id."""
+        return [
+            o
+            for o in self.store.orders.for_customer(customer_id)
+            if not o.is_cancelled and (self.as_of is None or o.placed_at <= self.as_of)
+        ]
+
+    def _total(self) -> float:
+        if "total" not in self._cache:
+            customer = self.customer
+            total = 0.0
+            if customer is not None:
+                total = float(sum(o.total for o in self._order_list(customer.id)))
+            self._cache["total"] = total
+        result: float = self._cache["total"]
         return result
 
     def consent(self, channel: Channel, purpose: Purpose = Purpose.MARKETING) -> bool:
@@ -132,9 +213,9 @@ class CustomerData:
         if name == "orders_count":
             return stats["count"]
         if name == "total_spent":
-            return stats["total"]
+            return self._total()
         if name == "aov":
-            return stats["total"] / stats["count"] if stats["count"] else None
+            return self._total() / stats["count"] if stats["count"] else None
         if not times:
             return None
         if name == "first_order_at":

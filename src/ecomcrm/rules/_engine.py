@@ -51,7 +51,7 @@ from ecomcrm.rules._actions import (
     action_id_for,
     idempotency_key,
 )
-from ecomcrm.rules._context import ANONYMOUS_PREFIX, CustomerData, Record
+from ecomcrm.rules._context import ANONYMOUS_PREFIX, CustomerData, OrderTimes, Record
 from ecomcrm.rules._flow import (
     ActionStep,
     BranchStep,
@@ -266,6 +266,9 @@ class Engine:
         # refresh over all customers picks candidates with arrays (rules._refresh); False
         # walks every customer (the reference the tests compare against)
         self._vector_refresh = True
+        # a backtest reads every customer's order times in one bulk read (rules._context);
+        # False reads them one customer at a time (the reference the tests compare against)
+        self._bulk_orders = True
         self._refresh_cache: dict[str, Any] = {}
         self._versions: dict[tuple[str, int], Flow] = {}
         self._cond_exits: dict[int, tuple[tuple[str, Exit], ...]] = {}
@@ -743,9 +746,26 @@ class Engine:
     def _data(self, work: _Work, cid: str, now: datetime) -> CustomerData:
         data = work.data.get(cid)
         if data is None or (self._as_of and data.as_of != now):
-            data = CustomerData(self.store, cid, as_of=now if self._as_of else None)
+            if self._as_of:
+                data = CustomerData(self.store, cid, as_of=now, order_times=self._order_times())
+            else:
+                data = CustomerData(self.store, cid)
             work.data[cid] = data
         return data
+
+    def _order_times(self) -> OrderTimes | None:
+        """A backtest's bulk snapshot of order times (its store is read-only), read once.
+
+        None when bulk reads are switched off or the store cannot give them; customers
+        then read their orders one by one.
+        """
+        if not self._bulk_orders:
+            return None
+        cache = self._refresh_cache
+        if "order_times" not in cache:
+            cache["order_times"] = OrderTimes.read(self.store)
+        found: OrderTimes | None = cache["order_times"]
+        return found
 
     def _customer_key(self, customer_id: str | None, anonymous_id: str | None) -> str:
         if customer_id is not None:
