@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -26,11 +27,12 @@ ANONYMOUS_PREFIX = "anonymous:"
 
 
 class OrderTimes:
-    """Every live customer's counted (not cancelled) order times, read once in bulk.
+    """Every live customer's counted (not cancelled) orders, read once in bulk.
 
-    Built from one ``store.order_facts()`` read; a backtest's store is read-only, so
-    the snapshot serves every replayed instant. :meth:`upto` gives what
-    ``store.orders.for_customer`` would, as sorted times.
+    Built from one ``store.order_facts()`` read (times) and, on the built-in stores, one
+    read of the exact order totals; a backtest's store is read-only, so the snapshot
+    serves every replayed instant. :meth:`upto` and :meth:`total_upto` give what
+    ``store.orders.for_customer`` would.
 
     Example:
         >>> import ecomcrm
@@ -39,13 +41,22 @@ class OrderTimes:
         True
     """
 
-    __slots__ = ("_rows", "_starts", "_times")
+    __slots__ = ("_rows", "_starts", "_times", "_totals")
 
     def __init__(
-        self, ids: list[str], rows: NDArray[np.int64], placed_us: NDArray[np.int64]
+        self,
+        ids: list[str],
+        rows: NDArray[np.int64],
+        placed_us: NDArray[np.int64],
+        totals: list[Decimal] | None = None,
     ) -> None:
-        order = np.lexsort((placed_us, rows))
+        # rows arrive by placed_at then order id (as ``for_customer`` lists them): a
+        # stable sort by customer keeps that order within each customer
+        order = np.argsort(rows, kind="stable")
         self._times: NDArray[np.int64] = placed_us[order]
+        self._totals: list[Decimal] | None = (
+            None if totals is None else [totals[i] for i in order.tolist()]
+        )
         self._starts: NDArray[np.int64] = np.searchsorted(
             rows[order], np.arange(len(ids) + 1)
         ).astype(np.int64)
@@ -61,17 +72,52 @@ class OrderTimes:
         keep = ~np.asarray(facts.cancelled, dtype=bool)
         placed = facts.placed_at[keep].astype("datetime64[us]").astype(np.int64)
         rows = np.asarray(facts.customer_index, dtype=np.int64)[keep]
-        return cls([str(c) for c in facts.customer_ids.tolist()], rows, placed)
+        totals = _order_totals(store, facts.order_id[keep].tolist())
+        return cls([str(c) for c in facts.customer_ids.tolist()], rows, placed, totals)
 
-    def upto(self, customer_id: str, as_of: datetime | None) -> list[datetime] | None:
-        """Sorted order times at or before ``as_of``; None for an id the snapshot lacks."""
+    def _span(self, customer_id: str, as_of: datetime | None) -> tuple[int, int] | None:
         row = self._rows.get(customer_id)
         if row is None:
             return None
-        seg = self._times[int(self._starts[row]) : int(self._starts[row + 1])]
+        start, stop = int(self._starts[row]), int(self._starts[row + 1])
         if as_of is not None:
-            seg = seg[: int(np.searchsorted(seg, to_micros(as_of), side="right"))]
-        return [from_micros(int(us)) for us in seg.tolist()]
+            seg = self._times[start:stop]
+            stop = start + int(np.searchsorted(seg, to_micros(as_of), side="right"))
+        return start, stop
+
+    def upto(self, customer_id: str, as_of: datetime | None) -> list[datetime] | None:
+        """Sorted order times at or before ``as_of``; None for an id the snapshot lacks."""
+        span = self._span(customer_id, as_of)
+        if span is None:
+            return None
+        return [from_micros(int(us)) for us in self._times[span[0] : span[1]].tolist()]
+
+    def total_upto(self, customer_id: str, as_of: datetime | None) -> float | None:
+        """The orders' total at or before ``as_of``; None when the snapshot cannot tell."""
+        span = self._span(customer_id, as_of)
+        if span is None or self._totals is None:
+            return None
+        # the same Decimal sum, in the same order, as over ``for_customer``
+        return float(sum(self._totals[span[0] : span[1]]))
+
+
+def _order_totals(store: Store, order_ids: list[str]) -> list[Decimal] | None:
+    """The exact (Decimal) total of each order, from the built-in stores; else None."""
+    from ecomcrm.storage import MemoryStore, SqliteStore
+
+    found: dict[str, Decimal]
+    if isinstance(store, MemoryStore):
+        found = {oid: store.orders.get(oid).total for oid in order_ids}
+    elif isinstance(store, SqliteStore):
+        with store._db.read() as conn:
+            raw = conn.execute("SELECT id, total FROM orders").fetchall()
+        found = {str(oid): Decimal(text) for oid, text in raw}
+    else:
+        return None
+    out = [found.get(oid) for oid in order_ids]
+    if any(t is None for t in out):
+        return None
+    return [t for t in out if t is not None]
 
 
 class CustomerData:
@@ -94,8 +140,8 @@ class CustomerData:
         self.store = store
         self.customer_id = customer_id
         self.as_of = as_of
-        # a bulk snapshot of order times (read-only stores); order totals still come
-        # from the per-customer read, and only when a field needs them
+        # a bulk snapshot of orders (read-only stores); without it, or for an id it
+        # lacks, the orders are read for this customer alone
         self.order_times = order_times
         self._cache: dict[str, Any] = {}
 
@@ -149,7 +195,13 @@ class CustomerData:
             customer = self.customer
             total = 0.0
             if customer is not None:
-                total = float(sum(o.total for o in self._order_list(customer.id)))
+                bulk = None
+                if self.order_times is not None:
+                    bulk = self.order_times.total_upto(customer.id, self.as_of)
+                if bulk is not None:
+                    total = bulk
+                else:
+                    total = float(sum(o.total for o in self._order_list(customer.id)))
             self._cache["total"] = total
         result: float = self._cache["total"]
         return result
