@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import attrs
 import numpy as np
@@ -459,11 +459,9 @@ def refresh_customer_features(
     full_customers = store.customer_table()
     rows = np.flatnonzero(np.isin(full_customers.ids.astype(str), np.asarray(wanted, dtype=str)))
     subset = _take_customers(full_customers, rows)
-    orders = _take_orders(store.order_facts(currency=currency, rates=rates), rows)
-    events = _take_events(
-        store.event_facts(names=(*CART_EVENTS, *VIEW_EVENTS, *ORDER_EVENTS)), rows
-    )
-    lines = _take_lines(store.line_facts(currency=currency, rates=rates), rows)
+    orders = _take_facts(store.order_facts(currency=currency, rates=rates), rows)
+    events = _take_facts(store.event_facts(names=(*CART_EVENTS, *VIEW_EVENTS, *ORDER_EVENTS)), rows)
+    lines = _take_facts(store.line_facts(currency=currency, rates=rates), rows)
     others = table.filter(~np.isin(table.ids.astype(str), np.asarray(wanted, dtype=str)))
     changed = _features(
         subset,
@@ -508,47 +506,23 @@ def _take_customers(table: CustomerTable, rows: NDArray[np.intp]) -> CustomerTab
     )
 
 
-def _take_orders(facts: OrderFacts, rows: NDArray[np.intp]) -> OrderFacts:
+FactsT = TypeVar("FactsT", OrderFacts, EventFacts, LineFacts)
+
+
+def _take_facts(facts: FactsT, rows: NDArray[np.intp]) -> FactsT:
+    """Keep the fact rows of the customers at ``rows`` (re-indexed into that subset).
+
+    Every row-aligned array field (same length as ``customer_index``) is filtered; the
+    vocabularies and scalars are kept.
+    """
     keep, new = _remap(facts.customer_index, rows, len(facts.customer_ids))
-    return attrs.evolve(
-        facts,
-        customer_ids=facts.customer_ids[rows],
-        customer_index=new[keep],
-        order_id=facts.order_id[keep],
-        placed_at=facts.placed_at[keep],
-        amount=facts.amount[keep],
-        discount=facts.discount[keep],
-        refunded=facts.refunded[keep],
-        units=facts.units[keep],
-        returned_units=facts.returned_units[keep],
-        cancelled=facts.cancelled[keep],
-    )
-
-
-def _take_events(facts: EventFacts, rows: NDArray[np.intp]) -> EventFacts:
-    keep, new = _remap(facts.customer_index, rows, len(facts.customer_ids))
-    return attrs.evolve(
-        facts,
-        customer_ids=facts.customer_ids[rows],
-        customer_index=new[keep],
-        name_code=facts.name_code[keep],
-        at=facts.at[keep],
-        product=facts.product[keep],
-    )
-
-
-def _take_lines(facts: LineFacts, rows: NDArray[np.intp]) -> LineFacts:
-    keep, new = _remap(facts.customer_index, rows, len(facts.customer_ids))
-    return attrs.evolve(
-        facts,
-        customer_ids=facts.customer_ids[rows],
-        customer_index=new[keep],
-        order_index=facts.order_index[keep],
-        sku_code=facts.sku_code[keep],
-        category_code=facts.category_code[keep],
-        quantity=facts.quantity[keep],
-        amount=facts.amount[keep],
-        placed_at=facts.placed_at[keep],
-        cancelled=facts.cancelled[keep],
-        returned_units=facts.returned_units[keep],
-    )
+    n = len(facts.customer_index)
+    changes: dict[str, Any] = {
+        "customer_ids": facts.customer_ids[rows],
+        "customer_index": new[keep],
+    }
+    for field in attrs.fields(type(facts)):
+        value = getattr(facts, field.name)
+        if field.name not in changes and isinstance(value, np.ndarray) and value.shape[:1] == (n,):
+            changes[field.name] = value[keep]
+    return attrs.evolve(facts, **changes)
