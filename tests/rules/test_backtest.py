@@ -69,3 +69,23 @@ def test_exported_names_are_sorted_and_public() -> None:
     assert names == sorted(names, key=lambda n: (not n.isupper(), n[0].islower(), n))
     assert all(hasattr(ecomcrm.rules, n) for n in names)
     assert Engine.__doc__ and "Example" in Engine.__doc__
+
+
+def test_log_observer_sees_every_decision_the_observer_sees(mem: Store) -> None:
+    from ecomcrm.rules._actions import Decision
+
+    for i in range(40):
+        add_customer(mem, f"c{i}", consent=("email",) if i % 5 else ())
+    seen: list[tuple[str, str, str | None, Decision]] = []
+    logged: list[tuple[str, str, str | None, Decision]] = []
+    engine = Engine(
+        mem,
+        [builtin_flow("abandoned_cart")],
+        observer=lambda f, c, e, d: seen.append((f, c, e, d)),
+        _log_observer=lambda f, c, e, entry: logged.append((f, c, e, Decision.from_log(entry))),
+    )
+    for event in log():
+        engine.handle(event)
+    engine.advance(T0 + 3 * 24 * H)
+    assert len(seen) > 80
+    assert logged == seen

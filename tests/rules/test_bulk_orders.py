@@ -1,4 +1,4 @@
-"""Backtests read order times in bulk: the result equals the per-customer reads."""
+"""Backtests read order times in bulk and keep per-customer reads: the result equals reading each time."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ecomcrm
-from ecomcrm.domain import Customer, Order, OrderStatus
+from ecomcrm.domain import Consent, Customer, Order, OrderStatus
 from ecomcrm.io import SyntheticShop
 from ecomcrm.rules import ActionStep, Engine, Flow, Trigger, backtest, builtin_flows
-from ecomcrm.rules._context import CustomerData, OrderTimes
+from ecomcrm.rules._context import CustomerData, OrderTimes, StoreReads
 from ecomcrm.storage import Store
 
 END = datetime(2025, 1, 1, tzinfo=UTC)
@@ -60,6 +60,7 @@ def _report(store: Store, events: list[Any], bulk: bool, monkeypatch: pytest.Mon
     def init(self: Engine, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
         self._bulk_orders = bulk
+        self._keep_reads = bulk
 
     with monkeypatch.context() as m:
         m.setattr(Engine, "__init__", init)
@@ -90,6 +91,7 @@ def _advance_run(store: Store, bulk: bool) -> tuple[list[Any], list[Any]]:
     scratch = ecomcrm.open_store("memory://")
     engine = Engine(store, _flows(), state_store=scratch, _as_of_events=True)
     engine._bulk_orders = bulk
+    engine._keep_reads = bulk
     actions: list[Any] = []
     for days in (90, 60, 30, 0):
         now = END - timedelta(days=days, hours=5)
@@ -205,3 +207,46 @@ def test_snapshot_fields_equal_per_customer_fields(
     at = T0 + timedelta(hours=cut)
     for cid in ("a", "b", "c", "zz"):
         assert _fields(store, times, cid, at) == _fields(store, None, cid, at)
+
+
+def test_kept_reads_follow_erasure_merges_and_revoked_consent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = ecomcrm.open_store("memory://")
+    SyntheticShop(customers=150, seed=9).to_store(store)
+    people = list(store.customers.iterate())
+    since = END - timedelta(days=45)
+    # the erased person's events were recorded before the erasure: replayed, never contacted
+    events = [e for c in people[:60] for e in store.events.for_customer(c.id, since=since)]
+    store.erase(people[0].id)
+    store.merge(people[1].id, people[2].id, at=END - timedelta(days=60))
+    store.consents.record(
+        Consent(customer_id=people[3].id, channel="email", purpose="marketing", granted=False,
+                at=END - timedelta(days=20))
+    )  # fmt: skip
+    fast = _report(store, events, True, monkeypatch)
+    ref = _report(store, events, False, monkeypatch)
+    assert fast == ref
+    assert len(fast["actions"]) > 10
+    assert not any(a["customer_id"] == people[0].id for a in fast["actions"])
+
+
+def test_store_reads_read_each_customer_once() -> None:
+    store = ecomcrm.open_store("memory://")
+    store.customers.put(Customer(id="a", created_at=T0))
+    reads = StoreReads()
+    calls: list[str] = []
+    find = store.customers.find
+
+    def counting(cid: str) -> Customer | None:
+        calls.append(cid)
+        return find(cid)
+
+    store.customers.find = counting  # type: ignore[method-assign]
+    for day in range(3):
+        at = T0 + timedelta(days=day)
+        data = CustomerData(store, "a", as_of=at, reads=reads)
+        assert data.customer is not None and data.field("known", at) is True
+        assert CustomerData(store, "nobody", as_of=at, reads=reads).customer is None
+    assert calls == ["a", "nobody"]
+    assert reads.is_suppressed(store, find("a")) is False  # type: ignore[arg-type]

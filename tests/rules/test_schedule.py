@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
@@ -149,3 +150,52 @@ def test_policies_quiet_until() -> None:
     _, until = p.quiet_until(Channel.SMS, at, "UTC")  # type: ignore[misc]
     assert until == datetime(2024, 1, 2, 9, tzinfo=UTC)
     assert p.quiet_until(Channel.EMAIL, at, "UTC") is None
+
+
+def _anniversary_by_rrule(
+    month: int, day: int, after: datetime, at: time, tz: str, days_before: int, feb29: str
+) -> datetime:
+    """The reference: occurrences from ``dateutil.rrule`` (how next_anniversary once worked)."""
+    from dateutil import rrule
+
+    start_local = after.astimezone(ZoneInfo(tz)).date() - timedelta(days=370)
+    dtstart = datetime(start_local.year, 1, 1)
+    if (month, day) == (2, 29) and feb29 == "feb28":
+        rule = rrule.rrule(rrule.YEARLY, dtstart=dtstart, bymonth=2, bymonthday=-1)
+    elif (month, day) == (2, 29) and feb29 == "mar1":
+        rule = rrule.rrule(rrule.YEARLY, dtstart=dtstart, byyearday=60)
+    else:
+        rule = rrule.rrule(rrule.YEARLY, dtstart=dtstart, bymonth=month, bymonthday=day)
+    for occurrence in rule:
+        instant = localize(occurrence.date() - timedelta(days=days_before), at, tz)
+        if instant > after:
+            return instant
+    raise AssertionError("unreachable")
+
+
+@given(
+    st.dates(min_value=date(2000, 1, 1), max_value=date(2000, 12, 31)),
+    st.datetimes(
+        min_value=datetime(1990, 1, 1), max_value=datetime(2090, 1, 1), timezones=st.just(UTC)
+    ),
+    st.times(),
+    st.sampled_from(ZONES),
+    st.integers(0, 40),
+    st.sampled_from(["feb28", "mar1", "skip"]),
+)
+def test_anniversary_equals_the_rrule_reference(
+    month_day: date, after: datetime, at: time, tz: str, days_before: int, feb29: str
+) -> None:
+    args = (month_day.month, month_day.day, after, at, tz)
+    expected = _anniversary_by_rrule(*args, days_before, feb29)
+    assert next_anniversary(*args, days_before=days_before, feb29=feb29) == expected
+
+
+@pytest.mark.parametrize("feb29", ["feb28", "mar1", "skip"])
+@pytest.mark.parametrize("year", [1999, 2000, 2023, 2024, 2099, 2100])
+def test_anniversary_of_29_february_around_leap_years(year: int, feb29: str) -> None:
+    after = datetime(year, 1, 15, tzinfo=UTC)
+    expected = _anniversary_by_rrule(2, 29, after, time(9), "Pacific/Apia", 1, feb29)
+    assert next_anniversary(2, 29, after, time(9), "Pacific/Apia", days_before=1, feb29=feb29) == (
+        expected
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
@@ -20,11 +20,11 @@ from typing import Any
 import attrs
 
 from ecomcrm.domain import Event
-from ecomcrm.rules._actions import Action, Decision
+from ecomcrm.rules._actions import Action
 from ecomcrm.rules._engine import Engine
 from ecomcrm.rules._flow import Flow
 from ecomcrm.rules._policies import Policies
-from ecomcrm.rules._schedule import parse_duration, require_aware
+from ecomcrm.rules._schedule import parse_duration, require_aware, to_micros
 from ecomcrm.storage import Store
 
 
@@ -193,10 +193,11 @@ def backtest(
     flows = list(flows)
     ordered = sorted(events, key=lambda e: (e.at, e.id))
     scratch = ecomcrm.open_store("memory://")
-    decisions: list[tuple[str, str, Decision]] = []
+    # (flow, customer, log entry [micros, kind, step, reason, text, data]) of every decision
+    decisions: list[tuple[str, str, Sequence[Any]]] = []
 
-    def observe(flow_id: str, cid: str, enrollment_id: str | None, decision: Decision) -> None:
-        decisions.append((flow_id, cid, decision))
+    def observe(flow_id: str, cid: str, enrollment_id: str | None, entry: Sequence[Any]) -> None:
+        decisions.append((flow_id, cid, entry))
 
     engine = Engine(
         store,
@@ -205,8 +206,8 @@ def backtest(
         state_store=scratch,
         decision_log=5,
         record_messages=False,
-        observer=observe,
         _as_of_events=True,
+        _log_observer=observe,
     )
     interval = parse_duration(refresh_every) if refresh_every is not None else None
     needs_refresh = any(f.trigger.kind.value != "event" for f in engine.flows.values())
@@ -232,7 +233,7 @@ def backtest(
     finish = require_aware(end, "end") if end is not None else last
     if finish is not None:
         advance_to(finish)
-    goals: dict[tuple[str, str], list[datetime]] = {}
+    goals: dict[tuple[str, str], list[int]] = {}  # goal event times, µs
     goal_names = {
         (f.holdout.goal if f.holdout is not None else "Order Completed")
         for f in engine.flows.values()
@@ -240,30 +241,32 @@ def backtest(
     for event in ordered:
         if event.name in goal_names:
             cid = engine._customer_key(event.customer_id, event.anonymous_id)
-            goals.setdefault((event.name, cid), []).append(event.at)
+            goals.setdefault((event.name, cid), []).append(to_micros(event.at))
+    by_flow: dict[str, list[tuple[str, Sequence[Any]]]] = {}
+    for fid, cid, entry in decisions:
+        by_flow.setdefault(fid, []).append((cid, entry))
     reports: dict[str, FlowReport] = {}
     for flow_id, flow in engine.flows.items():
         goal = flow.holdout.goal if flow.holdout is not None else "Order Completed"
         window = flow.holdout.within if flow.holdout is not None else timedelta(days=7)
+        window_us = window // timedelta(microseconds=1)
         counts = {k: Counter[str]() for k in ("actions", "skipped", "deferred", "exited")}
         entered = held = treated_conv = held_conv = 0
-        for fid, cid, d in decisions:
-            if fid != flow_id:
-                continue
-            if d.kind in ("enrolled", "holdout"):
+        for cid, (at_us, kind, step, reason, _, _) in by_flow.get(flow_id, ()):
+            if kind in ("enrolled", "holdout"):
                 times = goals.get((goal, cid), [])
-                i = bisect.bisect_right(times, d.at)
-                converted = i < len(times) and times[i] <= d.at + window
-                if d.kind == "enrolled":
+                i = bisect.bisect_right(times, at_us)
+                converted = i < len(times) and times[i] <= at_us + window_us
+                if kind == "enrolled":
                     entered += 1
                     treated_conv += converted
                 else:
                     held += 1
                     held_conv += converted
-            elif d.kind == "action":
-                counts["actions"][d.step or ""] += 1
-            elif d.kind in ("skipped", "deferred", "exited"):
-                counts[d.kind][d.reason] += 1
+            elif kind == "action":
+                counts["actions"][step or ""] += 1
+            elif kind in ("skipped", "deferred", "exited"):
+                counts[kind][reason] += 1
         reports[flow_id] = FlowReport(
             flow_id=flow_id,
             enrollments=entered,

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ecomcrm.domain import Channel, Customer, Identity, Purpose
+from ecomcrm.domain import Channel, Consent, Customer, Identity, LoyaltyEntry, Purpose
 from ecomcrm.errors import EcomcrmError
 from ecomcrm.rules._conditions import CUSTOMER_FIELDS
 from ecomcrm.rules._schedule import from_micros, to_micros
@@ -120,14 +120,48 @@ def _order_totals(store: Store, order_ids: list[str]) -> list[Decimal] | None:
     return [t for t in out if t is not None]
 
 
+class StoreReads:
+    """Per-customer reads of a store that does not change, kept for a whole backtest.
+
+    A backtest's store is read-only while it replays, so a profile, a consent history,
+    a loyalty ledger or a suppression check read once stays true for every replayed
+    instant (the as-of filtering happens on what was read). Without it each unit of
+    work reads them again.
+
+    Example:
+        >>> reads = StoreReads()
+        >>> reads.customers, reads.consents
+        ({}, {})
+    """
+
+    __slots__ = ("consents", "customers", "loyalty", "suppressed")
+
+    def __init__(self) -> None:
+        self.customers: dict[str, Customer | None] = {}
+        self.consents: dict[str, list[Consent]] = {}
+        self.loyalty: dict[str, list[LoyaltyEntry]] = {}
+        self.suppressed: dict[str, bool] = {}
+
+    def is_suppressed(self, store: Store, customer: Customer) -> bool:
+        """True when one of the customer's identities is suppressed (read once per customer)."""
+        found = self.suppressed.get(customer.id)
+        if found is None:
+            found = self.suppressed[customer.id] = any(
+                store.is_suppressed(i) for i in customer.identities
+            )
+        return found
+
+
 class CustomerData:
     """What the store knows about one customer, read on first use and kept for one unit of work.
 
     With ``as_of`` only orders, loyalty entries and consents at or before that instant
-    count (backtests replay history this way).
+    count (backtests replay history this way). With ``reads`` (a store that does not
+    change) the profile, consent history and loyalty entries come from that shared
+    cache, read from the store on first use.
     """
 
-    __slots__ = ("_cache", "as_of", "customer_id", "order_times", "store")
+    __slots__ = ("_cache", "as_of", "customer_id", "order_times", "reads", "store")
 
     def __init__(
         self,
@@ -136,6 +170,7 @@ class CustomerData:
         *,
         as_of: datetime | None = None,
         order_times: OrderTimes | None = None,
+        reads: StoreReads | None = None,
     ) -> None:
         self.store = store
         self.customer_id = customer_id
@@ -143,23 +178,31 @@ class CustomerData:
         # a bulk snapshot of orders (read-only stores); without it, or for an id it
         # lacks, the orders are read for this customer alone
         self.order_times = order_times
+        self.reads = reads
         self._cache: dict[str, Any] = {}
 
     @property
     def customer(self) -> Customer | None:
         """The profile, or None (unknown id, erased, or an unidentified anonymous visitor)."""
-        if "customer" not in self._cache:
-            found: Customer | None = None
-            if self.customer_id.startswith(ANONYMOUS_PREFIX):
-                anon = self.customer_id[len(ANONYMOUS_PREFIX) :]
-                found = self.store.customers.find_by_identity(
-                    Identity(kind="anonymous", value=anon)
-                )
-            else:
-                found = self.store.customers.find(self.customer_id)
-            self._cache["customer"] = found
-        result: Customer | None = self._cache["customer"]
-        return result
+        cache = self._cache
+        if "customer" in cache:
+            result: Customer | None = cache["customer"]
+            return result
+        reads = self.reads
+        if reads is not None and self.customer_id in reads.customers:
+            found = reads.customers[self.customer_id]
+        else:
+            found = self._find()
+            if reads is not None:
+                reads.customers[self.customer_id] = found
+        cache["customer"] = found
+        return found
+
+    def _find(self) -> Customer | None:
+        if self.customer_id.startswith(ANONYMOUS_PREFIX):
+            anon = self.customer_id[len(ANONYMOUS_PREFIX) :]
+            return self.store.customers.find_by_identity(Identity(kind="anonymous", value=anon))
+        return self.store.customers.find(self.customer_id)
 
     def timezone(self, default: str) -> str:
         """The customer's IANA zone, or ``default``."""
@@ -217,13 +260,31 @@ class CustomerData:
                     granted = self.store.consents.is_granted(customer.id, channel, purpose)
                 else:
                     latest = None
-                    for c in self.store.consents.history(customer.id):
+                    for c in self._history(customer.id):
                         if c.channel is channel and c.purpose is purpose and c.at <= self.as_of:
                             latest = c
                     granted = latest is not None and latest.granted
             self._cache[key] = granted
         result: bool = self._cache[key]
         return result
+
+    def _history(self, customer_id: str) -> list[Consent]:
+        reads = self.reads
+        if reads is None:
+            return self.store.consents.history(customer_id)
+        found = reads.consents.get(customer_id)
+        if found is None:
+            found = reads.consents[customer_id] = self.store.consents.history(customer_id)
+        return found
+
+    def _entries(self, customer_id: str) -> list[LoyaltyEntry]:
+        reads = self.reads
+        if reads is None:
+            return self.store.loyalty.entries(customer_id)
+        found = reads.loyalty.get(customer_id)
+        if found is None:
+            found = reads.loyalty[customer_id] = self.store.loyalty.entries(customer_id)
+        return found
 
     def loyalty_points(self) -> int:
         """The loyalty balance."""
@@ -234,11 +295,7 @@ class CustomerData:
                 if self.as_of is None:
                     points = self.store.loyalty.balance(customer.id)
                 else:
-                    points = sum(
-                        e.points
-                        for e in self.store.loyalty.entries(customer.id)
-                        if e.at <= self.as_of
-                    )
+                    points = sum(e.points for e in self._entries(customer.id) if e.at <= self.as_of)
             self._cache["points"] = points
         result: int = self._cache["points"]
         return result

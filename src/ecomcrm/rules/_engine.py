@@ -51,7 +51,13 @@ from ecomcrm.rules._actions import (
     action_id_for,
     idempotency_key,
 )
-from ecomcrm.rules._context import ANONYMOUS_PREFIX, CustomerData, OrderTimes, Record
+from ecomcrm.rules._context import (
+    ANONYMOUS_PREFIX,
+    CustomerData,
+    OrderTimes,
+    Record,
+    StoreReads,
+)
 from ecomcrm.rules._flow import (
     ActionStep,
     BranchStep,
@@ -83,6 +89,7 @@ _TIMER = "timer:"
 _TIMER_END = "timer;"  # ';' follows ':' in code-point order: the end of the timer range
 _ACTIVE = "active"
 Observer = Callable[[str, str, str | None, Decision], None]
+LogObserver = Callable[[str, str, str | None, Sequence[Any]], None]
 _RETRIES = 5
 
 
@@ -254,6 +261,7 @@ class Engine:
         record_messages: bool = True,
         observer: Observer | None = None,
         _as_of_events: bool = False,
+        _log_observer: LogObserver | None = None,
     ) -> None:
         self.store = store
         self.policies = policies if policies is not None else Policies.default()
@@ -262,6 +270,9 @@ class Engine:
         self._log_limit = max(int(decision_log), 1)
         self._record_messages = record_messages
         self._observer = observer
+        # a backtest's observer: the decision's compact log entry
+        # ``[micros, kind, step, reason, text, data]`` (no Decision object built)
+        self._log_observer = _log_observer
         self._as_of = _as_of_events
         # refresh over all customers picks candidates with arrays (rules._refresh); False
         # walks every customer (the reference the tests compare against)
@@ -269,6 +280,10 @@ class Engine:
         # a backtest reads every customer's order times in one bulk read (rules._context);
         # False reads them one customer at a time (the reference the tests compare against)
         self._bulk_orders = True
+        # a backtest keeps what it read of each customer (profile, consents, loyalty,
+        # suppression) for the whole replay; False reads them again in every unit of work
+        self._keep_reads = True
+        self._reads = StoreReads()
         self._refresh_cache: dict[str, Any] = {}
         self._versions: dict[tuple[str, int], Flow] = {}
         self._cond_exits: dict[int, tuple[tuple[str, Exit], ...]] = {}
@@ -659,6 +674,8 @@ class Engine:
         """
         last: ConflictError | None = None
         observer = self._observer
+        log_observer = self._log_observer
+        observed = observer is not None or log_observer is not None
         state = self._state
         transaction = self._state_store.transaction
         # A batched commit (``state.apply``) fails without writing anything, so a held
@@ -666,7 +683,7 @@ class Engine:
         # the block (another engine's unit nested in ours, on this thread) stays committed.
         hold = hold and _batches(state)
         for _ in range(retries):
-            work = _Work(state, observer is not None, drafts=hold)
+            work = _Work(state, observed, drafts=hold)
             try:
                 if hold:
                     conflict: ConflictError | None = None
@@ -684,9 +701,13 @@ class Engine:
             except ConflictError as exc:
                 last = exc
                 continue
-            if observer is not None and work.decisions is not None:
-                for flow_id, cid, enr_id, entry in work.decisions:
-                    observer(flow_id, cid, enr_id, Decision.from_log(entry))
+            if work.decisions is not None:
+                if log_observer is not None:
+                    for flow_id, cid, enr_id, entry in work.decisions:
+                        log_observer(flow_id, cid, enr_id, entry)
+                if observer is not None:
+                    for flow_id, cid, enr_id, entry in work.decisions:
+                        observer(flow_id, cid, enr_id, Decision.from_log(entry))
             return work.actions
         assert last is not None
         raise last
@@ -747,7 +768,13 @@ class Engine:
         data = work.data.get(cid)
         if data is None or (self._as_of and data.as_of != now):
             if self._as_of:
-                data = CustomerData(self.store, cid, as_of=now, order_times=self._order_times())
+                data = CustomerData(
+                    self.store,
+                    cid,
+                    as_of=now,
+                    order_times=self._order_times(),
+                    reads=self._reads if self._keep_reads else None,
+                )
             else:
                 data = CustomerData(self.store, cid)
             work.data[cid] = data
@@ -1249,7 +1276,11 @@ class Engine:
             self._finish(work, key, enr, now, "exited", "unknown_customer",
                          "customer unknown or erased; never contacted")  # fmt: skip
             return False
-        if any(self.store.is_suppressed(i) for i in customer.identities):
+        if (
+            self._reads.is_suppressed(self.store, customer)
+            if self._as_of and self._keep_reads
+            else any(self.store.is_suppressed(i) for i in customer.identities)
+        ):
             self._finish(work, key, enr, now, "exited", "suppressed", "an identity is suppressed")
             return False
         channel = step.channel

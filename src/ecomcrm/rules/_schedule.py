@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 
@@ -265,7 +265,8 @@ def next_anniversary(
 ) -> datetime:
     """The next yearly occurrence of ``month``/``day`` at local time ``at``, strictly after ``after``.
 
-    Occurrences come from :class:`dateutil.rrule.rrule` (``YEARLY``). For 29 February,
+    Occurrences are those of a :class:`dateutil.rrule.rrule` (``YEARLY``), computed
+    directly (:func:`_yearly`; the tests compare it with the rule). For 29 February,
     ``feb29="feb28"`` celebrates on 28 February in common years, ``"mar1"`` on 1 March,
     and ``"skip"`` only in leap years. ``days_before`` moves the instant earlier.
 
@@ -283,19 +284,48 @@ def next_anniversary(
             "must be 'feb28', 'mar1' or 'skip'", entity="anniversary", field="feb29", value=feb29
         )
     start_local = local_now(after, tz).date() - timedelta(days=370)
-    dtstart = datetime(start_local.year, 1, 1)
-    rule: rrule.rrule
-    if (month, day) == (2, 29) and feb29 == "feb28":
-        rule = rrule.rrule(rrule.YEARLY, dtstart=dtstart, bymonth=2, bymonthday=-1)
-    elif (month, day) == (2, 29) and feb29 == "mar1":
-        rule = rrule.rrule(rrule.YEARLY, dtstart=dtstart, byyearday=60)
-    else:
-        rule = rrule.rrule(rrule.YEARLY, dtstart=dtstart, bymonth=month, bymonthday=day)
-    for occurrence in rule:
-        instant = localize(occurrence.date() - timedelta(days=days_before), at, tz)
+    occurrences: Iterable[date] = _yearly(month, day, feb29, start_local.year)
+    for occurrence in occurrences:
+        instant = localize(occurrence - timedelta(days=days_before), at, tz)
         if instant > after:
             return instant
     raise AssertionError("unreachable: yearly rule is infinite")  # pragma: no cover
+
+
+def _is_leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def _yearly(month: int, day: int, feb29: str, first_year: int) -> Iterator[date]:
+    """The dates of ``month``/``day`` from ``first_year`` on, as ``dateutil.rrule`` gives them.
+
+    The rules (``YEARLY`` from 1 January of ``first_year``): 29 February with ``"feb28"``
+    is the last day of February (``bymonthday=-1``), with ``"mar1"`` the 60th day of the
+    year (``byyearday=60``), with ``"skip"`` 29 February of leap years only; any other
+    date every year. A day that exists in no year is left to :mod:`dateutil` itself.
+    """
+    try:
+        date(2000, month, day)
+    except ValueError:
+        rule = rrule.rrule(
+            rrule.YEARLY, dtstart=datetime(first_year, 1, 1), bymonth=month, bymonthday=day
+        )
+        yield from (occurrence.date() for occurrence in rule)
+        return
+    year = first_year
+    if (month, day) != (2, 29):
+        while True:
+            yield date(year, month, day)
+            year += 1
+    while True:
+        leap = _is_leap(year)
+        if leap:
+            yield date(year, 2, 29)
+        elif feb29 == "feb28":
+            yield date(year, 2, 28)
+        elif feb29 == "mar1":
+            yield date(year, 3, 1)
+        year += 1
 
 
 def to_micros(instant: datetime) -> int:
