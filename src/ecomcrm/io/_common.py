@@ -204,11 +204,45 @@ def source_name(path: PathLike) -> str:
 # --- people ---------------------------------------------------------------------------------
 
 
+class _SeenKeys:
+    """A fixed-size Bloom filter of identity keys: "maybe seen" or "certainly not seen".
+
+    When an import starts on an empty store, every identity in the store came through
+    this run's :class:`Resolver`. Keys trimmed from its bounded cache go here (8 MiB
+    whatever the file size), so a miss still proves "new person" without a store query;
+    a hit (or a false positive, under 0.1% at a million keys) asks the store.
+    """
+
+    _BITS = 1 << 26  # 8 MiB
+    _MASK = _BITS - 1
+
+    def __init__(self) -> None:
+        self._bits = bytearray(self._BITS >> 3)
+
+    def _positions(self, key: str) -> tuple[int, int, int]:
+        h = hash(key)
+        h1 = h & 0xFFFFFFFF
+        h2 = ((h >> 32) & 0xFFFFFFFF) | 1
+        m = self._MASK
+        return h1 & m, (h1 + h2) & m, (h1 + 2 * h2) & m
+
+    def add(self, key: str) -> None:
+        bits = self._bits
+        for p in self._positions(key):
+            bits[p >> 3] |= 1 << (p & 7)
+
+    def __contains__(self, key: str) -> bool:
+        bits = self._bits
+        return all(bits[p >> 3] & (1 << (p & 7)) for p in self._positions(key))
+
+
 class Resolver:
     """Finds the customer behind identities, with a bounded cache, and creates new ones.
 
     Customers created during an import are kept in ``pending`` until their batch is
-    written; the cache maps identity keys to customer ids.
+    written; the cache maps identity keys to customer ids. On a store that was empty
+    when the import began, a key the cache and its overflow filter have never seen is
+    a new person, so lookups never query the store for newcomers.
     """
 
     def __init__(self, store: Store, *, max_cache: int = 200_000) -> None:
@@ -219,8 +253,9 @@ class Resolver:
         self._emails: dict[str, Identity | None] = {}
         self.pending: dict[str, Customer] = {}
         # With no customers at the start, a cache miss means "new": no need to ask the store
-        # (until the cache is trimmed and forgets customers written earlier in this run).
+        # unless the key went into the overflow filter when the cache was trimmed.
         self._complete = store.customers.count() == 0
+        self._overflow: _SeenKeys | None = None
 
     def phone(self, text: str) -> Identity | None:
         """:func:`phone_identity`, cached."""
@@ -263,7 +298,7 @@ class Resolver:
             key = identity.key
             found = self._ids.get(key)
             if found is None:
-                if self._complete:
+                if self._complete and (self._overflow is None or key not in self._overflow):
                     continue
                 customer = self.store.customers.find_by_identity(identity)
                 if customer is None:
@@ -320,20 +355,30 @@ class Resolver:
         self.pending[customer.id] = customer
         self.remember(customer)
 
+    def _forget_ids(self) -> None:
+        if self._complete:
+            if self._overflow is None:
+                self._overflow = _SeenKeys()
+            add = self._overflow.add
+            for key in self._ids:
+                add(key)
+        self._ids.clear()
+
     def batch_written(self) -> None:
         """Forget pending customers (they are stored) and trim the caches."""
         self.pending.clear()
         if len(self._ids) > self.max_cache:
-            self._ids.clear()
-            self._complete = False
+            self._forget_ids()
         if len(self._suppressed) > self.max_cache:
             self._suppressed.clear()
 
     def batch_failed(self) -> None:
-        """Forget everything cached: a rolled-back batch may have left stale entries."""
+        """Forget everything cached: a rolled-back batch may have left stale entries.
+
+        The keys stay "maybe seen", so the next lookup of any of them asks the store.
+        """
         self.pending.clear()
-        self._ids.clear()
-        self._complete = False
+        self._forget_ids()
 
 
 # --- items and batched writes ----------------------------------------------------------------
