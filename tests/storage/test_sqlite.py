@@ -474,3 +474,39 @@ def test_both_cold_read_paths_agree(store: SqliteStore) -> None:
     store.orders.upsert(_order("odd\x1fid", "c9"))
     with store._db.read() as conn:
         assert col._read_columns(conn) is None  # falls back to rows
+
+
+def test_another_thread_reads_the_last_commit_without_waiting_for_a_writer(path: Path) -> None:
+    """A read from a second thread while a transaction is open sees the committed state."""
+    import threading
+
+    store = SqliteStore(str(path))
+    ada = Identity.email("ada@example.com")
+    first = Customer(id="c1", created_at=datetime(2024, 1, 1, tzinfo=UTC), identities=[ada])
+    store.customers.put_many([first])
+    bob = Identity.email("bob@example.com")
+    inside, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with store.transaction():
+            store.customers.put_many(
+                [Customer(id="c2", created_at=datetime(2024, 1, 2, tzinfo=UTC), identities=[bob])]
+            )
+            inside.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert inside.wait(10)
+        # Neither call waits for the writer (it is still blocked on `release`).
+        assert store.customers.find_by_identity(bob) is None
+        found = store.customers.find_by_identity(ada)
+        assert found is not None and found.id == "c1"
+        assert not store.is_suppressed(bob)
+    finally:
+        release.set()
+        thread.join(10)
+    after = store.customers.find_by_identity(bob)
+    assert after is not None and after.id == "c2"
+    store.close()

@@ -173,12 +173,44 @@ class _Db:
 
     def __init__(self, path: str, timeout: float) -> None:
         self.path = path
+        self.timeout = timeout
         self.lock = threading.RLock()
         self.depth = 0
         self.cleanup_pending = False
         # Lookups memoised for the life of one read snapshot (never inside a write).
-        self.memo: dict[tuple[str, str], Any] | None = None
+        self._memo: dict[tuple[str, str], Any] | None = None
+        self._memo_thread = 0
         self._conn: sqlite3.Connection | None = _open(path, timeout)
+        # Read-only connections of threads that read while another thread holds ``lock``.
+        self._readers: dict[int, sqlite3.Connection] = {}
+        self._readers_lock = threading.Lock()
+
+    @property
+    def memo(self) -> dict[tuple[str, str], Any] | None:
+        """The memo of the read scope open in this thread (None elsewhere and in writes)."""
+        return self._memo if self._memo_thread == threading.get_ident() else None
+
+    @memo.setter
+    def memo(self, value: dict[tuple[str, str], Any] | None) -> None:
+        self._memo = value
+        self._memo_thread = threading.get_ident()
+
+    def _reader(self) -> sqlite3.Connection | None:
+        """The calling thread's read-only connection (None for an in-memory database).
+
+        Used when another thread holds the connection (inside a write scope or a read):
+        the read then sees the last committed state at once instead of waiting, as a
+        reader on its own connection would.
+        """
+        if self.path == ":memory:" or self._conn is None:
+            return None
+        key = threading.get_ident()
+        with self._readers_lock:
+            conn = self._readers.get(key)
+            if conn is None:
+                conn = _open_reader(self.path, self.timeout)
+                self._readers[key] = conn
+        return conn
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -188,6 +220,10 @@ class _Db:
 
     def close(self) -> None:
         with self.lock:
+            with self._readers_lock:
+                readers, self._readers = list(self._readers.values()), {}
+            for reader in readers:
+                reader.close()
             if self._conn is not None:
                 try:
                     self._conn.close()
@@ -240,8 +276,19 @@ class _Db:
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
-        """A read scope: one snapshot for several statements (joins an open transaction)."""
-        with self.lock:
+        """A read scope: one snapshot for several statements (joins an open transaction).
+
+        While another thread holds the connection (a file database only), the scope runs
+        on this thread's own read-only connection and sees the last committed state.
+        """
+        if not self.lock.acquire(blocking=False):
+            reader = self._reader()
+            if reader is not None:
+                with self._read_on(reader) as conn:
+                    yield conn
+                return
+            self.lock.acquire()
+        try:
             conn = self.conn
             if self.depth > 0 or conn.in_transaction:
                 try:
@@ -262,20 +309,45 @@ class _Db:
                         conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise _translate(exc, self.path) from exc
+        finally:
+            self.lock.release()
+
+    @contextmanager
+    def _read_on(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        try:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from exc
 
     def query_one(self, sql: str, args: Sequence[Any] = ()) -> Any:
         """The first row of one statement (or None), without a BEGIN/COMMIT of its own.
 
         A single statement reads one consistent snapshot by itself (inside an open
         transaction it joins it), so hot one-statement lookups skip the two extra round
-        trips of :meth:`read`.
+        trips of :meth:`read`. Like :meth:`read`, it does not wait for another thread.
         """
-        with self.lock:
+        if self.lock.acquire(blocking=False):
             try:
-                # fetchall() runs the statement to completion, so it ends its read at once.
-                rows = self.conn.execute(sql, args).fetchall()
-            except sqlite3.Error as exc:
-                raise _translate(exc, self.path) from exc
+                return self._first(self.conn, sql, args)
+            finally:
+                self.lock.release()
+        reader = self._reader()
+        if reader is not None:
+            return self._first(reader, sql, args)
+        with self.lock:
+            return self._first(self.conn, sql, args)
+
+    def _first(self, conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> Any:
+        try:
+            # fetchall() runs the statement to completion, so it ends its read at once.
+            rows = conn.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from exc
         return rows[0] if rows else None
 
     def scrub(self) -> None:
@@ -385,6 +457,18 @@ def _open(path: str, timeout: float) -> sqlite3.Connection:
     except BaseException:
         conn.close()
         raise
+    return conn
+
+
+def _open_reader(path: str, timeout: float) -> sqlite3.Connection:
+    """A second, read-only connection to an open database (for another thread's reads)."""
+    try:
+        conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        conn.execute("PRAGMA query_only = ON")
+        conn.execute(f"PRAGMA mmap_size = {_MMAP_SIZE}").fetchall()
+    except sqlite3.Error as exc:
+        raise _translate(exc, path) from exc
     return conn
 
 
