@@ -165,3 +165,42 @@ def test_any_small_shop_is_valid(seed: int, customers: int, chunk: int) -> None:
     facts = store.order_facts()
     if len(facts):
         assert (facts.amount > 0).all() and (facts.refunded <= facts.amount).all()
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), customers=st.integers(1, 80), chunk=st.integers(1, 50))
+def test_trusted_events_equal_validated_events(seed: int, customers: int, chunk: int) -> None:
+    from ecomcrm.domain import Event
+    from ecomcrm.io import _synthetic
+
+    shop = SyntheticShop(customers=customers, seed=seed, chunk_size=chunk)
+    cat = shop._catalog()
+    for k, i0, i1 in shop.chunk_bounds():
+        ch = shop._generate(k, i0, i1, cat)
+        ids = [shop.customer_id(i) for i in range(i0, i1)]
+        orders = shop._orders(ch, ids, cat)
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(_synthetic, "_TRUSTED_EVENTS", False)
+            checked, links = shop._event_objects(ch, ids, orders, cat)
+        fast, fast_links = shop._event_objects(ch, ids, orders, cat)
+        assert fast == checked and fast_links == links
+        for a, b in zip(fast, checked, strict=True):
+            assert type(a) is Event and a.at.tzinfo is b.at.tzinfo is UTC
+            assert [type(v) for v in a.properties.values()] == [
+                type(v) for v in b.properties.values()
+            ]
+            assert dict(a.properties) == dict(b.properties) and a.id == b.id
+
+
+def test_trusted_event_refuses_nothing_the_validated_one_would_accept() -> None:
+    from ecomcrm.domain import Event
+    from ecomcrm.domain._activity import _trusted_event
+
+    parts = dict(
+        name="Order Completed", at=datetime(2024, 5, 1, tzinfo=UTC), customer_id=None,
+        anonymous_id="anon-1", source="synthetic", id="e1",
+    )  # fmt: skip
+    trusted = _trusted_event(properties={"order_id": "o1", "total": 12.5}, **parts)  # type: ignore[arg-type]
+    assert trusted == Event(properties={"order_id": "o1", "total": 12.5}, **parts)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        trusted.properties["total"] = 1  # type: ignore[index]
