@@ -160,3 +160,51 @@ def test_categories_bought(store: ecomcrm.storage.Store) -> None:
     assert refreshed.record_for("c")["categories"] == ("Garden", "Toys")
     assert refreshed.record_for("c") == build_customer_features(store, now=NOW).record_for("c")
     assert refreshed.record_for("a") == table.record_for("a")
+
+
+def _same_facts(a: ecomcrm.storage.EventFacts, b: ecomcrm.storage.EventFacts) -> None:
+    assert a.names == b.names
+    for field in ("customer_ids", "customer_index", "name_code", "at", "product"):
+        left, right = getattr(a, field), getattr(b, field)
+        assert left.dtype == right.dtype, field
+        assert left.tolist() == right.tolist(), field
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ("Product Added", "Checkout Started", "Product Viewed", "Order Completed"),
+        ("Product Viewed",),
+        ("Order Completed", "Nothing Like It"),
+        (),
+    ],
+)
+def test_event_rows_by_name_equal_the_stores_own_filter(
+    store: ecomcrm.storage.Store, names: tuple[str, ...]
+) -> None:
+    from ecomcrm.segments._store_features import _only_names
+
+    s = store
+    s.events.append_many(
+        [
+            Event(name=name, customer_id=cid, at=NOW - timedelta(hours=h),
+                  properties={"sku": f"P{h % 3}"})
+            for h, (name, cid) in enumerate(
+                [("Custom Thing", "a"), ("Product Viewed", "b"), ("Order Completed", "a"),
+                 ("Product Added", "c"), ("Custom Thing", "c"), ("Checkout Started", "b")] * 3
+            )
+        ]
+    )  # fmt: skip
+    _same_facts(_only_names(s.event_facts(), names), s.event_facts(names=names))
+
+
+def test_features_from_events_already_read_equal_a_fresh_read(
+    store: ecomcrm.storage.Store,
+) -> None:
+    store.events.append(Event(name="Custom Thing", customer_id="a", at=NOW - timedelta(hours=3)))
+    fresh = build_customer_features(store, now=NOW)
+    shared = build_customer_features(store, now=NOW, event_facts=store.event_facts())
+    assert fresh.ids.tolist() == shared.ids.tolist()
+    for name in CUSTOMER_FEATURES_SCHEMA:
+        a, b = fresh.column(name), shared.column(name)
+        assert repr(a) == repr(b), name

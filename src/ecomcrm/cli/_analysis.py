@@ -23,7 +23,7 @@ from ecomcrm.segments import (
     evaluate_segments,
     fit_value_models,
 )
-from ecomcrm.storage import Store
+from ecomcrm.storage import EventFacts, Store
 
 Say = Callable[[str], None]
 
@@ -67,7 +67,9 @@ def analyze_store(
             )
             models = None
     say("building the customer feature table")
-    table = build_customer_features(store, now=now, models=models)
+    # one read of every event serves the feature table and the flows' replay
+    events = store.event_facts()
+    table = build_customer_features(store, now=now, models=models, event_facts=events)
     say("evaluating segments and lifecycle stages")
     membership = evaluate_segments(table, builtin_segments(), now=now)
     codes = classify_lifecycle(table, now=now)
@@ -84,7 +86,7 @@ def analyze_store(
     report = None
     if run_flows:
         say(f"backtesting the built-in flows over the last {flow_days} days")
-        report = _backtest_recent(store, now=now, days=flow_days)
+        report = _backtest_recent(store, now=now, days=flow_days, facts=events)
     return Analysis(
         now=now,
         customers=len(table),
@@ -119,9 +121,12 @@ def _valuable_at_risk(table: FeatureTable, limit: int = 10) -> list[dict[str, An
     ]
 
 
-def _backtest_recent(store: Store, *, now: datetime, days: int) -> BacktestReport:
+def _backtest_recent(
+    store: Store, *, now: datetime, days: int, facts: EventFacts | None = None
+) -> BacktestReport:
     since = now - timedelta(days=days)
-    facts = store.event_facts()
+    if facts is None:
+        facts = store.event_facts()
     since64 = np.datetime64(since.replace(tzinfo=None).isoformat(), "us")
     recent = facts.customer_index[(facts.at >= since64) & (facts.customer_index >= 0)]
     events = []

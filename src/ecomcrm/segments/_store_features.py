@@ -38,6 +38,7 @@ _DAY_US = 86_400_000_000
 CART_EVENTS = ("Product Added", "Checkout Started")
 VIEW_EVENTS = ("Product Viewed",)
 ORDER_EVENTS = ("Order Completed",)
+_FEATURE_EVENTS = (*CART_EVENTS, *VIEW_EVENTS, *ORDER_EVENTS)
 
 
 @attrs.frozen(kw_only=True)
@@ -389,6 +390,7 @@ def build_customer_features(
     currency: str | None = None,
     rates: Mapping[str, float] | None = None,
     cart_window: timedelta = timedelta(hours=24),
+    event_facts: EventFacts | None = None,
 ) -> FeatureTable:
     """The customer feature table (``CUSTOMER_FEATURES_SCHEMA``) of every live customer.
 
@@ -400,7 +402,9 @@ def build_customer_features(
     ``categories`` holds the distinct top-level categories (the first element of the
     category path, from :meth:`~ecomcrm.storage.Store.line_facts`) of the customer's
     non-cancelled order lines. ``city`` and ``email_domain`` are not in the store's
-    columnar reads and are left null.
+    columnar reads and are left null. ``event_facts`` saves a read when the caller has
+    already read ``store.event_facts()`` (all names, or any that include the cart, view
+    and order events); only those events are used.
 
     Example:
         >>> import ecomcrm
@@ -417,11 +421,35 @@ def build_customer_features(
     return _features(
         store.customer_table(),
         store.order_facts(currency=currency, rates=rates),
-        store.event_facts(names=(*CART_EVENTS, *VIEW_EVENTS, *ORDER_EVENTS)),
+        store.event_facts(names=_FEATURE_EVENTS)
+        if event_facts is None
+        else _only_names(event_facts, _FEATURE_EVENTS),
         store.line_facts(currency=currency, rates=rates),
         now=end,
         models=models,
         cart_window=cart_window,
+    )
+
+
+def _only_names(facts: EventFacts, names: Iterable[str]) -> EventFacts:
+    """The rows of ``facts`` with one of ``names``, as ``store.event_facts(names=...)`` gives them.
+
+    Row order is kept; the vocabulary is the sorted names that remain (codes renumbered).
+    """
+    wanted = set(names)
+    keep_codes = [i for i, name in enumerate(facts.names) if name in wanted]
+    if len(keep_codes) == len(facts.names):
+        return facts
+    remap = np.full(max(len(facts.names), 1), -1, dtype=np.int32)
+    remap[keep_codes] = np.arange(len(keep_codes), dtype=np.int32)
+    rows = np.flatnonzero(np.isin(facts.name_code, keep_codes))
+    return EventFacts(
+        customer_ids=facts.customer_ids,
+        customer_index=facts.customer_index[rows],
+        name_code=remap[facts.name_code[rows]],
+        names=tuple(facts.names[i] for i in keep_codes),
+        at=facts.at[rows],
+        product=facts.product[rows],
     )
 
 
