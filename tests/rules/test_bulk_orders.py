@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ecomcrm
-from ecomcrm.domain import Consent, Customer, Order, OrderStatus
+from ecomcrm.domain import Channel, Consent, Customer, Order, OrderStatus
 from ecomcrm.io import SyntheticShop
 from ecomcrm.rules import ActionStep, Engine, Flow, Trigger, backtest, builtin_flows
 from ecomcrm.rules._context import CustomerData, OrderTimes, StoreReads
@@ -209,10 +209,12 @@ def test_snapshot_fields_equal_per_customer_fields(
         assert _fields(store, times, cid, at) == _fields(store, None, cid, at)
 
 
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
 def test_kept_reads_follow_erasure_merges_and_revoked_consent(
-    monkeypatch: pytest.MonkeyPatch,
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = ecomcrm.open_store("memory://")
+    url = "memory://" if kind == "memory" else f"sqlite:///{tmp_path / 'shop.db'}"
+    store = ecomcrm.open_store(url)
     SyntheticShop(customers=150, seed=9).to_store(store)
     people = list(store.customers.iterate())
     since = END - timedelta(days=45)
@@ -250,3 +252,48 @@ def test_store_reads_read_each_customer_once() -> None:
         assert CustomerData(store, "nobody", as_of=at, reads=reads).customer is None
     assert calls == ["a", "nobody"]
     assert reads.is_suppressed(store, find("a")) is False  # type: ignore[arg-type]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c"]),
+            st.sampled_from(["email", "sms"]),
+            st.booleans(),
+            st.integers(0, 6),
+        ),
+        max_size=20,
+    ),
+    st.sampled_from([None, ("a", "b"), ("c", "b")]),
+    st.integers(-1, 7),
+)
+def test_bulk_consents_equal_per_customer_history(
+    decisions: list[tuple[str, str, bool, int]], merge: tuple[str, str] | None, cut: int
+) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = ecomcrm.open_store(f"sqlite:///{tmp}/c.db")
+        for cid in ("a", "b", "c"):
+            store.customers.put(Customer(id=cid, created_at=T0))
+        for cid, channel, granted, hours in decisions:  # equal instants keep their order
+            store.consents.record(
+                Consent(customer_id=cid, channel=channel, purpose="marketing",
+                        granted=granted, at=T0 + timedelta(hours=hours))
+            )  # fmt: skip
+        if merge is not None:
+            store.merge(*merge, at=T0 + timedelta(days=1))
+        reads = StoreReads()
+        assert reads.consent_rows(store) is not None
+        at = T0 + timedelta(hours=cut)
+        for cid in ("a", "b", "c", "zz"):
+            for channel in (Channel.EMAIL, Channel.SMS):
+                fast = CustomerData(store, store.resolve(cid), as_of=at, reads=reads)
+                ref = CustomerData(store, store.resolve(cid), as_of=at)
+                assert fast.consent(channel) == ref.consent(channel), (cid, channel)
+        store.close()
+
+
+def test_bulk_consents_only_for_the_sqlite_store() -> None:
+    assert StoreReads().consent_rows(ecomcrm.open_store("memory://")) is None

@@ -134,13 +134,27 @@ class StoreReads:
         ({}, {})
     """
 
-    __slots__ = ("consents", "customers", "loyalty", "suppressed")
+    __slots__ = ("_consent_rows", "consents", "customers", "loyalty", "suppressed")
 
     def __init__(self) -> None:
         self.customers: dict[str, Customer | None] = {}
         self.consents: dict[str, list[Consent]] = {}
         self.loyalty: dict[str, list[LoyaltyEntry]] = {}
         self.suppressed: dict[str, bool] = {}
+        self._consent_rows: dict[str, list[ConsentRow]] | bool | None = False  # False: unread
+
+    def consent_rows(self, store: Store) -> dict[str, list[ConsentRow]] | None:
+        """Every consent decision by (surviving) customer, read in bulk on first use.
+
+        Each customer's rows are ``(at µs, channel, purpose, granted)`` in the order of
+        ``store.consents.history`` (by ``at``, then as recorded). Only the built-in SQLite
+        store is read this way (one statement instead of one read per customer); for
+        another store None (its history is read per customer).
+        """
+        if self._consent_rows is False:
+            self._consent_rows = _bulk_consents(store)
+        found = self._consent_rows
+        return None if isinstance(found, bool) else found
 
     def is_suppressed(self, store: Store, customer: Customer) -> bool:
         """True when one of the customer's identities is suppressed (read once per customer)."""
@@ -150,6 +164,30 @@ class StoreReads:
                 store.is_suppressed(i) for i in customer.identities
             )
         return found
+
+
+ConsentRow = tuple[int, str, str, bool]
+
+
+def _bulk_consents(store: Store) -> dict[str, list[ConsentRow]] | None:
+    """The SQLite store's consent decisions grouped by surviving customer (see StoreReads)."""
+    from ecomcrm.storage import SqliteStore
+
+    if not isinstance(store, SqliteStore):
+        return None
+    with store._db.read() as conn:
+        # merges are flattened (survivor_pk is the final survivor), as history() reads them
+        rows = conn.execute(
+            "SELECT coalesce(s.id, c.id, k.customer_id), k.channel, k.purpose, k.granted, "
+            "k.at, k.pk FROM consents k "
+            "LEFT JOIN customers c ON c.id = k.customer_id "
+            "LEFT JOIN customers s ON s.pk = c.survivor_pk"
+        ).fetchall()
+    rows.sort(key=lambda r: (r[4], r[5]))
+    out: dict[str, list[ConsentRow]] = {}
+    for cid, channel, purpose, granted, at, _ in rows:
+        out.setdefault(str(cid), []).append((int(at), str(channel), str(purpose), bool(granted)))
+    return out
 
 
 class CustomerData:
@@ -259,11 +297,20 @@ class CustomerData:
                 if self.as_of is None:
                     granted = self.store.consents.is_granted(customer.id, channel, purpose)
                 else:
-                    latest = None
-                    for c in self._history(customer.id):
-                        if c.channel is channel and c.purpose is purpose and c.at <= self.as_of:
-                            latest = c
-                    granted = latest is not None and latest.granted
+                    bulk = None if self.reads is None else self.reads.consent_rows(self.store)
+                    if bulk is not None:
+                        # the latest decision for (channel, purpose) at or before as_of
+                        as_of_us = to_micros(self.as_of)
+                        wanted = (channel.value, purpose.value)
+                        for at_us, ch, pu, ok in bulk.get(customer.id, ()):
+                            if at_us <= as_of_us and (ch, pu) == wanted:
+                                granted = ok
+                    else:
+                        latest = None
+                        for c in self._history(customer.id):
+                            if c.channel is channel and c.purpose is purpose and c.at <= self.as_of:
+                                latest = c
+                        granted = latest is not None and latest.granted
             self._cache[key] = granted
         result: bool = self._cache[key]
         return result

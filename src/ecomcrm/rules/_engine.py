@@ -105,7 +105,7 @@ def _short_hash(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
-_NO_DATA: Mapping[str, Any] = {}
+_FROZEN_EMPTY = freeze_state_value({})  # read-only: one shared empty mapping
 _PLAIN_MAPPINGS = frozenset({dict, MappingProxyType})  # checked before the slower ABC test
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 
@@ -867,8 +867,9 @@ class Engine:
         if current is not None and current.get("timer"):
             work.delete(current["timer"])
         timer = _timer_key(due, key)
-        work.put(timer, {"k": key})
-        work.put(key, {"due": due, "timer": timer, "kind": kind, "flow": flow.id, "cust": cid})
+        # built frozen (str and int values only): stored as they are, no copy walk
+        work.put(timer, FrozenDict(k=key))
+        work.put(key, FrozenDict(due=due, timer=timer, kind=kind, flow=flow.id, cust=cid))
 
     def _refresh_customer(self, work: _Work, cid: str, now: datetime, only: Flow | None) -> None:
         data = self._data(work, cid, now)
@@ -946,7 +947,14 @@ class Engine:
     ) -> None:
         # built frozen (scalars and a frozen mapping): stored as is, shared by later versions
         entry = FrozenList(
-            (to_micros(now), kind, step, reason, text, freeze_state_value(data or _NO_DATA))
+            (
+                to_micros(now),
+                kind,
+                step,
+                reason,
+                text,
+                _FROZEN_EMPTY if not data else freeze_state_value(data),
+            )
         )
         log = enr.get("log") or ()
         kept = log if len(log) < self._log_limit else log[len(log) - self._log_limit + 1 :]

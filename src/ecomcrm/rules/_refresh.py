@@ -53,7 +53,9 @@ _CHUNK = 500
 class _Columns:
     """What the refresh reads of every customer, as arrays in customer-table order."""
 
-    __slots__ = ("birthday", "created_us", "ids", "orders", "points", "tz")
+    __slots__ = (
+        "birthday", "created_us", "ids", "orders", "points", "row_of", "tz", "tz_codes", "tz_names",
+    )  # fmt: skip
 
     def __init__(self, store: Store, default_tz: str) -> None:
         table = store.customer_table()
@@ -64,6 +66,10 @@ class _Columns:
         self.tz: NDArray[np.object_] = np.array(
             [t or default_tz for t in table.timezone.tolist()], dtype=object
         )
+        names, codes = np.unique(self.tz.astype(str), return_inverse=True)
+        self.tz_names: list[str] = [str(t) for t in names.tolist()]
+        self.tz_codes: NDArray[np.int64] = codes.astype(np.int64).reshape(-1)
+        self.row_of: dict[str, int] = {c: r for r, c in enumerate(self.ids.tolist())}
         self.birthday: NDArray[np.datetime64] = table.birthday.astype("datetime64[D]")
         facts = store.order_facts()
         keep = ~facts.cancelled
@@ -138,7 +144,10 @@ def _loyalty_columns(
         at = [r[2] for r in raw]
     else:
         return None
-    resolved = {o: store.resolve(o) for o in set(owners)}
+    # a live customer (every id of the customer table) is its own survivor: only the
+    # other owners (merged away, or unknown) need the store's resolve
+    live = set(ids.tolist())
+    resolved = {o: o if o in live else store.resolve(o) for o in set(owners)}
     rows = _rows_of(ids, np.array([resolved[o] for o in owners], dtype=object))
     pts = np.asarray(points, dtype=np.float64)
     ats = np.asarray(at, dtype=np.int64)
@@ -146,9 +155,24 @@ def _loyalty_columns(
     return rows[ok], pts[ok], ats[ok]
 
 
-def _stored(engine: Engine, prefix: str) -> dict[str, Mapping[str, Any]]:
-    """Customer id to value of every state record under ``prefix``."""
-    return {r.key[len(prefix) :]: r.value for r in engine._state.scan(prefix)}
+def _stored_rows(
+    engine: Engine, prefix: str, cols: _Columns
+) -> tuple[NDArray[np.int64], list[Mapping[str, Any]]]:
+    """Rows (in ``cols``) and values of the state records under ``prefix`` of its customers.
+
+    Records of ids that are not rows of ``cols`` are left out, as a walk over the
+    customers' ids would never look them up.
+    """
+    row_of = cols.row_of
+    cut = len(prefix)
+    rows: list[int] = []
+    values: list[Mapping[str, Any]] = []
+    for record in engine._state.scan(prefix):
+        row = row_of.get(record.key[cut:])
+        if row is not None:
+            rows.append(row)
+            values.append(record.value)
+    return np.asarray(rows, dtype=np.int64), values
 
 
 def _date_dues(
@@ -169,13 +193,13 @@ def _date_dues(
     else:
         valid = np.ones(n, dtype=bool)
         month, day = _local_month_day(engine, cols)
-    tz_names, tz_codes = np.unique(cols.tz.astype(str), return_inverse=True)
-    key = (tz_codes.astype(np.int64) * 13 + month) * 32 + day
+    tz_names, tz_codes = cols.tz_names, cols.tz_codes
+    key = (tz_codes * 13 + month) * 32 + day
     uniq, inverse = np.unique(key[valid], return_inverse=True)
     cache: dict[tuple[Any, ...], int] = engine._refresh_cache.setdefault("dates", {})
     dues = np.empty(len(uniq), dtype=np.int64)
     for i, k in enumerate(uniq.tolist()):
-        tz_name = str(tz_names[k // (13 * 32)])
+        tz_name = tz_names[k // (13 * 32)]
         m, d = (k // 32) % 13, k % 32
         ck = (flow.trigger.field, trigger.at, trigger.days_before, trigger.feb29, tz_name, m, d)
         due = cache.get(ck)
@@ -275,8 +299,9 @@ def _segment_candidates(
         member = np.asarray(expression.mask(table, now), dtype=bool)
     except Exception:  # undecidable by arrays: every customer is checked
         return everyone
-    stored = _stored(engine, f"seg:{flow.id}:")
-    before = np.array([bool(stored.get(c, {}).get("in")) for c in cols.ids.tolist()], dtype=bool)
+    rows, values = _stored_rows(engine, f"seg:{flow.id}:", cols)
+    before = np.zeros(n, dtype=bool)
+    before[rows] = np.asarray([bool(v.get("in")) for v in values], dtype=bool)
     return np.asarray(member != before, dtype=bool)
 
 
@@ -297,10 +322,13 @@ def refresh_all(engine: Engine, now: datetime) -> list[Action]:
     candidates = np.zeros(n, dtype=bool)
     for flow in engine._date_flows:
         dues = _date_dues(engine, flow, cols, now, now_us)
-        stored = _stored(engine, f"trg:{flow.id}:")
-        before = np.array([stored.get(c, {}).get("due", _NONE) for c in ids], dtype=np.int64)
+        rows, values = _stored_rows(engine, f"trg:{flow.id}:", cols)
+        before = np.full(n, _NONE, dtype=np.int64)
+        before[rows] = np.asarray([v.get("due", _NONE) for v in values], dtype=np.int64)
+        has_record = np.zeros(n, dtype=bool)
+        has_record[rows] = True
         has_day = dues != _NONE
-        candidates |= ~has_day & np.array([c in stored for c in ids], dtype=bool)
+        candidates |= ~has_day & has_record
         writes.extend(
             (flow, int(r), int(dues[r]), "date") for r in np.flatnonzero(has_day & (dues != before))
         )
@@ -308,11 +336,12 @@ def refresh_all(engine: Engine, now: datetime) -> list[Action]:
         _, _, last = cols.order_stats(as_of)
         base = np.where(last != _NONE, last, cols.created_us)
         for flow in engine._inactivity_flows:
-            stored = _stored(engine, f"trg:{flow.id}:")
+            rows, _ = _stored_rows(engine, f"trg:{flow.id}:", cols)
             assert flow.trigger.inactive_for is not None
             length = int(flow.trigger.inactive_for / _td_us())
             due = np.maximum(base + length, now_us)
-            need = np.array([c not in stored for c in ids], dtype=bool)
+            need = np.ones(n, dtype=bool)
+            need[rows] = False
             writes.extend((flow, int(r), int(due[r]), "inactive") for r in np.flatnonzero(need))
     for flow in engine._segment_flows:
         candidates |= _segment_candidates(engine, flow, cols, now, as_of)
@@ -330,9 +359,9 @@ def refresh_all(engine: Engine, now: datetime) -> list[Action]:
                 engine._set_trigger_timer(work, flow, ids[r], due, kind)
 
         out.extend(engine._run(unit, hold=True))
-    rows = np.flatnonzero(candidates).tolist()
-    for start in range(0, len(rows), 200):
-        chunk_ids = [ids[r] for r in rows[start : start + 200]]
+    picked = np.flatnonzero(candidates).tolist()
+    for start in range(0, len(picked), 200):
+        chunk_ids = [ids[r] for r in picked[start : start + 200]]
 
         def check(work: _Work, chunk_ids: list[str] = chunk_ids) -> None:
             for cid in chunk_ids:
