@@ -1811,6 +1811,10 @@ class SqliteStore(_Base):
         >>> store.customers.find_by_identity(Identity.email("ADA@example.com")).id
         'c1'
         >>> store.close()
+
+    The store may be shared by threads: writes are serialised, and a thread that reads
+    while another holds the connection reads the last committed state on a read-only
+    connection of its own instead of waiting.
     """
 
     def __init__(
