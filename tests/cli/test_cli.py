@@ -138,3 +138,23 @@ def test_import_guesses_the_format(name: str, kind: str, tmp_path: Path) -> None
     result = run("import", str(DATA / name), "--db", "crm.db", "--quiet", cwd=tmp_path)
     assert result.returncode in (0, 3), result.stderr
     assert result.stdout.startswith(f"{name} ({kind})")
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_demo_pauses_the_cyclic_collector_and_restores_it(enabled: bool) -> None:
+    import gc
+
+    from ecomcrm.cli._commands import _no_cyclic_gc
+
+    before = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        with pytest.raises(RuntimeError), _no_cyclic_gc():
+            assert not gc.isenabled()
+            raise RuntimeError("boom")
+        assert gc.isenabled() is enabled
+        with _no_cyclic_gc():
+            assert not gc.isenabled()
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if before else gc.disable)()

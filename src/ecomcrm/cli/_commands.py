@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,27 @@ def _progress(args: argparse.Namespace) -> Any:
     return None if getattr(args, "quiet", False) else True
 
 
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for a batch run (restored afterwards).
+
+    The demo builds millions of objects (generated records, then the replay's state) that
+    mostly live until a phase ends and are freed by reference counting; the cyclic
+    collector finds next to nothing in them but walks them again and again as they
+    accumulate. At 100,000 customers that walking was about a quarter of the run (72 s
+    -> 48 s with it paused, the same report and the same peak memory). Reference counting
+    still frees everything as usual; a collection runs once at the end.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+        gc.collect()
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from ecomcrm.cli._analysis import analyze_store, render_html, render_text
     from ecomcrm.io import SyntheticShop
@@ -59,12 +82,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     say(f"building a sample shop of {args.customers:,} customers in {db}")
     store = _open(str(db))
     try:
-        summary = shop.to_store(store, progress=_progress(args))
-        say(
-            f"wrote {summary.customers:,} customers, {summary.orders:,} orders, "
-            f"{summary.events:,} events"
-        )
-        analysis = analyze_store(store, now=now, flow_days=args.flow_days, say=say)
+        with _no_cyclic_gc():
+            summary = shop.to_store(store, progress=_progress(args))
+            say(
+                f"wrote {summary.customers:,} customers, {summary.orders:,} orders, "
+                f"{summary.events:,} events"
+            )
+            analysis = analyze_store(store, now=now, flow_days=args.flow_days, say=say)
         print(render_text(analysis))
         if args.html:
             page = render_html(analysis, store)
