@@ -24,6 +24,7 @@ from ecomcrm.io._frames import (
 )
 from ecomcrm.io._ga4 import GA4_EVENT_NAMES, ga4_to_segment, import_ga4_events
 from ecomcrm.io._generic import GENERIC_FIELDS, import_generic
+from ecomcrm.io._parallel import parallel_import_possible
 from ecomcrm.io._progress import ProgressCallback, TextProgress, make_progress
 from ecomcrm.io._report import MAX_REJECTION_DETAILS, ImportReport, RejectedRow
 from ecomcrm.io._segment_events import import_segment_events
@@ -69,6 +70,7 @@ __all__ = [
     "import_shopify_orders",
     "import_woocommerce_orders",
     "make_progress",
+    "parallel_import_possible",
     "parse_pipe_fields",
     "shopify_customer_redact",
     "shopify_data_request",

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+import attrs
 from dateutil import parser as date_parser
 
 from ecomcrm.domain import Consent, Customer, Event, Identity, IdentityKind, Order, Refund
-from ecomcrm.errors import EcomcrmError, NotFoundError, ValidationError
+from ecomcrm.errors import ConflictError, EcomcrmError, NotFoundError, ValidationError
 from ecomcrm.io._progress import Progress
 from ecomcrm.io._report import ImportReport
 from ecomcrm.storage._protocols import Store
@@ -245,7 +246,9 @@ class Resolver:
     a new person, so lookups never query the store for newcomers.
     """
 
-    def __init__(self, store: Store, *, max_cache: int = 200_000) -> None:
+    def __init__(
+        self, store: Store, *, max_cache: int = 200_000, complete: bool | None = None
+    ) -> None:
         self.store = store
         self.max_cache = max_cache
         self._ids: dict[str, str] = {}
@@ -254,7 +257,8 @@ class Resolver:
         self.pending: dict[str, Customer] = {}
         # With no customers at the start, a cache miss means "new": no need to ask the store
         # unless the key went into the overflow filter when the cache was trimmed.
-        self._complete = store.customers.count() == 0
+        # ``complete`` overrides: a worker of a parallel import owns its people alone.
+        self._complete = store.customers.count() == 0 if complete is None else complete
         self._overflow: _SeenKeys | None = None
 
     def phone(self, text: str) -> Identity | None:
@@ -428,6 +432,8 @@ class BatchWriter:
         progress: Progress,
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        fresh: bool | None = None,
+        done: Callable[[int], None] | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValidationError("must be at least 1", field="batch_size", value=batch_size)
@@ -438,8 +444,11 @@ class BatchWriter:
         self.batch_size = batch_size
         self._items: list[Item] = []
         self._orders_at_start = store.orders.count()
-        self._fresh = self._orders_at_start == 0
+        # ``fresh`` given: a worker of a parallel import, whose caller settles repeated ids.
+        self._fresh = self._orders_at_start == 0 if fresh is None else fresh
+        self._settle_repeats = fresh is None
         self._fresh_imported = 0
+        self._done = done  # told how many items each batch wrote (a parallel import's worker)
 
     def add(self, item: Item) -> None:
         """Queue an item; writes the batch when it is full."""
@@ -450,7 +459,7 @@ class BatchWriter:
     def finish(self) -> ImportReport:
         """Write what is left and settle the counts."""
         self.flush()
-        if self._fresh and self._fresh_imported:
+        if self._settle_repeats and self._fresh and self._fresh_imported:
             created = self.store.orders.count() - self._orders_at_start
             repeated = self._fresh_imported - created
             if repeated > 0:  # the same order id came twice in the file
@@ -475,6 +484,8 @@ class BatchWriter:
         for name, n in counts.items():
             setattr(self.report, name, getattr(self.report, name) + n)
         self.progress.update(len(items))
+        if self._done is not None:
+            self._done(len(items))
 
     def _write_one_by_one(self, items: list[Item]) -> dict[str, int]:
         totals = {"imported": 0, "updated": 0, "unchanged": 0}
@@ -483,12 +494,46 @@ class BatchWriter:
                 with self.store.transaction():
                     counts = self._write([item], item.customers)
             except EcomcrmError as exc:
-                column = exc.field if isinstance(exc, ValidationError) else None
-                self.report.reject(line=item.line, column=column, reason=str(exc))
-                continue
+                retried = self._without_claimed_phones(item, exc)
+                if retried is None:
+                    column = exc.field if isinstance(exc, ValidationError) else None
+                    self.report.reject(line=item.line, column=column, reason=str(exc))
+                    continue
+                counts = retried
             for name, n in counts.items():
                 totals[name] += n
         return totals
+
+    def _without_claimed_phones(self, item: Item, exc: EcomcrmError) -> dict[str, int] | None:
+        """Retry an item whose new customer's phone another customer holds, without the phone.
+
+        The same rule as :meth:`Resolver.unowned` for customers that orders or events bring
+        in, for a phone claimed after the item was built (by another process, or a worker
+        of a parallel import). None when the item still fails, the error was not a
+        conflict, or the item comes from a customers file (whose rows are rejected).
+        """
+        phone = IdentityKind.PHONE
+        if item.customer_state is not None:  # a customers file states the phone: report it
+            return None
+        if not isinstance(exc, ConflictError) or not any(
+            i.kind is phone for c in item.customers for i in c.identities
+        ):
+            return None
+        customers = []
+        dropped = 0
+        for customer in item.customers:
+            kept = [i for i in customer.identities if i.kind is not phone]
+            if not kept:
+                return None
+            dropped += len(customer.identities) - len(kept)
+            customers.append(attrs.evolve(customer, identities=kept))
+        try:
+            with self.store.transaction():
+                counts = self._write([item], customers)
+        except EcomcrmError:
+            return None
+        self.report.count("phones_already_in_use", dropped)
+        return counts
 
     def _write(self, items: list[Item], customers: Iterable[Customer]) -> dict[str, int]:
         store = self.store
@@ -563,8 +608,6 @@ def reject(report: ImportReport, line: int, error: RowError) -> None:
 
 def merge_customer(existing: Customer, **changes: Any) -> Customer:
     """``existing`` with the non-empty ``changes`` applied and identities united."""
-    import attrs
-
     identities = list(existing.identities)
     keys = {i.key for i in identities}
     for identity in changes.pop("identities", ()):

@@ -49,6 +49,7 @@ from ecomcrm.io._common import (
     source_name,
 )
 from ecomcrm.io._csvfile import Header, cell, open_text, read_rows
+from ecomcrm.io._parallel import Part, parallel_import_possible, run_parallel
 from ecomcrm.io._progress import ProgressOption, make_progress
 from ecomcrm.io._report import ImportReport
 from ecomcrm.storage._protocols import Store
@@ -164,6 +165,7 @@ def import_shopify_orders(
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: ProgressOption = None,
     id_prefix: str = "",
+    workers: int = 1,
 ) -> ImportReport:
     r"""Import a Shopify orders CSV export, streaming, ``batch_size`` orders per transaction.
 
@@ -174,6 +176,11 @@ def import_shopify_orders(
     latest known time (the export has no refund date). Orders of erased people are
     counted as ``suppressed`` and not imported; orders that cannot be read are rejected
     with their line, column and reason. Importing the same file again changes nothing.
+
+    ``workers > 1`` reads and writes in that many processes when the store is empty (a
+    first load) and another process can open it (it has a ``url``, as the SQLite store
+    does); see :func:`~ecomcrm.io.parallel_import_possible`. Otherwise the import runs
+    in this process; ``report.extra["workers"]`` says how many ran.
 
     Raises ValidationError when a required column (Name, Created at, Currency, Total,
     Lineitem quantity, Lineitem price) is missing from the header.
@@ -195,12 +202,36 @@ def import_shopify_orders(
         >>> report.imported, report.rejected, store.orders.get("#1001").total
         (1, 0, Decimal('35.00'))
     """
+    if workers > 1 and parallel_import_possible(store):
+        return run_parallel(
+            store, path, _import_part, workers=workers, progress=progress,
+            kind="shopify_orders", unit="orders", batch_size=batch_size, id_prefix=id_prefix,
+        )  # fmt: skip
+    return shopify_orders_part(store, path, None, batch_size, progress, id_prefix, None)
+
+
+def _import_part(
+    store: Store, path: PathLike, part: Part, batch_size: int, id_prefix: str, done: Any
+) -> ImportReport:
+    return shopify_orders_part(store, path, part, batch_size, None, id_prefix, done)
+
+
+def shopify_orders_part(
+    store: Store,
+    path: PathLike,
+    part: Part | None,
+    batch_size: int,
+    progress: ProgressOption,
+    id_prefix: str,
+    done: Any,
+) -> ImportReport:
+    """Import the orders of one part of the file (all of it when ``part`` is None)."""
     file = source_name(path)
     report = ImportReport(source=file, kind="shopify_orders")
-    resolver = Resolver(store)
+    resolver = Resolver(store, complete=part.complete if part is not None else None)
     writer = BatchWriter(
         store, report, resolver, make_progress(progress, f"import {file}", unit="orders"),
-        batch_size=batch_size,
+        batch_size=batch_size, fresh=part.fresh if part is not None else None, done=done,
     )  # fmt: skip
     with open_text(path) as handle:
         names, rows = read_rows(handle)
@@ -208,21 +239,27 @@ def import_shopify_orders(
             return writer.finish()
         cols = _OrderColumns(Header(names, file))
         name_i = cols.name
+        email_i = cols.email
         group: list[tuple[int, list[str]]] = []
         current = None
         width = cols.width
+
+        def take(group: list[tuple[int, list[str]]]) -> None:
+            if part is None or part.selects(group[0][1][email_i], resolver):
+                report.rows += len(group)
+                _order_from_group(group, cols, resolver, writer, report, id_prefix)
+
         for line, row in rows:
-            report.rows += 1
             if len(row) < width:
                 row.extend([""] * (width - len(row)))
             name = row[name_i]
             if name != current and group:
-                _order_from_group(group, cols, resolver, writer, report, id_prefix)
+                take(group)
                 group = []
             current = name
             group.append((line, row))
         if group:
-            _order_from_group(group, cols, resolver, writer, report, id_prefix)
+            take(group)
     return writer.finish()
 
 

@@ -1834,6 +1834,20 @@ class SqliteStore(_Base):
         self.messages: MessageRepository = SqliteMessages(self._db)
         self.state: StateRepository = SqliteState(self._db)
 
+    @property
+    def url(self) -> str | None:
+        """The ``sqlite://`` URL of the file, for :func:`ecomcrm.open_store` in another process.
+
+        None for an in-memory database, which no other connection can see.
+
+        Example:
+            >>> SqliteStore(":memory:").url is None
+            True
+        """
+        if self.path == ":memory:":
+            return None
+        return "sqlite:///" + os.path.abspath(self.path)
+
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
 
