@@ -120,6 +120,7 @@ def register_store(scheme: str, factory: StoreFactory, *, clobber: bool = False)
         >>> register_store("scratch", lambda url, **options: MemoryStore(), clobber=True)
         >>> type(open_store("scratch://anything")).__name__
         'MemoryStore'
+        >>> unregister_store("scratch")
     """
     name = _check_scheme(scheme)
     if not callable(factory):
