@@ -10,6 +10,7 @@ still go in.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -434,6 +435,7 @@ class BatchWriter:
         batch_size: int = DEFAULT_BATCH_SIZE,
         fresh: bool | None = None,
         done: Callable[[int], None] | None = None,
+        bulk: bool = False,
     ) -> None:
         if batch_size < 1:
             raise ValidationError("must be at least 1", field="batch_size", value=batch_size)
@@ -449,6 +451,11 @@ class BatchWriter:
         self._settle_repeats = fresh is None
         self._fresh_imported = 0
         self._done = done  # told how many items each batch wrote (a parallel import's worker)
+        # A store's optional bulk mode (SqliteStore.bulk_load), held until finish()/close().
+        self._bulk: contextlib.ExitStack | None = contextlib.ExitStack()
+        bulk_load = getattr(store, "bulk_load", None) if bulk else None
+        if callable(bulk_load):
+            self._bulk.enter_context(bulk_load())
 
     def add(self, item: Item) -> None:
         """Queue an item; writes the batch when it is full."""
@@ -465,8 +472,15 @@ class BatchWriter:
             if repeated > 0:  # the same order id came twice in the file
                 self.report.imported -= repeated
                 self.report.updated += repeated
-        self.progress.close()
+        self.close()
         return self.report
+
+    def close(self) -> None:
+        """Leave the store's bulk mode (if it was entered) and close the progress display."""
+        if self._bulk is not None:
+            bulk, self._bulk = self._bulk, None
+            bulk.close()
+            self.progress.close()
 
     def flush(self) -> None:
         """Write the queued items in one transaction (item by item if that fails)."""
@@ -574,14 +588,12 @@ class BatchWriter:
             store.orders.put_many(orders)
             if self._fresh:
                 self._fresh_imported += len(orders)
-        refunds = 0
-        consents = 0
-        for item in items:
-            for refund in item.refunds:
-                refunds += bool(store.orders.add_refund(refund))
-            for consent in item.consents:
-                store.consents.record(consent)
-                consents += 1
+        refund_list = [refund for item in items for refund in item.refunds]
+        refunds = store.orders.add_refunds(refund_list) if refund_list else 0
+        consent_list = [consent for item in items for consent in item.consents]
+        if consent_list:
+            store.consents.record_many(consent_list)
+        consents = len(consent_list)
         if refunds:
             self.report.count("refunds", refunds)
         if consents:

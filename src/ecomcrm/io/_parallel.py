@@ -187,7 +187,7 @@ def run_parallel(
                     shown = now
                 for proc in procs:
                     report.merge(proc.finish())
-                bar.update(report.read - shown)
+                bar.update(sum(p.written for p in procs) - shown)
             finally:
                 for proc in procs:
                     if proc.process.poll() is None:
@@ -198,9 +198,8 @@ def run_parallel(
         if repeated > 0:
             report.imported -= repeated
             report.updated += repeated
-        rest = import_part(store, path, Part(-1, workers), done=None, **options)
+        rest = import_part(store, path, Part(-1, workers), done=bar.update, **options)
         report.merge(rest)
-        bar.update(rest.read)
     finally:
         bar.close()
     report.count("workers", workers)

@@ -232,8 +232,9 @@ def shopify_orders_part(
     writer = BatchWriter(
         store, report, resolver, make_progress(progress, f"import {file}", unit="orders"),
         batch_size=batch_size, fresh=part.fresh if part is not None else None, done=done,
+        bulk=True,
     )  # fmt: skip
-    with open_text(path) as handle:
+    with contextlib.closing(writer), open_text(path) as handle:
         names, rows = read_rows(handle)
         if not names:
             return writer.finish()
