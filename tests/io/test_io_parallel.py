@@ -122,3 +122,34 @@ def test_stores_another_process_cannot_open_import_in_this_process(export: Path)
     assert not parallel_import_possible(store)
     report = import_shopify_orders(store, export, workers=4)
     assert "workers" not in report.extra and report.rejected == 3
+
+
+def test_a_phone_shared_across_workers_is_kept_by_one_person(tmp_path: Path) -> None:
+    import zlib
+
+    def part(email: str) -> int:
+        return zlib.crc32(Identity.email(email).key.encode()) % 2
+
+    emails = [f"p{i}@example.com" for i in range(20)]
+    a = emails[0]
+    b = next(e for e in emails if part(e) != part(a))
+    path = tmp_path / "orders.csv"
+    with path.open("w", newline="") as handle:
+        csv.writer(handle).writerows(
+            [
+                SHOPIFY_ORDER_COLUMNS,
+                _order("#1", a, "+33633333333"),
+                _order("#2", b, "+33633333333"),
+            ]
+        )
+    for workers in (1, 2):
+        store = ecomcrm.open_store(f"sqlite:///{tmp_path / f'w{workers}.db'}")
+        report = import_shopify_orders(store, path, workers=workers)
+        assert report.imported == 2 and report.rejected == 0
+        assert report.extra["phones_already_in_use"] == 1
+        phones = [
+            store.customers.find_by_identity(Identity.email(e)).phone  # type: ignore[union-attr]
+            for e in (a, b)
+        ]
+        assert sorted(phones, key=str) == sorted(["+33633333333", None], key=str)
+        store.close()
