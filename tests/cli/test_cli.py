@@ -92,6 +92,16 @@ def test_import_twice_changes_nothing_the_second_time(tmp_path: Path) -> None:
     assert "imported 0" in second.stdout.lower() or "0 imported" in second.stdout.lower()
 
 
+def test_import_with_workers_reports_as_one_process(tmp_path: Path) -> None:
+    seq = run("import", str(DATA / "shopify_orders.csv"), "--db", "a.db", "--quiet", cwd=tmp_path)
+    par = run(
+        "import", str(DATA / "shopify_orders.csv"), "--db", "b.db", "--workers", "2", "--quiet",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert seq.returncode == par.returncode == 0, par.stderr
+    assert par.stdout.splitlines()[0] == seq.stdout.splitlines()[0]  # the counts line
+
+
 def test_bad_file_gives_row_report_and_nonzero_exit(tmp_path: Path) -> None:
     result = run(
         "import", str(DATA / "shopify_orders_bad.csv"), "--db", "crm.db", "--quiet", cwd=tmp_path
