@@ -48,6 +48,9 @@ class _NullRepo:
     def add_refund(self, refund: Any) -> bool:
         return True
 
+    def add_refunds(self, refunds: Any) -> int:
+        return len(list(refunds))
+
 
 class _NullStore:
     """Accepts everything: measures reading, parsing and building the domain records alone."""
