@@ -487,9 +487,17 @@ class BatchWriter:
         items, self._items = self._items, []
         if not items:
             return
+        # New orders' rows are computed before the transaction, where the store offers it,
+        # so other writers (a parallel import's workers) wait less for the write lock.
+        prepare = getattr(self.store.orders, "prepare_many", None) if self._fresh else None
+        prepared = (
+            prepare([item.order for item in items if item.order is not None])
+            if callable(prepare)
+            else None
+        )
         try:
             with self.store.transaction():
-                counts = self._write(items, self.resolver.pending.values())
+                counts = self._write(items, self.resolver.pending.values(), prepared)
         except EcomcrmError:
             self.resolver.batch_failed()
             counts = self._write_one_by_one(items)
@@ -549,7 +557,12 @@ class BatchWriter:
         self.report.count("phones_already_in_use", dropped)
         return counts
 
-    def _write(self, items: list[Item], customers: Iterable[Customer]) -> dict[str, int]:
+    def _write(
+        self,
+        items: list[Item],
+        customers: Iterable[Customer],
+        prepared: Sequence[Order] | None = None,
+    ) -> dict[str, int]:
         store = self.store
         counts = {"imported": 0, "updated": 0, "unchanged": 0}
         to_write = list(customers)
@@ -585,7 +598,7 @@ class BatchWriter:
             elif item.customer_state is not None:
                 counts[item.customer_state] += 1
         if orders:
-            store.orders.put_many(orders)
+            store.orders.put_many(prepared if prepared is not None else orders)
             if self._fresh:
                 self._fresh_imported += len(orders)
         refund_list = [refund for item in items for refund in item.refunds]

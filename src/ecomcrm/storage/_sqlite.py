@@ -605,6 +605,20 @@ def _line_values(o: Order) -> Iterator[tuple[Any, ...]]:
         )
 
 
+class _PreparedOrders(list[Order]):
+    """Orders with their ``orders`` and ``order_lines`` rows (see ``prepare_many``)."""
+
+    def __init__(
+        self,
+        orders: list[Order],
+        rows: list[tuple[Any, ...]],
+        line_rows: list[tuple[Any, ...]],
+    ) -> None:
+        super().__init__(orders)
+        self.rows = rows
+        self.line_rows = line_rows
+
+
 def _order_from(row: Sequence[Any], customer_id: str, lines: Sequence[OrderLine]) -> Order:
     address = json.loads(row[13]) if row[13] else None
     return Order(
@@ -1116,10 +1130,40 @@ class SqliteOrders(_Base):
             ).fetchall()
         )
 
+    def prepare_many(self, orders: Iterable[Order]) -> Sequence[Order]:
+        """The orders, with their table rows computed now, for a later :meth:`put_many`.
+
+        An importer calls it before opening its transaction, so the conversion to rows
+        does not hold the database's write lock (which other processes may be waiting for).
+
+        Example:
+            >>> from datetime import datetime, timezone
+            >>> from ecomcrm.domain import Order, OrderLine
+            >>> store = SqliteStore(":memory:")
+            >>> o = Order(id="1", customer_id="c1", currency="EUR",
+            ...           placed_at=datetime(2024, 3, 1, tzinfo=timezone.utc),
+            ...           lines=[OrderLine(sku="A", quantity=1, unit_price="5.00")])
+            >>> len(store.orders.prepare_many([o]))
+            1
+        """
+        batch = list(orders)
+        return _PreparedOrders(
+            batch,
+            [_order_values(o, o.customer_id) for o in batch],
+            [v for o in batch for v in _line_values(o)],
+        )
+
     def _write(
         self, conn: sqlite3.Connection, orders: Sequence[Order], merged: Mapping[str, str]
     ) -> None:
-        rows = [_order_values(o, merged.get(o.customer_id, o.customer_id)) for o in orders]
+        if isinstance(orders, _PreparedOrders):
+            rows = orders.rows
+            if merged:
+                rows = [(r[0], merged.get(r[1], r[1]), *r[2:]) for r in rows]
+            line_rows = orders.line_rows
+        else:
+            rows = [_order_values(o, merged.get(o.customer_id, o.customer_id)) for o in orders]
+            line_rows = [v for o in orders for v in _line_values(o)]
         existing = [
             r[0]
             for r in _in(conn, "SELECT id FROM orders WHERE id IN ({ids})", [o.id for o in orders])
@@ -1131,7 +1175,7 @@ class SqliteOrders(_Base):
             raise
         for part in _chunks(existing):
             conn.execute(f"DELETE FROM order_lines WHERE order_id IN ({_marks(len(part))})", part)
-        _insert_rows(conn, _LINE_INSERT, [v for o in orders for v in _line_values(o)])
+        _insert_rows(conn, _LINE_INSERT, line_rows)
 
     def _explain(
         self,
@@ -1170,6 +1214,10 @@ class SqliteOrders(_Base):
         n = 0
         with self._db.write() as conn:
             merged = self._merged_map(conn)
+            if isinstance(orders, _PreparedOrders):
+                self._write(conn, orders, merged)
+                self._touch_facts(conn)
+                return len(orders)
             batch: list[Order] = []
             for order in orders:
                 batch.append(order)
