@@ -218,6 +218,18 @@ def test_erased_person_is_not_brought_back(store: Store, data: Path) -> None:
     assert store.customers.find_by_identity(Identity.email("ada@example.com")) is None
 
 
+def test_a_suppression_the_import_did_not_see_is_still_refused(
+    store: Store, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An erasure after the import checked for suppressions: rejected, never brought back."""
+    import_shopify_orders(store, data / "shopify_orders.csv")
+    store.erase(_customer(store, "ada@example.com"))
+    monkeypatch.setattr(store, "has_suppressions", lambda: False)  # as if erased meanwhile
+    again = import_shopify_orders(store, data / "shopify_orders.csv")
+    assert again.suppressed == 0 and again.rejected == 3 and again.imported == 0
+    assert store.customers.find_by_identity(Identity.email("ada@example.com")) is None
+
+
 def test_data_request_and_dispatch(store: Store, data: Path) -> None:
     import_shopify_customers(store, data / "shopify_customers.csv", exported_at=T)
     payload = {"shop_id": 1, "customer": {"id": 7001002, "email": "nobody@example.com"},

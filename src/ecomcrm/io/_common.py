@@ -261,6 +261,11 @@ class Resolver:
         # ``complete`` overrides: a worker of a parallel import owns its people alone.
         self._complete = store.customers.count() == 0 if complete is None else complete
         self._overflow: _SeenKeys | None = None
+        # Nobody suppressed when the import began: no per-identity checks. (The store
+        # still refuses a suppressed identity when writing, so a concurrent erasure ends
+        # as a rejected record, never as a person brought back.)
+        has_suppressions = getattr(store, "has_suppressions", None)
+        self._none_suppressed = callable(has_suppressions) and not has_suppressions()
 
     def phone(self, text: str) -> Identity | None:
         """:func:`phone_identity`, cached."""
@@ -287,6 +292,8 @@ class Resolver:
 
     def is_suppressed(self, identities: Iterable[Identity]) -> bool:
         """True when any identity belonged to an erased person."""
+        if self._none_suppressed:
+            return False
         for identity in identities:
             key = identity.key
             hit = self._suppressed.get(key)

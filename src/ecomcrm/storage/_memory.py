@@ -1239,6 +1239,16 @@ class MemoryStore:
         self._ddel(index, customer_id)
         return len(ids)
 
+    def has_suppressions(self) -> bool:
+        """True when any identity is suppressed (an optional fast path for importers).
+
+        Example:
+            >>> MemoryStore().has_suppressions()
+            False
+        """
+        self._check_open()
+        return bool(self._tombstones)
+
     def is_suppressed(self, identity: Identity) -> bool:
         """True when this identity belonged to an erased person.
 

@@ -2141,6 +2141,15 @@ class SqliteStore(_Base):
             counts=dict(sorted(counts.items())),
         )
 
+    def has_suppressions(self) -> bool:
+        """True when any identity is suppressed (an optional fast path for importers).
+
+        Example:
+            >>> SqliteStore(":memory:").has_suppressions()
+            False
+        """
+        return self._db.query_one("SELECT 1 FROM suppressed LIMIT 1") is not None
+
     def is_suppressed(self, identity: Identity) -> bool:
         """True when this identity belonged to an erased person."""
         if identity.kind not in sh.SUPPRESSED_KINDS:
