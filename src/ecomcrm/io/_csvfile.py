@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -72,3 +72,81 @@ def cell(row: list[str], index: int | None) -> str:
     if index is None or index >= len(row):
         return ""
     return row[index]
+
+
+def read_groups(
+    handle: IO[str],
+    columns: Callable[[list[str]], tuple[int, int]],
+    wanted: Callable[[str], bool],
+) -> tuple[list[str], Iterator[list[tuple[int, list[str]]]]]:
+    """The header and the groups of consecutive rows sharing a key column that ``wanted`` takes.
+
+    ``columns(header)`` gives the indexes of the key column and of a probe column;
+    ``wanted`` sees the first row's cell in the probe column; the rows of groups it refuses
+    are not parsed beyond those two cells (a record without a quote is split at its first
+    commas), which is what makes one worker of a parallel import cheap on the others'
+    rows. Groups, rows and line numbers are exactly those of :func:`read_rows` (records
+    with quotes, even spanning lines, are parsed by the csv module; blank rows skipped).
+    """
+    lines = iter(handle)
+    header_lines = _record(lines)
+    if header_lines is None:
+        return [], iter(())
+    header = next(csv.reader(header_lines))
+    if not any(header):
+        return [], iter(())
+    key, probe = columns(header)
+    cut = max(key, probe) + 1
+
+    def parsed(text: list[str]) -> list[str]:
+        return next(csv.reader(text), [])
+
+    def cells(text: list[str]) -> list[str]:
+        if len(text) == 1 and '"' not in text[0]:
+            return text[0].rstrip("\r\n").split(",", cut)[:cut]
+        return parsed(text)
+
+    def groups() -> Iterator[list[tuple[int, list[str]]]]:
+        line = 1 + len(header_lines)
+        current: str | None = None
+        taking = False
+        group: list[tuple[int, list[str]]] = []
+        while True:
+            text = _record(lines)
+            if text is None:
+                break
+            start, line = line, line + len(text)
+            head = cells(text)
+            if not any(head) and not any(parsed(text)):
+                continue  # a blank row
+            name = head[key] if key < len(head) else ""
+            if name != current:
+                if group:
+                    yield group
+                    group = []
+                current = name
+                taking = wanted(head[probe] if probe < len(head) else "")
+            if taking:
+                group.append((start, parsed(text)))
+        if group:
+            yield group
+
+    return header, groups()
+
+
+def _record(lines: Iterator[str]) -> list[str] | None:
+    """The physical lines of the next CSV record (a quoted field may span lines), or None."""
+    try:
+        first = next(lines)
+    except StopIteration:
+        return None
+    if first.count('"') % 2 == 0:
+        return [first]
+    text = [first]
+    quotes = first.count('"')
+    for more in lines:
+        text.append(more)
+        quotes += more.count('"')
+        if quotes % 2 == 0:
+            break
+    return text

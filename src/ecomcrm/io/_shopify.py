@@ -48,7 +48,7 @@ from ecomcrm.io._common import (
     reject,
     source_name,
 )
-from ecomcrm.io._csvfile import Header, cell, open_text, read_rows
+from ecomcrm.io._csvfile import Header, cell, open_text, read_groups, read_rows
 from ecomcrm.io._parallel import Part, parallel_import_possible, run_parallel
 from ecomcrm.io._progress import ProgressOption, make_progress
 from ecomcrm.io._report import ImportReport
@@ -235,6 +235,26 @@ def shopify_orders_part(
         bulk=True,
     )  # fmt: skip
     with contextlib.closing(writer), open_text(path) as handle:
+        if part is not None and part.index >= 0:
+            # A worker: only its people's rows are parsed in full.
+            found: list[_OrderColumns] = []
+
+            def columns(names: list[str]) -> tuple[int, int]:
+                found.append(_OrderColumns(Header(names, file)))
+                return found[0].name, found[0].email
+
+            def wanted(email: str) -> bool:
+                return part.selects(email, resolver)
+
+            _, groups = read_groups(handle, columns, wanted)
+            for taken in groups:
+                width = found[0].width
+                for _, row in taken:
+                    if len(row) < width:
+                        row.extend([""] * (width - len(row)))
+                report.rows += len(taken)
+                _order_from_group(taken, found[0], resolver, writer, report, id_prefix)
+            return writer.finish()
         names, rows = read_rows(handle)
         if not names:
             return writer.finish()
