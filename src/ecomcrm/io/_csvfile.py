@@ -98,27 +98,27 @@ def read_groups(
     key, probe = columns(header)
     cut = max(key, probe) + 1
 
-    def parsed(text: list[str]) -> list[str]:
-        return next(csv.reader(text), [])
-
-    def cells(text: list[str]) -> list[str]:
-        if len(text) == 1 and '"' not in text[0]:
-            return text[0].rstrip("\r\n").split(",", cut)[:cut]
-        return parsed(text)
-
     def groups() -> Iterator[list[tuple[int, list[str]]]]:
         line = 1 + len(header_lines)
         current: str | None = None
         taking = False
         group: list[tuple[int, list[str]]] = []
-        while True:
-            text = _record(lines)
-            if text is None:
-                break
-            start, line = line, line + len(text)
-            head = cells(text)
-            if not any(head) and not any(parsed(text)):
-                continue  # a blank row
+        for first in lines:
+            start = line
+            if '"' in first:  # quoted fields, perhaps spanning lines: the csv module reads it
+                text = _complete(first, lines)
+                line += len(text)
+                row: list[str] | None = next(csv.reader(text), [])
+                head = row or []
+            else:  # no quotes: the cells are exactly the comma-separated pieces
+                line += 1
+                row = None
+                head = first.rstrip("\r\n").split(",", cut)
+            if not any(head[:cut]):
+                if row is None:
+                    row = first.rstrip("\r\n").split(",")
+                if not any(row):
+                    continue  # a blank row
             name = head[key] if key < len(head) else ""
             if name != current:
                 if group:
@@ -127,7 +127,7 @@ def read_groups(
                 current = name
                 taking = wanted(head[probe] if probe < len(head) else "")
             if taking:
-                group.append((start, parsed(text)))
+                group.append((start, row if row is not None else first.rstrip("\r\n").split(",")))
         if group:
             yield group
 
@@ -140,13 +140,17 @@ def _record(lines: Iterator[str]) -> list[str] | None:
         first = next(lines)
     except StopIteration:
         return None
-    if first.count('"') % 2 == 0:
-        return [first]
-    text = [first]
+    return _complete(first, lines)
+
+
+def _complete(first: str, lines: Iterator[str]) -> list[str]:
+    """``first`` and the lines that follow it up to the end of its record (even quotes)."""
     quotes = first.count('"')
-    for more in lines:
-        text.append(more)
-        quotes += more.count('"')
-        if quotes % 2 == 0:
-            break
+    text = [first]
+    if quotes % 2:
+        for more in lines:
+            text.append(more)
+            quotes += more.count('"')
+            if quotes % 2 == 0:
+                break
     return text
