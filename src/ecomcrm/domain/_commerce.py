@@ -27,6 +27,8 @@ def _text_tuple(value: object) -> object:
 
 
 def _all_text(instance: object, attribute: attrs.Attribute[tuple[str, ...]], value: object) -> None:
+    if value == ():  # the common case: no category, no discount code
+        return
     if not isinstance(value, tuple) or not all(isinstance(p, str) and p for p in value):
         v.fail(instance, attribute, value, "must be a sequence of non-empty strings")
 

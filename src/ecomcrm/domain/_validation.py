@@ -178,9 +178,19 @@ def currency(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None
         fail(instance, attribute, value, "must be an ISO 4217 currency code such as 'EUR'")
 
 
+_TOLERANCES: dict[str, Decimal] = {}
+
+
 def rounding_tolerance(currency_code: str) -> Decimal:
     """Half of the currency's minor unit: the largest difference that is only rounding."""
-    return Decimal(1).scaleb(-MINOR_UNITS.get(currency_code, 2)) / 2
+    try:
+        return _TOLERANCES[currency_code]
+    except KeyError:
+        pass
+    tolerance = Decimal(1).scaleb(-MINOR_UNITS.get(currency_code, 2)) / 2
+    if currency_code in MINOR_UNITS:
+        _TOLERANCES[currency_code] = tolerance
+    return tolerance
 
 
 # --- identities ---------------------------------------------------------------------------
