@@ -510,3 +510,22 @@ def test_another_thread_reads_the_last_commit_without_waiting_for_a_writer(path:
     after = store.customers.find_by_identity(bob)
     assert after is not None and after.id == "c2"
     store.close()
+
+
+def test_schema_3_has_no_time_only_indexes(path: Path) -> None:
+    """orders_placed and events_at served no query; version 3 drops them (also on migration)."""
+    from ecomcrm.storage._sqlite_schema import APPLICATION_ID, migrate
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN")
+    migrate(conn, 0, target=2)
+    conn.execute("COMMIT")
+    assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    names = "SELECT name FROM sqlite_master WHERE type = 'index' AND name IN (?, ?)"
+    assert len(conn.execute(names, ("orders_placed", "events_at")).fetchall()) == 2
+    conn.close()
+    SqliteStore(str(path)).close()  # opening migrates 2 -> 3
+    conn = sqlite3.connect(path)
+    assert conn.execute(names, ("orders_placed", "events_at")).fetchall() == []
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    conn.close()
