@@ -52,19 +52,22 @@ class Part:
     complete: bool | None = None
     fresh: bool | None = None
 
-    def selects(self, email_text: str, resolver: Any) -> bool:
+    def selects(self, email_text: str) -> bool:
         """True when the order whose email cell is ``email_text`` belongs to this part."""
         text = email_text.strip()
         if self.index < 0:
             return not text
-        if not text:
-            return False
-        try:
-            identity = resolver.email(email_text, "Email")
-        except Exception:  # an invalid email: the part it hashes to rejects it
-            identity = None
-        key = identity.key if identity is not None else text
-        return zlib.crc32(key.encode()) % self.count == self.index
+        return bool(text) and self.bucket(text, self.count) == self.index
+
+    @staticmethod
+    def bucket(email_text: str, count: int) -> int:
+        """The part of ``count`` an email belongs to: a stable hash of its normalised form.
+
+        Emails are normalised by trimming and lower-casing (as identities are), so every
+        spelling of one address lands in the same part; invalid ones too (and are rejected
+        there).
+        """
+        return zlib.crc32(email_text.strip().lower().encode()) % count
 
 
 def parallel_import_possible(store: Store) -> bool:

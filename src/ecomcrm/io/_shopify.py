@@ -243,10 +243,7 @@ def shopify_orders_part(
                 found.append(_OrderColumns(Header(names, file)))
                 return found[0].name, found[0].email
 
-            def wanted(email: str) -> bool:
-                return part.selects(email, resolver)
-
-            _, groups = read_groups(handle, columns, wanted)
+            _, groups = read_groups(handle, columns, part.selects)
             for taken in groups:
                 width = found[0].width
                 for _, row in taken:
@@ -266,7 +263,7 @@ def shopify_orders_part(
         width = cols.width
 
         def take(group: list[tuple[int, list[str]]]) -> None:
-            if part is None or part.selects(group[0][1][email_i], resolver):
+            if part is None or part.selects(group[0][1][email_i]):
                 report.rows += len(group)
                 _order_from_group(group, cols, resolver, writer, report, id_prefix)
 
