@@ -86,7 +86,13 @@ def parallel_import_possible(store: Store) -> bool:
 
 
 ImportPart = Callable[..., ImportReport]
-"""``import_part(store, path, part, *, done, **options)``: one part of a file, its report."""
+"""``import_part(store, path, part, *, done, **options)``: one part of a file, its report.
+
+A worker's report counts, in ``extra[LEFT_FOR_CALLER]``, the records it saw that belong to
+no worker (no email); the caller's final pass reads the file again only when there are any.
+"""
+
+LEFT_FOR_CALLER = "_left_for_caller"
 
 
 def _worker_main() -> None:
@@ -205,8 +211,9 @@ def run_parallel(
         if repeated > 0:
             report.imported -= repeated
             report.updated += repeated
-        rest = import_part(store, path, Part(-1, workers), done=bar.update, **options)
-        report.merge(rest)
+        if max(report.extra.pop(LEFT_FOR_CALLER, 0), 0):
+            rest = import_part(store, path, Part(-1, workers), done=bar.update, **options)
+            report.merge(rest)
     finally:
         bar.close()
     report.count("workers", workers)

@@ -49,7 +49,7 @@ from ecomcrm.io._common import (
     source_name,
 )
 from ecomcrm.io._csvfile import Header, cell, open_text, read_groups, read_rows
-from ecomcrm.io._parallel import Part, parallel_import_possible, run_parallel
+from ecomcrm.io._parallel import LEFT_FOR_CALLER, Part, parallel_import_possible, run_parallel
 from ecomcrm.io._progress import ProgressOption, make_progress
 from ecomcrm.io._report import ImportReport
 from ecomcrm.storage._protocols import Store
@@ -243,7 +243,16 @@ def shopify_orders_part(
                 found.append(_OrderColumns(Header(names, file)))
                 return found[0].name, found[0].email
 
-            _, groups = read_groups(handle, columns, part.selects)
+            left = 0  # groups without an email, for the caller's final pass
+
+            def wanted(email: str) -> bool:
+                nonlocal left
+                if part.selects(email):
+                    return True
+                left += not email.strip()
+                return False
+
+            _, groups = read_groups(handle, columns, wanted)
             for taken in groups:
                 width = found[0].width
                 for _, row in taken:
@@ -251,6 +260,7 @@ def shopify_orders_part(
                         row.extend([""] * (width - len(row)))
                 report.rows += len(taken)
                 _order_from_group(taken, found[0], resolver, writer, report, id_prefix)
+            report.count(LEFT_FOR_CALLER, left)
             return writer.finish()
         names, rows = read_rows(handle)
         if not names:
