@@ -123,6 +123,9 @@ def main() -> None:
               f"{'met' if rate >= 50_000 else 'NOT met'}, {rate / 50_000:.2f}x)")  # fmt: skip
         print(f"peak RSS of this process: {_rss_mb():,.0f} MB (before import {rss0:,.0f} MB; "
               "SQLite's page cache and memory-mapped file pages count here)")  # fmt: skip
+        if workers > 1:
+            children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            print(f"peak RSS of the largest worker process: {children:,.0f} MB")
         assert count == report.imported
         summaries.append(report.summary())
     assert summaries[0] == summaries[-1], summaries
