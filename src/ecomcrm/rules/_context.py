@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -316,22 +316,12 @@ class CustomerData:
         return result
 
     def _history(self, customer_id: str) -> list[Consent]:
-        reads = self.reads
-        if reads is None:
-            return self.store.consents.history(customer_id)
-        found = reads.consents.get(customer_id)
-        if found is None:
-            found = reads.consents[customer_id] = self.store.consents.history(customer_id)
-        return found
+        kept = None if self.reads is None else self.reads.consents
+        return _kept_read(kept, customer_id, self.store.consents.history)
 
     def _entries(self, customer_id: str) -> list[LoyaltyEntry]:
-        reads = self.reads
-        if reads is None:
-            return self.store.loyalty.entries(customer_id)
-        found = reads.loyalty.get(customer_id)
-        if found is None:
-            found = reads.loyalty[customer_id] = self.store.loyalty.entries(customer_id)
-        return found
+        kept = None if self.reads is None else self.reads.loyalty
+        return _kept_read(kept, customer_id, self.store.loyalty.entries)
 
     def loyalty_points(self) -> int:
         """The loyalty balance."""
@@ -421,3 +411,16 @@ class Record(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(set(CUSTOMER_FIELDS) | set(self._ctx))
+
+
+_T = TypeVar("_T")
+
+
+def _kept_read(kept: dict[str, _T] | None, customer_id: str, read: Callable[[str], _T]) -> _T:
+    """``read(customer_id)``, kept in ``kept`` for the replay when a backtest keeps reads."""
+    if kept is None:
+        return read(customer_id)
+    found = kept.get(customer_id)
+    if found is None:
+        found = kept[customer_id] = read(customer_id)
+    return found
