@@ -153,3 +153,17 @@ def test_a_phone_shared_across_workers_is_kept_by_one_person(tmp_path: Path) -> 
         ]
         assert sorted(phones, key=str) == sorted(["+33633333333", None], key=str)
         store.close()
+
+
+def test_a_failing_worker_stops_the_import_with_its_error(tmp_path: Path) -> None:
+    from ecomcrm.errors import StorageError
+    from ecomcrm.io._parallel import run_parallel
+    from ecomcrm.io._shopify import _import_part
+
+    store = ecomcrm.open_store(f"sqlite:///{tmp_path / 'crm.db'}")
+    with pytest.raises(StorageError, match="FileNotFoundError"):
+        run_parallel(
+            store, tmp_path / "missing.csv", _import_part, workers=2, progress=None,
+            kind="shopify_orders", unit="orders", batch_size=100, id_prefix="",
+        )  # fmt: skip
+    store.close()

@@ -130,11 +130,13 @@ class _Worker:
     def __init__(self, payload: tuple[Any, ...], result_path: str) -> None:
         self.result_path = result_path
         self.written = 0
+        # Error output goes to a file: a pipe nobody reads until the end could fill up.
+        self._errors = open(result_path + ".err", "w+b")  # noqa: SIM115 - closed in finish()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "ecomcrm.io._parallel"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self._errors,
         )
         assert self.process.stdin is not None
         pickle.dump((*payload, result_path), self.process.stdin)
@@ -149,10 +151,11 @@ class _Worker:
 
     def finish(self) -> ImportReport:
         """Wait for the process; its report, or StorageError with its error output."""
-        assert self.process.stderr is not None
-        errors = self.process.stderr.read().decode(errors="replace")
         code = self.process.wait()
         self._reader.join()
+        self._errors.seek(0)
+        errors = self._errors.read().decode(errors="replace")
+        self._errors.close()
         if code != 0:
             raise StorageError(f"an import worker failed (exit {code}): {errors.strip()[-2000:]}")
         with open(self.result_path, "rb") as handle:
@@ -194,12 +197,18 @@ def run_parallel(
             try:
                 shown = 0
                 while any(p.process.poll() is None for p in procs):
+                    if any(p.process.poll() not in (None, 0) for p in procs):
+                        break  # a worker failed: stop the others (finish() reports it)
                     time.sleep(0.2)
                     now = sum(p.written for p in procs)
                     bar.update(now - shown)
                     shown = now
+                failed = [p for p in procs if p.process.poll() not in (None, 0)]
                 for proc in procs:
-                    report.merge(proc.finish())
+                    if proc.process.poll() is None:
+                        proc.process.kill()
+                for proc in failed + [p for p in procs if p not in failed]:
+                    report.merge(proc.finish())  # the first failure raises
                 bar.update(sum(p.written for p in procs) - shown)
             finally:
                 for proc in procs:
