@@ -11,8 +11,11 @@ found by phone among everything the workers wrote.
 
 This needs a store that another process can open (one with a ``url`` attribute that
 :func:`ecomcrm.open_store` accepts, as the SQLite store has) and that holds no customers and
-no orders yet. The result is the same as a sequential import's, except that when two people
-of different parts share a phone, which of them keeps it depends on timing.
+no orders yet. The result is the same as a sequential import's, with two exceptions that
+only concern phones: when two people of different parts share a phone, which of them keeps
+it depends on timing; and an order with only a phone is matched against everybody the
+workers wrote, including people whose first order comes later in the file (a sequential
+import would have created a phone-only person for it).
 """
 
 from __future__ import annotations
