@@ -11,22 +11,29 @@ from ecomcrm.predict._rfm import RFMModel, group_pairs, pos
 
 
 def beta_geo_loglik(
-    params: tuple[Any, ...], data: FitData, gradient: bool
+    params: tuple[Any, ...], data: FitData, gradient: bool, *, modified: bool = False
 ) -> tuple[FloatArray, list[FloatArray] | None]:
-    """Per-row BG/NBD log-likelihood (Fader, Hardie & Lee 2005, eq. 6) and its gradient."""
+    """Per-row BG/NBD log-likelihood (Fader, Hardie & Lee 2005, eq. 6) and its gradient.
+
+    With ``modified``, the MBG/NBD one (Batislam, Denizel & Filiztekin 2007): a customer may
+    also drop out right after the first purchase, so the beta terms see x + 1 dropout chances
+    instead of x and one-time buyers (x == 0) may be inactive too.
+    """
     r, alpha, a, b = params
     x, tx, T = data["frequency"], data["recency"], data["T"]
     xi, xs = data["xi"], data["xs"]
-    repeat = x > 0
+    k = 1.0 if modified else 0.0  # extra dropout chance of MBG/NBD
     # terms that depend on x only: evaluated on 0..max(x) and gathered
     a1 = (gammaln(r + xs) - gammaln(r))[..., xi]
-    a2 = (gammaln(a + b) + gammaln(b + xs) - gammaln(b) - gammaln(a + b + xs))[..., xi]
+    a2 = (gammaln(a + b) + gammaln(b + xs + k) - gammaln(b) - gammaln(a + b + xs + k))[..., xi]
     log_at = np.log(alpha + T)
     log_atx = np.log(alpha + tx)
     a3 = -(r + x) * log_at
-    bx1 = b + np.maximum(x, 1.0) - 1.0
-    a4 = np.log(a) - np.log(bx1) - (r + x) * log_atx
-    a4 = np.where(repeat, a4, -np.inf)
+    # dropped out after the last purchase: b + x - 1 (BG/NBD, repeat buyers only) or b + x
+    bx = b + x if modified else b + np.maximum(x, 1.0) - 1.0
+    a4 = np.log(a) - np.log(bx) - (r + x) * log_atx
+    if not modified:
+        a4 = np.where(x > 0, a4, -np.inf)
     m = np.maximum(a3, a4)
     e3 = np.exp(a3 - m)
     e4 = np.exp(a4 - m)
@@ -37,9 +44,9 @@ def beta_geo_loglik(
     w4 = 1.0 - w3
     d_r = (digamma(r + xs) - digamma(r))[..., xi] + np.log(alpha) - w3 * log_at - w4 * log_atx
     d_alpha = r / alpha - (r + x) * (w3 / (alpha + T) + w4 / (alpha + tx))
-    dab = digamma(a + b) - digamma(a + b + xs)
+    dab = digamma(a + b) - digamma(a + b + xs + k)
     d_a = dab[..., xi] + w4 / a
-    d_b = (dab + digamma(b + xs) - digamma(b))[..., xi] - w4 / bx1
+    d_b = (dab + digamma(b + xs + k) - digamma(b))[..., xi] - w4 / bx
     return ll, [d_r, d_alpha, d_a, d_b]
 
 
@@ -108,7 +115,7 @@ class BetaGeo(RFMModel):
     def _loglik(
         self, params: tuple[Any, ...], data: FitData, gradient: bool
     ) -> tuple[FloatArray, list[FloatArray] | None]:
-        return beta_geo_loglik(params, data, gradient)
+        return beta_geo_loglik(params, data, gradient, modified=self._modified)
 
     def customer_log_likelihood(
         self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
@@ -120,22 +127,7 @@ class BetaGeo(RFMModel):
             >>> m.customer_log_likelihood([0], [0], [38.86]).round(4).tolist()
             [-0.5547]
         """
-        x, tx, t = self._rfm(frequency, recency, T)
-        data = FitData(
-            {
-                "frequency": x,
-                "recency": tx,
-                "T": t,
-                "xi": x.astype(np.intp),
-                "xs": np.arange(int(x.max()) + 1, dtype=np.float64),
-            },
-            np.ones(len(x)),
-            len(x),
-            1.0,
-        )
-        with np.errstate(all="ignore"):
-            ll, _ = self._loglik(self._p(), data, False)
-        return ll
+        return self._customer_log_likelihood(frequency, recency, T)
 
     def conditional_probability_alive(
         self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike

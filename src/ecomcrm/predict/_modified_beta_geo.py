@@ -1,43 +1,12 @@
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.special import betainc, betaln, digamma, expit, gammaln
+from scipy.special import betainc, betaln, expit, gammaln
 
-from ecomcrm.predict._base import FitData, FloatArray
+from ecomcrm.predict._base import FloatArray
 from ecomcrm.predict._beta_geo import BetaGeo, log_hyp2f1
 from ecomcrm.predict._rfm import pos
-
-
-def modified_beta_geo_loglik(
-    params: tuple[Any, ...], data: FitData, gradient: bool
-) -> tuple[FloatArray, list[FloatArray] | None]:
-    """Per-row MBG/NBD log-likelihood (Batislam, Denizel & Filiztekin 2007) and gradient."""
-    r, alpha, a, b = params
-    x, tx, T = data["frequency"], data["recency"], data["T"]
-    xi, xs = data["xi"], data["xs"]
-    a1 = (gammaln(r + xs) - gammaln(r))[..., xi]
-    a2 = (gammaln(a + b) + gammaln(b + xs + 1.0) - gammaln(b) - gammaln(a + b + xs + 1.0))[..., xi]
-    log_at = np.log(alpha + T)
-    log_atx = np.log(alpha + tx)
-    a3 = -(r + x) * log_at
-    a4 = np.log(a) - np.log(b + x) - (r + x) * log_atx
-    m = np.maximum(a3, a4)
-    e3 = np.exp(a3 - m)
-    e4 = np.exp(a4 - m)
-    ll = r * np.log(alpha) + a1 + a2 + m + np.log(e3 + e4)
-    if not gradient:
-        return ll, None
-    w3 = e3 / (e3 + e4)
-    w4 = 1.0 - w3
-    d_r = (digamma(r + xs) - digamma(r))[..., xi] + np.log(alpha) - w3 * log_at - w4 * log_atx
-    d_alpha = r / alpha - (r + x) * (w3 / (alpha + T) + w4 / (alpha + tx))
-    dab = digamma(a + b) - digamma(a + b + xs + 1.0)
-    d_a = dab[..., xi] + w4 / a
-    d_b = (dab + digamma(b + xs + 1.0) - digamma(b))[..., xi] - w4 / (b + x)
-    return ll, [d_r, d_alpha, d_a, d_b]
 
 
 class ModifiedBetaGeo(BetaGeo):
@@ -53,7 +22,7 @@ class ModifiedBetaGeo(BetaGeo):
         [0.629]
     """
 
-    _modified = True
+    _modified = True  # selects the MBG/NBD likelihood and simulator
 
     def fit(
         self,
@@ -73,11 +42,6 @@ class ModifiedBetaGeo(BetaGeo):
         """
         super().fit(frequency, recency, T, weights)
         return self
-
-    def _loglik(
-        self, params: tuple[Any, ...], data: FitData, gradient: bool
-    ) -> tuple[FloatArray, list[FloatArray] | None]:
-        return modified_beta_geo_loglik(params, data, gradient)
 
     def conditional_probability_alive(
         self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike

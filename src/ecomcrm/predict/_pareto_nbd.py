@@ -129,21 +129,7 @@ class ParetoNBD(RFMModel):
             >>> m.customer_log_likelihood([0], [0], [38.86]).round(3).tolist()
             [-0.521]
         """
-        x, tx, t = self._rfm(frequency, recency, T)
-        data = FitData(
-            {
-                "frequency": x,
-                "recency": tx,
-                "T": t,
-                "xi": x.astype(np.intp),
-                "xs": np.arange(int(x.max()) + 1, dtype=np.float64),
-            },
-            np.ones(len(x)),
-            len(x),
-            1.0,
-        )
-        with np.errstate(all="ignore"):
-            return pareto_nbd_loglik(self._p(), data, False)[0]
+        return self._customer_log_likelihood(frequency, recency, T)
 
     def _log_alive_odds(self, x: FloatArray, tx: FloatArray, T: FloatArray) -> Any:
         """Log of [alive term] - log[total likelihood] (both without the common factor)."""

@@ -50,6 +50,19 @@ def group_pairs(x: FloatArray, T: FloatArray) -> tuple[FloatArray, FloatArray, I
     return (cells // width).astype(np.float64), (cells % width).astype(np.float64), position[key]
 
 
+def with_frequency_index(data: FitData) -> FitData:
+    """``data`` plus ``xi`` (frequency as an index) and ``xs`` (0, 1, ..., max frequency).
+
+    Likelihood terms that depend on the frequency only are evaluated on ``xs`` and gathered
+    with ``xi``.
+    """
+    x = data["frequency"]
+    cols = dict(data.columns)
+    cols["xi"] = x.astype(np.intp)
+    cols["xs"] = np.arange(int(x.max()) + 1, dtype=np.float64)
+    return FitData(cols, data.weights, data.n_rows, data.time_scale)
+
+
 class RFMModel(BaseModel):
     """A model of repeat purchases in continuous time fitted on (frequency, recency, T)."""
 
@@ -76,11 +89,7 @@ class RFMModel(BaseModel):
         return self
 
     def _prepare(self, data: FitData) -> FitData:
-        x = data["frequency"]
-        cols = dict(data.columns)
-        cols["xi"] = x.astype(np.intp)
-        cols["xs"] = np.arange(int(x.max()) + 1, dtype=np.float64)
-        return FitData(cols, data.weights, data.n_rows, data.time_scale)
+        return with_frequency_index(data)
 
     def _ll_offset(self, data: FitData) -> float:
         # densities in recency carry a factor 1/time per purchase: undo the rescaling
@@ -115,6 +124,16 @@ class RFMModel(BaseModel):
         self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
         return validate_rfm(type(self).__name__, frequency, recency, T)
+
+    def _customer_log_likelihood(
+        self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray:
+        """Per-customer ``_loglik`` at the current parameters: rows as given, unit weights."""
+        x, tx, t = self._rfm(frequency, recency, T)
+        data = FitData({"frequency": x, "recency": tx, "T": t}, np.ones(len(x)), len(x), 1.0)
+        with np.errstate(all="ignore"):
+            ll, _ = self._loglik(self._p(), with_frequency_index(data), False)
+        return ll
 
     def _time(self, t: ArrayLike, name: str = "t") -> FloatArray | float:
         arr = np.asarray(t, dtype=np.float64)
