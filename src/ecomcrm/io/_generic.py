@@ -10,23 +10,19 @@ line for its total).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from ecomcrm.domain import (
     Channel,
-    Consent,
     Customer,
     Event,
     Identity,
     IdentityKind,
     Order,
     OrderLine,
-    Purpose,
-    is_time_zone,
 )
 from ecomcrm.errors import ValidationError
 from ecomcrm.io._common import (
@@ -48,7 +44,15 @@ from ecomcrm.io._common import (
     source_name,
 )
 from ecomcrm.io._csvfile import open_text, read_rows
-from ecomcrm.io._progress import ProgressOption, make_progress
+from ecomcrm.io._items import (
+    add_customer_row,
+    add_record,
+    new_customer,
+    parse_tags,
+    start_import,
+    time_zone,
+)
+from ecomcrm.io._progress import ProgressOption
 from ecomcrm.io._report import ImportReport
 from ecomcrm.io._segment_events import read_json_lines
 from ecomcrm.storage._protocols import Store
@@ -201,22 +205,19 @@ def import_generic(
     if fmt not in ("csv", "jsonl"):
         raise ValidationError("must be csv or jsonl", entity="import_generic", field="format",
                               value=format)  # fmt: skip
-    if not is_time_zone(timezone):
-        raise ValidationError("must be an IANA time zone name", field="timezone", value=timezone)
-    zone = ZoneInfo(timezone)
+    zone = time_zone(timezone)
     if delimiter == "," and Path(path).suffix.lower() == ".tsv":
         delimiter = "\t"
-    file = source_name(path)
-    report = ImportReport(source=file, kind=f"generic_{kind}")
     header, records = _records(path, fmt, delimiter)
     _check_mapping(kind, mapping, header)
-    resolver = Resolver(store)
-    writer = BatchWriter(
-        store, report, resolver, make_progress(progress, f"import {file}", unit=kind),
-        batch_size=batch_size,
-    )  # fmt: skip
+    writer = start_import(
+        store, path, f"generic_{kind}", unit=kind, progress=progress, batch_size=batch_size
+    )
+    report = writer.report
     row = _Row(mapping, header)
-    ctx = _Context(resolver, row, zone, currency, id_prefix, file, exported_at, report)
+    ctx = _Context(
+        writer.resolver, row, zone, currency, id_prefix, source_name(path), exported_at, report
+    )
     if kind == "orders":
         group: list[tuple[int, Any]] = []
         current: Any = object()
@@ -229,12 +230,12 @@ def import_generic(
             row.values = values
             key = row.text("order_id")
             if key != current and group:
-                _emit(report, writer, group, ctx, _order)
+                _emit(writer, group, ctx, _order)
                 group = []
             current = key
             group.append((line, values))
         if group:
-            _emit(report, writer, group, ctx, _order)
+            _emit(writer, group, ctx, _order)
     else:
         build = _customer_item if kind == "customers" else _event_item
         for line, values in records:
@@ -242,7 +243,7 @@ def import_generic(
             if isinstance(values, RowError):
                 reject(report, line, values)
                 continue
-            _emit(report, writer, [(line, values)], ctx, build)
+            _emit(writer, [(line, values)], ctx, build)
     return writer.finish()
 
 
@@ -268,21 +269,20 @@ class _Context:
         self.exported_at = exported_at
 
 
-def _emit(report: ImportReport, writer: BatchWriter, group: list[tuple[int, Any]],
-          ctx: _Context, build: Any) -> None:  # fmt: skip
-    line = group[0][0]
+_Build = Callable[[list[tuple[int, Any]], _Context], Item | None]
+
+
+def _emit(writer: BatchWriter, group: list[tuple[int, Any]], ctx: _Context, build: _Build) -> None:
+    """Queue the item ``build`` makes of a record's rows, as :func:`add_record` does."""
+    add_record(writer, group[0][0], _validated, build, group, ctx)
+
+
+def _validated(build: _Build, group: list[tuple[int, Any]], ctx: _Context) -> Item | None:
+    """``build(group, ctx)``, a domain ValidationError being the record's RowError."""
     try:
-        item = build(group, ctx)
-    except RowError as exc:
-        reject(report, exc.line or line, exc)
-        return
+        return build(group, ctx)
     except ValidationError as exc:
-        reject(report, line, RowError.from_validation(exc))
-        return
-    if item is None:
-        report.suppressed += 1
-        return
-    writer.add(item)
+        raise RowError.from_validation(exc) from None
 
 
 def _identities(row: _Row) -> list[Identity]:
@@ -310,12 +310,7 @@ def _customer_for(
         if found is not None:
             return found
         new_id = customer_id_for(identities)
-    customer = Customer(
-        id=new_id, created_at=created, identities=resolver.unowned(identities, ctx.report)
-    )
-    resolver.add(customer)
-    item.customers.append(customer)
-    return new_id
+    return new_customer(item, resolver, ctx.report, new_id, identities, created)
 
 
 def _order(group: list[tuple[int, Any]], ctx: _Context) -> Item | None:
@@ -408,7 +403,7 @@ def _customer_item(group: list[tuple[int, Any]], ctx: _Context) -> Item | None:
     sms_consent = parse_consent(row.text("sms_marketing"), row.column("sms_marketing"))
     tz = row.text("timezone") or None
     country = row.text("country").upper() or None
-    tags = {t.strip() for t in row.text("tags").split(",") if t.strip()}
+    tags = parse_tags(row.text("tags"))
     item = Item(line)
     resolver = ctx.resolver
     existing_id = customer_text if customer_text and resolver.get(customer_text) else None
@@ -421,41 +416,24 @@ def _customer_item(group: list[tuple[int, Any]], ctx: _Context) -> Item | None:
                 identities=identities, first_name=row.text("first_name"),
                 last_name=row.text("last_name"), country=country, timezone=tz, tags=tags,
             )  # fmt: skip
-            item.customer_state = "imported"
         else:
             customer = merge_customer(
                 existing, identities=identities, first_name=row.text("first_name"),
                 last_name=row.text("last_name"), country=country, timezone=tz, tags=tags,
             )  # fmt: skip
-            item.customer_state = "unchanged" if customer == existing else "updated"
     except ValidationError as exc:
         field = exc.field or ""
         raise RowError.from_validation(
             exc, row.column(field) if field in row.mapping else None
         ) from None
-    if item.customer_state != "unchanged":
-        resolver.add(customer)
-        item.customers.append(customer)
-    current = (
-        resolver.store.consents.current(customer.id)
-        if existing is not None and existing.id not in resolver.pending
-        else {}
-    )
-    for channel, granted, field in (
-        (Channel.EMAIL, email_consent, "email_marketing"),
-        (Channel.SMS, sms_consent, "sms_marketing"),
-    ):
-        if granted is None:
-            continue
-        latest = current.get((channel, Purpose.MARKETING))
-        if latest is not None and latest.granted == granted:
-            continue
-        item.consents.append(
-            Consent(customer_id=customer.id, channel=channel, purpose=Purpose.MARKETING,
-                    granted=granted, at=created, source=f"{ctx.file}:{line} {row.column(field)}")
-        )  # fmt: skip
-        if item.customer_state == "unchanged":
-            item.customer_state = "updated"
+    source = f"{ctx.file}:{line}"
+    add_customer_row(
+        item, resolver, existing, customer, created,
+        (
+            (Channel.EMAIL, email_consent, f"{source} {row.column('email_marketing')}"),
+            (Channel.SMS, sms_consent, f"{source} {row.column('sms_marketing')}"),
+        ),
+    )  # fmt: skip
     return item
 
 

@@ -19,20 +19,17 @@ from typing import Any
 from ecomcrm.domain import (
     Address,
     Channel,
-    Consent,
     Customer,
     Identity,
     IdentityKind,
     Order,
     OrderLine,
     OrderStatus,
-    Purpose,
     Refund,
 )
 from ecomcrm.errors import ValidationError
 from ecomcrm.io._common import (
     DEFAULT_BATCH_SIZE,
-    BatchWriter,
     Item,
     PathLike,
     Resolver,
@@ -45,12 +42,20 @@ from ecomcrm.io._common import (
     parse_decimal,
     parse_int,
     phone_identity,
-    reject,
     source_name,
 )
 from ecomcrm.io._csvfile import Header, cell, open_text, read_groups, read_rows
+from ecomcrm.io._items import (
+    add_customer_row,
+    add_record,
+    add_rows,
+    new_customer,
+    optional_address,
+    parse_tags,
+    start_import,
+)
 from ecomcrm.io._parallel import LEFT_FOR_CALLER, Part, parallel_import_possible, run_parallel
-from ecomcrm.io._progress import ProgressOption, make_progress
+from ecomcrm.io._progress import ProgressOption
 from ecomcrm.io._report import ImportReport
 from ecomcrm.storage._protocols import Store
 from ecomcrm.storage._records import ErasureReceipt
@@ -227,13 +232,13 @@ def shopify_orders_part(
 ) -> ImportReport:
     """Import the orders of one part of the file (all of it when ``part`` is None)."""
     file = source_name(path)
-    report = ImportReport(source=file, kind="shopify_orders")
-    resolver = Resolver(store, complete=part.complete if part is not None else None)
-    writer = BatchWriter(
-        store, report, resolver, make_progress(progress, f"import {file}", unit="orders"),
-        batch_size=batch_size, fresh=part.fresh if part is not None else None, done=done,
-        bulk=True,
+    writer = start_import(
+        store, path, "shopify_orders", unit="orders", progress=progress, batch_size=batch_size,
+        complete=part.complete if part is not None else None,
+        fresh=part.fresh if part is not None else None, done=done, bulk=True,
     )  # fmt: skip
+    report = writer.report
+    resolver = writer.resolver
     with contextlib.closing(writer), open_text(path) as handle:
         if part is not None and part.index >= 0:
             # A worker: only its people's rows are parsed in full.
@@ -259,7 +264,9 @@ def shopify_orders_part(
                     if len(row) < width:
                         row.extend([""] * (width - len(row)))
                 report.rows += len(taken)
-                _order_from_group(taken, found[0], resolver, writer, report, id_prefix)
+                add_record(
+                    writer, taken[0][0], _build_order, taken, found[0], resolver, id_prefix, report
+                )
             report.count(LEFT_FOR_CALLER, left)
             return writer.finish()
         names, rows = read_rows(handle)
@@ -275,7 +282,9 @@ def shopify_orders_part(
         def take(group: list[tuple[int, list[str]]]) -> None:
             if part is None or part.selects(group[0][1][email_i]):
                 report.rows += len(group)
-                _order_from_group(group, cols, resolver, writer, report, id_prefix)
+                add_record(
+                    writer, group[0][0], _build_order, group, cols, resolver, id_prefix, report
+                )
 
         for line, row in rows:
             if len(row) < width:
@@ -289,26 +298,6 @@ def shopify_orders_part(
         if group:
             take(group)
     return writer.finish()
-
-
-def _order_from_group(
-    group: list[tuple[int, list[str]]],
-    c: _OrderColumns,
-    resolver: Resolver,
-    writer: BatchWriter,
-    report: ImportReport,
-    id_prefix: str,
-) -> None:
-    line, _first = group[0]
-    try:
-        item = _build_order(group, c, resolver, id_prefix, report)
-    except RowError as exc:
-        reject(report, exc.line or line, exc)
-        return
-    if item is None:
-        report.suppressed += 1
-        return
-    writer.add(item)
 
 
 def _build_order(
@@ -387,20 +376,10 @@ def _build_order(
     customer_id = resolver.find_person(identities)
     if customer_id is None:
         first_name, last_name = _split_name(first[c.billing_name])
-        try:
-            customer = Customer(
-                id=customer_id_for(identities),
-                created_at=placed_at,
-                identities=resolver.unowned(identities, report),
-                first_name=first_name,
-                last_name=last_name,
-                country=_country(first[c.billing_country]),
-            )
-        except ValidationError as exc:
-            raise RowError.from_validation(exc) from None
-        resolver.add(customer)
-        item.customers.append(customer)
-        customer_id = customer.id
+        customer_id = new_customer(
+            item, resolver, report, customer_id_for(identities), identities, placed_at,
+            first_name=first_name, last_name=last_name, country=_country(first[c.billing_country]),
+        )  # fmt: skip
     try:
         order = Order(
             id=id_prefix + name,
@@ -504,11 +483,9 @@ def import_shopify_customers(
         (True, 2)
     """
     file = source_name(path)
-    report = ImportReport(source=file, kind="shopify_customers")
     at = exported_at if exported_at is not None else _mtime(path)
-    resolver = Resolver(store)
-    writer = BatchWriter(
-        store, report, resolver, make_progress(progress, f"import {file}", unit="customers"),
+    writer = start_import(
+        store, path, "shopify_customers", unit="customers", progress=progress,
         batch_size=batch_size,
     )  # fmt: skip
     with open_text(path) as handle:
@@ -537,17 +514,7 @@ def import_shopify_customers(
         }
         if cols["email"] is None and cols["phone"] is None and cols["id"] is None:
             h.require("Email")
-        for line, row in rows:
-            report.rows += 1
-            try:
-                item = _build_customer(row, line, cols, resolver, at, file)
-            except RowError as exc:
-                reject(report, line, exc)
-                continue
-            if item is None:
-                report.suppressed += 1
-                continue
-            writer.add(item)
+        add_rows(writer, rows, _build_customer, cols, writer.resolver, at, file)
     return writer.finish()
 
 
@@ -576,20 +543,11 @@ def _build_customer(
     email_consent = parse_consent(get("email_mkt"), "Accepts Email Marketing")
     sms_consent = parse_consent(get("sms_mkt"), "Accepts SMS Marketing")
     country = _country(get("country"))
-    address = None
-    if get("address1"):
-        try:
-            address = Address(
-                line1=get("address1"),
-                line2=get("address2"),
-                city=get("city"),
-                region=get("province"),
-                postal_code=get("zip"),
-                country=country,
-            )
-        except ValidationError as exc:
-            raise RowError.from_validation(exc, "Default Address Address1") from None
-    tags = {t.strip() for t in get("tags").split(",") if t.strip()}
+    address = optional_address(
+        "Default Address Address1", line1=get("address1"), line2=get("address2"),
+        city=get("city"), region=get("province"), postal_code=get("zip"), country=country,
+    )  # fmt: skip
+    tags = parse_tags(get("tags"))
     item = Item(line)
     existing_id = resolver.find_person(identities)
     existing = resolver.get(existing_id) if existing_id else None
@@ -605,7 +563,6 @@ def _build_customer(
                 addresses=(address,) if address else (),
                 tags=tags,
             )
-            item.customer_state = "imported"
         else:
             addresses = existing.addresses
             if address is not None and address not in addresses:
@@ -619,35 +576,13 @@ def _build_customer(
                 addresses=addresses,
                 tags=tags,
             )
-            item.customer_state = "unchanged" if customer == existing else "updated"
     except ValidationError as exc:
         raise RowError.from_validation(exc) from None
-    if item.customer_state != "unchanged":
-        resolver.add(customer)
-        item.customers.append(customer)
-    current = (
-        resolver.store.consents.current(customer.id)
-        if existing is not None and existing.id not in resolver.pending
-        else {}
-    )
-    for channel, granted in ((Channel.EMAIL, email_consent), (Channel.SMS, sms_consent)):
-        if granted is None:
-            continue
-        latest = current.get((channel, Purpose.MARKETING))
-        if latest is not None and latest.granted == granted:
-            continue
-        item.consents.append(
-            Consent(
-                customer_id=customer.id,
-                channel=channel,
-                purpose=Purpose.MARKETING,
-                granted=granted,
-                at=at,
-                source=f"{file}:{line}",
-            )
-        )
-        if item.customer_state == "unchanged":
-            item.customer_state = "updated"
+    source = f"{file}:{line}"
+    add_customer_row(
+        item, resolver, existing, customer, at,
+        ((Channel.EMAIL, email_consent, source), (Channel.SMS, sms_consent, source)),
+    )  # fmt: skip
     return item
 
 

@@ -12,23 +12,18 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from ecomcrm.domain import (
-    Address,
-    Customer,
     Identity,
     IdentityKind,
     Order,
     OrderLine,
     OrderStatus,
     Refund,
-    is_time_zone,
 )
 from ecomcrm.errors import ValidationError
 from ecomcrm.io._common import (
     DEFAULT_BATCH_SIZE,
-    BatchWriter,
     Item,
     PathLike,
     Resolver,
@@ -39,11 +34,11 @@ from ecomcrm.io._common import (
     parse_decimal,
     parse_int,
     phone_identity,
-    reject,
     source_name,
 )
 from ecomcrm.io._csvfile import Header, cell, open_text, read_rows
-from ecomcrm.io._progress import ProgressOption, make_progress
+from ecomcrm.io._items import add_rows, new_customer, optional_address, start_import, time_zone
+from ecomcrm.io._progress import ProgressOption
 from ecomcrm.io._report import ImportReport
 from ecomcrm.storage._protocols import Store
 
@@ -127,38 +122,24 @@ def import_woocommerce_orders(
         >>> store.orders.get("wc-71").placed_at.isoformat()
         '2024-03-02T08:30:00+00:00'
     """
-    if not is_time_zone(timezone):
-        raise ValidationError("must be an IANA time zone name", field="timezone", value=timezone)
-    zone = ZoneInfo(timezone)
-    file = source_name(path)
-    report = ImportReport(source=file, kind="woocommerce_orders")
-    resolver = Resolver(store)
-    writer = BatchWriter(
-        store, report, resolver, make_progress(progress, f"import {file}", unit="orders"),
-        batch_size=batch_size,
-    )  # fmt: skip
+    zone = time_zone(timezone)
+    writer = start_import(
+        store, path, "woocommerce_orders", unit="orders", progress=progress, batch_size=batch_size
+    )
     with open_text(path) as handle:
         names, rows = read_rows(handle)
         if not names:
             return writer.finish()
-        h = Header(names, file)
+        h = Header(names, source_name(path))
         h.require("order_date")
         h.require("order_total")
         if h.find("order_number", "order_id") is None:
             h.require("order_number")
         line_cols = [i for i, n in enumerate(h.names) if n.lower().startswith("line_item_")]
         cols = {name: h.find(name) for name in WOOCOMMERCE_ORDER_COLUMNS}
-        for line, row in rows:
-            report.rows += 1
-            try:
-                item = _build(row, line, cols, line_cols, resolver, zone, id_prefix, report)
-            except RowError as exc:
-                reject(report, line, exc)
-                continue
-            if item is None:
-                report.suppressed += 1
-                continue
-            writer.add(item)
+        add_rows(
+            writer, rows, _build, cols, line_cols, writer.resolver, zone, id_prefix, writer.report
+        )
     return writer.finish()
 
 
@@ -239,35 +220,19 @@ def _build(
     item = Item(line)
     customer_id = resolver.find_person(identities)
     if customer_id is None:
-        try:
-            customer = Customer(
-                id=customer_id_for(identities),
-                created_at=placed_at,
-                identities=resolver.unowned(identities, report),
-                first_name=get("billing_first_name"),
-                last_name=get("billing_last_name"),
-                country=get("billing_country").upper() or None
-                if len(get("billing_country")) == 2
-                else None,
-            )
-        except ValidationError as exc:
-            raise RowError.from_validation(exc) from None
-        resolver.add(customer)
-        item.customers.append(customer)
-        customer_id = customer.id
-    address = None
-    if get("shipping_address_1"):
-        try:
-            address = Address(
-                line1=get("shipping_address_1"),
-                line2=get("shipping_address_2"),
-                city=get("shipping_city"),
-                region=get("shipping_state"),
-                postal_code=get("shipping_postcode"),
-                country=get("shipping_country") if len(get("shipping_country")) == 2 else None,
-            )
-        except ValidationError as exc:
-            raise RowError.from_validation(exc, "shipping_address_1") from None
+        customer_id = new_customer(
+            item, resolver, report, customer_id_for(identities), identities, placed_at,
+            first_name=get("billing_first_name"), last_name=get("billing_last_name"),
+            country=get("billing_country").upper() or None
+            if len(get("billing_country")) == 2
+            else None,
+        )  # fmt: skip
+    address = optional_address(
+        "shipping_address_1", line1=get("shipping_address_1"), line2=get("shipping_address_2"),
+        city=get("shipping_city"), region=get("shipping_state"),
+        postal_code=get("shipping_postcode"),
+        country=get("shipping_country") if len(get("shipping_country")) == 2 else None,
+    )  # fmt: skip
     codes = tuple(
         c["code"]
         for c in (parse_pipe_fields(p) for p in get("coupon_items").split(";"))
