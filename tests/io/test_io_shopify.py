@@ -200,6 +200,39 @@ def test_consent_revocation_recorded_once(store: Store, data: Path, tmp_path: Pa
     ]
 
 
+def test_a_changed_profile_does_not_repeat_unchanged_consents(
+    store: Store, data: Path, tmp_path: Path
+) -> None:
+    """A row that changes a customer but not their consents records no consent again."""
+    import_shopify_customers(store, data / "shopify_customers.csv", exported_at=T)
+    ada = _customer(store, "ada@example.com")
+    before = store.consents.history(ada)
+    path = tmp_path / "customers_export.csv"
+    path.write_text(
+        (data / "shopify_customers.csv").read_text().replace(",Ada,Lovelace,", ",Ada,King,")
+    )
+    report = import_shopify_customers(store, path, exported_at=datetime(2024, 7, 1, tzinfo=UTC))
+    assert report.updated == 1 and report.extra.get("consents", 0) == 0
+    assert store.consents.history(ada) == before
+
+
+def test_the_same_consent_twice_in_one_batch_is_recorded_once(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "customers_export.csv"
+    path.write_text(
+        "Customer ID,First Name,Email,Accepts Email Marketing\n"
+        "1,Ada,ada@example.com,yes\n"
+        "1,Ada L.,ada@example.com,yes\n"
+        "1,Ada L.,ada@example.com,no\n"
+    )
+    report = import_shopify_customers(store, path, exported_at=T)
+    ada = _customer(store, "ada@example.com")
+    assert [(c.granted, c.source) for c in store.consents.history(ada)] == [
+        (True, "customers_export.csv:2"),
+        (False, "customers_export.csv:4"),
+    ]
+    assert report.extra["consents"] == 2
+
+
 def test_erased_person_is_not_brought_back(store: Store, data: Path) -> None:
     import_shopify_orders(store, data / "shopify_orders.csv")
     ada = _customer(store, "ada@example.com")

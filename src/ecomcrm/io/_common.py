@@ -256,6 +256,8 @@ class Resolver:
         self._suppressed: dict[str, bool] = {}
         self._emails: dict[str, Identity | None] = {}
         self.pending: dict[str, Customer] = {}
+        # Consent decisions queued in the current batch: (customer id, channel, purpose).
+        self.queued_consents: dict[tuple[str, Any, Any], bool] = {}
         # With no customers at the start, a cache miss means "new": no need to ask the store
         # unless the key went into the overflow filter when the cache was trimmed.
         # ``complete`` overrides: a worker of a parallel import owns its people alone.
@@ -379,6 +381,7 @@ class Resolver:
     def batch_written(self) -> None:
         """Forget pending customers (they are stored) and trim the caches."""
         self.pending.clear()
+        self.queued_consents.clear()
         if len(self._ids) > self.max_cache:
             self._forget_ids()
         if len(self._suppressed) > self.max_cache:
@@ -390,6 +393,7 @@ class Resolver:
         The keys stay "maybe seen", so the next lookup of any of them asks the store.
         """
         self.pending.clear()
+        self.queued_consents.clear()
         self._forget_ids()
 
 

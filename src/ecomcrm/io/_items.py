@@ -160,17 +160,20 @@ def add_customer_row(
     if item.customer_state != "unchanged":
         resolver.add(customer)
         item.customers.append(customer)
-    current = (
-        resolver.store.consents.current(customer.id)
-        if existing is not None and existing.id not in resolver.pending
-        else {}
-    )
+    # The current decision: one queued earlier in this batch, else the stored one.
+    current = {} if existing is None else resolver.store.consents.current(customer.id)
+    queued = resolver.queued_consents
     for channel, granted, source in consents:
         if granted is None:
             continue
-        latest = current.get((channel, Purpose.MARKETING))
-        if latest is not None and latest.granted == granted:
+        key = (customer.id, channel, Purpose.MARKETING)
+        latest = queued.get(key)
+        if latest is None:
+            stored = current.get((channel, Purpose.MARKETING))
+            latest = None if stored is None else stored.granted
+        if latest == granted:
             continue
+        queued[key] = granted
         item.consents.append(
             Consent(
                 customer_id=customer.id,

@@ -436,7 +436,8 @@ def _shipping_address(row: list[str], c: _OrderColumns) -> Address | None:
     line1 = row[c.ship_address1].strip()
     if not line1:
         return None
-    return Address(
+    return optional_address(
+        "Shipping Address1",
         line1=line1,
         line2=row[c.ship_address2],
         city=row[c.ship_city],
