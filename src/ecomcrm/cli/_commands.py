@@ -295,14 +295,21 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_erase(args: argparse.Namespace) -> int:
+    from ecomcrm.rules import Engine
+
     store = _open(args.db)
     try:
         receipt = store.erase(args.customer, keep_order_facts=args.keep_order_facts)
+        # What a rules engine running on this store kept about them (enrollments, timers,
+        # actions handed out) goes too.
+        engine = Engine(store, [])
+        forgotten = sum(engine.forget(cid) for cid in {args.customer, receipt.customer_id})
     finally:
         store.close()
     counts = ", ".join(f"{k} {v}" for k, v in sorted(receipt.counts.items()))
     print(
-        f"erased {receipt.customer_id}: {counts}; {len(receipt.tombstones)} identities suppressed"
+        f"erased {receipt.customer_id}: {counts}; {len(receipt.tombstones)} identities "
+        f"suppressed; {forgotten} rules records"
     )
     return 0
 

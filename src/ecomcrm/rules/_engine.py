@@ -585,6 +585,43 @@ class Engine:
             if r.value.get("status") == "pending"
         ]
 
+    def forget(self, customer_id: str) -> int:
+        """Delete every record the engine keeps about a customer; returns how many went.
+
+        Call it with :meth:`~ecomcrm.storage.Store.erase` (``ecomcrm erase`` does): the
+        customer's enrollments and their decision logs, trigger, segment, count and cap
+        records, the timers that would wake them, and the records of the actions handed out
+        for them. Nothing is sent to an erased person in any case (the store suppresses
+        their identities); this removes what the state area still held about them. Other
+        customers' records are untouched, whatever characters the ids contain.
+
+        Example:
+            >>> import ecomcrm
+            >>> Engine(ecomcrm.open_store("memory://"), []).forget("c1")
+            0
+        """
+        for _ in range(5):
+            try:
+                return self._forget(customer_id)
+            except ConflictError:  # the engine wrote meanwhile: read again
+                continue
+        raise ConflictError("kept changing while forgetting", entity="customer", value=customer_id)
+
+    def _forget(self, customer_id: str) -> int:
+        state = self._state
+        flow_ids = set(self.flows)
+        for record in state.scan("flowdef:"):
+            flow_ids.add(record.key[len("flowdef:") :].rpartition(":")[0])
+        keys = {f"cap:{customer_id}"}
+        for flow_id in flow_ids:
+            keys.update(f"{kind}:{flow_id}:{customer_id}" for kind in ("enr", "trg", "seg", "cnt"))
+        doomed = [r for r in (state.get(k) for k in sorted(keys)) if r is not None]
+        doomed += [r for r in state.scan(_TIMER) if r.key[len(_TIMER) + 18 :] in keys]
+        doomed += [r for r in state.scan("act:") if r.value.get("customer_id") == customer_id]
+        for record in doomed:
+            state.delete(record.key, expected_version=record.version)
+        return len(doomed)
+
     def next_due(self) -> datetime | None:
         """When the earliest timer is due (None when nothing waits): when to call ``advance``.
 
