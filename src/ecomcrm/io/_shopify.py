@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -216,7 +216,12 @@ def import_shopify_orders(
 
 
 def _import_part(
-    store: Store, path: PathLike, part: Part, batch_size: int, id_prefix: str, done: Any
+    store: Store,
+    path: PathLike,
+    part: Part,
+    batch_size: int,
+    id_prefix: str,
+    done: Callable[[int], None] | None,
 ) -> ImportReport:
     return shopify_orders_part(store, path, part, batch_size, None, id_prefix, done)
 
@@ -228,9 +233,13 @@ def shopify_orders_part(
     batch_size: int,
     progress: ProgressOption,
     id_prefix: str,
-    done: Any,
+    done: Callable[[int], None] | None,
 ) -> ImportReport:
-    """Import the orders of one part of the file (all of it when ``part`` is None)."""
+    """Import the orders of one part of the file (all of it when ``part`` is None).
+
+    A parallel import's worker parses in full only its own people's rows, and counts in
+    ``extra[LEFT_FOR_CALLER]`` the orders without an email that it leaves to the caller.
+    """
     file = source_name(path)
     writer = start_import(
         store, path, "shopify_orders", unit="orders", progress=progress, batch_size=batch_size,
@@ -239,64 +248,33 @@ def shopify_orders_part(
     )  # fmt: skip
     report = writer.report
     resolver = writer.resolver
+    found: list[_OrderColumns] = []
+
+    def columns(names: list[str]) -> tuple[int, int]:
+        found.append(_OrderColumns(Header(names, file)))
+        return found[0].name, found[0].email
+
+    left = 0  # groups without an email, for the caller's final pass
+
+    def wanted(email: str) -> bool:
+        nonlocal left
+        if part is None or part.selects(email):
+            return True
+        left += not email.strip()
+        return False
+
     with contextlib.closing(writer), open_text(path) as handle:
-        if part is not None and part.index >= 0:
-            # A worker: only its people's rows are parsed in full.
-            found: list[_OrderColumns] = []
-
-            def columns(names: list[str]) -> tuple[int, int]:
-                found.append(_OrderColumns(Header(names, file)))
-                return found[0].name, found[0].email
-
-            left = 0  # groups without an email, for the caller's final pass
-
-            def wanted(email: str) -> bool:
-                nonlocal left
-                if part.selects(email):
-                    return True
-                left += not email.strip()
-                return False
-
-            _, groups = read_groups(handle, columns, wanted)
-            for taken in groups:
-                width = found[0].width
-                for _, row in taken:
-                    if len(row) < width:
-                        row.extend([""] * (width - len(row)))
-                report.rows += len(taken)
-                add_record(
-                    writer, taken[0][0], _build_order, taken, found[0], resolver, id_prefix, report
-                )
-            report.count(LEFT_FOR_CALLER, left)
-            return writer.finish()
-        names, rows = read_rows(handle)
-        if not names:
-            return writer.finish()
-        cols = _OrderColumns(Header(names, file))
-        name_i = cols.name
-        email_i = cols.email
-        group: list[tuple[int, list[str]]] = []
-        current = None
-        width = cols.width
-
-        def take(group: list[tuple[int, list[str]]]) -> None:
-            if part is None or part.selects(group[0][1][email_i]):
-                report.rows += len(group)
-                add_record(
-                    writer, group[0][0], _build_order, group, cols, resolver, id_prefix, report
-                )
-
-        for line, row in rows:
-            if len(row) < width:
-                row.extend([""] * (width - len(row)))
-            name = row[name_i]
-            if name != current and group:
-                take(group)
-                group = []
-            current = name
-            group.append((line, row))
-        if group:
-            take(group)
+        _, groups = read_groups(handle, columns, wanted)
+        for group in groups:
+            cols = found[0]
+            width = cols.width
+            for _, row in group:
+                if len(row) < width:
+                    row.extend([""] * (width - len(row)))
+            report.rows += len(group)
+            add_record(writer, group[0][0], _build_order, group, cols, resolver, id_prefix, report)
+    if part is not None and part.index >= 0:
+        report.count(LEFT_FOR_CALLER, left)
     return writer.finish()
 
 
