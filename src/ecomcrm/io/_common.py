@@ -22,7 +22,17 @@ from typing import Any
 import attrs
 from dateutil import parser as date_parser
 
-from ecomcrm.domain import Consent, Customer, Event, Identity, IdentityKind, Order, Refund
+from ecomcrm.domain import (
+    Channel,
+    Consent,
+    Customer,
+    Event,
+    Identity,
+    IdentityKind,
+    Order,
+    Purpose,
+    Refund,
+)
 from ecomcrm.errors import ConflictError, EcomcrmError, NotFoundError, ValidationError
 from ecomcrm.io._progress import Progress
 from ecomcrm.io._report import ImportReport
@@ -257,7 +267,7 @@ class Resolver:
         self._emails: dict[str, Identity | None] = {}
         self.pending: dict[str, Customer] = {}
         # Consent decisions queued in the current batch: (customer id, channel, purpose).
-        self.queued_consents: dict[tuple[str, Any, Any], bool] = {}
+        self.queued_consents: dict[tuple[str, Channel, Purpose], bool] = {}
         # With no customers at the start, a cache miss means "new": no need to ask the store
         # unless the key went into the overflow filter when the cache was trimmed.
         # ``complete`` overrides: a worker of a parallel import owns its people alone.
@@ -463,10 +473,11 @@ class BatchWriter:
         self._fresh_imported = 0
         self._done = done  # told how many items each batch wrote (a parallel import's worker)
         # A store's optional bulk mode (SqliteStore.bulk_load), held until finish()/close().
-        self._bulk: contextlib.ExitStack | None = contextlib.ExitStack()
+        self._bulk = contextlib.ExitStack()
         bulk_load = getattr(store, "bulk_load", None) if bulk else None
         if callable(bulk_load):
             self._bulk.enter_context(bulk_load())
+        self._closed = False
 
     def add(self, item: Item) -> None:
         """Queue an item; writes the batch when it is full."""
@@ -479,18 +490,15 @@ class BatchWriter:
         self.flush()
         if self._settle_repeats and self._fresh and self._fresh_imported:
             created = self.store.orders.count() - self._orders_at_start
-            repeated = self._fresh_imported - created
-            if repeated > 0:  # the same order id came twice in the file
-                self.report.imported -= repeated
-                self.report.updated += repeated
+            count_repeated_orders(self.report, self._fresh_imported, created)
         self.close()
         return self.report
 
     def close(self) -> None:
         """Leave the store's bulk mode (if it was entered) and close the progress display."""
-        if self._bulk is not None:
-            bulk, self._bulk = self._bulk, None
-            bulk.close()
+        if not self._closed:
+            self._closed = True
+            self._bulk.close()
             self.progress.close()
 
     def flush(self) -> None:
@@ -635,6 +643,14 @@ class BatchWriter:
             for customer_id, identity in item.links:
                 store.link_identity(customer_id, identity)
         return counts
+
+
+def count_repeated_orders(report: ImportReport, written_as_new: int, created: int) -> None:
+    """Orders counted as new beyond those created repeated an id: count them as updated."""
+    repeated = written_as_new - created
+    if repeated > 0:  # the same order id came twice in the file
+        report.imported -= repeated
+        report.updated += repeated
 
 
 def reject(report: ImportReport, line: int, error: RowError) -> None:

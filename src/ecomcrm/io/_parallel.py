@@ -36,6 +36,7 @@ from typing import Any
 import attrs
 
 from ecomcrm.errors import StorageError, ValidationError
+from ecomcrm.io._common import count_repeated_orders
 from ecomcrm.io._progress import ProgressOption, make_progress
 from ecomcrm.io._report import ImportReport
 from ecomcrm.storage._protocols import Store
@@ -207,11 +208,10 @@ def run_parallel(
                     bar.update(now - shown)
                     shown = now
                 failed = [p for p in procs if p.process.poll() not in (None, 0)]
+                if failed:
+                    failed[0].finish()  # raises its error; `finally` stops the others
                 for proc in procs:
-                    if proc.process.poll() is None:
-                        proc.process.kill()
-                for proc in failed + [p for p in procs if p not in failed]:
-                    report.merge(proc.finish())  # the first failure raises
+                    report.merge(proc.finish())
                 bar.update(sum(p.written for p in procs) - shown)
             finally:
                 for proc in procs:
@@ -219,11 +219,8 @@ def run_parallel(
                         proc.process.kill()
                         proc.process.wait()
         # Every worker counted its orders as new; an id that came twice was written twice.
-        repeated = report.imported - store.orders.count()
-        if repeated > 0:
-            report.imported -= repeated
-            report.updated += repeated
-        if max(report.extra.pop(LEFT_FOR_CALLER, 0), 0):
+        count_repeated_orders(report, report.imported, store.orders.count())
+        if report.extra.pop(LEFT_FOR_CALLER, 0) > 0:
             rest = import_part(store, path, Part(-1, workers), done=bar.update, **options)
             report.merge(rest)
     finally:
