@@ -112,11 +112,12 @@ def read_groups(
                 head = row or []
             else:  # no quotes: the cells are exactly the comma-separated pieces
                 line += 1
+                first = first.rstrip("\r\n")
                 row = None
-                head = first.rstrip("\r\n").split(",", cut)
+                head = first.split(",", cut)
             if not any(head[:cut]):
                 if row is None:
-                    row = first.rstrip("\r\n").split(",")
+                    row = first.split(",")
                 if not any(row):
                     continue  # a blank row
             name = head[key] if key < len(head) else ""
@@ -127,7 +128,7 @@ def read_groups(
                 current = name
                 taking = wanted(head[probe] if probe < len(head) else "")
             if taking:
-                group.append((start, row if row is not None else first.rstrip("\r\n").split(",")))
+                group.append((start, row if row is not None else first.split(",")))
         if group:
             yield group
 
