@@ -619,6 +619,15 @@ class _PreparedOrders(list[Order]):
         self.line_rows = line_rows
 
 
+def _prepare(orders: Iterable[Order]) -> _PreparedOrders:
+    batch = list(orders)
+    return _PreparedOrders(
+        batch,
+        [_order_values(o, o.customer_id) for o in batch],
+        [v for o in batch for v in _line_values(o)],
+    )
+
+
 def _order_from(row: Sequence[Any], customer_id: str, lines: Sequence[OrderLine]) -> Order:
     address = json.loads(row[13]) if row[13] else None
     return Order(
@@ -1146,24 +1155,16 @@ class SqliteOrders(_Base):
             >>> len(store.orders.prepare_many([o]))
             1
         """
-        batch = list(orders)
-        return _PreparedOrders(
-            batch,
-            [_order_values(o, o.customer_id) for o in batch],
-            [v for o in batch for v in _line_values(o)],
-        )
+        return _prepare(orders)
 
     def _write(
         self, conn: sqlite3.Connection, orders: Sequence[Order], merged: Mapping[str, str]
     ) -> None:
-        if isinstance(orders, _PreparedOrders):
-            rows = orders.rows
-            if merged:
-                rows = [(r[0], merged.get(r[1], r[1]), *r[2:]) for r in rows]
-            line_rows = orders.line_rows
-        else:
-            rows = [_order_values(o, merged.get(o.customer_id, o.customer_id)) for o in orders]
-            line_rows = [v for o in orders for v in _line_values(o)]
+        prepared = orders if isinstance(orders, _PreparedOrders) else _prepare(orders)
+        rows = prepared.rows
+        if merged:
+            rows = [(r[0], merged.get(r[1], r[1]), *r[2:]) for r in rows]
+        line_rows = prepared.line_rows
         existing = [
             r[0]
             for r in _in(conn, "SELECT id FROM orders WHERE id IN ({ids})", [o.id for o in orders])
