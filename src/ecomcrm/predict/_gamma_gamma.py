@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 from scipy.special import digamma, gammaln
 
 from ecomcrm.errors import ValidationError
@@ -71,16 +71,21 @@ class GammaGamma(BaseModel):
         super().__init__()
         self._set_params(params)
 
-    def _xm(self, frequency: ArrayLike, monetary_value: ArrayLike) -> tuple[FloatArray, FloatArray]:
+    def _xm(
+        self, frequency: ArrayLike, monetary_value: ArrayLike, *, zero_spend: bool = False
+    ) -> tuple[FloatArray, FloatArray]:
         entity = type(self).__name__
         x = as_float_array(frequency, entity=entity, field="frequency")
         m = as_float_array(monetary_value, entity=entity, field="monetary_value")
         check_lengths(entity, frequency=x, monetary_value=m)
-        for field, values, mask, message in (
+        checks = [
             ("frequency", x, (x < 0) | (x != np.round(x)), "must be a whole number >= 0"),
             ("monetary_value", m, (x > 0) & (m <= 0), "must be > 0 when frequency > 0"),
             ("monetary_value", m, m < 0, "must not be negative"),
-        ):
+        ]
+        if zero_spend:  # rows outside the support are the caller's to handle by rule
+            del checks[1:]
+        for field, values, mask, message in checks:
             if mask.any():
                 i = int(np.flatnonzero(mask)[0])
                 raise ValidationError(
@@ -93,6 +98,8 @@ class GammaGamma(BaseModel):
         frequency: ArrayLike,
         monetary_value: ArrayLike,
         weights: ArrayLike | None = None,
+        *,
+        zero_spend: Literal["raise", "exclude"] = "raise",
     ) -> GammaGamma:
         """Fit p, q, v by maximum likelihood (analytic gradient).
 
@@ -100,6 +107,9 @@ class GammaGamma(BaseModel):
             frequency: Repeat purchases per customer (x); rows with 0 are skipped.
             monetary_value: Average value of those repeat purchases (z̄), > 0 when x > 0.
             weights: Customers per row, default 1.
+            zero_spend: What to do with repeat buyers whose average spend is not > 0
+                (:meth:`outside_support`): raise ValidationError, or leave them out of
+                the fit ("exclude").
 
         Example:
             >>> import numpy as np
@@ -110,9 +120,13 @@ class GammaGamma(BaseModel):
             ['p', 'q', 'v']
         """
         entity = type(self).__name__
-        x, m = self._xm(frequency, monetary_value)
+        if zero_spend not in ("raise", "exclude"):
+            raise ValidationError(
+                'must be "raise" or "exclude"', entity=entity, field="zero_spend", value=zero_spend
+            )
+        x, m = self._xm(frequency, monetary_value, zero_spend=zero_spend == "exclude")
         w = validate_weights(weights, len(x), entity=entity)
-        keep = x > 0
+        keep = (x > 0) & ~self.outside_support(x, m)
         if not np.any(keep & (w > 0)):
             raise ValidationError(
                 "needs at least one customer with frequency > 0", entity=entity, field="frequency"
@@ -143,10 +157,13 @@ class GammaGamma(BaseModel):
         horizon: int = 12,
         horizon_period: str | float = "month",
         discount_rate: float = 0.01,
+        zero_spend: Literal["raise", "nan"] = "raise",
     ) -> FloatArray:
         """Discounted CLV with this model's conditional expected spend per transaction.
 
-        See :func:`ecomcrm.predict.customer_lifetime_value` for the time units.
+        See :func:`ecomcrm.predict.customer_lifetime_value` for the time units. With
+        ``zero_spend="nan"`` a repeat buyer whose average spend is not > 0
+        (:meth:`outside_support`) gets a NaN ("unknown") CLV instead of an error.
 
         Example:
             >>> from ecomcrm.predict import BetaGeo
@@ -157,18 +174,22 @@ class GammaGamma(BaseModel):
         """
         from ecomcrm.predict._clv import customer_lifetime_value
 
-        spend = self.conditional_expected_average_spend(frequency, monetary_value)
-        return customer_lifetime_value(
+        spend = self.conditional_expected_average_spend(
+            frequency, monetary_value, zero_spend=zero_spend
+        )
+        unknown = np.isnan(spend)
+        clv = customer_lifetime_value(
             transaction_model,
             frequency,
             recency,
             T,
-            spend,
+            np.where(unknown, 0.0, spend),
             model_period=model_period,
             horizon=horizon,
             horizon_period=horizon_period,
             discount_rate=discount_rate,
         )
+        return np.where(unknown, np.nan, clv)
 
     def _prepare(self, data: FitData) -> FitData:
         cols = dict(data.columns)
@@ -214,20 +235,53 @@ class GammaGamma(BaseModel):
         p, q, v = self._p()
         return float(p * v / (q - 1.0)) if q > 1 else float("inf")
 
+    @staticmethod
+    def outside_support(frequency: ArrayLike, monetary_value: ArrayLike) -> NDArray[np.bool_]:
+        """Rows the model cannot describe: repeat buyers whose repeat spend is not > 0.
+
+        Gamma-Gamma models positive transaction values, so a customer whose repeat
+        orders average $0 (free samples, fully discounted orders) or less is outside
+        its support. :meth:`fit` must not see such rows and
+        :meth:`conditional_expected_average_spend` has no value for them; with
+        ``zero_spend="nan"`` it returns NaN there (see docs/predict.md).
+
+        Example:
+            >>> GammaGamma.outside_support([0, 2, 3], [0.0, 0.0, 12.5]).tolist()
+            [False, True, False]
+        """
+        x = np.asarray(frequency, dtype=np.float64).reshape(-1)
+        m = np.asarray(monetary_value, dtype=np.float64).reshape(-1)
+        return np.asarray((x > 0) & ~(m > 0), dtype=bool)
+
     def conditional_expected_average_spend(
-        self, frequency: ArrayLike, monetary_value: ArrayLike
+        self,
+        frequency: ArrayLike,
+        monetary_value: ArrayLike,
+        *,
+        zero_spend: Literal["raise", "nan"] = "raise",
     ) -> FloatArray:
         """E[spend per transaction | x, z̄]: a weighted mean of z̄ and the population mean.
 
         Weight on the customer's own mean is p x / (p x + q - 1) (FHL 2005 note 025 eq. 5);
-        customers with x = 0 get the population mean.
+        customers with x = 0 get the population mean. A repeat buyer whose average spend
+        is not > 0 is outside the model (:meth:`outside_support`): ValidationError, or
+        NaN ("unknown") for those rows with ``zero_spend="nan"``.
 
         Example:
             >>> gg = GammaGamma(params={"p": 6.25, "q": 3.74, "v": 15.44})
             >>> gg.conditional_expected_average_spend([2], [22.35]).round(2).tolist()
             [24.66]
+            >>> gg.conditional_expected_average_spend([2, 3], [22.35, 0.0], zero_spend="nan").round(2).tolist()
+            [24.66, nan]
         """
-        x, m = self._xm(frequency, monetary_value)
+        if zero_spend not in ("raise", "nan"):
+            raise ValidationError(
+                'must be "raise" or "nan"',
+                entity=type(self).__name__,
+                field="zero_spend",
+                value=zero_spend,
+            )
+        x, m = self._xm(frequency, monetary_value, zero_spend=zero_spend == "nan")
         p, q, v = self._p()
         if np.any(np.asarray(q) <= 1):
             raise ValidationError(
@@ -237,4 +291,7 @@ class GammaGamma(BaseModel):
                 value=q,
             )
         weight = p * x / (p * x + q - 1.0)
-        return np.asarray((1.0 - weight) * (p * v / (q - 1.0)) + weight * m)
+        spend = np.asarray((1.0 - weight) * (p * v / (q - 1.0)) + weight * m)
+        if zero_spend == "nan":
+            spend = np.where(self.outside_support(x, m), np.nan, spend)
+        return spend

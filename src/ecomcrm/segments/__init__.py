@@ -40,6 +40,7 @@ from ecomcrm.segments._segment import (
     segment_diff,
 )
 from ecomcrm.segments._store_features import (
+    ModelCoverage,
     ValueModels,
     build_customer_features,
     fit_value_models,
@@ -55,6 +56,7 @@ __all__ = [
     "FieldType",
     "LifecycleConfig",
     "LifecycleStage",
+    "ModelCoverage",
     "Schema",
     "Segment",
     "SegmentChange",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, TypeAlias
 
 import attrs
@@ -335,12 +336,16 @@ class FeatureTable:
 
     The constructor converts plain inputs (lists with ``None``, bool arrays, aware
     datetimes) into that form. Tables are immutable: :meth:`filter`, :meth:`select`,
-    :meth:`take` and :meth:`update` return new tables sharing unchanged arrays.
+    :meth:`take` and :meth:`update` return new tables sharing unchanged arrays (and the
+    :attr:`metadata` of the table they come from).
 
     Args:
         ids: The row ids (customer ids), unique.
         columns: Column name to values.
         schema: Types of (at least) the given columns.
+        metadata: Facts about the table as a whole (read-only), e.g. the
+            ``"model_coverage"`` that :func:`~ecomcrm.segments.build_customer_features`
+            records: how many customers each model scored or left out, and why.
 
     Example:
         >>> import numpy as np
@@ -355,13 +360,15 @@ class FeatureTable:
         [10, 12]
     """
 
-    __slots__ = ("_columns", "_ids", "_schema")
+    __slots__ = ("_columns", "_ids", "_meta", "_schema")
 
     def __init__(
         self,
         ids: ArrayLike,
         columns: Mapping[str, Any],
         schema: Schema | Mapping[str, FieldType | str],
+        *,
+        metadata: Mapping[str, Any] | None = None,
     ) -> None:
         full = schema if isinstance(schema, Schema) else Schema(schema)
         id_array = np.asarray(ids)
@@ -390,14 +397,41 @@ class FeatureTable:
         self._ids = id_array
         self._columns = converted
         self._schema = Schema({name: full[name] for name in converted})
+        self._meta: Mapping[str, Any] = MappingProxyType(dict(metadata or {}))
 
     @classmethod
-    def _raw(cls, ids: NDArray[Any], columns: dict[str, Column], schema: Schema) -> FeatureTable:
+    def _raw(
+        cls,
+        ids: NDArray[Any],
+        columns: dict[str, Column],
+        schema: Schema,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> FeatureTable:
         table = cls.__new__(cls)
         table._ids = ids
         table._columns = columns
         table._schema = schema
+        table._meta = MappingProxyType(dict(metadata or {}))
         return table
+
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        """Facts about the whole table (read-only; empty unless the builder set some).
+
+        Example:
+            >>> FeatureTable([1], {}, {}, metadata={"source": "test"}).metadata["source"]
+            'test'
+        """
+        return self._meta
+
+    def with_metadata(self, **items: Any) -> FeatureTable:
+        """Return this table with ``items`` added to its :attr:`metadata` (columns shared).
+
+        Example:
+            >>> FeatureTable([1], {}, {}).with_metadata(note="x").metadata["note"]
+            'x'
+        """
+        return FeatureTable._raw(self._ids, self._columns, self._schema, {**self._meta, **items})
 
     @classmethod
     def from_records(
@@ -544,7 +578,7 @@ class FeatureTable:
                 continue
             kinds[name] = kind
             columns[name] = _null_column(kind, n)
-        return FeatureTable._raw(self._ids, columns, Schema(kinds))
+        return FeatureTable._raw(self._ids, columns, Schema(kinds), self._meta)
 
     def select(self, names: Iterable[str]) -> FeatureTable:
         """A table with only the named columns.
@@ -554,7 +588,9 @@ class FeatureTable:
             ('b',)
         """
         chosen = {name: self.column(name) for name in names}
-        return FeatureTable._raw(self._ids, chosen, Schema({n: self._schema[n] for n in chosen}))
+        return FeatureTable._raw(
+            self._ids, chosen, Schema({n: self._schema[n] for n in chosen}), self._meta
+        )
 
     def take(self, index: ArrayLike) -> FeatureTable:
         """Rows at the positions ``index`` (in that order)."""
@@ -564,7 +600,7 @@ class FeatureTable:
             columns[name] = (
                 col.take(idx) if isinstance(col, StringColumn | TagsColumn) else col[idx]
             )
-        return FeatureTable._raw(self._ids[idx], columns, self._schema)
+        return FeatureTable._raw(self._ids[idx], columns, self._schema, self._meta)
 
     def filter(self, mask: ArrayLike) -> FeatureTable:
         """Rows where the boolean ``mask`` is true (e.g. a segment's membership)."""
@@ -608,7 +644,7 @@ class FeatureTable:
             else:
                 columns[name] = np.concatenate(parts)  # type: ignore[arg-type]
         ids = np.concatenate([t.ids for t in tables])
-        return FeatureTable(ids, columns, first.schema)
+        return FeatureTable(ids, columns, first.schema, metadata=first.metadata)
 
     def update(self, changed: FeatureTable) -> FeatureTable:
         """Return this table with the rows of ``changed`` replaced (same id) or appended (new id).
@@ -665,7 +701,7 @@ def _stack(a: FeatureTable, b: FeatureTable) -> FeatureTable:
         else:
             assert isinstance(pa, np.ndarray) and isinstance(pb, np.ndarray)
             columns[name] = np.concatenate([pa, pb])
-    return FeatureTable._raw(np.concatenate([a.ids, b.ids]), columns, a.schema)
+    return FeatureTable._raw(np.concatenate([a.ids, b.ids]), columns, a.schema, a.metadata)
 
 
 #: Columns of the customer feature table (what a table built from a store contains).

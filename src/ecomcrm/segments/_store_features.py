@@ -21,13 +21,13 @@ from ecomcrm.predict import (
     GammaGamma,
     ModifiedBetaGeo,
     ParetoNBD,
-    customer_lifetime_value,
     period_days,
 )
 from ecomcrm.segments._features import CUSTOMER_FEATURES_SCHEMA, FeatureTable, TagsColumn
 from ecomcrm.storage import CustomerTable, EventFacts, LineFacts, OrderFacts, Store
 
 __all__ = [
+    "ModelCoverage",
     "ValueModels",
     "build_customer_features",
     "fit_value_models",
@@ -60,6 +60,46 @@ class ValueModels:
     freq: Literal["D", "W", "M"] = "W"
     horizon_months: int = 12
     discount_rate: float = 0.01
+    spend_excluded: int = 0
+    """Repeat buyers left out of the spend model's fit: their repeat orders average <= 0."""
+
+
+@attrs.frozen(kw_only=True)
+class ModelCoverage:
+    """How many customers of a feature table each model scored, and how many it left out.
+
+    :func:`build_customer_features` puts one in ``table.metadata["model_coverage"]`` so a
+    report can say how far the predictions reach. Customers are never dropped from the
+    table and one customer never aborts the build: rows a model cannot describe get a
+    null value by the rules of docs/predict.md, and are counted here.
+
+    Attributes:
+        customers: Rows of the table.
+        buyers: Customers with at least one counted (not cancelled) order.
+        rfm_scored: Buyers with RFM scores (every buyer).
+        purchase_scored: Buyers with ``p_alive`` and ``predicted_purchases`` (0 without
+            a purchase model).
+        clv_scored: Buyers with a ``predicted_clv`` (0 without a spend model).
+        spend_excluded: Repeat buyers whose repeat orders average $0 or less: outside
+            the Gamma-Gamma spend model, so their ``predicted_clv`` is null (unknown).
+        next_purchase_model: Buyers whose ``next_purchase_at`` comes from the purchase
+            model (deemed alive, P(alive) >= 0.5).
+        next_purchase_fallback: Buyers whose ``next_purchase_at`` is the mean-gap
+            estimate (no purchase model; two or more orders).
+
+    Example:
+        >>> ModelCoverage(customers=3, buyers=2).spend_excluded
+        0
+    """
+
+    customers: int
+    buyers: int
+    rfm_scored: int = 0
+    purchase_scored: int = 0
+    clv_scored: int = 0
+    spend_excluded: int = 0
+    next_purchase_model: int = 0
+    next_purchase_fallback: int = 0
 
 
 def _purchase_facts(
@@ -110,14 +150,22 @@ def fit_value_models(
         raise ConvergenceError(
             "no purchase model converged: " + "; ".join(failures), entity="fit_value_models"
         )
-    repeat = (summary.frequency > 0) & (summary.monetary_value > 0)
+    # repeat buyers whose repeat orders average $0 are outside Gamma-Gamma: left out, counted
+    excluded = GammaGamma.outside_support(summary.frequency, summary.monetary_value)
+    repeat = (summary.frequency > 0) & ~excluded
     spend = None
     if int(repeat.sum()) >= 10:
         try:
-            spend = GammaGamma().fit(summary.frequency[repeat], summary.monetary_value[repeat])
+            spend = GammaGamma().fit(
+                summary.frequency[repeat | excluded],
+                summary.monetary_value[repeat | excluded],
+                zero_spend="exclude",
+            )
         except ConvergenceError:
             spend = None  # the data do not identify the spend model; CLV stays null
-    return ValueModels(purchase=purchase, spend=spend, freq=freq)
+    return ValueModels(
+        purchase=purchase, spend=spend, freq=freq, spend_excluded=int(excluded.sum())
+    )
 
 
 def _as_datetime64(now: datetime | np.datetime64) -> np.datetime64:
@@ -327,6 +375,11 @@ def _features(
         )
     columns.update(r_score=r_score, f_score=f_score, m_score=m_score, rfm_segment=segment)
 
+    coverage: dict[str, int] = {
+        "customers": n,
+        "buyers": int(has.sum()),
+        "rfm_scored": int(np.isfinite(r_score).sum()),
+    }
     p_alive = np.full(n, np.nan)
     purchases = np.full(n, np.nan)
     clv = np.full(n, np.nan)
@@ -343,21 +396,25 @@ def _features(
             horizon, summary.frequency, summary.recency, summary.T
         )
         if models.spend is not None:
-            spend = models.spend.conditional_expected_average_spend(
-                summary.frequency, np.where(summary.frequency > 0, summary.monetary_value, 0.0)
-            )
-            clv[rows] = customer_lifetime_value(
+            # outside Gamma-Gamma (repeat orders averaging <= 0): CLV unknown, counted
+            clv[rows] = models.spend.customer_lifetime_value(
                 models.purchase,
                 summary.frequency,
                 summary.recency,
                 summary.T,
-                spend,
+                np.where(summary.frequency > 0, summary.monetary_value, 0.0),
                 model_period=models.freq,
                 horizon=models.horizon_months,
                 horizon_period="month",
                 discount_rate=models.discount_rate,
+                zero_spend="nan",
+            )
+            coverage["spend_excluded"] = int(
+                GammaGamma.outside_support(summary.frequency, summary.monetary_value).sum()
             )
     columns.update(p_alive=p_alive, predicted_purchases=purchases, predicted_clv=clv)
+    coverage["purchase_scored"] = int(np.isfinite(p_alive).sum())
+    coverage["clv_scored"] = int(np.isfinite(clv).sum())
 
     window_us = int(cart_window / timedelta(microseconds=1))
     cart_count, cart_last = _abandoned(
@@ -378,7 +435,12 @@ def _features(
     )
     np.maximum.at(seen, cust, when_us)
     columns["last_seen_at"] = _datetime_or_nat(seen, seen > np.iinfo(np.int64).min)
-    table = FeatureTable(customers.ids, columns, CUSTOMER_FEATURES_SCHEMA)
+    table = FeatureTable(
+        customers.ids,
+        columns,
+        CUSTOMER_FEATURES_SCHEMA,
+        metadata={"model_coverage": ModelCoverage(**coverage)},
+    )
     return table.with_null_columns(CUSTOMER_FEATURES_SCHEMA)
 
 
