@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import attrs
+import pytest
 
 from ecomcrm.domain import LoyaltyEntry
-from ecomcrm.rules import BUILTIN_FLOWS, Action, Engine, Policies, builtin_flow
+from ecomcrm.errors import ConfigurationError
+from ecomcrm.io import import_shopify_orders
+from ecomcrm.rules import BUILTIN_FLOWS, Action, Engine, Exit, Flow, Policies, builtin_flow
 from ecomcrm.rules._builtin_flows import back_in_stock_events
 from ecomcrm.storage import Store
 
@@ -191,3 +197,112 @@ def test_replenishment(mem: Store) -> None:
     assert e.advance(T0 + 19 * D) == []
     (a,) = e.advance(T0 + 20 * D)
     assert a.template == "replenishment_reminder"
+
+
+# --- orders however they arrive (issue 13, item 7) ---------------------------------------
+
+_SHOPIFY_HEADER = (
+    "Name,Email,Financial Status,Currency,Subtotal,Shipping,Taxes,Total,Created at,"
+    "Lineitem quantity,Lineitem name,Lineitem price,Lineitem sku\n"
+)
+
+
+def _shopify_order(path: Path, name: str, email: str, at: datetime) -> Path:
+    path.write_text(
+        _SHOPIFY_HEADER
+        + f"{name},{email},paid,EUR,30.00,0.00,0.00,30.00,{at:%Y-%m-%d %H:%M:%S} +0000,"
+        "1,Tee,30.00,TEE-1\n"
+    )
+    return path
+
+
+def test_abandoned_cart_ends_on_an_order_imported_from_shopify(
+    store: Store, tmp_path: Path
+) -> None:
+    add_customer(store, "ada")
+    add_customer(store, "grace")
+    e = engine(store, "abandoned_cart")
+    e.handle_many([ev("Checkout Started", c, T0) for c in ("ada", "grace")])
+    # ada's order reaches the store by the Shopify import only: no event is handled
+    csv = _shopify_order(tmp_path / "orders_export.csv", "#2001", "ada@example.com", T0 + H / 2)
+    report = import_shopify_orders(store, csv)
+    assert report.imported == 1 and store.orders.get("#2001").customer_id == "ada"
+    first = e.advance(T0 + H)
+    assert [(a.customer_id, a.template) for a in first] == [("grace", "cart_reminder_1")]
+    assert [a.customer_id for a in e.advance(T0 + 30 * H)] == ["grace"]
+    why = e.explain("ada", "abandoned_cart")
+    assert why.status == "exited" and why.decisions[-1].reason == "exit"
+    assert "order in the store" in why.decisions[-1].text
+
+
+def test_abandoned_cart_ends_on_an_upserted_order_in_a_batched_advance(store: Store) -> None:
+    # 300 customers: advance() runs its timers in batches (256 per unit of work)
+    ids = [f"c{i:03d}" for i in range(300)]
+    for cid in ids:
+        add_customer(store, cid)
+    e = engine(store, "abandoned_cart")
+    e.handle_many([ev("Checkout Started", c, T0) for c in ids])
+    bought = set(ids[::3])
+    for n, cid in enumerate(sorted(bought)):
+        add_order(store, cid, f"o{n}", T0 + H / 4)  # written directly, no event
+    add_order(store, ids[1], "old", T0 - D)  # placed before entering: not a purchase since
+    first = e.advance(T0 + H)
+    assert sorted(a.customer_id for a in first) == sorted(set(ids) - bought)
+    # an order after the first reminder ends the flow before the second
+    add_order(store, ids[1], "late", T0 + 2 * H)
+    second = {a.customer_id for a in e.advance(T0 + 30 * H)}
+    assert second == set(ids) - bought - {ids[1]}
+
+
+def test_win_back_reacts_to_orders_written_to_the_store(store: Store) -> None:
+    for cid in ("idle", "came_back", "mid_flow"):
+        add_customer(store, cid, at=T0 - 400 * D)
+        add_order(store, cid, f"{cid}-1", T0 - 200 * D)
+    flow = builtin_flow("win_back")
+    e = Engine(store, [attrs.evolve(flow, holdout=None)], NO_CAP)
+    e.refresh(T0 - 150 * D)  # clocks from the last order: due 110 days ago
+    add_order(store, "came_back", "came_back-2", T0 - 120 * D)  # imported, no event
+    first = e.advance(T0 - 100 * D)
+    assert sorted(a.customer_id for a in first) == ["idle", "mid_flow"]
+    # came_back's clock restarted from the imported order: due 90 days after it
+    assert e.explain("came_back", "win_back").status == "never entered"
+    assert e.next_due() is not None
+    add_order(store, "mid_flow", "mid_flow-2", T0 - 95 * D)
+    later = e.advance(T0 - 25 * D)
+    assert sorted((a.customer_id, a.template) for a in later) == [
+        ("came_back", "winback_1"),
+        ("idle", "winback_2"),
+        ("idle", "winback_last"),
+    ]
+    assert e.explain("mid_flow", "win_back").status == "exited"
+
+
+def test_an_ordered_exit_is_json_and_validated() -> None:
+    d = dict(BUILTIN_FLOWS["abandoned_cart"])
+    assert d["exits"] == [{"ordered": True}]
+    flow = builtin_flow("abandoned_cart")
+    assert flow.version == 2 and flow.exits == (Exit.on_order(),)
+    assert Flow.from_dict(flow.to_dict()) == flow
+    bad = {**d, "exits": [{"ordered": True, "event": "Order Completed"}]}
+    with pytest.raises(ConfigurationError, match="exit #0: an 'ordered' exit takes no event"):
+        Flow.from_dict(bad)
+    purchase_ends = {n for n, f in BUILTIN_FLOWS.items() if {"ordered": True} in f.get("exits", [])}
+    assert purchase_ends == {
+        "abandoned_cart", "browse_abandonment", "win_back", "unredeemed_points",
+        "back_in_stock", "replenishment",
+    }  # fmt: skip
+
+
+def test_a_purchase_seen_in_the_store_ends_a_running_enrollment_before_a_new_entry(
+    mem: Store,
+) -> None:
+    add_customer(mem, "c1")
+    flow = attrs.evolve(builtin_flow("abandoned_cart"), reentry={"mode": "always"})
+    e = Engine(mem, [flow], NO_CAP)
+    e.handle(ev("Checkout Started", "c1", T0))
+    add_order(mem, "c1", "o1", T0 + H / 4)  # no event
+    e.handle(ev("Checkout Started", "c1", T0 + H / 2))  # a new cart: enters again
+    kinds = [d.kind for d in e.explain("c1", "abandoned_cart").decisions]
+    assert kinds[-3:] == ["exited", "enrolled", "waiting"]
+    (a,) = e.advance(T0 + 2 * H)
+    assert a.due_at == T0 + 3 * H / 2

@@ -69,7 +69,7 @@ def test_condition_that_does_not_compile() -> None:
         (lambda d: d.update(trigger={"kind": "event"}), "needs an event name"),
         (lambda d: d.update(trigger={"kind": "date", "field": "wedding"}), "date field"),
         (lambda d: d.update(filter="tags >"), "filter: condition does not compile"),
-        (lambda d: d.update(exits=[{}]), "exit #0: needs an event or a condition"),
+        (lambda d: d.update(exits=[{}]), "exit #0: needs an event, a condition or .ordered."),
         (lambda d: d.update(holdout={"percent": 100}), "holdout"),
         (lambda d: d.update(reentry={"mode": "cooldown"}), "cooldown"),
         (lambda d: d.update(colour="red"), "unknown keys"),

@@ -5,6 +5,12 @@ loads it. To change one, copy the dict, edit it, bump nothing (it is your flow n
 load it with :meth:`Flow.from_dict`. Templates are names the app renders; params are
 passed through with the action.
 
+Flows whose purpose ends with a purchase (abandoned cart, browse abandonment, win-back,
+unredeemed points, back in stock, replenishment) exit with ``{"ordered": true}``
+(:meth:`Exit.on_order`): an ``Order Completed`` event or an order that reaches the store
+by any other path (an import, ``store.orders.upsert``) ends them. They are version 2;
+version 1 ended on the event only.
+
 Events the library listens to (Segment e-commerce spec names where one exists):
 ``Signed Up``, ``Checkout Started``, ``Product Viewed``, ``Order Completed``,
 ``Order Shipped``, ``Order Delivered``, ``Shipment Delayed``, ``NPS Submitted``,
@@ -72,6 +78,7 @@ _DEFINITIONS: dict[str, dict[str, Any]] = {
     },
     "abandoned_cart": {
         "id": "abandoned_cart",
+        "version": 2,
         "name": "Abandoned cart",
         "description": "Reminder after 1 h, a second 24 h later (first-time buyers get a "
         "discount); any purchase ends it.",
@@ -107,11 +114,12 @@ _DEFINITIONS: dict[str, dict[str, Any]] = {
                 "template": "cart_reminder_2",
             },
         ],
-        "exits": [{"event": _ORDER}],
+        "exits": [{"ordered": True}],
         "reentry": {"mode": "cooldown", "cooldown": "3d"},
     },
     "browse_abandonment": {
         "id": "browse_abandonment",
+        "version": 2,
         "name": "Browse abandonment",
         "description": "A product viewed 3 times in 7 days without a purchase.",
         "trigger": {
@@ -130,7 +138,7 @@ _DEFINITIONS: dict[str, dict[str, Any]] = {
                 "template": "browse_reminder",
             },
         ],
-        "exits": [{"event": _ORDER}],
+        "exits": [{"ordered": True}],
         "reentry": {"mode": "cooldown", "cooldown": "7d"},
     },
     "post_purchase": {
@@ -193,6 +201,7 @@ _DEFINITIONS: dict[str, dict[str, Any]] = {
     },
     "win_back": {
         "id": "win_back",
+        "version": 2,
         "name": "Win-back",
         "description": "No order for 90 days: offers escalate every 30 days, bigger for "
         "customers who spent more; a 10% holdout measures the uplift.",
@@ -240,7 +249,7 @@ _DEFINITIONS: dict[str, dict[str, Any]] = {
                 "on_cap": "defer",
             },
         ],
-        "exits": [{"event": _ORDER}],
+        "exits": [{"ordered": True}],
         "reentry": {"mode": "always"},
         "holdout": {"percent": 10, "goal": _ORDER, "within": "30d"},
     },
@@ -299,6 +308,7 @@ _DEFINITIONS: dict[str, dict[str, Any]] = {
     },
     "unredeemed_points": {
         "id": "unredeemed_points",
+        "version": 2,
         "name": "Unredeemed points reminder",
         "description": "1,000+ points and no order for 30 days: remind them to redeem.",
         "trigger": {
@@ -309,18 +319,19 @@ _DEFINITIONS: dict[str, dict[str, Any]] = {
             {"type": "wait_until", "id": "weekend", "at": "10:00", "weekdays": ["sat"]},
             {"type": "action", "id": "reminder", "channel": "email", "template": "points_reminder"},
         ],
-        "exits": [{"event": _ORDER}],
+        "exits": [{"ordered": True}],
         "reentry": {"mode": "cooldown", "cooldown": "60d"},
     },
     "back_in_stock": {
         "id": "back_in_stock",
+        "version": 2,
         "name": "Back in stock",
         "description": "A viewed or wishlisted product is available again.",
         "trigger": {"kind": "event", "event": "Back In Stock"},
         "steps": [
             {"type": "action", "id": "notify", "channel": "email", "template": "back_in_stock"},
         ],
-        "exits": [{"event": _ORDER}],
+        "exits": [{"ordered": True}],
         "reentry": {"mode": "always"},
     },
     "shipping_delay": {
@@ -390,6 +401,7 @@ _DEFINITIONS: dict[str, dict[str, Any]] = {
     },
     "replenishment": {
         "id": "replenishment",
+        "version": 2,
         "name": "Replenishment reminder",
         "description": "Remind repeat buyers at their usual reorder interval (30 days if unknown).",
         "trigger": {"kind": "event", "event": _ORDER},
@@ -409,7 +421,7 @@ _DEFINITIONS: dict[str, dict[str, Any]] = {
                 "on_cap": "defer",
             },
         ],
-        "exits": [{"event": _ORDER}],
+        "exits": [{"ordered": True}],
         "reentry": {"mode": "always"},
     },
 }
@@ -427,8 +439,8 @@ def builtin_flow(name: str) -> Flow:
         KeyError: No built-in flow has this name (the message lists them).
 
     Example:
-        >>> builtin_flow("abandoned_cart").exits[0].event
-        'Order Completed'
+        >>> builtin_flow("abandoned_cart").exits[0].ordered
+        True
     """
     if name not in _DEFINITIONS:
         raise KeyError(f"no built-in flow {name!r}; choose from {sorted(_DEFINITIONS)}")

@@ -59,6 +59,7 @@ from ecomcrm.rules._context import (
     StoreReads,
 )
 from ecomcrm.rules._flow import (
+    ORDER_EVENT,
     ActionStep,
     BranchStep,
     Exit,
@@ -351,8 +352,9 @@ class Engine:
                     self._recheck.setdefault(name, []).append(flow)
         for (flow_id, _), flow in self._versions.items():
             for ex in flow.exits:
-                if ex.event is not None:
-                    ids = self._exit_flows.setdefault(ex.event, [])
+                exit_event = ORDER_EVENT if ex.ordered else ex.event
+                if exit_event is not None:
+                    ids = self._exit_flows.setdefault(exit_event, [])
                     if flow_id not in ids:
                         ids.append(flow_id)
         self._names = (
@@ -375,9 +377,24 @@ class Engine:
         found = self._cond_exits.get(id(flow))  # flows stay alive in self._versions
         if found is None:
             found = self._cond_exits[id(flow)] = tuple(
-                (f"exit:{n}", ex) for n, ex in enumerate(flow.exits) if ex.event is None
+                (f"exit:{n}", ex)
+                for n, ex in enumerate(flow.exits)
+                if ex.event is None and not ex.ordered
             )
         return found
+
+    def _ordered_since(self, work: _Work, flow: Flow, enr: Mapping[str, Any], at: datetime) -> Any:
+        """The latest counted order placed after the enrollment started (None without one).
+
+        Only flows with an ``Exit.on_order()`` ask; the order may have reached the store by
+        any path (an import, ``store.orders.upsert``), with or without an event.
+        """
+        if not any(ex.ordered for ex in flow.exits):
+            return None
+        last = self._data(work, enr["cust"], at).field("last_order_at", at)
+        if last is None or to_micros(last) <= enr.get("started", 0):
+            return None
+        return last
 
     def _flow_version(self, flow_id: str, version: int) -> Flow | None:
         flow = self._versions.get((flow_id, version))
@@ -1031,8 +1048,13 @@ class Engine:
             return  # the same trigger delivered again
         status = enr.get("status")
         if status == _ACTIVE:
-            self._reject(work, key, enr, now, "already_enrolled", f"{why}: already in the flow")
-            return
+            running = self._flow_version(flow.id, enr.get("v", flow.version)) or flow
+            ordered = self._ordered_since(work, running, enr, now)
+            if ordered is None:
+                self._reject(work, key, enr, now, "already_enrolled", f"{why}: already in the flow")
+                return
+            # an order no event announced ended the running enrollment: it ends now
+            self._finish(work, key, enr, now, "exited", "exit", _ordered_text(ordered))
         if enr.get("count", 0) > 0:
             mode = flow.reentry.mode
             if mode is ReentryMode.NEVER:
@@ -1103,7 +1125,7 @@ class Engine:
         if flow is None:
             return
         for n, ex in enumerate(flow.exits):
-            if ex.event != event.name:
+            if not ex.ends_on(event.name):
                 continue
             if ex.condition is not None:
                 record = Record(self._data(work, cid, now), props, now)
@@ -1184,10 +1206,19 @@ class Engine:
             self._enter(work, flow, cid, f"date:{due}", {}, now, f"{flow.trigger.field} date")
             self._refresh_customer(work, cid, max(now, when), flow)
         else:
-            assert flow.trigger.inactive_for is not None
+            inactive_for = flow.trigger.inactive_for
+            assert inactive_for is not None
+            if flow.trigger.activity_event == ORDER_EVENT:
+                # an order that reached the store without an event restarts the clock too
+                last = self._data(work, cid, now).field("last_order_at", now)
+                if last is not None and to_micros(last + inactive_for) > to_micros(now):
+                    self._set_trigger_timer(
+                        work, flow, cid, to_micros(last + inactive_for), "inactive"
+                    )
+                    return
             self._enter(
                 work, flow, cid, f"inactive:{due}", {}, now,
-                f"no {flow.trigger.activity_event!r} for {_days(flow.trigger.inactive_for)}",
+                f"no {flow.trigger.activity_event!r} for {_days(inactive_for)}",
             )  # fmt: skip
 
     # --- running steps --------------------------------------------------------------------
@@ -1215,7 +1246,12 @@ class Engine:
                 return
             step = flow.step(step_id)
             record = Record(self._data(work, cid, at), ctx, at)
-            # condition exits are honoured whenever the enrollment moves
+            # condition exits are honoured whenever the enrollment moves, and so is an order
+            # placed since entering that no event announced (an import, a direct upsert)
+            ordered = self._ordered_since(work, flow, enr, at)
+            if ordered is not None:
+                self._finish(work, key, enr, now, "exited", "exit", _ordered_text(ordered))
+                return
             for key_n, ex in self._condition_exits(flow):
                 if self._matches(flow, key_n, record, at):
                     self._finish(
@@ -1430,6 +1466,10 @@ def _micros_of(value: timedelta | None) -> int:
     if value is None:
         return 0
     return (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
+
+
+def _ordered_text(placed_at: datetime) -> str:
+    return f"ordered at {placed_at.isoformat()}, after entering (order in the store)"
 
 
 def _days(value: timedelta) -> str:

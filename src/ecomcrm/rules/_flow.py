@@ -39,6 +39,8 @@ from ecomcrm.rules._schedule import (
 )
 
 END = "end"
+ORDER_EVENT = "Order Completed"
+"""The event name of a purchase: what ``Exit(ordered=True)`` and inactivity triggers react to."""
 
 
 class TriggerKind(StrEnum):
@@ -477,18 +479,49 @@ STEP_TYPES: Mapping[str, type[StepType]] = MappingProxyType(
 
 @attrs.frozen(kw_only=True)
 class Exit:
-    """Ends an enrollment: on an event (optionally with a condition) or when a customer condition holds.
+    """Ends an enrollment: on an event, when a customer condition holds, or on any purchase.
 
     Event exits are applied when the event is handled; condition exits are checked
     whenever the enrollment wakes up and before every action.
 
+    ``ordered=True`` (build it with :meth:`on_order`) ends the enrollment when the
+    customer orders after entering, however the order arrives: an ``Order Completed``
+    event handled by the engine ends it at once, and an order written to the store
+    (an import, ``store.orders.upsert``) with ``placed_at`` after the entry instant ends
+    it when the enrollment next wakes up, before any further step runs. Cancelled orders
+    do not count.
+
     Example:
         >>> Exit(event="Order Completed").to_dict()
         {'event': 'Order Completed'}
+        >>> Exit.on_order().to_dict()
+        {'ordered': True}
     """
 
     event: str | None = None
     condition: str | None = None
+    ordered: bool = False
+
+    @classmethod
+    def on_order(cls) -> Exit:
+        """End the enrollment when the customer orders after entering (event or store).
+
+        Example:
+            >>> Exit.on_order().ordered
+            True
+        """
+        return cls(ordered=True)
+
+    def ends_on(self, event_name: str) -> bool:
+        """True when handling an event of this name applies this exit.
+
+        Example:
+            >>> Exit.on_order().ends_on("Order Completed")
+            True
+        """
+        if self.ordered:
+            return event_name == ORDER_EVENT
+        return self.event == event_name
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -497,6 +530,8 @@ class Exit:
             out["event"] = self.event
         if self.condition is not None:
             out["condition"] = self.condition
+        if self.ordered:
+            out["ordered"] = True
         return out
 
 
@@ -607,7 +642,8 @@ class Flow:
         version: Bump it when the steps change; running enrollments finish on theirs.
         trigger: What enrolls a customer.
         steps: The steps, run in order unless a step says otherwise.
-        exits: Events or conditions that end an enrollment.
+        exits: Events, conditions or a purchase (:meth:`Exit.on_order`) that end an
+            enrollment.
         filter: Customer condition checked at entry and again before every action.
         reentry: Whether a customer may go through the flow again.
         holdout: A control group, for uplift.
@@ -850,8 +886,14 @@ def _validate(flow: Flow) -> None:
             flow.filter, CUSTOMER_FIELDS, flow_id=fid, where="filter"
         )
     for n, ex in enumerate(flow.exits):
-        if ex.event is None and ex.condition is None:
-            raise config_error(fid, f"exit #{n}", "needs an event or a condition")
+        if not isinstance(ex.ordered, bool):
+            raise config_error(fid, f"exit #{n}", "ordered must be true or false", ex.ordered)
+        if ex.ordered and (ex.event is not None or ex.condition is not None):
+            raise config_error(
+                fid, f"exit #{n}", "an 'ordered' exit takes no event or condition", ex.to_dict()
+            )
+        if ex.event is None and ex.condition is None and not ex.ordered:
+            raise config_error(fid, f"exit #{n}", "needs an event, a condition or 'ordered'")
         if ex.condition is not None:
             schema = event_schema if ex.event is not None else context_schema
             conditions[f"exit:{n}"] = compile_condition(
