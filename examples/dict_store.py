@@ -213,7 +213,7 @@ class Events(_Repo):
         limit: int | None = None,
     ) -> list[Event]:
         cid = self.s.resolve(customer_id)
-        wanted = None if names is None else set(names)
+        wanted = sh.event_names(names)  # " Viewed" finds what was stored from " Viewed"
         found = sorted(
             (
                 e
@@ -362,14 +362,21 @@ class State(_Repo):
         )
 
     def put(
-        self, key: str, value: Mapping[str, Any], *, expected_version: int | None
+        self,
+        key: str,
+        value: Mapping[str, Any],
+        *,
+        expected_version: int | None,
+        owner: str | None = None,
     ) -> StateRecord:
         frozen = sh.freeze_state_value(value)
+        sh.check_state_owner(owner)
         with self.s.transaction():
             stored = self.t["state"].get(sh.check_state_key(key))
             version = sh.check_expected_version(key, stored and stored.version, expected_version)
-            self.t["state"][key] = StateRecord(key=key, value=frozen, version=version)
-            return StateRecord(key=key, value=sh.freeze_state_value(frozen), version=version)
+            record = StateRecord(key=key, value=frozen, version=version, owner=owner)
+            self.t["state"][key] = record
+            return attrs.evolve(record, value=sh.freeze_state_value(frozen))
 
     def delete(self, key: str, *, expected_version: int) -> None:
         with self.s.transaction():
@@ -596,7 +603,10 @@ class DictStore:
                     del t["refunds"][key]
             for key in [k for k in t["merges"] if k in ids]:
                 del t["merges"][key]
-            for key in sh.state_keys_of(list(t["state"]), ids):
+            owners = set(sh.state_owners_of(ids, person.identities))  # whole ids, never key parts
+            owned = [k for k, r in t["state"].items() if r.owner in owners]
+            counts["state"] = len(owned)
+            for key in owned:
                 del t["state"][key]
             del t["customers"][cid]
             return ErasureReceipt(

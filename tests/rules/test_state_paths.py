@@ -287,8 +287,10 @@ class _StateWithoutBatches:
     def get(self, key: str) -> Any:
         return self._inner.get(key)
 
-    def put(self, key: str, value: Any, *, expected_version: int | None) -> Any:
-        return self._inner.put(key, value, expected_version=expected_version)
+    def put(
+        self, key: str, value: Any, *, expected_version: int | None, owner: str | None = None
+    ) -> Any:
+        return self._inner.put(key, value, expected_version=expected_version, owner=owner)
 
     def delete(self, key: str, *, expected_version: int) -> None:
         self._inner.delete(key, expected_version=expected_version)

@@ -93,9 +93,10 @@ def test_state_helpers() -> None:
         sh.freeze_state_value(["not", "a", "mapping"])
 
 
-def test_state_keys_of_matches_whole_parts_only() -> None:
-    keys = ["enrollment:welcome:c1", "c1", "enrollment:welcome:c12", "x:c1:y", "c1x"]
-    assert sh.state_keys_of(keys, ["c1"]) == ["enrollment:welcome:c1", "c1", "x:c1:y"]
+def test_state_owners_of_are_whole_ids_and_anonymous_identity_keys() -> None:
+    anon = Identity(kind="anonymous", value="ck:1")
+    owners = sh.state_owners_of(["c1", "alice:bob"], [anon, Identity.email("a@b.co")])
+    assert owners == ["alice:bob", "anonymous:ck:1", "c1"]  # never split into parts
 
 
 def test_micros_round_trip() -> None:

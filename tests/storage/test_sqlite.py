@@ -527,5 +527,54 @@ def test_schema_3_has_no_time_only_indexes(path: Path) -> None:
     SqliteStore(str(path)).close()  # opening migrates 2 -> 3
     conn = sqlite3.connect(path)
     assert conn.execute(names, ("orders_placed", "events_at")).fetchall() == []
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     conn.close()
+
+
+def test_schema_4_migration_gives_old_state_records_their_owner(path: Path) -> None:
+    """Version 3 erased state by any ``:``-part of a key; the migration names each owner.
+
+    A version-3 file holding the rules engine's records of ``cart``, ``enr``, ``timer``,
+    ``bob`` and ``alice:bob`` is opened (migrated to 4), then ``cart`` and ``bob`` are
+    erased: only their records go (before, erasing ``cart`` took everybody's cart flow,
+    ``enr`` every enrollment, ``timer`` every timer, ``bob`` alice:bob's records).
+    """
+    from ecomcrm.storage._sqlite_schema import migrate
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN")
+    migrate(conn, 0, target=3)
+    ids = ["cart", "enr", "timer", "bob", "alice:bob"]
+    rows: list[tuple[str, str]] = [("flowdef:cart:000001", "{}"), ("app:config", "{}")]
+    for n, cid in enumerate(ids):
+        conn.execute("INSERT INTO customers (id, created_at) VALUES (?, 0)", (cid,))
+        rows += [
+            (f"enr:cart:{cid}", json.dumps({"ctx": {"secret": f"props of {cid}"}})),
+            (f"trg:winback:{cid}", "{}"),
+            (f"seg:vip:{cid}", "{}"),
+            (f"cnt:cart:{cid}", "{}"),
+            (f"cap:{cid}", "{}"),
+            (f"timer:{n:017d}:enr:cart:{cid}", json.dumps({"k": f"enr:cart:{cid}"})),
+            (f"act:act_{n}", json.dumps({"customer_id": cid, "idempotency_key": f"cart:v2:{n}"})),
+        ]
+    conn.executemany("INSERT INTO state (key, value, version) VALUES (?, ?, 1)", rows)
+    conn.execute("COMMIT")
+    conn.close()
+
+    store = SqliteStore(path)
+    assert store.schema_version == SCHEMA_VERSION >= 4
+    owners = {r.key: r.owner for r in store.state.scan()}
+    assert owners["timer:00000000000000004:enr:cart:alice:bob"] == "alice:bob"
+    assert owners["act:act_0"] == "cart" and owners["flowdef:cart:000001"] is None
+    assert owners["enr:cart:alice:bob"] == "alice:bob" and owners["app:config"] is None
+    store.erase("cart")
+    store.erase("bob")
+    left = {r.key for r in store.state.scan()}
+    for cid in ("enr", "timer", "alice:bob"):
+        assert {f"enr:cart:{cid}", f"cap:{cid}", f"seg:vip:{cid}"} <= left, cid
+    assert not any(k.endswith((":cart", ":bob")) and "alice" not in k for k in left)
+    assert sum(1 for k in left if k.startswith("act:")) == 3
+    assert len(left) == 2 + 3 * 7
+    store.close()
+    raw = _files(path)
+    assert b"props of alice:bob" in raw and b"props of bob" not in raw.replace(b"alice:bob", b"")

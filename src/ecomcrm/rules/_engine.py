@@ -102,6 +102,29 @@ def _enr_key(flow_id: str, customer_id: str) -> str:
     return f"enr:{flow_id}:{customer_id}"
 
 
+_PERSONAL = frozenset({"enr", "trg", "seg", "cnt"})  # <kind>:<flow>:<person> records
+
+
+def _owner_of(key: str, value: Mapping[str, Any] | None) -> str | None:
+    """The person a state record is about (its ``owner``, which erasure deletes by).
+
+    Read from the engine's own key layouts (flow ids hold no ``:``, so whatever follows
+    the flow id is the whole customer key, colons and all); an action record names its
+    customer. Flow definitions are about nobody.
+    """
+    kind, _, rest = key.partition(":")
+    if kind in _PERSONAL:
+        return rest.partition(":")[2] or None
+    if kind == "cap":
+        return rest or None
+    if kind == "timer":  # timer:<due, 17 digits>:<target key>
+        return _owner_of(rest[18:], None)
+    if kind == "act" and value is not None:
+        found = value.get("customer_id")
+        return found if isinstance(found, str) and found else None
+    return None
+
+
 def _short_hash(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
@@ -139,8 +162,8 @@ class _Work:
 
     def __init__(self, state: Any, observed: bool, drafts: bool = False) -> None:
         self.state = state
-        self.apply: Callable[[list[tuple[str, Any, int | None]]], None] | None = getattr(
-            state, "apply", None
+        self.apply: Callable[[list[tuple[str, Any, int | None, str | None]]], None] | None = (
+            getattr(state, "apply", None)
         )
         self.drafts = drafts
         self.reads: dict[str, StateRecord | None] = {}
@@ -181,13 +204,14 @@ class _Work:
         apply = self.apply
         if apply is not None:
             # the batch capability: every compare-and-set checked, then all applied, atomically
-            changes: list[tuple[str, Mapping[str, Any] | None, int | None]] = []
+            changes: list[tuple[str, Mapping[str, Any] | None, int | None, str | None]] = []
             for key, value in self.writes.items():
                 record = reads[key]
+                owner = None if value is None else _owner_of(key, value)
                 if record is not None:
-                    changes.append((key, value, record.version))
+                    changes.append((key, value, record.version, owner))
                 elif value is not None:
-                    changes.append((key, value, None))
+                    changes.append((key, value, None, owner))
             apply(changes)
             return
         with transaction():
@@ -198,7 +222,7 @@ class _Work:
                         state.delete(key, expected_version=record.version)
                 else:
                     version = None if record is None else record.version
-                    state.put(key, value, expected_version=version)
+                    state.put(key, value, expected_version=version, owner=_owner_of(key, value))
 
 
 class Engine:
@@ -567,7 +591,7 @@ class Engine:
             value["acked_at"] = to_micros(when)
             try:
                 with self._state_store.transaction():
-                    self._state.put(key, value, expected_version=record.version)
+                    self._state.put(key, value, expected_version=record.version, owner=record.owner)
                     if self._record_messages and action.channel is not None:
                         self.store.messages.upsert(
                             Message(
@@ -605,12 +629,15 @@ class Engine:
     def forget(self, customer_id: str) -> int:
         """Delete every record the engine keeps about a customer; returns how many went.
 
-        Call it with :meth:`~ecomcrm.storage.Store.erase` (``ecomcrm erase`` does): the
-        customer's enrollments and their decision logs, trigger, segment, count and cap
-        records, the timers that would wake them, and the records of the actions handed out
-        for them. Nothing is sent to an erased person in any case (the store suppresses
-        their identities); this removes what the state area still held about them. Other
-        customers' records are untouched, whatever characters the ids contain.
+        Every record the engine writes names the person it is about
+        (``StateRecord.owner``): the customer's enrollments and their decision logs,
+        trigger, segment, count and cap records, the timers that would wake them, and the
+        records of the actions handed out for them. :meth:`~ecomcrm.storage.Store.erase`
+        already deletes them by that owner in its own transaction, so an erasure needs no
+        call here; ``forget`` is for a separate ``state_store`` or for forgetting the
+        engine's history of a person the store keeps. Records are matched by their whole
+        owner, never by a part of a key, so other customers' records are untouched
+        whatever characters the ids contain.
 
         Example:
             >>> import ecomcrm
@@ -626,17 +653,12 @@ class Engine:
 
     def _forget(self, customer_id: str) -> int:
         state = self._state
-        flow_ids = set(self.flows)
-        for record in state.scan("flowdef:"):
-            flow_ids.add(record.key[len("flowdef:") :].rpartition(":")[0])
-        keys = {f"cap:{customer_id}"}
-        for flow_id in flow_ids:
-            keys.update(f"{kind}:{flow_id}:{customer_id}" for kind in ("enr", "trg", "seg", "cnt"))
-        doomed = [r for r in (state.get(k) for k in sorted(keys)) if r is not None]
-        doomed += [r for r in state.scan(_TIMER) if r.key[len(_TIMER) + 18 :] in keys]
-        doomed += [r for r in state.scan("act:") if r.value.get("customer_id") == customer_id]
-        for record in doomed:
-            state.delete(record.key, expected_version=record.version)
+        doomed = [r for r in state.scan("") if r.owner == customer_id]
+        if not doomed:
+            return 0
+        with self._state_store.transaction():
+            for record in doomed:
+                state.delete(record.key, expected_version=record.version)
         return len(doomed)
 
     def next_due(self) -> datetime | None:

@@ -324,8 +324,8 @@ class _Events:
         events = [s._events[i][1] for i in s._event_ids_of(s.resolve(customer_id))]
         if since is not None:
             events = [e for e in events if e.at >= since]
-        if names is not None:
-            wanted = set(names)
+        wanted = sh.event_names(names)
+        if wanted is not None:
             events = [e for e in events if e.name in wanted]
         events.sort(key=lambda e: (e.at, e.id))
         if limit is not None:
@@ -627,10 +627,16 @@ class _State:
         return s._state.get(key)
 
     def put(
-        self, key: str, value: Mapping[str, Any], *, expected_version: int | None
+        self,
+        key: str,
+        value: Mapping[str, Any],
+        *,
+        expected_version: int | None,
+        owner: str | None = None,
     ) -> StateRecord:
         s = self._s
         sh.check_state_key(key)
+        sh.check_state_owner(owner)
         frozen = sh.freeze_state_value(value)
         # One write needs no transaction of its own: it either fails before changing
         # anything or makes one undo-logged change (rolled back with an enclosing block).
@@ -640,7 +646,7 @@ class _State:
             version = sh.check_expected_version(
                 key, None if stored is None else stored.version, expected_version
             )
-            record = StateRecord(key=key, value=frozen, version=version)
+            record = StateRecord(key=key, value=frozen, version=version, owner=owner)
             s._dset(s._state, key, record)
         return record
 
@@ -655,46 +661,51 @@ class _State:
             )
             s._ddel(s._state, key)
 
-    def apply(self, changes: Iterable[tuple[str, Mapping[str, Any] | None, int | None]]) -> None:
+    def apply(self, changes: Iterable[sh.StateChange]) -> None:
         """Several compare-and-set writes at once: all are applied, or none.
 
-        Each change is ``(key, value, expected_version)``; a value of None deletes the
-        record (its expected version is then required). Every version is checked
+        Each change is ``(key, value, expected_version[, owner])``; a value of None deletes
+        the record (its expected version is then required). Every version is checked
         (ConflictError naming the first stale key) before anything changes; keys must be
         distinct.
         """
         s = self._s
         freeze = sh.freeze_state_value
-        batch: list[tuple[str, sh.FrozenDict | None, int | None]] = []
-        for key, value, expected in changes:
+        batch: list[tuple[str, sh.FrozenDict | None, int | None, str | None]] = []
+        for change in changes:
+            key, value, expected = change[0], change[1], change[2]
+            owner = change[3] if len(change) > 3 else None
             if type(key) is not str or not key:
                 sh.check_state_key(key)
             if value is not None:
-                batch.append((key, freeze(value), expected))
+                if owner is not None and (type(owner) is not str or not owner):
+                    sh.check_state_owner(owner)
+                batch.append((key, freeze(value), expected, owner))
             elif expected is None:
                 raise ValidationError("a delete needs the expected version", entity="state",
                                       field="expected_version", value=key)  # fmt: skip
             else:
-                batch.append((key, None, expected))
-        if len({key for key, _, _ in batch}) != len(batch):
-            keys = [key for key, _, _ in batch]
+                batch.append((key, None, expected, None))
+        if len({change[0] for change in batch}) != len(batch):
+            keys = [change[0] for change in batch]
             twice = next(k for k in keys if keys.count(k) > 1)
             raise ValidationError("given twice in one batch", entity="state", field="key",
                                   value=twice)  # fmt: skip
         with s._lock:
             s._check_open()
             state = s._state
-            for key, _, expected in batch:  # every version first: all or nothing
+            for key, _, expected, _ in batch:  # every version first: all or nothing
                 stored = state.get(key)
                 found = None if stored is None else stored.version
                 if found != expected or (expected is not None and type(expected) is not int):
                     sh.check_expected_version(key, found, expected)  # raises
-            for key, value, expected in batch:
+            for key, value, expected, owner in batch:
                 if value is None:
                     s._ddel(state, key)
                 else:
                     version = 1 if expected is None else expected + 1
-                    s._dset(state, key, StateRecord(key=key, value=value, version=version))
+                    record = StateRecord(key=key, value=value, version=version, owner=owner)
+                    s._dset(state, key, record)
 
     def scan(
         self,
@@ -1207,7 +1218,8 @@ class MemoryStore:
             for alias in aliases:
                 self._ddel(self._alias, alias)
             counts["merges"] = len(aliases)
-            state_keys = sh.state_keys_of(list(self._state), [cid, *aliases])
+            owners = set(sh.state_owners_of([cid, *aliases], customer.identities))
+            state_keys = [r.key for r in self._state.values() if r.owner in owners]
             for key in state_keys:
                 self._ddel(self._state, key)
             counts["state"] = len(state_keys)

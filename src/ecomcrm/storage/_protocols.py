@@ -256,21 +256,31 @@ class MessageRepository(Protocol):
 class StateRepository(Protocol):
     """Versioned JSON records for the rules engine, with compare-and-set.
 
-    Keys are strings ordered by code point; values are JSON-compatible mappings.
+    Keys are strings ordered by code point; values are JSON-compatible mappings. Each
+    record may name its ``owner``, the person it is about: ``erase`` deletes the records
+    whose owner is the erased person (an exact comparison of the stored field; keys are
+    never parsed), records without owner are about nobody and stay.
     """
 
     def get(self, key: str) -> StateRecord | None:
-        """The record, or None."""
+        """The record (with its owner), or None."""
 
     def put(
-        self, key: str, value: Mapping[str, Any], *, expected_version: int | None
+        self,
+        key: str,
+        value: Mapping[str, Any],
+        *,
+        expected_version: int | None,
+        owner: str | None = None,
     ) -> StateRecord:
-        """Write ``value`` if the stored version equals ``expected_version``.
+        """Write ``value`` (and ``owner``) if the stored version equals ``expected_version``.
 
         ``expected_version=None`` means "must not exist yet". On success the new record has
         version ``expected_version + 1`` (1 for a new key). Otherwise ConflictError, and
         nothing changes. ``value`` is copied as JSON (tuples read back as lists); a value
         that is not JSON-compatible raises ValidationError (``_shared.freeze_state_value``).
+        ``owner`` replaces the stored owner (a non-empty string, or None for nobody);
+        :meth:`Store.erase` deletes the record when the owner is erased.
         """
 
     def delete(self, key: str, *, expected_version: int) -> None:
@@ -358,8 +368,10 @@ class Store(Protocol):
         ``customer_id`` is resolved first; the profile and every record of the person
         (and of ids merged into them) go: identities, profile (names, addresses,
         birthday, attributes), events (including those of their anonymous ids), consents,
-        tickets, ledger entries, messages, merge records and aliases, and state records
-        whose key has the id as one ``:``-separated part (``"enrollment:welcome:c1"``).
+        tickets, ledger entries, messages, merge records and aliases, and the state
+        records they own (``StateRecord.owner`` is one of the ids, or ``"anonymous:<id>"``
+        of one of their anonymous identities: ``_shared.state_owners_of``), compared
+        exactly, never by parsing a key.
         A one-way hash (``_shared.tombstone_key``) of each email, phone and external id
         is kept, so later ``put``/``upsert``/``link_identity`` of it raise ValidationError
         and :meth:`is_suppressed` is True. Orders and refunds go too, unless

@@ -26,16 +26,20 @@ from ecomcrm.domain import (
 class StateRecord:
     """A versioned JSON value in the rules engine's state area.
 
-    ``version`` starts at 1 and grows by one on every successful write.
+    ``version`` starts at 1 and grows by one on every successful write. ``owner`` is the
+    customer id (or ``"anonymous:<id>"``) the record is about, None for records about
+    nobody; :meth:`~ecomcrm.storage.Store.erase` deletes a person's records by this
+    field alone, never by reading their key.
 
     Example:
-        >>> StateRecord(key="enrollment:welcome:c1", value={"step": 2}, version=3).version
-        3
+        >>> StateRecord(key="enr:welcome:c1", value={"step": 2}, version=3, owner="c1").owner
+        'c1'
     """
 
     key: str
     value: Mapping[str, Any]
     version: int
+    owner: str | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -7,7 +7,7 @@ in-memory and SQLite stores (and third-party adapters) behave identically:
 - merge: :func:`merge_profiles` (which profile fields the survivor takes) and
   :func:`follow_merges` (cycle-safe resolution of merge chains);
 - erasure: :func:`anonymous_customer`, :func:`anonymise_order`, :func:`anonymise_refund`
-  and :func:`state_keys_of` (which records go and which stay as anonymous facts);
+  and :func:`state_owners_of` (which records go and which stay as anonymous facts);
 - privacy and support views built from repository reads only: :func:`build_export` and
   :func:`build_customer_360`;
 - consents: :func:`latest_consents`, :func:`consent_key`;
@@ -78,9 +78,11 @@ __all__ = [
     "check_expected_version",
     "check_not_suppressed",
     "check_state_key",
+    "check_state_owner",
     "consent_key",
     "customer_table_from_columns",
     "event_facts_from_columns",
+    "event_names",
     "event_product",
     "follow_merges",
     "freeze_state_value",
@@ -94,7 +96,7 @@ __all__ = [
     "order_facts_from_columns",
     "order_row",
     "refund_row",
-    "state_keys_of",
+    "state_owners_of",
     "to_micros",
     "tombstone_key",
 ]
@@ -303,18 +305,38 @@ def anonymise_refund(refund: Refund, new_customer_id: str) -> Refund:
     )
 
 
-def state_keys_of(keys: Iterable[str], customer_ids: Iterable[str]) -> list[str]:
-    """The state keys that belong to these customers: one ``:``-separated part equals an id.
+def state_owners_of(customer_ids: Iterable[str], identities: Iterable[Identity] = ()) -> list[str]:
+    """The state-record owners an erasure deletes: the ids and ``"anonymous:<id>"`` keys.
 
-    The rules engine keys its records like ``"enrollment:welcome:c1"``; erase deletes
-    those of the erased person (and of ids merged into them).
+    The rules engine owns a person's records by their customer id, and an unidentified
+    visitor's by their anonymous identity's :attr:`~ecomcrm.domain.Identity.key`
+    (``"anonymous:<id>"``). Erasing a person deletes the records owned by any of their
+    ids (the survivor and the ids merged into it) or by any of their anonymous
+    identities, compared whole: an id ``"cart"`` or ``"enr"`` or ``"bob"`` never matches
+    a part of another record's key.
 
     Example:
-        >>> state_keys_of(["enrollment:welcome:c1", "enrollment:welcome:c10", "cfg"], ["c1"])
-        ['enrollment:welcome:c1']
+        >>> from ecomcrm.domain import Identity
+        >>> state_owners_of(["c1", "c0"], [Identity(kind="anonymous", value="ck"), Identity.email("a@b.co")])
+        ['anonymous:ck', 'c0', 'c1']
     """
-    wanted = set(customer_ids)
-    return [key for key in keys if wanted.intersection(key.split(":"))]
+    owners = set(customer_ids)
+    owners.update(i.key for i in identities if i.kind is IdentityKind.ANONYMOUS)
+    return sorted(owners)
+
+
+def check_state_owner(owner: Any) -> str | None:
+    """Validate a state record's owner (None, or a non-empty string) and return it.
+
+    Example:
+        >>> check_state_owner("c1"), check_state_owner(None)
+        ('c1', None)
+    """
+    if owner is None or (type(owner) is str and owner):
+        return owner
+    raise ValidationError(
+        "must be None or a non-empty string", entity="state", field="owner", value=owner
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -353,6 +375,14 @@ def latest_consents(history: Iterable[Consent]) -> dict[tuple[Channel, Purpose],
 
 # --------------------------------------------------------------------------------------
 # state area
+
+
+StateChange = (
+    tuple[str, Mapping[str, Any] | None, int | None, str | None]
+    | tuple[str, Mapping[str, Any] | None, int | None]
+)
+"""One change of a batched state write (``apply``): ``(key, value or None to delete,
+expected version or None for a new key[, owner])``; without an owner, the record has none."""
 
 
 def check_state_key(key: Any) -> str:
@@ -1142,6 +1172,30 @@ def event_product(event: Event) -> str | None:
     return None
 
 
+_EVENT_NAME = attrs.fields(Event).name.converter  # the one normalisation of event names
+
+
+def event_names(names: Iterable[str] | None) -> frozenset[str] | None:
+    """Event names to query by, normalised exactly as :class:`~ecomcrm.domain.Event` stores them.
+
+    An event built with ``name=" Viewed"`` is stored as ``"Viewed"``; a query for
+    ``names=[" Viewed"]`` must find it, on every adapter. None stays None (no filter).
+
+    Example:
+        >>> sorted(event_names([" Product Viewed", "Order Completed "]))
+        ['Order Completed', 'Product Viewed']
+    """
+    if names is None:
+        return None
+    if isinstance(names, str):
+        raise ValidationError(
+            "must be a collection of names, not one string", entity="Event", field="names",
+            value=names,
+        )  # fmt: skip
+    assert callable(_EVENT_NAME)
+    return frozenset(_EVENT_NAME(name) for name in names)
+
+
 def event_facts_from_columns(
     *,
     customer_ids: Sequence[str] | NDArray[Any],
@@ -1178,8 +1232,9 @@ def event_facts_from_columns(
     eid = _text_array(event_id)
     at = np.asarray(at_us, dtype=np.int64)
     keep = np.ones(n, dtype=bool)
-    if names is not None:
-        keep = np.isin(names_arr, _text_array(list(names)))
+    wanted = event_names(names)
+    if wanted is not None:
+        keep = np.isin(names_arr, _text_array(sorted(wanted)))
     order = np.lexsort((eid, at))
     order = order[keep[order]]
     vocabulary, codes = np.unique(names_arr[order], return_inverse=True)

@@ -1395,7 +1395,8 @@ class SqliteEvents(_Base):
         limit: int | None = None,
     ) -> list[Event]:
         """The customer's events (following merges and linked anonymous ids), by ``at``."""
-        wanted = None if names is None else sorted(set(names))
+        found = sh.event_names(names)
+        wanted = None if found is None else sorted(found)
         with self._db.read() as conn:
             cid, ids = self._group(conn, customer_id)
             anon = [
@@ -1709,8 +1710,14 @@ class SqliteMessages(_Base):
         return [_message_from(r, cid) for r in rows]
 
 
+_STATE_UPSERT = (
+    "INSERT INTO state (key, value, version, owner) VALUES (?, ?, ?, ?) ON CONFLICT(key) "
+    "DO UPDATE SET value = excluded.value, version = excluded.version, owner = excluded.owner"
+)
+
+
 class SqliteState(_Base):
-    """Versioned JSON records with compare-and-set, in ``state``.
+    """Versioned JSON records with compare-and-set, in ``state`` (the owner in its column).
 
     Besides the protocol, two batch operations for the rules engine: ``get_many`` (one
     query per 500 keys) and ``apply`` (a batch of compare-and-set writes checked with one
@@ -1721,10 +1728,12 @@ class SqliteState(_Base):
         """The record, or None."""
         sh.check_state_key(key)
         with self._db.read() as conn:
-            row = conn.execute("SELECT value, version FROM state WHERE key = ?", (key,)).fetchone()
-        return (
-            None if row is None else StateRecord(key=key, value=json.loads(row[0]), version=row[1])
-        )
+            row = conn.execute(
+                "SELECT value, version, owner FROM state WHERE key = ?", (key,)
+            ).fetchone()
+        if row is None:
+            return None
+        return StateRecord(key=key, value=json.loads(row[0]), version=row[1], owner=row[2])
 
     def get_many(self, keys: Iterable[str]) -> dict[str, StateRecord]:
         """The records of these keys that exist, by key."""
@@ -1732,26 +1741,32 @@ class SqliteState(_Base):
         if not wanted:
             return {}
         with self._db.read() as conn:
-            rows = _in(conn, "SELECT key, value, version FROM state WHERE key IN ({ids})", wanted)
-        return {k: StateRecord(key=k, value=json.loads(v), version=n) for k, v, n in rows}
+            rows = _in(
+                conn, "SELECT key, value, version, owner FROM state WHERE key IN ({ids})", wanted
+            )
+        return {
+            k: StateRecord(key=k, value=json.loads(v), version=n, owner=o) for k, v, n, o in rows
+        }
 
     def put(
-        self, key: str, value: Mapping[str, Any], *, expected_version: int | None
+        self,
+        key: str,
+        value: Mapping[str, Any],
+        *,
+        expected_version: int | None,
+        owner: str | None = None,
     ) -> StateRecord:
         """Write ``value`` if the stored version equals ``expected_version`` (else ConflictError)."""
         sh.check_state_key(key)
+        sh.check_state_owner(owner)
         text = _state_json(value)
         with self._db.write() as conn:
             row = conn.execute("SELECT version FROM state WHERE key = ?", (key,)).fetchone()
             version = sh.check_expected_version(
                 key, None if row is None else int(row[0]), expected_version
             )
-            conn.execute(
-                "INSERT INTO state (key, value, version) VALUES (?, ?, ?) ON CONFLICT(key) "
-                "DO UPDATE SET value = excluded.value, version = excluded.version",
-                (key, text, version),
-            )
-        return StateRecord(key=key, value=json.loads(text), version=version)
+            conn.execute(_STATE_UPSERT, (key, text, version, owner))
+        return StateRecord(key=key, value=json.loads(text), version=version, owner=owner)
 
     def delete(self, key: str, *, expected_version: int) -> None:
         """Delete if the stored version matches; ConflictError otherwise."""
@@ -1761,17 +1776,19 @@ class SqliteState(_Base):
             sh.check_expected_version(key, None if row is None else int(row[0]), expected_version)
             conn.execute("DELETE FROM state WHERE key = ?", (key,))
 
-    def apply(self, changes: Iterable[tuple[str, Mapping[str, Any] | None, int | None]]) -> None:
+    def apply(self, changes: Iterable[sh.StateChange]) -> None:
         """Several compare-and-set writes at once: all are applied, or none.
 
-        Each change is ``(key, value, expected_version)``; a value of None deletes the
-        record (its expected version is then required). Every version is checked
+        Each change is ``(key, value, expected_version[, owner])``; a value of None deletes
+        the record (its expected version is then required). Every version is checked
         (ConflictError naming the first stale key) before anything changes; keys must be
         distinct.
         """
-        batch: list[tuple[str, str | None, int | None]] = []
+        batch: list[tuple[str, str | None, int | None, str | None]] = []
         seen: set[str] = set()
-        for key, value, expected in changes:
+        for change in changes:
+            key, value, expected = change[0], change[1], change[2]
+            owner = change[3] if len(change) > 3 else None
             sh.check_state_key(key)
             if key in seen:
                 raise ValidationError(
@@ -1785,26 +1802,23 @@ class SqliteState(_Base):
                     field="expected_version",
                     value=key,
                 )
-            batch.append((key, None if value is None else _state_json(value), expected))
+            text = None if value is None else _state_json(value)
+            batch.append((key, text, expected, sh.check_state_owner(owner)))
         if not batch:
             return
         with self._db.write() as conn:
             sql = "SELECT key, version FROM state WHERE key IN ({ids})"
-            stored: dict[str, int] = dict(_in(conn, sql, [key for key, _, _ in batch]))
-            upserts: list[tuple[str, str, int]] = []
+            stored: dict[str, int] = dict(_in(conn, sql, [change[0] for change in batch]))
+            upserts: list[tuple[str, str, int, str | None]] = []
             deletes: list[tuple[str]] = []
-            for key, text, expected in batch:
+            for key, text, expected, owner in batch:
                 version = sh.check_expected_version(key, stored.get(key), expected)
                 if text is None:
                     deletes.append((key,))
                 else:
-                    upserts.append((key, text, version))
+                    upserts.append((key, text, version, owner))
             if upserts:
-                conn.executemany(
-                    "INSERT INTO state (key, value, version) VALUES (?, ?, ?) ON CONFLICT(key) "
-                    "DO UPDATE SET value = excluded.value, version = excluded.version",
-                    upserts,
-                )
+                conn.executemany(_STATE_UPSERT, upserts)
             if deletes:
                 conn.executemany("DELETE FROM state WHERE key = ?", deletes)
 
@@ -1822,7 +1836,9 @@ class SqliteState(_Base):
         if stop is not None:
             where.append("key < ?")
             args.append(stop)
-        sql = "SELECT key, value, version FROM state WHERE " + " AND ".join(where) + " ORDER BY key"
+        sql = (
+            f"SELECT key, value, version, owner FROM state WHERE {' AND '.join(where)} ORDER BY key"
+        )
         if limit is not None:
             if limit <= 0:
                 return []
@@ -1830,7 +1846,7 @@ class SqliteState(_Base):
             args.append(limit)
         with self._db.read() as conn:
             rows = conn.execute(sql, args).fetchall()
-        return [StateRecord(key=k, value=json.loads(v), version=n) for k, v, n in rows]
+        return [StateRecord(key=k, value=json.loads(v), version=n, owner=o) for k, v, n, o in rows]
 
 
 # --------------------------------------------------------------------------------------
@@ -2122,11 +2138,8 @@ class SqliteStore(_Base):
                     f"OR survivor_pk IN ({_marks(len(part))})",
                     (*part, *part),
                 )
-            state_keys = sh.state_keys_of(
-                [r[0] for r in conn.execute("SELECT key FROM state")], ids
-            )
-            delete("state", "DELETE FROM state WHERE key IN ({ids})", state_keys)
-            counts["state"] = len(state_keys)
+            owners = sh.state_owners_of(ids, customer.identities)
+            delete("state", "DELETE FROM state WHERE owner IN ({ids})", owners)
             conn.execute(
                 f"UPDATE customers SET survivor_pk = NULL WHERE pk IN ({_marks(len(pks))})", pks
             )

@@ -19,6 +19,7 @@ chains have length one) at read time; merges also re-point child rows.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Sequence
 
@@ -242,10 +243,54 @@ DROP INDEX IF EXISTS orders_placed;
 DROP INDEX IF EXISTS events_at;
 """
 
+
+def legacy_state_owner(key: str, value: str) -> str | None:
+    """The owner of a state record written before version 4, read from the engine's keys.
+
+    Up to version 3 a record's person was only in its key, and erasure matched any
+    ``:``-separated part of it (so erasing a customer ``"enr"`` or ``"timer"`` deleted
+    everybody's records). The rules engine's layouts were: ``enr|trg|seg|cnt:<flow>:<id>``
+    (flow ids hold no ``:``, so the id is everything after the second ``:``, colons
+    included), ``cap:<id>``, ``timer:<17 digits>:<target key>`` (the target's owner) and
+    ``act:<action id>`` (the ``customer_id`` of the stored action). Anything else (flow
+    definitions, an app's own records) is about nobody.
+
+    Example:
+        >>> legacy_state_owner("enr:welcome:c:1", "{}"), legacy_state_owner("flowdef:x:000001", "{}")
+        ('c:1', None)
+        >>> legacy_state_owner("timer:00000000000000001:cap:bob", "{}")
+        'bob'
+    """
+    kind, _, rest = key.partition(":")
+    if kind in ("enr", "trg", "seg", "cnt"):
+        flow, sep, owner = rest.partition(":")
+        return owner if sep and flow and owner else None
+    if kind == "cap":
+        return rest or None
+    if kind == "timer" and len(rest) > 18 and rest[17] == ":" and rest[:17].isdigit():
+        return legacy_state_owner(rest[18:], "{}")
+    if kind == "act":
+        try:
+            found = json.loads(value).get("customer_id")
+        except (ValueError, AttributeError):
+            return None
+        return found if isinstance(found, str) and found else None
+    return None
+
+
+def _v4(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE state ADD COLUMN owner TEXT")
+    rows = conn.execute("SELECT key, value FROM state").fetchall()
+    owned = [(owner, key) for key, value in rows if (owner := legacy_state_owner(key, value))]
+    conn.executemany("UPDATE state SET owner = ? WHERE key = ?", owned)
+    conn.execute("CREATE INDEX state_owner ON state(owner) WHERE owner IS NOT NULL")
+
+
 MIGRATIONS: Sequence[Migration] = (
     _script(_V1),  # -> 1: the tables of every repository
     _script(_V2),  # -> 2: the persisted columnar cache of order facts
     _script(_V3),  # -> 3: drop the unused orders_placed and events_at indexes
+    _v4,  # -> 4: state records name their owner (erasure compares it, never parses keys)
 )
 """Forward migrations; ``MIGRATIONS[i]`` takes a database from version ``i`` to ``i + 1``."""
 

@@ -501,6 +501,21 @@ class EventBehaviour(StoreFixtures):
         assert store.events.for_customer("c1", limit=2) == batch[4:]
         assert store.events.for_customer("c1", names={"Product Viewed"}, limit=1) == [batch[5]]
 
+    def test_names_are_normalised_on_write_and_on_query(self, store: Store) -> None:
+        """Contract: a name filter is normalised as stored names are (``" Viewed"`` finds it)."""
+        store.customers.put(customer("c1"))
+        viewed = event(" Viewed", 1, cid="c1")
+        other = event("Viewed Twice", 2, cid="c1")
+        store.events.append_many([viewed, other])
+        assert viewed.name == "Viewed"
+        for names in ([" Viewed"], ["Viewed "], ("Viewed",), {" Viewed  "}):
+            assert store.events.for_customer("c1", names=names) == [viewed]
+            facts = store.event_facts(names=names)
+            assert [facts.names[c] for c in facts.name_code] == ["Viewed"]
+        assert store.events.for_customer("c1", names=[]) == []
+        with pytest.raises(ValidationError):
+            store.events.for_customer("c1", names="Viewed")  # one string is not a list
+
     def test_equal_times_are_ordered_by_id(self, store: Store) -> None:
         """Contract: equal times are ordered by id."""
         batch = [Event(id=i, name="Tick", at=at(0), customer_id="c1") for i in ("e3", "e1", "e2")]
@@ -785,6 +800,22 @@ class StateBehaviour(StoreFixtures):
         with pytest.raises(ValidationError):
             store.state.put("k", {"when": datetime(2024, 1, 1)}, expected_version=None)
         assert store.state.get("k") is None
+
+    def test_owner_is_stored_with_the_record(self, store: Store) -> None:
+        """Contract: ``owner`` round-trips through put, get and scan; a put replaces it."""
+        assert store.state.put("k", {"v": 1}, expected_version=None, owner="a:b%3A").owner == (
+            "a:b%3A"
+        )
+        record = store.state.get("k")
+        assert record is not None and record.owner == "a:b%3A"
+        assert [r.owner for r in store.state.scan("k")] == ["a:b%3A"]
+        store.state.put("k", {"v": 2}, expected_version=1)
+        record = store.state.get("k")
+        assert record is not None and record.owner is None
+        for bad in ("", 7):
+            with pytest.raises(ValidationError):
+                store.state.put("k2", {"v": 1}, expected_version=None, owner=bad)  # type: ignore[arg-type]
+        assert store.state.get("k2") is None
 
     def test_scan(self, store: Store) -> None:
         """Contract: scan."""
@@ -1075,8 +1106,16 @@ class ExportEraseBehaviour(StoreFixtures):
         store.messages.upsert(
             message("m1", "p1", 2, params={"first_name": "Zebulonia", "to": _SECRET_EMAIL})
         )
-        store.state.put("enrollment:welcome:p1", {"email": _SECRET_EMAIL}, expected_version=None)
-        store.state.put("enrollment:welcome:p2", {"phone": _SECRET_PHONE}, expected_version=None)
+        store.state.put(
+            "enrollment:welcome:p1", {"email": _SECRET_EMAIL}, expected_version=None, owner="p1"
+        )
+        store.state.put(
+            "enrollment:welcome:p2", {"phone": _SECRET_PHONE}, expected_version=None, owner="p2"
+        )
+        store.state.put(  # an unidentified visitor's record, owned by the anonymous identity
+            "enr:browse:anonymous:cookie-zq", {"props": _SECRET_PHONE}, expected_version=None,
+            owner="anonymous:cookie-zq",
+        )  # fmt: skip
         store.state.put("global:config", {"ok": True}, expected_version=None)
 
     def test_export_holds_everything_and_is_json(self, store: Store) -> None:
@@ -1182,6 +1221,71 @@ class ExportEraseBehaviour(StoreFixtures):
         raw = self.raw_dump(store)
         for secret in _SECRETS:
             assert secret.encode("utf-8") not in raw, f"{secret!r} is still in the raw storage"
+
+    def _engine_records(self, store: Store, cid: str, n: int) -> set[str]:
+        """Write the records the rules engine keeps about ``cid`` (its key layouts)."""
+        keys: dict[str, dict[str, Any]] = {
+            f"enr:cart:{cid}": {"cust": cid, "ctx": {"note": f"secret of {cid}"}},
+            f"trg:welcome:{cid}": {"cust": cid},
+            f"cnt:enr:{cid}": {"_ids": [f"e-{n}"]},
+            f"cap:{cid}": {"sends": [["email", n]]},
+            f"timer:{n:017d}:enr:cart:{cid}": {"k": f"enr:cart:{cid}"},
+            f"act:act_{n:06d}": {"customer_id": cid, "idempotency_key": f"cart:v2:{n}"},
+            f"cart:v2:{cid}": {"why": "an app's own record about the person"},
+        }
+        for key, value in keys.items():
+            store.state.put(key, value, expected_version=None, owner=cid)
+        return set(keys)
+
+    _AWKWARD_IDS = (
+        "cart", "enr", "timer", "act", "cap", "welcome", "bob", "alice:bob", "alice",
+        "a:b:c", "b:c", "%3A", "a%3Ab", "a:b", "100%", "anonymous", "v2",
+    )  # fmt: skip
+
+    def test_erase_touches_only_its_subject(self, store: Store) -> None:
+        """Contract: erasing a person deletes their state records and nobody else's.
+
+        Ids equal to parts of other records' keys (``cart``, ``enr``, ``timer``, ``bob``
+        beside ``alice:bob``, ids with ``:`` and ``%``) never match those parts.
+        """
+        records: dict[str, set[str]] = {}
+        for n, cid in enumerate(self._AWKWARD_IDS):
+            store.customers.put(customer(cid, Identity.email(f"person{n}@example.com")))
+            records[cid] = self._engine_records(store, cid, n)
+        store.state.put("flowdef:cart:000001", {"id": "cart"}, expected_version=None)
+        for cid in self._AWKWARD_IDS:
+            receipt = store.erase(cid)
+            assert receipt.counts.get("state") == len(records.pop(cid)), cid
+            expected = set().union(*records.values(), {"flowdef:cart:000001"})
+            left = {r.key for r in store.state.scan()}
+            assert left == expected, f"erasing {cid!r} changed {sorted(left ^ expected)}"
+            assert all(r.owner in records for r in store.state.scan() if r.owner is not None)
+
+    def test_erase_deletes_records_of_merged_ids_and_anonymous_identities(
+        self, store: Store
+    ) -> None:
+        """Contract: the state of ids merged into the person and of their cookies goes too."""
+        store.customers.put(customer("p:1", Identity(kind="anonymous", value="ck:9")))
+        store.customers.put(customer("p:2"))
+        store.customers.put(customer("ck:9"))  # a customer whose id is the cookie's value
+        store.merge("p:1", "p:2", at=at(1))
+        for key, owner in (("enr:f:p:1", "p:1"), ("enr:f:p:2", "p:2"),
+                           ("enr:f:anonymous:ck:9", "anonymous:ck:9"), ("enr:f:ck:9", "ck:9")):  # fmt: skip
+            store.state.put(key, {"x": 1}, expected_version=None, owner=owner)
+        assert store.erase("p:2").counts.get("state") == 3
+        assert [r.key for r in store.state.scan()] == ["enr:f:ck:9"]
+
+    def test_raw_storage_holds_no_engine_state_of_the_erased(self, store: Store) -> None:
+        """Contract: after erase, no byte of an erased person's state values is stored."""
+        self.require("raw_dump")
+        for n, cid in enumerate(("alice:bob", "bob")):
+            store.customers.put(customer(cid, Identity.email(f"p{n}@example.com")))
+            self._engine_records(store, cid, n)
+        secret = b"secret of alice:bob"
+        assert secret in self.raw_dump(store)
+        store.erase("alice:bob")
+        raw = self.raw_dump(store)
+        assert secret not in raw and b"secret of bob" in raw
 
     def test_erase_unknown(self, store: Store) -> None:
         """Contract: erase unknown."""
