@@ -26,7 +26,7 @@ from ecomcrm.io._ga4 import GA4_EVENT_NAMES, ga4_to_segment, import_ga4_events
 from ecomcrm.io._generic import GENERIC_FIELDS, import_generic
 from ecomcrm.io._parallel import parallel_import_possible
 from ecomcrm.io._progress import ProgressCallback, TextProgress, make_progress
-from ecomcrm.io._report import MAX_REJECTION_DETAILS, ImportReport, RejectedRow
+from ecomcrm.io._report import MAX_REJECTION_DETAILS, ImportReport, RejectedRow, RowWarning
 from ecomcrm.io._segment_events import import_segment_events
 from ecomcrm.io._shopify import (
     SHOPIFY_CUSTOMER_COLUMNS,
@@ -56,6 +56,7 @@ __all__ = [
     "ImportReport",
     "ProgressCallback",
     "RejectedRow",
+    "RowWarning",
     "SyntheticShop",
     "TextProgress",
     "frame_to_feature_table",

@@ -30,6 +30,7 @@ from ecomcrm.domain import (
     Identity,
     IdentityKind,
     Order,
+    OrderStatus,
     Purpose,
     Refund,
 )
@@ -150,6 +151,61 @@ def parse_consent(text: str, column: str) -> bool | None:
     raise RowError(column, "is not yes/no (or subscribed/unsubscribed/pending)", text)
 
 
+#: WooCommerce order statuses (``wc-`` prefix removed) and what they mean here.
+WOOCOMMERCE_STATUSES: dict[str, OrderStatus] = {
+    "pending": OrderStatus.PENDING,  # awaiting payment
+    "on-hold": OrderStatus.PENDING,  # awaiting a bank transfer or a check
+    "checkout-draft": OrderStatus.PENDING,
+    "processing": OrderStatus.PAID,  # paid, not yet shipped
+    "completed": OrderStatus.FULFILLED,
+    "cancelled": OrderStatus.CANCELLED,
+    "failed": OrderStatus.CANCELLED,  # the payment failed: no sale
+    "refunded": OrderStatus.REFUNDED,
+}
+
+#: Shopify's financial statuses and what they mean here.
+SHOPIFY_FINANCIAL_STATUSES: dict[str, OrderStatus] = {
+    "pending": OrderStatus.PENDING,
+    "authorized": OrderStatus.PENDING,
+    "partially_paid": OrderStatus.PENDING,
+    "paid": OrderStatus.PAID,
+    "partially_refunded": OrderStatus.PARTIALLY_REFUNDED,
+    "refunded": OrderStatus.REFUNDED,
+    "voided": OrderStatus.CANCELLED,
+    "expired": OrderStatus.CANCELLED,
+}
+
+#: Every status name a generic file may use: ecomcrm's own, WooCommerce's and Shopify's.
+ORDER_STATUS_NAMES: dict[str, OrderStatus] = {
+    **{s.value: s for s in OrderStatus},
+    **WOOCOMMERCE_STATUSES,
+    **SHOPIFY_FINANCIAL_STATUSES,
+    "partially-refunded": OrderStatus.PARTIALLY_REFUNDED,
+    "canceled": OrderStatus.CANCELLED,
+}
+
+
+def parse_order_status(
+    text: str, column: str, table: dict[str, OrderStatus] = ORDER_STATUS_NAMES
+) -> OrderStatus:
+    """The :class:`~ecomcrm.domain.OrderStatus` a status cell names (case-insensitive).
+
+    ``wc-`` prefixes are dropped and spaces read as ``_``/``-``. An unknown status is a
+    RowError that lists the accepted values.
+
+    Example:
+        >>> parse_order_status("wc-on-hold", "status").value
+        'pending'
+    """
+    s = text.strip().lower().removeprefix("wc-")
+    found = table.get(s)
+    if found is None and " " in s:
+        found = table.get(s.replace(" ", "_")) or table.get(s.replace(" ", "-"))
+    if found is None:
+        raise RowError(column, f"is not a known order status (accepted: {', '.join(table)})", text)
+    return found
+
+
 def email_identity(text: str, column: str) -> Identity | None:
     """The email identity of a cell, None when blank; RowError when malformed."""
     if not text or not text.strip():
@@ -266,6 +322,11 @@ class Resolver:
         self._suppressed: dict[str, bool] = {}
         self._emails: dict[str, Identity | None] = {}
         self.pending: dict[str, Customer] = {}
+        # The earliest date known of each customer seen in this run (a cache of created_at).
+        self._created: dict[str, datetime] = {}
+        # What the record being built changed, so that a rejected record leaves no trace:
+        # ("pending", customer id, previous) and ("id", identity key, previous) entries.
+        self._journal: list[tuple[str, str, Any]] | None = None
         # Consent decisions queued in the current batch: (customer id, channel, purpose).
         self.queued_consents: dict[tuple[str, Channel, Purpose], bool] = {}
         # With no customers at the start, a cache miss means "new": no need to ask the store
@@ -358,6 +419,50 @@ class Resolver:
             kept.append(identity)
         return kept
 
+    def begin_record(self) -> None:
+        """Start noting what the next record changes, for :meth:`undo_record`."""
+        self._journal = []
+
+    def undo_record(self) -> None:
+        """Forget the customers and identities the record being built added (it was rejected)."""
+        journal, self._journal = self._journal, None
+        for kind, key, previous in reversed(journal or ()):
+            if kind == "pending":
+                self._created.pop(key, None)
+                if previous is None:
+                    self.pending.pop(key, None)
+                else:
+                    self.pending[key] = previous
+            elif previous is None:
+                self._ids.pop(key, None)
+            else:
+                self._ids[key] = previous
+
+    def end_record(self) -> None:
+        """Stop noting: the record was queued (or dropped without changing anything)."""
+        self._journal = None
+
+    def seen_at(self, item: Item, customer_id: str, at: datetime) -> None:
+        """Lower the customer's ``created_at`` to ``at`` when ``at`` is earlier.
+
+        A person's ``created_at`` is the earliest date any file tells of them (an order, an
+        event, a customers file's date), so the order in which files are imported does not
+        change it. The changed customer is queued with ``item``.
+        """
+        known = self._created.get(customer_id)
+        if known is not None and known <= at:
+            return
+        customer = self.get(customer_id)
+        if customer is None:
+            return
+        if customer.created_at <= at:
+            self._created[customer_id] = customer.created_at
+            return
+        updated = attrs.evolve(customer, created_at=at)
+        self.add(updated)
+        item.customers = [c for c in item.customers if c.id != customer_id]
+        item.customers.append(updated)
+
     def get(self, customer_id: str) -> Customer | None:
         """The customer with this id, pending or stored, or None."""
         pending = self.pending.get(customer_id)
@@ -368,15 +473,21 @@ class Resolver:
     def remember(self, customer: Customer) -> None:
         """Cache a customer's identities (after it was created or changed)."""
         for identity in customer.identities:
-            self._ids[identity.key] = customer.id
+            self.remember_identity(identity, customer.id)
 
     def remember_identity(self, identity: Identity, customer_id: str) -> None:
         """Cache that ``identity`` now leads to ``customer_id`` (after a link or merge)."""
-        self._ids[identity.key] = customer_id
+        key = identity.key
+        if self._journal is not None:
+            self._journal.append(("id", key, self._ids.get(key)))
+        self._ids[key] = customer_id
 
     def add(self, customer: Customer) -> None:
         """Register a new or changed customer to be written with the current batch."""
+        if self._journal is not None:
+            self._journal.append(("pending", customer.id, self.pending.get(customer.id)))
         self.pending[customer.id] = customer
+        self._created[customer.id] = customer.created_at
         self.remember(customer)
 
     def _forget_ids(self) -> None:
@@ -392,6 +503,8 @@ class Resolver:
         """Forget pending customers (they are stored) and trim the caches."""
         self.pending.clear()
         self.queued_consents.clear()
+        if len(self._created) > self.max_cache:
+            self._created.clear()
         if len(self._ids) > self.max_cache:
             self._forget_ids()
         if len(self._suppressed) > self.max_cache:
@@ -404,6 +517,7 @@ class Resolver:
         """
         self.pending.clear()
         self.queued_consents.clear()
+        self._created.clear()
         self._forget_ids()
 
 

@@ -39,6 +39,7 @@ from ecomcrm.io._common import (
     parse_datetime,
     parse_decimal,
     parse_int,
+    parse_order_status,
     phone_identity,
     reject,
     source_name,
@@ -68,7 +69,8 @@ GENERIC_FIELDS: Mapping[str, tuple[str, ...]] = {
         "customer_id", "email", "phone", "first_name", "last_name", "created_at", "country",
         "timezone", "email_marketing", "sms_marketing", "tags",
     ),
-    "events": ("event_id", "name", "at", "customer_id", "email", "anonymous_id", "properties"),
+    "events": ("event_id", "name", "at", "customer_id", "email", "phone", "anonymous_id",
+               "properties"),
 }  # fmt: skip
 """The fields a mapping may name, per kind of file."""
 
@@ -76,7 +78,7 @@ _REQUIRED: Mapping[str, tuple[tuple[str, ...], ...]] = {
     "orders": (("order_id",), ("placed_at",), ("customer_id", "email", "phone"),
                ("total", "unit_price")),
     "customers": (("customer_id", "email", "phone"),),
-    "events": (("name",), ("at",), ("customer_id", "email", "anonymous_id")),
+    "events": (("name",), ("at",), ("customer_id", "email", "phone", "anonymous_id")),
 }  # fmt: skip
 _ZERO = Decimal(0)
 
@@ -291,6 +293,22 @@ def _identities(row: _Row) -> list[Identity]:
     return [i for i in (email, phone) if i is not None]
 
 
+def _no_person(row: _Row) -> RowError:
+    """The error of a record that names nobody: it names the mapped person columns."""
+    phone_text = row.text("phone").lstrip("'")
+    if phone_text:  # the phone is the only way to know this person: say why it cannot be used
+        return RowError(
+            row.column("phone"),
+            "is not a phone number in international form (+ and country code) and the "
+            "record has no email or customer id",
+            phone_text,
+        )
+    mapped = [row.mapping[f] for f in ("customer_id", "email", "phone") if f in row.mapping]
+    if len(mapped) == 1:
+        return RowError(mapped[0], "is empty: the record names no customer", "")
+    return RowError(", ".join(mapped), "are all empty: the record names no customer", "")
+
+
 def _customer_for(
     item: Item, ctx: _Context, identities: list[Identity], created: Any, customer_id: str
 ) -> str | None:
@@ -298,18 +316,12 @@ def _customer_for(
     resolver = ctx.resolver
     if resolver.is_suppressed(identities):
         return None
-    if customer_id:
-        if resolver.get(customer_id) is not None:
-            return customer_id
-        found = resolver.find_person(identities)
-        if found is not None:
-            return found
-        new_id = customer_id
-    else:
-        found = resolver.find_person(identities)
-        if found is not None:
-            return found
-        new_id = customer_id_for(identities)
+    found = customer_id if customer_id and resolver.get(customer_id) is not None else None
+    found = found or resolver.find_person(identities)
+    if found is not None:
+        resolver.seen_at(item, found, created)
+        return found
+    new_id = customer_id or customer_id_for(identities)
     return new_customer(item, resolver, ctx.report, new_id, identities, created)
 
 
@@ -327,7 +339,7 @@ def _order(group: list[tuple[int, Any]], ctx: _Context) -> Item | None:
     identities = _identities(row)
     customer_text = row.text("customer_id")
     if not identities and not customer_text:
-        raise RowError(row.column("email"), "is empty and so is the customer id", "")
+        raise _no_person(row)
     item = Item(line)
     customer_id = _customer_for(item, ctx, identities, placed_at, customer_text)
     if customer_id is None:
@@ -340,6 +352,12 @@ def _order(group: list[tuple[int, Any]], ctx: _Context) -> Item | None:
             continue
         try:
             qty = parse_int(row.text("quantity"), row.column("quantity"), default=1)
+            if qty < 0:
+                raise RowError(
+                    row.column("quantity"),
+                    "is negative: a return or cancellation, not a sale (import refunds as refunds)",
+                    qty,
+                )
             price = parse_decimal(row.text("unit_price"), row.column("unit_price"))
             sku = row.text("sku") or row.text("title") or "item"
             lines.append(
@@ -365,9 +383,9 @@ def _order(group: list[tuple[int, Any]], ctx: _Context) -> Item | None:
     fields: dict[str, Any] = {}
     if total_text:
         fields["total"] = parse_decimal(total_text, row.column("total"))
-    status = row.text("status").lower()
+    status = row.text("status")
     if status:
-        fields["status"] = status
+        fields["status"] = parse_order_status(status, row.column("status"))
     try:
         order = Order(
             id=ctx.id_prefix + order_id, customer_id=customer_id, placed_at=placed_at,
@@ -388,7 +406,7 @@ def _customer_item(group: list[tuple[int, Any]], ctx: _Context) -> Item | None:
     identities = _identities(row)
     customer_text = row.text("customer_id")
     if not identities and not customer_text:
-        raise RowError(row.column("email"), "is empty and so is the customer id", "")
+        raise _no_person(row)
     if ctx.resolver.is_suppressed(identities):
         return None
     created_text = row.text("created_at")
@@ -420,6 +438,7 @@ def _customer_item(group: list[tuple[int, Any]], ctx: _Context) -> Item | None:
             customer = merge_customer(
                 existing, identities=identities, first_name=row.text("first_name"),
                 last_name=row.text("last_name"), country=country, timezone=tz, tags=tags,
+                created_at=min(existing.created_at, created),
             )  # fmt: skip
     except ValidationError as exc:
         field = exc.field or ""
@@ -460,7 +479,7 @@ def _event_item(group: list[tuple[int, Any]], ctx: _Context) -> Item | None:
         if customer_id is None:
             return None
     if customer_id is None and anonymous is None:
-        raise RowError(row.column("customer_id"), "is empty and so is the anonymous id", "")
+        raise _no_person(row)
     props = row.raw("properties")
     if isinstance(props, str):
         if props.strip():

@@ -77,13 +77,22 @@ def add_record(
     """Queue the item ``build(*args, **kwargs)`` makes of the record starting at ``line``.
 
     A RowError rejects the record, at the line the error names (a later row of the record)
-    or else at ``line``; None (the record's person was erased) counts it as suppressed.
+    or else at ``line``, and undoes the customers the record had created or changed, so a
+    rejected record creates nobody; None (the record's person was erased) counts it as
+    suppressed.
     """
+    resolver = writer.resolver
+    resolver.begin_record()
     try:
         item = build(*args, **kwargs)
     except RowError as exc:
+        resolver.undo_record()  # a rejected record creates nobody
         reject(writer.report, exc.line or line, exc)
         return
+    except BaseException:
+        resolver.undo_record()
+        raise
+    resolver.end_record()
     if item is None:
         writer.report.suppressed += 1
         return

@@ -38,6 +38,32 @@ class RejectedRow:
         return f"{where}: {what}{got}"
 
 
+@attrs.frozen(kw_only=True)
+class RowWarning:
+    """A record that was imported, with something the user should know about it.
+
+    For example an order id that came again with different content (the later version was
+    kept). ``line`` is where the record starts; ``column`` names the field concerned.
+
+    Example:
+        >>> w = RowWarning(file="orders.csv", line=9, column="Name", reason="came again", value="#1001")
+        >>> str(w)
+        "orders.csv:9: Name: came again (got '#1001')"
+    """
+
+    file: str
+    line: int
+    column: str | None
+    reason: str
+    value: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}"
+        what = f"{self.column}: {self.reason}" if self.column else self.reason
+        got = f" (got {self.value!r})" if self.value is not None else ""
+        return f"{where}: {what}{got}"
+
+
 @attrs.define(kw_only=True)
 class ImportReport:
     """What an import read, wrote and refused.
@@ -52,7 +78,9 @@ class ImportReport:
       and reason (details are kept for the first ``MAX_REJECTION_DETAILS``);
     - ``suppressed``: records of people erased earlier, not brought back.
 
-    ``rows`` counts physical data rows (a Shopify order spans several rows).
+    ``rows`` counts physical data rows (a Shopify order spans several rows). ``warnings``
+    lists records imported with a caveat (such as an order id that came again with different
+    content), as many as ``MAX_REJECTION_DETAILS``.
 
     Example:
         >>> report = ImportReport(source="orders.csv", kind="shopify_orders")
@@ -75,6 +103,7 @@ class ImportReport:
     suppressed: int = 0
     rejections: list[RejectedRow] = attrs.field(factory=list)
     extra: dict[str, int] = attrs.field(factory=dict)
+    warnings: list[RowWarning] = attrs.field(factory=list)
 
     @property
     def read(self) -> int:
@@ -102,6 +131,25 @@ class ImportReport:
             shown = None if value is None else str(value)[:200]
             self.rejections.append(
                 RejectedRow(
+                    file=file or self.source, line=line, column=column, reason=reason, value=shown
+                )
+            )
+
+    def warn(
+        self, *, line: int, column: str | None, reason: str, value: Any = None, file: str = ""
+    ) -> None:
+        """Keep a warning about a record that was imported (it changes no count).
+
+        Example:
+            >>> r = ImportReport(source="a.csv", kind="generic")
+            >>> r.warn(line=5, column="order_id", reason="came again with different content")
+            >>> str(r.warnings[0])
+            'a.csv:5: order_id: came again with different content'
+        """
+        if len(self.warnings) < MAX_REJECTION_DETAILS:
+            shown = None if value is None else str(value)[:200]
+            self.warnings.append(
+                RowWarning(
                     file=file or self.source, line=line, column=column, reason=reason, value=shown
                 )
             )
@@ -134,6 +182,8 @@ class ImportReport:
         self.rejections.extend(other.rejections[: max(room, 0)])
         for key, value in other.extra.items():
             self.count(key, value)
+        room = MAX_REJECTION_DETAILS - len(self.warnings)
+        self.warnings.extend(other.warnings[: max(room, 0)])
 
     def __iter__(self) -> Iterator[RejectedRow]:
         return iter(self.rejections)
@@ -166,6 +216,9 @@ class ImportReport:
         hidden = self.rejected - min(limit, len(self.rejections))
         if hidden > 0:
             lines.append(f"  ... and {hidden} more rejected rows")
+        if self.warnings:
+            lines.append(f"  warnings ({len(self.warnings)}):")
+            lines.extend(f"  {row}" for row in self.warnings[:limit])
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -187,4 +240,5 @@ class ImportReport:
             "suppressed": self.suppressed,
             "extra": dict(self.extra),
             "rejections": [attrs.asdict(r) for r in self.rejections],
+            "warnings": [attrs.asdict(w) for w in self.warnings],
         }

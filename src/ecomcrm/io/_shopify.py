@@ -10,7 +10,6 @@ records whose ``source`` names the file and line.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -30,6 +29,7 @@ from ecomcrm.domain import (
 from ecomcrm.errors import ValidationError
 from ecomcrm.io._common import (
     DEFAULT_BATCH_SIZE,
+    SHOPIFY_FINANCIAL_STATUSES,
     Item,
     PathLike,
     Resolver,
@@ -41,6 +41,7 @@ from ecomcrm.io._common import (
     parse_datetime,
     parse_decimal,
     parse_int,
+    parse_order_status,
     phone_identity,
     source_name,
 )
@@ -63,17 +64,6 @@ from ecomcrm.storage._records import ErasureReceipt
 _ZERO = Decimal(0)
 _CENT_AND_A_BIT = Decimal("0.011")
 _TWO_CENTS = Decimal("0.02")
-
-_FINANCIAL = {
-    "pending": OrderStatus.PENDING,
-    "authorized": OrderStatus.PENDING,
-    "partially_paid": OrderStatus.PENDING,
-    "expired": OrderStatus.CANCELLED,
-    "paid": OrderStatus.PAID,
-    "refunded": OrderStatus.REFUNDED,
-    "partially_refunded": OrderStatus.PARTIALLY_REFUNDED,
-    "voided": OrderStatus.CANCELLED,
-}
 
 SHOPIFY_ORDER_COLUMNS: tuple[str, ...] = (
     "Name", "Email", "Financial Status", "Paid at", "Fulfillment Status", "Fulfilled at",
@@ -115,10 +105,6 @@ def _split_name(full: str) -> tuple[str, str]:
     if not parts:
         return "", ""
     return parts[0], parts[1] if len(parts) > 1 else ""
-
-
-def _mtime(path: PathLike) -> datetime:
-    return datetime.fromtimestamp(os.stat(path).st_mtime, tz=UTC).replace(microsecond=0)
 
 
 class _OrderColumns:
@@ -294,6 +280,13 @@ def _build_order(
     phone = resolver.phone(phone_text) if phone_text else None
     identities = [i for i in (email, phone) if i is not None]
     if not identities:
+        if phone_text.strip():
+            raise RowError(
+                "Phone" if first[c.phone] else "Billing Phone",
+                "is not in international form (+ and country code) and Email is empty: the "
+                "order has no customer",
+                phone_text,
+            )
         raise RowError("Email", "is empty and there is no phone: the order has no customer", "")
     if resolver.is_suppressed(identities):
         return None
@@ -341,8 +334,11 @@ def _build_order(
     paid_text = first[c.paid_at]
     fulfilled_text = first[c.fulfilled_at]
     shipped_at = parse_datetime(fulfilled_text, "Fulfilled at") if fulfilled_text else None
-    financial = first[c.financial].strip().lower()
-    status = _FINANCIAL.get(financial, OrderStatus.PAID if paid_text else OrderStatus.PENDING)
+    financial = first[c.financial].strip()
+    if financial:
+        status = parse_order_status(financial, "Financial Status", SHOPIFY_FINANCIAL_STATUSES)
+    else:
+        status = OrderStatus.PAID if paid_text else OrderStatus.PENDING
     if status is OrderStatus.PAID and first[c.fulfillment].strip().lower() == "fulfilled":
         status = OrderStatus.FULFILLED
     if cancelled_at is not None:
@@ -352,7 +348,9 @@ def _build_order(
 
     item = Item(line)
     customer_id = resolver.find_person(identities)
-    if customer_id is None:
+    if customer_id is not None:
+        resolver.seen_at(item, customer_id, placed_at)
+    else:
         first_name, last_name = _split_name(first[c.billing_name])
         customer_id = new_customer(
             item, resolver, report, customer_id_for(identities), identities, placed_at,
@@ -441,9 +439,11 @@ def import_shopify_customers(
     Each row becomes a customer (found by Shopify id, email or phone, else created with
     an id derived from the email). ``Accepts Email Marketing`` and ``Accepts SMS
     Marketing`` become :class:`~ecomcrm.domain.Consent` records dated ``exported_at``
-    (default: the file's modification time) with ``source`` ``"<file>:<line>"``; a
-    consent is recorded only when it changes the customer's current state, so a
-    re-import adds nothing. The legacy layout (``Accepts Marketing``, ``Address1``...)
+    (default: when the import runs) with ``source`` ``"<file>:<line>"``; a consent is
+    recorded only when it changes the customer's current state, so a re-import adds
+    nothing. The export has no dates, so a new person's ``created_at`` is ``exported_at``
+    (or the import's time) until an earlier order or event lowers it: ``created_at`` is
+    always the earliest date known of the person, whichever file came first. The legacy layout (``Accepts Marketing``, ``Address1``...)
     is read too. Rows of erased people are counted as ``suppressed``.
 
     Example:
@@ -462,7 +462,9 @@ def import_shopify_customers(
         (True, 2)
     """
     file = source_name(path)
-    at = exported_at if exported_at is not None else _mtime(path)
+    # The export states no dates: without exported_at, what is known is that each person
+    # existed when this import ran (never the file's modification time, which copying changes).
+    at = exported_at if exported_at is not None else datetime.now(UTC).replace(microsecond=0)
     writer = start_import(
         store, path, "shopify_customers", unit="customers", progress=progress,
         batch_size=batch_size,
@@ -554,6 +556,7 @@ def _build_customer(
                 country=country,
                 addresses=addresses,
                 tags=tags,
+                created_at=min(existing.created_at, at),
             )
     except ValidationError as exc:
         raise RowError.from_validation(exc) from None

@@ -24,6 +24,7 @@ from ecomcrm.domain import (
 from ecomcrm.errors import ValidationError
 from ecomcrm.io._common import (
     DEFAULT_BATCH_SIZE,
+    WOOCOMMERCE_STATUSES,
     Item,
     PathLike,
     Resolver,
@@ -33,6 +34,7 @@ from ecomcrm.io._common import (
     parse_datetime,
     parse_decimal,
     parse_int,
+    parse_order_status,
     phone_identity,
     source_name,
 )
@@ -60,17 +62,6 @@ WOOCOMMERCE_ORDER_COLUMNS: tuple[str, ...] = (
     "download_permissions", "line_item_1", "line_item_2", "line_item_3",
 )  # fmt: skip
 """The columns of the WooCommerce orders export read here (``line_item_N`` repeats)."""
-
-_STATUS = {
-    "pending": OrderStatus.PENDING,
-    "on-hold": OrderStatus.PENDING,
-    "failed": OrderStatus.CANCELLED,
-    "processing": OrderStatus.PAID,
-    "completed": OrderStatus.FULFILLED,
-    "cancelled": OrderStatus.CANCELLED,
-    "refunded": OrderStatus.REFUNDED,
-    "checkout-draft": OrderStatus.PENDING,
-}
 
 
 def parse_pipe_fields(text: str) -> dict[str, str]:
@@ -215,11 +206,17 @@ def _build(
         + parse_decimal(get("fee_tax_total"), "fee_tax_total", default=_ZERO)
     )
     total = parse_decimal(get("order_total"), "order_total")
-    status_text = get("status").lower().removeprefix("wc-")
-    status = _STATUS.get(status_text, OrderStatus.PAID)
+    status_text = get("status")
+    status = (
+        parse_order_status(status_text, "status", WOOCOMMERCE_STATUSES)
+        if status_text
+        else OrderStatus.PAID
+    )
     item = Item(line)
     customer_id = resolver.find_person(identities)
-    if customer_id is None:
+    if customer_id is not None:
+        resolver.seen_at(item, customer_id, placed_at)
+    else:
         customer_id = new_customer(
             item, resolver, report, customer_id_for(identities), identities, placed_at,
             first_name=get("billing_first_name"), last_name=get("billing_last_name"),

@@ -1,0 +1,242 @@
+"""The importers on files in the platforms' real layouts (tests/data, see make_real_layouts.py).
+
+Each test states what a careful analyst expects of the mapping: nobody invented or lost,
+``created_at`` the earliest known date whatever the order of the files, platform statuses
+mapped (unknown ones refused with the accepted values), phone-only buyers kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+import ecomcrm
+from ecomcrm.domain import Identity, OrderStatus
+from ecomcrm.io import (
+    import_generic,
+    import_shopify_customers,
+    import_shopify_orders,
+    import_woocommerce_orders,
+)
+from ecomcrm.storage import Store
+
+DATA = Path(__file__).parent.parent / "data"
+UCI = DATA / "uci_online_retail.csv"
+UCI_MAPPING = {
+    "order_id": "InvoiceNo",
+    "sku": "StockCode",
+    "title": "Description",
+    "quantity": "Quantity",
+    "placed_at": "InvoiceDate",
+    "unit_price": "UnitPrice",
+    "customer_id": "CustomerID",
+}
+
+
+def _uci_rows() -> list[dict[str, str]]:
+    with UCI.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# --- nobody invented ------------------------------------------------------------------------
+
+
+def test_uci_rejected_rows_create_no_profile() -> None:
+    rows = _uci_rows()
+    invoices: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        invoices.setdefault(row["InvoiceNo"], []).append(row)
+    # the oracle: people with at least one invoice of sales (all quantities and prices >= 0)
+    buyers = {
+        lines[0]["CustomerID"]
+        for lines in invoices.values()
+        if lines[0]["CustomerID"]
+        and all(int(r["Quantity"]) > 0 and Decimal(r["UnitPrice"]) >= 0 for r in lines)
+    }
+    only_cancelled = {r["CustomerID"] for r in rows if r["CustomerID"]} - buyers
+    assert only_cancelled  # the file has people whose only rows are cancellations
+
+    store = ecomcrm.open_store("memory://")
+    report = import_generic(store, UCI, kind="orders", currency="GBP", mapping=UCI_MAPPING)
+
+    assert store.customers.count() == len(buyers)
+    for customer_id in only_cancelled:
+        assert store.customers.find(customer_id) is None
+    valid = [k for k, lines in invoices.items() if lines[0]["CustomerID"] in buyers]
+    valid = [k for k in valid if all(int(r["Quantity"]) > 0 for r in invoices[k])]
+    assert report.imported == store.orders.count() == len(valid)
+    assert report.read == len(invoices)
+    reasons = {(r.column, r.reason.split(":")[0]) for r in report.rejections}
+    assert ("CustomerID", "is empty") in reasons
+    assert ("Quantity", "is negative") in reasons
+    assert all(o.currency == "GBP" for o in store.orders.for_customer(sorted(buyers)[0]))
+
+
+def test_uci_without_a_currency_names_the_missing_parameter() -> None:
+    store = ecomcrm.open_store("memory://")
+    report = import_generic(store, UCI, kind="orders", mapping=UCI_MAPPING)
+    assert report.imported == 0 and store.customers.count() == 0
+    assert any("currency=" in r.reason for r in report.rejections)
+
+
+def test_a_rejected_record_in_the_same_batch_as_valid_ones_creates_nobody() -> None:
+    # batch_size larger than the file: the rejected records share the batch of good ones
+    store = ecomcrm.open_store("memory://")
+    import_generic(
+        store, UCI, kind="orders", currency="GBP", mapping=UCI_MAPPING, batch_size=100_000
+    )
+    assert store.customers.find("13678") is None  # only a cancellation
+
+
+# --- created_at: the earliest known date, whatever the order of the files ------------------
+
+
+def _people(store: Store) -> dict[frozenset[str], ecomcrm.domain.Customer]:
+    return {
+        frozenset(i.key for i in c.identities if i.kind.value in ("email", "phone")): c
+        for c in store.customers.iterate()
+    }
+
+
+def test_created_at_never_comes_from_the_files_modification_time(tmp_path: Path) -> None:
+    customers = tmp_path / "customers_export.csv"
+    shutil.copy(DATA / "shopify_customers_legacy.csv", customers)
+    long_ago = datetime(2001, 1, 1, tzinfo=UTC).timestamp()
+    os.utime(customers, (long_ago, long_ago))
+    orders = DATA / "shopify_orders_zar.csv"
+    before = datetime.now(UTC).replace(microsecond=0)
+
+    first_customers = ecomcrm.open_store("memory://")
+    import_shopify_customers(first_customers, customers)
+    import_shopify_orders(first_customers, orders)
+    first_orders = ecomcrm.open_store("memory://")
+    import_shopify_orders(first_orders, orders)
+    import_shopify_customers(first_orders, customers)
+
+    a, b = _people(first_customers), _people(first_orders)
+    assert a.keys() == b.keys()
+    for key, person in a.items():
+        assert person.created_at.year != 2001
+        placed = [o.placed_at for o in first_customers.orders.for_customer(person.id)]
+        if placed:  # the earliest order, whichever file came first
+            assert person.created_at == b[key].created_at == min(placed)
+        else:  # known only from the customers file: when it was imported
+            assert person.created_at >= before
+        assert person.first_name == b[key].first_name
+        assert person.tags == b[key].tags
+
+
+def test_an_earlier_order_lowers_created_at_of_a_known_customer(tmp_path: Path) -> None:
+    store = ecomcrm.open_store("memory://")
+    t = datetime(2024, 6, 1, tzinfo=UTC)
+    import_shopify_customers(store, DATA / "shopify_customers_legacy.csv", exported_at=t)
+    thandi = store.customers.find_by_identity(Identity.email("thandi.nkosi@example.co.za"))
+    assert thandi is not None and thandi.created_at == t
+    import_shopify_orders(store, DATA / "shopify_orders_zar.csv")
+    thandi = store.customers.find(thandi.id)
+    assert thandi is not None
+    assert thandi.created_at == datetime(2024, 3, 1, 8, 4, tzinfo=UTC)
+
+
+# --- phone-only buyers -------------------------------------------------------------------------
+
+
+def test_shopify_phone_only_buyers_are_imported_and_a_local_number_is_explained() -> None:
+    store = ecomcrm.open_store("memory://")
+    report = import_shopify_orders(store, DATA / "shopify_orders_bdt.csv")
+    rahim = store.customers.find_by_identity(Identity.phone("+8801712345678"))
+    assert rahim is not None
+    assert {o.id for o in store.orders.for_customer(rahim.id)} == {"#2001", "#2003"}
+    [rejected] = report.rejections
+    assert rejected.column == "Billing Phone" and rejected.value == "01912-000111"
+    assert "international form" in rejected.reason
+
+
+BDT_AS_GENERIC = {
+    "order_id": "Name",
+    "phone": "Phone",
+    "placed_at": "Created at",
+    "total": "Total",
+    "currency": "Currency",
+    "status": "Financial Status",
+}
+
+
+def test_generic_orders_accept_phone_only_rows_with_only_a_phone_column() -> None:
+    store = ecomcrm.open_store("memory://")
+    report = import_generic(
+        store, DATA / "shopify_orders_bdt.csv", kind="orders", mapping=BDT_AS_GENERIC
+    )
+    phones = {"+8801712345678", "+8801811223344", "+8801999887766", "+8801555123456"}
+    assert store.customers.count() == len(phones)
+    for phone in phones:
+        assert store.customers.find_by_identity(Identity.phone(phone)) is not None
+    # #2005 (email only) and #2007 (billing phone only) name nobody in the mapped columns
+    assert [(r.line, r.column) for r in report.rejections] == [(7, "Phone"), (9, "Phone")]
+    assert all("no customer" in r.reason for r in report.rejections)
+    # Shopify's financial statuses through the generic importer
+    assert store.orders.get("#2008").status is OrderStatus.PENDING  # authorized
+    assert store.orders.get("#2004").status is OrderStatus.CANCELLED  # voided
+
+
+def test_generic_events_and_customers_accept_a_phone_column_alone(tmp_path: Path) -> None:
+    store = ecomcrm.open_store("memory://")
+    import_shopify_orders(store, DATA / "shopify_orders_bdt.csv")
+    events = tmp_path / "events.csv"
+    events.write_text(
+        "event,time,mobile\nApp Opened,2024-06-02 10:00,+8801712345678\n"
+        "App Opened,2024-06-02 11:00,+8801700000000\n"
+    )
+    report = import_generic(
+        store, events, kind="events", mapping={"name": "event", "at": "time", "phone": "mobile"}
+    )
+    assert report.imported == 2 and report.rejected == 0
+    rahim = store.customers.find_by_identity(Identity.phone("+8801712345678"))
+    assert rahim is not None
+    assert [e.name for e in store.events.for_customer(rahim.id)] == ["App Opened"]
+
+
+# --- statuses ----------------------------------------------------------------------------------
+
+
+def test_woocommerce_statuses_map_and_an_unknown_one_lists_the_accepted_values() -> None:
+    store = ecomcrm.open_store("memory://")
+    report = import_woocommerce_orders(store, DATA / "woocommerce_orders_export.csv")
+    expected = {
+        "wc-3101": OrderStatus.FULFILLED,  # completed
+        "wc-3102": OrderStatus.PAID,  # processing
+        "wc-3103": OrderStatus.PENDING,  # on-hold
+        "wc-3104": OrderStatus.PENDING,  # pending
+        "wc-3105": OrderStatus.CANCELLED,  # cancelled
+        "wc-3106": OrderStatus.REFUNDED,  # refunded
+        "wc-3107": OrderStatus.CANCELLED,  # failed
+        "wc-3108": OrderStatus.FULFILLED,  # wc-completed
+        "wc-3110": OrderStatus.FULFILLED,
+    }
+    assert {k: store.orders.get(k).status for k in expected} == expected
+    [rejected] = report.rejections
+    assert rejected.column == "status" and rejected.value == "wc-awaiting-shipment"
+    for name in ("completed", "processing", "on-hold", "pending", "cancelled", "refunded"):
+        assert name in rejected.reason
+    assert store.customers.count() == 3
+
+
+def test_shopify_unknown_financial_status_lists_the_accepted_values(tmp_path: Path) -> None:
+    text = (DATA / "shopify_orders_zar.csv").read_text()
+    path = tmp_path / "orders_export.csv"
+    bad_row = "#1002,pieter.vdm@example.co.za,chargeback,"
+    path.write_text(text.replace("#1002,pieter.vdm@example.co.za,paid,", bad_row))
+    store = ecomcrm.open_store("memory://")
+    report = import_shopify_orders(store, path)
+    bad = [r for r in report.rejections if r.column == "Financial Status"]
+    assert len(bad) == 1 and bad[0].value == "chargeback"
+    assert "partially_refunded" in bad[0].reason and "voided" in bad[0].reason
+    assert store.orders.get("#1001").status is OrderStatus.FULFILLED
+    with pytest.raises(ecomcrm.errors.NotFoundError):
+        store.orders.get("#1002")
