@@ -75,9 +75,16 @@ def test_segments_export_and_erase_on_the_demo_store(
 
 def test_flows_backtest_prints_json(demo: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
     cwd, _ = demo
-    result = run("flows", "backtest", "--db", str(cwd / "ecomcrm-demo.db"), "--days", "3", cwd=cwd)
+    result = run(
+        "flows", "backtest", "--db", str(cwd / "ecomcrm-demo.db"), "--days", "3", "--json", cwd=cwd
+    )
     assert result.returncode == 0, result.stderr
-    json.loads(result.stdout)
+    report = json.loads(result.stdout)  # an object, not a JSON string of the text summary
+    assert isinstance(report, dict)
+    assert report["events"] > 0
+    assert all("enrollments" in flow for flow in report["flows"].values())
+    text = run("flows", "backtest", "--db", str(cwd / "ecomcrm-demo.db"), "--days", "3", cwd=cwd)
+    assert text.returncode == 0 and text.stdout.startswith(f"{report['events']} events")
 
 
 def test_import_twice_changes_nothing_the_second_time(tmp_path: Path) -> None:

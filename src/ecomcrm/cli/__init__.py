@@ -1,8 +1,17 @@
-"""The ``ecomcrm`` command line: demo, import, analyze, segments, flows, export, erase.
+"""The ``ecomcrm`` command line: demo, import, analyze, report, segments, flows, export, erase.
 
-Every sub-command is a thin shell over the library. Errors the library raises on purpose
-(``EcomcrmError``) are printed as one clear line (plus the row-level report for imports) and
-give a non-zero exit code, never a traceback.
+Every sub-command is a thin shell over the library. Every failure ends in one line on
+standard error and a documented exit code, never a traceback:
+
+====  ==================================================================================
+0     success
+1     internal error: a bug in ecomcrm (the line says so and how to see the traceback)
+2     error: bad arguments, bad or missing input file or database, unknown customer,
+      mixed currencies without rates, a store or file the system refused
+3     an import finished but rejected some rows (listed by file, line and column)
+130   interrupted (Ctrl-C)
+141   standard output was closed early (``ecomcrm ... | head -1``); nothing is printed
+====  ==================================================================================
 
 Example:
     >>> from ecomcrm.cli import main
@@ -14,18 +23,24 @@ Example:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from ecomcrm._version import __version__
 from ecomcrm.cli._commands import register_commands as _register_commands
+from ecomcrm.cli._errors import EXIT_ERROR as _EXIT_ERROR
+from ecomcrm.cli._errors import EXIT_INTERNAL as _EXIT_INTERNAL
+from ecomcrm.cli._errors import EXIT_INTERRUPTED as _EXIT_INTERRUPTED
+from ecomcrm.cli._errors import EXIT_OK as _EXIT_OK
+from ecomcrm.cli._errors import EXIT_PIPE as _EXIT_PIPE
+from ecomcrm.cli._errors import describe as _describe
+from ecomcrm.cli._errors import describe_os_error as _describe_os_error
 from ecomcrm.errors import EcomcrmError
 
 __all__ = ["build_parser", "main"]
-
-_EXIT_OK = 0
-_EXIT_ERROR = 2
-_EXIT_REJECTED = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,11 +53,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ecomcrm",
         description="Embeddable e-commerce CRM: profiles, segments, churn, CLV and lifecycle flows.",
+        epilog="Exit codes: 0 success, 1 internal error, 2 error, 3 import with rejected rows, "
+        "130 interrupted, 141 output closed early. See docs/cli.md.",
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _register_commands(sub)
     return parser
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null so the interpreter's last flush cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # pragma: no cover - stdout is not a file
+        pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -54,7 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         0
     """
     parser = build_parser()
-    args = parser.parse_args(list(argv) if argv is not None else None)
+    try:
+        args = parser.parse_args(list(argv) if argv is not None else None)
+    except SystemExit as exc:  # argparse: usage errors exit 2, --help exits 0
+        return exc.code if isinstance(exc.code, int) else _EXIT_ERROR
     if args.version:
         print(f"ecomcrm {__version__}")
         return _EXIT_OK
@@ -63,10 +93,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _EXIT_ERROR
     try:
         code: int = args.handler(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        return _EXIT_PIPE
     except EcomcrmError as exc:
-        print(f"ecomcrm: error: {exc}", file=sys.stderr)
+        _error(_describe(exc))
         return _EXIT_ERROR
-    except KeyboardInterrupt:  # pragma: no cover - interactive only
-        print("ecomcrm: interrupted", file=sys.stderr)
-        return 130
+    except OSError as exc:
+        _error(_describe_os_error(exc))
+        return _EXIT_ERROR
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return _EXIT_INTERRUPTED
+    except MemoryError:
+        _error("out of memory")
+        return _EXIT_INTERNAL
+    except Exception as exc:  # everything else is a bug: one line, and how to see more
+        if os.environ.get("ECOMCRM_DEBUG"):
+            traceback.print_exc()
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        print(
+            f"ecomcrm: internal error: {type(exc).__name__}: {first} "
+            "(a bug in ecomcrm: please report it with the command you ran; "
+            "ECOMCRM_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return _EXIT_INTERNAL
     return code
+
+
+def _error(message: str) -> None:
+    with contextlib.suppress(OSError):  # stderr closed too
+        print(f"ecomcrm: error: {message}", file=sys.stderr)

@@ -3,12 +3,13 @@ from __future__ import annotations
 import base64
 import html
 import io as _io
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
 import numpy as np
+from numpy.typing import NDArray
 
 from ecomcrm.errors import ConvergenceError, ValidationError
 from ecomcrm.rules import BacktestReport, backtest, builtin_flows
@@ -23,7 +24,7 @@ from ecomcrm.segments import (
     evaluate_segments,
     fit_value_models,
 )
-from ecomcrm.storage import EventFacts, Store
+from ecomcrm.storage import EventFacts, OrderFacts, Store
 
 Say = Callable[[str], None]
 
@@ -33,9 +34,14 @@ class Analysis:
     now: datetime
     customers: int
     orders: int
+    cancelled_orders: int
     currency: str
+    gross_revenue: float
+    refunds: float
+    facts: OrderFacts
     models: ValueModels | None
     model_note: str
+    spend_excluded: int | None
     table: FeatureTable
     membership: SegmentMembership
     stages: dict[str, int]
@@ -43,17 +49,59 @@ class Analysis:
     at_risk: list[dict[str, Any]]
     flows: BacktestReport | None
 
+    @property
+    def revenue(self) -> float:
+        """Revenue of the non-cancelled orders, net of their refunds."""
+        return self.gross_revenue - self.refunds
+
+
+def _utc(value: np.datetime64) -> datetime:
+    moment: datetime = value.astype("datetime64[us]").item()
+    return moment.replace(tzinfo=UTC)
+
+
+def _last_time(*columns: NDArray[Any]) -> datetime | None:
+    """The latest non-NaT moment of the columns (None when they hold none)."""
+    latest: np.datetime64 | None = None
+    for column in columns:
+        values = np.asarray(column).astype("datetime64[us]")
+        values = values[~np.isnat(values)]
+        if values.size:
+            top = values.max()
+            latest = top if latest is None or top > latest else latest
+    return None if latest is None else _utc(latest)
+
+
+def latest_time(
+    store: Store, *, currency: str | None = None, rates: Mapping[str, float] | None = None
+) -> datetime:
+    """The data's last timestamp (orders, events, else customers); the clock for an empty store."""
+    orders = store.order_facts(currency=currency, rates=rates)
+    events = store.event_facts()
+    found = _last_time(orders.placed_at, events.at) or _last_time(store.customer_table().created_at)
+    return found if found is not None else datetime.now(UTC)
+
 
 def analyze_store(
     store: Store,
     *,
-    now: datetime,
+    now: datetime | None = None,
     flow_days: int = 7,
     run_flows: bool = True,
     say: Say = lambda _: None,
+    currency: str | None = None,
+    rates: Mapping[str, float] | None = None,
 ) -> Analysis:
+    """Everything the report shows; ``now`` defaults to the data's last timestamp."""
     say("reading order facts")
-    facts = store.order_facts()
+    facts = store.order_facts(currency=currency, rates=rates)
+    # one read of every event serves the clock, the feature table and the flows' replay
+    events = store.event_facts()
+    if now is None:
+        now = _last_time(facts.placed_at, events.at) or _last_time(
+            store.customer_table().created_at
+        )
+        now = now if now is not None else datetime.now(UTC)
     models = None
     note = "too few orders to fit value models"
     if int((~facts.cancelled).sum()) >= 20:
@@ -67,9 +115,9 @@ def analyze_store(
             )
             models = None
     say("building the customer feature table")
-    # one read of every event serves the feature table and the flows' replay
-    events = store.event_facts()
-    table = build_customer_features(store, now=now, models=models, event_facts=events)
+    table = build_customer_features(
+        store, now=now, models=models, event_facts=events, currency=currency, rates=rates
+    )
     say("evaluating segments and lifecycle stages")
     membership = evaluate_segments(table, builtin_segments(), now=now)
     codes = classify_lifecycle(table, now=now)
@@ -86,14 +134,20 @@ def analyze_store(
     report = None
     if run_flows:
         say(f"backtesting the built-in flows over the last {flow_days} days")
-        report = _backtest_recent(store, now=now, days=flow_days, facts=events)
+        report = backtest_recent(store, now=now, days=flow_days, facts=events)
+    keep = ~facts.cancelled
     return Analysis(
         now=now,
         customers=len(table),
-        orders=len(facts),
+        orders=int(keep.sum()),
+        cancelled_orders=int(facts.cancelled.sum()),
         currency=facts.currency,
+        gross_revenue=float(facts.amount[keep].sum()),
+        refunds=float(facts.refunded[keep].sum()),
+        facts=facts,
         models=models,
         model_note=note,
+        spend_excluded=None,
         table=table,
         membership=membership,
         stages=stages,
@@ -121,7 +175,7 @@ def _valuable_at_risk(table: FeatureTable, limit: int = 10) -> list[dict[str, An
     ]
 
 
-def _backtest_recent(
+def backtest_recent(
     store: Store, *, now: datetime, days: int, facts: EventFacts | None = None
 ) -> BacktestReport:
     since = now - timedelta(days=days)
@@ -138,8 +192,11 @@ def _backtest_recent(
 
 def render_text(analysis: Analysis) -> str:
     lines = [
-        f"ecomcrm report as of {analysis.now:%Y-%m-%d %H:%M} UTC",
-        f"  {analysis.customers:,} customers, {analysis.orders:,} orders ({analysis.currency})",
+        f"ecomcrm report as of {analysis.now.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
+        f"  {analysis.customers:,} customers, {analysis.orders:,} orders"
+        + (f" (and {analysis.cancelled_orders:,} cancelled)" if analysis.cancelled_orders else ""),
+        f"  revenue {analysis.revenue:,.2f} {analysis.currency} net of "
+        f"{analysis.refunds:,.2f} refunded",
     ]
     if analysis.models is not None:
         params = ", ".join(f"{k}={v:.3g}" for k, v in analysis.models.purchase.params.items())
@@ -147,6 +204,10 @@ def render_text(analysis: Analysis) -> str:
         if analysis.models.spend is not None:
             spend = ", ".join(f"{k}={v:.3g}" for k, v in analysis.models.spend.params.items())
             lines.append(f"  Gamma-Gamma: {spend}")
+        else:
+            lines.append("  Gamma-Gamma: not fitted (too few repeat buyers, or no convergence)")
+        if analysis.spend_excluded is not None:
+            lines.append(f"  {analysis.spend_excluded:,} customers excluded from the spend model")
     else:
         lines.append(f"  value models: {analysis.model_note}")
     lines += ["", "Segments (built-in)"]
@@ -201,7 +262,8 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def render_html(analysis: Analysis, store: Store) -> str | None:
+def render_html(analysis: Analysis) -> str | None:
+    """The HTML report with its charts; None when matplotlib is not installed."""
     try:
         import matplotlib
 
@@ -213,7 +275,7 @@ def render_html(analysis: Analysis, store: Store) -> str | None:
     from ecomcrm.predict import plot_probability_alive_matrix
 
     images: list[tuple[str, str]] = []
-    facts = store.order_facts()
+    facts = analysis.facts
     keep = ~facts.cancelled
     if keep.any():
         cohorts = cohort_retention(facts.customer_index[keep], facts.placed_at[keep])
@@ -253,3 +315,47 @@ def render_html(analysis: Analysis, store: Store) -> str | None:
         "<style>body{font-family:sans-serif;margin:2em}pre{background:#f6f6f6;padding:1em}</style>"
         f"</head><body><h1>ecomcrm report</h1><pre>{text}</pre>{body}</body></html>"
     )
+
+
+def _model(model: Any) -> dict[str, Any]:
+    return {"model": type(model).__name__, "params": {k: float(v) for k, v in model.params.items()}}
+
+
+def report_dict(analysis: Analysis) -> dict[str, Any]:
+    """The report as one JSON-compatible object (``ecomcrm report --json``)."""
+    models = analysis.models
+    flows = analysis.flows
+    return {
+        "as_of": analysis.now.astimezone(UTC).isoformat(),
+        "currency": analysis.currency,
+        "customers": analysis.customers,
+        "orders": analysis.orders,
+        "cancelled_orders": analysis.cancelled_orders,
+        "revenue": analysis.revenue,
+        "gross_revenue": analysis.gross_revenue,
+        "refunds": analysis.refunds,
+        "value_models": {
+            "purchase": None if models is None else _model(models.purchase) | {"freq": models.freq},
+            "spend": None if models is None or models.spend is None else _model(models.spend),
+            "note": None if models is not None else analysis.model_note,
+            "customers_excluded_from_spend_model": analysis.spend_excluded,
+        },
+        "segments": dict(analysis.membership.counts()),
+        "rfm_segments": dict(analysis.rfm),
+        "lifecycle_stages": dict(analysis.stages),
+        "at_risk": list(analysis.at_risk),
+        "flows": None
+        if flows is None
+        else {
+            "events": flows.events,
+            "actions": len(flows.actions),
+            "flows": {
+                flow_id: {
+                    "enrollments": flow.enrollments,
+                    "actions": sum(flow.actions.values()),
+                    "skipped": dict(flow.skipped),
+                }
+                for flow_id, flow in sorted(flows.flows.items())
+            },
+        },
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
@@ -43,19 +44,38 @@ class Header:
 
 
 def open_text(path: PathLike) -> IO[str]:
-    """Open an export for reading: UTF-8 (with or without BOM), universal newlines for csv."""
+    """Open an export for reading: UTF-8 (with or without BOM), universal newlines for csv.
+
+    A file whose name ends in ``.gz`` is decompressed as it is read.
+    """
+    if Path(path).suffix.lower() == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
     return Path(path).open(encoding="utf-8-sig", newline="")
 
 
+#: The ``delimiter`` that splits a line at every run of spaces and tabs (fixed-width-ish
+#: text such as the CDNOW master file); leading and trailing blanks are ignored.
+WHITESPACE = "whitespace"
+
+
 def read_rows(
-    handle: IO[str], *, delimiter: str = ","
+    handle: IO[str], *, delimiter: str = ",", columns: Sequence[str] | None = None
 ) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
-    """The header and an iterator of ``(line, row)``; ``line`` is where the row starts (1-based)."""
+    """The header and an iterator of ``(line, row)``; ``line`` is where the row starts (1-based).
+
+    ``columns`` names the columns of a file that has no header line (its first line is
+    then a data row); ``delimiter="whitespace"`` splits at runs of blanks (no quoting).
+    """
+    if delimiter == WHITESPACE:
+        return _whitespace_rows(handle, columns)
     reader = csv.reader(handle, delimiter=delimiter)
-    try:
-        header = next(reader)
-    except StopIteration:
-        return [], iter(())
+    if columns is not None:
+        header = list(columns)
+    else:
+        try:
+            header = next(reader)
+        except StopIteration:
+            return [], iter(())
 
     def rows() -> Iterator[tuple[int, list[str]]]:
         start = reader.line_num + 1
@@ -63,6 +83,28 @@ def read_rows(
             if row and any(row):
                 yield start, row
             start = reader.line_num + 1
+
+    return header, rows()
+
+
+def _whitespace_rows(
+    handle: IO[str], columns: Sequence[str] | None
+) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    lines = enumerate(handle, start=1)
+    if columns is not None:
+        header = list(columns)
+    else:
+        header = []
+        for _, text in lines:
+            header = text.split()
+            if header:
+                break
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        for line, text in lines:
+            row = text.split()
+            if row:
+                yield line, row
 
     return header, rows()
 

@@ -10,7 +10,7 @@ line for its total).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -75,8 +75,7 @@ GENERIC_FIELDS: Mapping[str, tuple[str, ...]] = {
 """The fields a mapping may name, per kind of file."""
 
 _REQUIRED: Mapping[str, tuple[tuple[str, ...], ...]] = {
-    "orders": (("order_id",), ("placed_at",), ("customer_id", "email", "phone"),
-               ("total", "unit_price")),
+    "orders": (("placed_at",), ("customer_id", "email", "phone"), ("total", "unit_price")),
     "customers": (("customer_id", "email", "phone"),),
     "events": (("name",), ("at",), ("customer_id", "email", "phone", "anonymous_id")),
 }  # fmt: skip
@@ -149,11 +148,11 @@ def _check_mapping(kind: str, mapping: Mapping[str, str], header: list[str] | No
 
 
 def _records(
-    path: PathLike, fmt: str, delimiter: str
+    path: PathLike, fmt: str, delimiter: str, columns: Sequence[str] | None
 ) -> tuple[list[str] | None, Iterator[tuple[int, Any]]]:
     if fmt == "csv":
         handle = open_text(path)
-        header, rows = read_rows(handle, delimiter=delimiter)
+        header, rows = read_rows(handle, delimiter=delimiter, columns=columns)
 
         def csv_rows() -> Iterator[tuple[int, Any]]:
             try:
@@ -173,6 +172,7 @@ def import_generic(
     mapping: Mapping[str, str],
     format: Literal["csv", "jsonl"] | None = None,
     delimiter: str = ",",
+    columns: Sequence[str] | None = None,
     currency: str | None = None,
     timezone: str = "UTC",
     exported_at: Any = None,
@@ -183,8 +183,13 @@ def import_generic(
     r"""Import orders, customers or events from any CSV or JSON-lines file.
 
     ``mapping`` maps ecomcrm field names (:data:`GENERIC_FIELDS`) to the file's columns
-    (or dotted JSON paths). ``format`` defaults from the suffix (``.csv``/``.tsv``, else
-    JSON lines). ``currency`` is used when no column gives one; naive timestamps are in
+    (or dotted JSON paths). ``format`` defaults from the suffix (``.csv``/``.tsv``/``.txt``,
+    else JSON lines; a ``.gz`` file is decompressed and judged by the suffix before).
+    ``delimiter="whitespace"`` splits lines at runs of blanks (the CDNOW layout);
+    ``columns`` names the columns of a file without a header line. Without an
+    ``order_id`` mapping every row is one order, whose id is the file's name and the
+    row's line (``"cdnow_master.txt:2"``), so a re-import finds the same orders.
+    ``currency`` is used when no column gives one; naive timestamps are in
     ``timezone``. Customers come from ``customer_id`` (used as the id) or are found or
     created by ``email``/``phone``. Consent columns (``email_marketing``,
     ``sms_marketing``) are recorded at ``created_at`` (or ``exported_at``) when they
@@ -203,14 +208,16 @@ def import_generic(
         >>> report.imported, [str(o.total) for o in store.orders.for_customer("c-7")]
         (2, ['19.90', '5.00'])
     """
-    fmt = format or ("csv" if Path(path).suffix.lower() in (".csv", ".tsv", ".txt") else "jsonl")
+    suffixes = [x.lower() for x in Path(path).suffixes] or [""]
+    suffix = suffixes[-2] if suffixes[-1] == ".gz" and len(suffixes) > 1 else suffixes[-1]
+    fmt = format or ("csv" if suffix in (".csv", ".tsv", ".txt") else "jsonl")
     if fmt not in ("csv", "jsonl"):
         raise ValidationError("must be csv or jsonl", entity="import_generic", field="format",
                               value=format)  # fmt: skip
     zone = time_zone(timezone)
-    if delimiter == "," and Path(path).suffix.lower() == ".tsv":
+    if delimiter == "," and suffix == ".tsv":
         delimiter = "\t"
-    header, records = _records(path, fmt, delimiter)
+    header, records = _records(path, fmt, delimiter, columns)
     _check_mapping(kind, mapping, header)
     writer = start_import(
         store, path, f"generic_{kind}", unit=kind, progress=progress, batch_size=batch_size
@@ -221,6 +228,7 @@ def import_generic(
         writer.resolver, row, zone, currency, id_prefix, source_name(path), exported_at, report
     )
     if kind == "orders":
+        by_id = "order_id" in mapping
         group: list[tuple[int, Any]] = []
         current: Any = object()
         for line, values in records:
@@ -230,7 +238,7 @@ def import_generic(
                 continue
             report.rows += 1
             row.values = values
-            key = row.text("order_id")
+            key = row.text("order_id") if by_id else line
             if key != current and group:
                 _emit(writer, group, ctx, _order)
                 group = []
@@ -329,7 +337,7 @@ def _order(group: list[tuple[int, Any]], ctx: _Context) -> Item | None:
     row = ctx.row
     line, first = group[0]
     row.values = first
-    order_id = row.text("order_id")
+    order_id = row.text("order_id") if "order_id" in row.mapping else f"{ctx.file}:{line}"
     if not order_id:
         raise RowError(row.column("order_id"), "is empty", "")
     placed_at = parse_datetime(row.text("placed_at"), row.column("placed_at"), default_tz=ctx.zone)

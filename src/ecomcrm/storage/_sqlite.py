@@ -21,6 +21,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
+from urllib.parse import quote
 
 from ecomcrm.domain import (
     Address,
@@ -1906,7 +1907,9 @@ class SqliteStore(_Base):
     def url(self) -> str | None:
         """The ``sqlite://`` URL of the file, for :func:`ecomcrm.open_store` in another process.
 
-        None for an in-memory database, which no other connection can see.
+        None for an in-memory database, which no other connection can see. The path is
+        percent-encoded, so a file named ``a%41?.db`` is that file again through
+        :func:`ecomcrm.open_store` (which decodes the escapes).
 
         Example:
             >>> SqliteStore(":memory:").url is None
@@ -1914,7 +1917,7 @@ class SqliteStore(_Base):
         """
         if self.path == ":memory:":
             return None
-        return "sqlite:///" + os.path.abspath(self.path)
+        return "sqlite:///" + quote(os.path.abspath(self.path))
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
