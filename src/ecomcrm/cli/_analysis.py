@@ -147,7 +147,7 @@ def analyze_store(
         facts=facts,
         models=models,
         model_note=note,
-        spend_excluded=None,
+        spend_excluded=None if models is None else models.spend_excluded,
         table=table,
         membership=membership,
         stages=stages,
@@ -207,7 +207,11 @@ def render_text(analysis: Analysis) -> str:
         else:
             lines.append("  Gamma-Gamma: not fitted (too few repeat buyers, or no convergence)")
         if analysis.spend_excluded is not None:
-            lines.append(f"  {analysis.spend_excluded:,} customers excluded from the spend model")
+            n = analysis.spend_excluded
+            lines.append(
+                f"  {n:,} {'customer' if n == 1 else 'customers'} excluded from the spend model "
+                "(repeat orders averaging 0 or less; CLV unknown)"
+            )
     else:
         lines.append(f"  value models: {analysis.model_note}")
     lines += ["", "Segments (built-in)"]

@@ -62,23 +62,21 @@ def _now(text: str | None) -> datetime | None:
 # --- the database file -------------------------------------------------------------------
 
 
-def _db_path(text: str, *, must_exist: bool) -> Path:
+def _db_path(text: str, *, must_exist: bool, option: str = "--db") -> Path:
     """``--db`` as a plain file path (no URL decoding); read commands need an existing file."""
     if not text or "\x00" in text:
         raise ValidationError(
             "is not a valid file path (empty, or it holds a NUL character)",
-            field="--db",
+            field=option,
             value=text,
         )
     path = Path(text)
     if path.is_dir():
-        raise ValidationError("is a directory, not a database file", field="--db", value=text)
+        raise ValidationError(f"{option} {text}: is a directory, not a file")
     if must_exist and not path.is_file():
         raise ValidationError(
-            "no such database file (read commands never create one; "
-            "`ecomcrm import FILE --db PATH` makes it)",
-            field="--db",
-            value=text,
+            f"{option} {text}: no such database file (read commands never create one; "
+            "`ecomcrm import FILE --db PATH` makes it)"
         )
     return path
 
@@ -111,7 +109,7 @@ def _rates(args: argparse.Namespace) -> dict[str, float] | None:
         return None
     source = text
     if not text.lstrip().startswith("{"):
-        path = _db_path(text, must_exist=False)  # the same path checks
+        path = _db_path(text, must_exist=False, option="--rates")  # the same path checks
         if not path.is_file():
             raise ValidationError(
                 "is neither a JSON object nor an existing file", field="--rates", value=text
@@ -509,7 +507,7 @@ def _analysis_output(args: argparse.Namespace, analysis: Any, imports: list[Any]
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from ecomcrm.cli._analysis import analyze_store, latest_time
+    from ecomcrm.cli._analysis import analyze_store
     from ecomcrm.storage import open_store
 
     _html_check(args)
@@ -518,9 +516,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     store = open_store("memory://")
     reports = _import_files(store, args.files, args, to=sys.stderr if args.json else None)
     with currency_hint():
-        now = _now(args.now) or latest_time(store)
         analysis = analyze_store(
-            store, now=now, say=say, run_flows=not args.no_flows, flow_days=args.flow_days,
+            store, now=_now(args.now), say=say, run_flows=not args.no_flows, flow_days=args.flow_days,
             **money,
         )  # fmt: skip
     _analysis_output(args, analysis, reports)
@@ -528,7 +525,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ecomcrm.cli._analysis import analyze_store, latest_time
+    from ecomcrm.cli._analysis import analyze_store
 
     _html_check(args)
     money = _money_options(args)
@@ -536,9 +533,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     store = _open_db(args, must_exist=True)
     try:
         with currency_hint():
-            now = _now(args.now) or latest_time(store, **money)
             analysis = analyze_store(
-                store, now=now, say=say, run_flows=not args.no_flows, flow_days=args.flow_days,
+                store, now=_now(args.now), say=say, run_flows=not args.no_flows, flow_days=args.flow_days,
                 **money,
             )  # fmt: skip
         _analysis_output(args, analysis, [])
