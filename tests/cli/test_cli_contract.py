@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from ecomcrm.cli import main
+from ecomcrm.errors import StorageError
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -493,3 +494,49 @@ def test_cdnow_sample_without_a_header(tmp_path: Path, capsys: pytest.CaptureFix
     assert report["customers"] == frame["customer"].nunique()
     assert report["revenue"] == pytest.approx(frame["amount"].sum())
     assert report["as_of"].startswith(str(frame["date"].max())[:4])
+
+
+@pytest.mark.parametrize(
+    ("raised", "code", "start"),
+    [
+        (
+            StorageError("disk I/O error", entity="crm.db"),
+            2,
+            "ecomcrm: error: crm.db: disk I/O error",
+        ),
+        (KeyboardInterrupt(), 130, "ecomcrm: error: interrupted"),
+        (
+            OSError(28, "No space left on device"),
+            2,
+            f"ecomcrm: error: {DATA / 'shopify_orders.csv'}: No space left on device",
+        ),
+    ],
+)
+def test_an_import_stopped_half_way_says_where_in_one_line(
+    raised: BaseException,
+    code: int,
+    start: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import ecomcrm.io
+
+    def stop(*args: object, **kwargs: object) -> None:
+        raised.add_note("stopped at line 4,001:\n4,000 records are stored")
+        raise raised
+
+    monkeypatch.setattr(ecomcrm.io, "import_shopify_orders", stop)
+    got, out, err = run(
+        capsys, "import", str(DATA / "shopify_orders.csv"), "--db", str(tmp_path / "c.db"),
+        "--quiet",
+    )  # fmt: skip
+    assert got == code and out == ""
+    assert err.startswith(start)
+    assert err.rstrip("\n").endswith("(stopped at line 4,001: 4,000 records are stored)")
+    assert err.count("\n") == 1
+
+
+def test_a_directory_is_not_a_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "report", "--db", str(tmp_path))
+    assert code == 2 and "is a directory, not a file" in err and err.count("\n") == 1

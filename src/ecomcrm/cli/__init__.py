@@ -38,6 +38,7 @@ from ecomcrm.cli._errors import EXIT_OK as _EXIT_OK
 from ecomcrm.cli._errors import EXIT_PIPE as _EXIT_PIPE
 from ecomcrm.cli._errors import describe as _describe
 from ecomcrm.cli._errors import describe_os_error as _describe_os_error
+from ecomcrm.cli._errors import notes as _notes
 from ecomcrm.errors import EcomcrmError
 
 __all__ = ["build_parser", "main"]
@@ -103,8 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         _error(_describe_os_error(exc))
         return _EXIT_ERROR
-    except KeyboardInterrupt:
-        _error("interrupted")
+    except KeyboardInterrupt as exc:
+        _error("interrupted" + _notes(exc))
         return _EXIT_INTERRUPTED
     except MemoryError:
         _error("out of memory")
@@ -112,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # everything else is a bug: one line, and how to see more
         if os.environ.get("ECOMCRM_DEBUG"):
             traceback.print_exc()
-        first = str(exc).splitlines()[0] if str(exc) else ""
+        first = (str(exc).splitlines() or [""])[0] + _notes(exc)
         print(
             f"ecomcrm: internal error: {type(exc).__name__}: {first} "
             "(a bug in ecomcrm: please report it with the command you ran; "

@@ -19,6 +19,7 @@ from ecomcrm.cli._errors import (
     EXIT_REJECTED,
     currency_hint,
     describe_in_file,
+    describe_os_error,
     describe_rejection,
 )
 from ecomcrm.errors import ConvergenceError, ExpressionError, ValidationError
@@ -467,7 +468,7 @@ def _import_files(
         except OSError as exc:
             if exc.filename is not None:
                 raise
-            raise ValidationError(f"{path}: {exc.strerror or exc}") from None
+            raise ValidationError(f"{path}: {describe_os_error(exc)}") from None
         print(report.summary(), file=to or sys.stdout)
         reports.append(report)
     _report_rejections(reports, args)

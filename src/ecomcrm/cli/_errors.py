@@ -23,9 +23,15 @@ def _got(exc: EcomcrmError) -> str:
     return f" (got {shown[:77] + '...' if len(shown) > 80 else shown})"
 
 
+def notes(exc: BaseException) -> str:
+    """The exception's notes (PEP 678), such as where an interrupted import stopped."""
+    added = [" ".join(str(n).split()) for n in getattr(exc, "__notes__", ()) if str(n).strip()]
+    return f" ({'; '.join(added)})" if added else ""
+
+
 def describe(exc: EcomcrmError) -> str:
     """The message of a deliberate error; an expression's keeps its caret line."""
-    return str(exc)
+    return str(exc) + notes(exc)
 
 
 def describe_in_file(exc: EcomcrmError, file: str) -> str:
@@ -37,12 +43,12 @@ def describe_in_file(exc: EcomcrmError, file: str) -> str:
         parts.append(f"line {exc.row}")
     if exc.field:
         parts.append(exc.field)
-    return ": ".join(parts) + f": {exc.message}{_got(exc)}"
+    return ": ".join(parts) + f": {exc.message}{_got(exc)}{notes(exc)}"
 
 
 def describe_os_error(exc: OSError) -> str:
     """``path: reason`` for a file the system refused."""
-    reason = exc.strerror or str(exc)
+    reason = (exc.strerror or str(exc)) + notes(exc)
     if exc.filename is not None:
         return f"{exc.filename}: {reason}"
     return reason
