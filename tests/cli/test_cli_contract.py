@@ -193,6 +193,18 @@ def test_kind_and_mapping_without_format_mean_the_generic_importer(
     assert out.startswith("sales.csv (generic_orders): read 2, imported 2")
 
 
+def test_generic_options_with_another_format_are_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(
+        capsys, "import", str(DATA / "shopify_orders.csv"), "--format", "shopify-orders",
+        "--mapping", "{}", "--delimiter", ";", "--db", str(tmp_path / "c.db"),
+    )  # fmt: skip
+    assert code == 2 and out == ""
+    assert "--mapping, --delimiter apply to the generic importer only" in err
+    assert not (tmp_path / "c.db").exists()
+
+
 def _docs_example_files(folder: Path) -> dict[str, Path]:
     """The small files the tutorials of docs/io.md write, taken from the page itself."""
     text = (Path(__file__).resolve().parents[2] / "docs" / "io.md").read_text()

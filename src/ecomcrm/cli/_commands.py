@@ -435,6 +435,26 @@ def _write_rejections(path: Path, rows: list[Any]) -> None:
             writer.writerow((row.file, row.line, row.column or "", row.value or "", row.reason))
 
 
+def _check_import_options(args: argparse.Namespace) -> None:
+    """Options of the generic importer are an error with another --format (not ignored)."""
+    if args.format not in (None, "generic", "csv", "jsonl"):
+        generic_only = [
+            option
+            for option, given in (
+                ("--kind", args.kind),
+                ("--mapping", args.mapping),
+                ("--columns", args.columns),
+                ("--delimiter", args.delimiter != ","),
+            )
+            if given
+        ]
+        if generic_only:
+            raise ValidationError(
+                f"{', '.join(generic_only)} apply to the generic importer only, not to "
+                f"--format {args.format}"
+            )
+
+
 def _import_files(
     store: Any, names: list[str], args: argparse.Namespace, *, to: Any = None
 ) -> list[Any]:
@@ -446,6 +466,7 @@ def _import_files(
         if "\x00" in name or not path.is_file():
             raise ValidationError("no such file", entity=name, field="FILE")
         paths.append(path)
+    _check_import_options(args)
     reports = []
     for path in paths:
         fmt = args.format or _guess_format(path, args)
@@ -479,6 +500,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if "\x00" in args.file or not path.is_file():
         raise ValidationError("no such file", entity=args.file, field="FILE")
+    _check_import_options(args)
     store = _open_db(args, must_exist=False)
     try:
         reports = _import_files(store, [args.file], args)
