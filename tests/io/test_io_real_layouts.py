@@ -8,6 +8,7 @@ mapped (unknown ones refused with the accepted values), phone-only buyers kept.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ import ecomcrm
 from ecomcrm.domain import Identity, OrderStatus
 from ecomcrm.io import (
     import_generic,
+    import_segment_events,
     import_shopify_customers,
     import_shopify_orders,
     import_woocommerce_orders,
@@ -240,3 +242,144 @@ def test_shopify_unknown_financial_status_lists_the_accepted_values(tmp_path: Pa
     assert store.orders.get("#1001").status is OrderStatus.FULFILLED
     with pytest.raises(ecomcrm.errors.NotFoundError):
         store.orders.get("#1002")
+
+
+# --- Segment / RudderStack: orders, refunds, messageIds ------------------------------------
+
+RUDDER = DATA / "rudderstack_segment.jsonl"
+
+
+def test_rudderstack_order_completed_in_any_case_creates_orders() -> None:
+    store = ecomcrm.open_store("memory://")
+    report = import_segment_events(store, RUDDER)
+    first = store.orders.get("R-50314")
+    assert first.customer_id == "u-1001" and first.currency == "USD"
+    assert first.total == Decimal("57.5") and first.shipping == Decimal("5.0")
+    assert [(ln.sku, ln.quantity) for ln in first.lines] == [("TEE-M", 2), ("MUG-1", 1)]
+    lower = store.orders.get("R-50410")  # sent as "order completed", revenue and no total
+    assert lower.customer_id == "u-2002" and lower.total == Decimal("36.4")
+    by_phone = store.orders.get("R-50522")
+    assert by_phone.currency == "GBP"
+    assert store.customers.find_by_identity(Identity.phone("+44 20 7946 0958")) is not None
+    names = [e.name for e in store.events.for_customer("u-2002")]
+    assert "Order Completed" in names and "order completed" not in names
+    # no total, revenue or products: rejected, naming the property
+    [rejected] = report.rejections
+    assert rejected.column == "properties.total" and rejected.line == 11
+    with pytest.raises(ecomcrm.errors.NotFoundError):
+        store.orders.get("R-50523")
+
+
+def test_rudderstack_order_refunded_records_refunds() -> None:
+    store = ecomcrm.open_store("memory://")
+    report = import_segment_events(store, RUDDER)
+    [partial] = store.orders.refunds_for_order("R-50314")
+    assert partial.amount == Decimal("20.0") and partial.customer_id == "u-1001"
+    [full] = store.orders.refunds_for_order("R-50410")  # "order refunded": the whole order
+    assert full.amount == Decimal("36.4")
+    assert report.extra["refunds"] == 2
+
+
+def test_a_retried_message_is_stored_once_and_a_reused_message_id_is_kept() -> None:
+    store = ecomcrm.open_store("memory://")
+    report = import_segment_events(store, RUDDER)
+    completed = [e for e in store.events.for_customer("u-1001") if e.name == "Order Completed"]
+    assert len(completed) == 1  # the retry (same messageId, same content) is one event
+    names = sorted(e.name for e in store.events.for_customer("u-2002"))
+    assert names == ["Order Completed", "Order Refunded", "Product Reviewed"]
+    assert report.extra["message_ids_reused"] == 1
+    [warning] = report.warnings
+    assert warning.column == "messageId" and warning.value == "srv-0001-7f2b"
+    assert warning.line == 6
+
+
+def test_reimporting_the_rudderstack_file_changes_nothing() -> None:
+    store = ecomcrm.open_store("memory://")
+    import_segment_events(store, RUDDER)
+    orders, events = store.orders.count(), store.events.count()
+    again = import_segment_events(store, RUDDER)
+    assert (again.imported, again.updated) == (0, 0)
+    assert (store.orders.count(), store.events.count()) == (orders, events)
+    assert len(store.orders.refunds_for_order("R-50314")) == 1
+
+
+def test_an_order_event_does_not_overwrite_the_shops_own_order(tmp_path: Path) -> None:
+    store = ecomcrm.open_store("memory://")
+    import_shopify_orders(store, DATA / "shopify_orders_zar.csv")
+    shop_order = store.orders.get("#1001")
+    message = {
+        "type": "track", "event": "Order Completed", "userId": "u-9",
+        "context": {"traits": {"email": "thandi.nkosi@example.co.za"}},
+        "messageId": "m-1", "timestamp": "2024-03-01T08:05:00Z",
+        "properties": {"order_id": "#1001", "total": 1.0, "currency": "ZAR"},
+    }  # fmt: skip
+    path = tmp_path / "events.jsonl"
+    path.write_text(json.dumps(message) + "\n")
+    report = import_segment_events(store, path)
+    assert store.orders.get("#1001") == shop_order
+    assert report.extra["orders_already_known"] == 1 and report.imported == 1
+
+
+# --- repeated order ids ---------------------------------------------------------------------
+
+
+def test_an_order_reimported_with_different_content_is_updated_and_warned(tmp_path: Path) -> None:
+    store = ecomcrm.open_store("memory://")
+    import_shopify_orders(store, DATA / "shopify_orders_zar.csv")
+    changed = tmp_path / "orders_export.csv"
+    text = (DATA / "shopify_orders_zar.csv").read_text()
+    moved = "Pieter van der Merwe,,5 Church Street"  # #1002's billing and shipping address
+    changed.write_text(text.replace("Pieter van der Merwe,,4 Church Street", moved, 2))
+    report = import_shopify_orders(store, changed)
+    assert (report.imported, report.updated) == (0, 1)
+    [warning] = report.warnings
+    assert warning.value == "#1002" and "different content" in warning.reason
+    assert store.orders.get("#1002").shipping_address.line1 == "5 Church Street"
+
+
+def test_an_order_id_repeated_in_one_file_is_counted_once_and_warned(tmp_path: Path) -> None:
+    rows = (DATA / "uci_online_retail.csv").read_text().splitlines(keepends=True)
+    again = [r for r in rows if r.startswith("536365,")]
+    again[0] = again[0].replace(",1,12/1/2010", ",2,12/1/2010", 1)  # a different quantity
+    path = tmp_path / "Online Retail.csv"
+    path.write_text("".join(rows + again))
+    store = ecomcrm.open_store("memory://")
+    report = import_generic(store, path, kind="orders", currency="GBP", mapping=UCI_MAPPING)
+    clean = import_generic(
+        ecomcrm.open_store("memory://"), UCI, kind="orders", currency="GBP", mapping=UCI_MAPPING
+    )
+    assert report.imported == clean.imported and report.updated == 1
+    assert [w.value for w in report.warnings] == ["536365"]
+    assert store.orders.get("536365").lines[0].quantity == 2
+
+
+# --- truncated files ---------------------------------------------------------------------------
+
+
+def test_a_file_cut_inside_a_quoted_field_rejects_its_last_record(tmp_path: Path) -> None:
+    text = (DATA / "shopify_orders_bdt.csv").read_text()
+    cut = text.index('"Flat 3B, Agrabad"', text.index("#2008"))
+    path = tmp_path / "orders_export.csv"
+    path.write_text(text[: cut + len('"Flat 3B')])
+    store = ecomcrm.open_store("memory://")
+    report = import_shopify_orders(store, path)
+    truncated = [r for r in report.rejections if "quoted field" in r.reason]
+    assert [r.line for r in truncated] == [10]
+    with pytest.raises(ecomcrm.errors.NotFoundError):
+        store.orders.get("#2008")
+    assert store.orders.get("#2006").total == Decimal("660.00")
+
+
+def test_a_woocommerce_file_cut_inside_a_quoted_field_rejects_its_last_record(
+    tmp_path: Path,
+) -> None:
+    lines = (DATA / "woocommerce_orders_export.csv").read_text().splitlines(keepends=True)
+    last = lines[-1]
+    cut = last[: last.index(",Mozilla/5.0")] + ',"Mozilla/5.0 (X1'  # quoted, never closed
+    path = tmp_path / "orders.csv"
+    path.write_text("".join(lines[:-1]) + cut)
+    store = ecomcrm.open_store("memory://")
+    report = import_woocommerce_orders(store, path)
+    truncated = [r for r in report.rejections if "quoted field" in r.reason]
+    assert [r.line for r in truncated] == [len(lines)]
+    assert report.read == len(lines) - 1

@@ -585,6 +585,10 @@ class BatchWriter:
         self._fresh = self._orders_at_start == 0 if fresh is None else fresh
         self._settle_repeats = fresh is None
         self._fresh_imported = 0
+        # Order ids written in this run (a Bloom filter: a hit is confirmed by the store), so
+        # an id that comes again is compared with its earlier version even on a first load.
+        self._seen_orders = _SeenKeys() if self._fresh else None
+        self._warnings: list[tuple[int, str, str]] = []  # emitted once their batch commits
         self._done = done  # told how many items each batch wrote (a parallel import's worker)
         # A store's optional bulk mode (SqliteStore.bulk_load), held until finish()/close().
         self._bulk = contextlib.ExitStack()
@@ -632,9 +636,11 @@ class BatchWriter:
             with self.store.transaction():
                 counts = self._write(items, self.resolver.pending.values(), prepared)
         except EcomcrmError:
+            self._warnings.clear()
             self.resolver.batch_failed()
             counts = self._write_one_by_one(items)
         else:
+            self._emit_warnings()
             self.resolver.batch_written()
         for name, n in counts.items():
             setattr(self.report, name, getattr(self.report, name) + n)
@@ -642,13 +648,20 @@ class BatchWriter:
         if self._done is not None:
             self._done(len(items))
 
+    def _emit_warnings(self) -> None:
+        for line, order_id, reason in self._warnings:
+            self.report.warn(line=line, column=None, reason=reason, value=order_id)
+        self._warnings.clear()
+
     def _write_one_by_one(self, items: list[Item]) -> dict[str, int]:
         totals = {"imported": 0, "updated": 0, "unchanged": 0}
         for item in items:
             try:
                 with self.store.transaction():
                     counts = self._write([item], item.customers)
+                self._emit_warnings()
             except EcomcrmError as exc:
+                self._warnings.clear()
                 retried = self._without_claimed_phones(item, exc)
                 if retried is None:
                     column = exc.field if isinstance(exc, ValidationError) else None
@@ -686,7 +699,9 @@ class BatchWriter:
             with self.store.transaction():
                 counts = self._write([item], customers)
         except EcomcrmError:
+            self._warnings.clear()
             return None
+        self._emit_warnings()
         self.report.count("phones_already_in_use", dropped)
         return counts
 
@@ -703,26 +718,38 @@ class BatchWriter:
             store.customers.put_many(to_write)
         orders: list[Order] = []
         events: list[Event] = []
+        order_events: list[Event] = []
         multi: list[Item] = []
+        in_batch: dict[str, Order] = {}
+        seen = self._seen_orders
+        fresh_new = 0
         for item in items:
             order = item.order
             if order is not None:
-                if self._fresh:
-                    counts["imported"] += 1
-                    orders.append(order)
-                else:
+                order_events.extend(item.events)  # counted with the order
+                existing: Order | None = in_batch.get(order.id)
+                if existing is None and (seen is None or order.id in seen):
                     try:
-                        existing: Order | None = store.orders.get(order.id)
+                        existing = store.orders.get(order.id)
                     except NotFoundError:
                         existing = None
-                    if existing is None:
-                        counts["imported"] += 1
-                        orders.append(order)
-                    elif existing == order:
-                        counts["unchanged"] += 1
-                    else:
-                        counts["updated"] += 1
-                        orders.append(order)
+                if seen is not None:
+                    seen.add(order.id)
+                in_batch[order.id] = order
+                if existing is None:
+                    counts["imported"] += 1
+                    fresh_new += 1
+                    orders.append(order)
+                elif existing == order:
+                    counts["unchanged"] += 1
+                else:
+                    counts["updated"] += 1
+                    orders.append(order)
+                    self._warnings.append((
+                        item.line, order.id,
+                        "this order id came before with different content; this version "
+                        "replaced it",
+                    ))  # fmt: skip
             elif len(item.events) == 1:
                 events.append(item.events[0])
                 counts["imported"] += 1  # corrected below by how many were already stored
@@ -731,9 +758,11 @@ class BatchWriter:
             elif item.customer_state is not None:
                 counts[item.customer_state] += 1
         if orders:
+            # ``prepared`` holds every order of the batch in file order (repeats too): the
+            # later version of a repeated id is written last and wins, as in ``orders``.
             store.orders.put_many(prepared if prepared is not None else orders)
             if self._fresh:
-                self._fresh_imported += len(orders)
+                self._fresh_imported += fresh_new
         refund_list = [refund for item in items for refund in item.refunds]
         refunds = store.orders.add_refunds(refund_list) if refund_list else 0
         consent_list = [consent for item in items for consent in item.consents]
@@ -744,6 +773,8 @@ class BatchWriter:
             self.report.count("refunds", refunds)
         if consents:
             self.report.count("consents", consents)
+        if order_events:
+            store.events.append_many(order_events)
         if events:
             known = len(events) - store.events.append_many(events)
             counts["imported"] -= known

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
@@ -43,6 +44,43 @@ class Header:
         return i
 
 
+class TruncatedRow(list[str]):
+    """The cells of a file's last record when the file ends inside a quoted field.
+
+    The csv module reads such a record without complaint, the rest of the file becoming
+    one cell; readers yield it as this marker so that importers reject the record.
+    """
+
+    reason = "the file ends inside a quoted field (it was cut short): the record is incomplete"
+
+
+def _ends_inside_quotes(text: str) -> bool:
+    """True when ``text`` (the physical lines of a record) stops inside a quoted field."""
+    if text.count('"') % 2 == 0:
+        return False
+    try:
+        for _ in csv.reader(io.StringIO(text), strict=True):
+            pass
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)
+    return False
+
+
+class _Lines:
+    """The lines of a file, keeping those of the record the csv reader is on."""
+
+    __slots__ = ("handle", "record")
+
+    def __init__(self, handle: IO[str]) -> None:
+        self.handle = handle
+        self.record: list[str] = []
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self.handle:
+            self.record.append(line)
+            yield line
+
+
 def open_text(path: PathLike) -> IO[str]:
     """Open an export for reading: UTF-8 (with or without BOM), universal newlines for csv.
 
@@ -64,11 +102,13 @@ def read_rows(
     """The header and an iterator of ``(line, row)``; ``line`` is where the row starts (1-based).
 
     ``columns`` names the columns of a file that has no header line (its first line is
-    then a data row); ``delimiter="whitespace"`` splits at runs of blanks (no quoting).
+    then a data row); ``delimiter="whitespace"`` splits at runs of blanks (no quoting). A
+    last record cut short inside a quoted field comes as a :class:`TruncatedRow`.
     """
     if delimiter == WHITESPACE:
         return _whitespace_rows(handle, columns)
-    reader = csv.reader(handle, delimiter=delimiter)
+    lines = _Lines(handle)
+    reader = csv.reader(lines, delimiter=delimiter)
     if columns is not None:
         header = list(columns)
     else:
@@ -79,10 +119,20 @@ def read_rows(
 
     def rows() -> Iterator[tuple[int, list[str]]]:
         start = reader.line_num + 1
+        held: tuple[int, list[str]] | None = None  # a row is yielded once the next is read
+        record: list[str] = []
         for row in reader:
             if row and any(row):
-                yield start, row
+                if held is not None:
+                    yield held
+                held = (start, row)
+                record = lines.record
+            lines.record = []
             start = reader.line_num + 1
+        if held is not None:
+            if _ends_inside_quotes("".join(record)):
+                held = (held[0], TruncatedRow(held[1]))
+            yield held
 
     return header, rows()
 
@@ -151,6 +201,12 @@ def read_groups(
                 text = _complete(first, lines)
                 line += len(text)
                 row: list[str] | None = next(csv.reader(text), [])
+                if (
+                    row
+                    and sum(t.count('"') for t in text) % 2
+                    and _ends_inside_quotes("".join(text))
+                ):
+                    row = TruncatedRow(row)
                 head = row or []
             else:  # no quotes: the cells are exactly the comma-separated pieces
                 line += 1

@@ -44,7 +44,7 @@ from ecomcrm.io._common import (
     reject,
     source_name,
 )
-from ecomcrm.io._csvfile import open_text, read_rows
+from ecomcrm.io._csvfile import TruncatedRow, open_text, read_rows
 from ecomcrm.io._items import (
     add_customer_row,
     add_record,
@@ -156,7 +156,15 @@ def _records(
 
         def csv_rows() -> Iterator[tuple[int, Any]]:
             try:
-                yield from rows
+                for line, row in rows:
+                    yield (
+                        line,
+                        (
+                            RowError(None, TruncatedRow.reason)
+                            if isinstance(row, TruncatedRow)
+                            else row
+                        ),
+                    )
             finally:
                 handle.close()
 

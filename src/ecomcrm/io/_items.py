@@ -24,6 +24,7 @@ from ecomcrm.io._common import (
     reject,
     source_name,
 )
+from ecomcrm.io._csvfile import TruncatedRow
 from ecomcrm.io._progress import ProgressOption, make_progress
 from ecomcrm.io._report import ImportReport
 from ecomcrm.storage._protocols import Store
@@ -113,6 +114,9 @@ def add_rows(
     report = writer.report
     for line, row in rows:
         report.rows += 1
+        if isinstance(row, TruncatedRow):
+            report.reject(line=line, column=None, reason=TruncatedRow.reason)
+            continue
         add_record(writer, line, build, row, line, *args, **kwargs)
 
 

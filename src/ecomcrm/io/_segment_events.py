@@ -10,13 +10,24 @@ call reveals that the user is a customer already known by email, the two are mer
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ecomcrm.domain import Customer, Event, Identity, IdentityKind
-from ecomcrm.errors import ValidationError
+from ecomcrm.domain import (
+    ECOMMERCE_EVENTS,
+    Customer,
+    Event,
+    Identity,
+    IdentityKind,
+    Order,
+    OrderLine,
+    Refund,
+)
+from ecomcrm.errors import NotFoundError, ValidationError
 from ecomcrm.io._common import (
     DEFAULT_BATCH_SIZE,
     BatchWriter,
@@ -73,8 +84,53 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+_STANDARD = {" ".join(name.lower().split()): name for name in ECOMMERCE_EVENTS}
+
+
+def standard_name(name: str) -> str:
+    """The e-commerce spec's spelling of ``name`` when it is one in another letter case.
+
+    ``"order completed"``, ``"ORDER_COMPLETED"`` and ``"Order  Completed"`` are all
+    ``"Order Completed"``; other names are returned stripped, as sent.
+
+    Example:
+        >>> standard_name("order completed"), standard_name("Newsletter Joined")
+        ('Order Completed', 'Newsletter Joined')
+    """
+    stripped = name.strip()
+    return _STANDARD.get(" ".join(stripped.replace("_", " ").lower().split()), stripped)
+
+
+def _amount(props: Mapping[str, Any], key: str) -> Decimal | None:
+    """A money property as a Decimal (None when absent); RowError when it is not a number."""
+    value = props.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise RowError(f"properties.{key}", "must be a number", value)
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise RowError(f"properties.{key}", "must be a number", value) from None
+    if not amount.is_finite():
+        raise RowError(f"properties.{key}", "must be a finite number", value)
+    return amount
+
+
+def _digest(msg: Mapping[str, Any], name: str, at: datetime, properties: Any) -> str:
+    """What identifies a message besides its messageId: its event, time, people, properties."""
+    when = msg.get("originalTimestamp") or at.isoformat()
+    content = [name, str(when), msg.get("userId"), msg.get("anonymousId"), properties]
+    text = json.dumps(content, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
+
+
 class EventStreamImporter:
-    """Turns normalised Segment messages into store writes (shared by Segment and GA4)."""
+    """Turns normalised Segment messages into store writes (shared by Segment and GA4).
+
+    With ``orders=True`` an ``Order Completed`` message of a known person also creates the
+    order, and ``Order Refunded`` its refund (see :func:`import_segment_events`).
+    """
 
     def __init__(
         self,
@@ -85,11 +141,19 @@ class EventStreamImporter:
         batch_size: int,
         progress: ProgressOption,
         id_prefix: str,
+        orders: bool = False,
+        currency: str | None = None,
     ) -> None:
         self.store = store
         self.report = report
         self.source = source
         self.id_prefix = id_prefix
+        self.orders = orders
+        self.currency = currency
+        # Orders this run created: id -> (customer id, total, currency, placed_at), bounded.
+        self._orders: dict[str, tuple[str, Decimal, str, datetime]] = {}
+        # messageId -> digest of the content first seen with it in this run, bounded.
+        self._message_ids: dict[str, str] = {}
         self.resolver = Resolver(store)
         self.writer = BatchWriter(
             store,
@@ -113,14 +177,22 @@ class EventStreamImporter:
                 self.handle(line, inner)
             return
         self.report.rows += 1
+        resolver = self.resolver
+        resolver.begin_record()
         try:
             item = self._item(line, message)
         except RowError as exc:
+            resolver.undo_record()  # a rejected message creates nobody
             reject(self.report, line, exc)
             return
         except ValidationError as exc:
+            resolver.undo_record()
             reject(self.report, line, RowError.from_validation(exc))
             return
+        except BaseException:
+            resolver.undo_record()
+            raise
+        resolver.end_record()
         if item is None:
             self.report.suppressed += 1
             return
@@ -183,13 +255,33 @@ class EventStreamImporter:
         name = msg.get("event") if kind == "track" else f"{kind.capitalize()} Viewed"
         if not isinstance(name, str) or not name.strip():
             raise RowError("event", "must be a non-empty event name", name)
+        name = standard_name(name)
         properties = msg.get("properties") or {}
         if not isinstance(properties, Mapping):
             raise RowError("properties", "must be an object", properties)
         message_id = _text(msg.get("messageId"), "messageId")
         fields: dict[str, Any] = {}
         if message_id is not None:
-            fields["id"] = f"{self.id_prefix}{message_id}"
+            # A retry repeats a message exactly and is stored once; a different message that
+            # reuses the messageId (some SDKs do) is another event, kept and reported.
+            digest = _digest(msg, name, at, _json_safe(properties))
+            fields["id"] = f"{self.id_prefix}{message_id}:{digest}"
+            first = self._message_ids.setdefault(message_id, digest)
+            if first != digest:
+                self.report.count("message_ids_reused")
+                self.report.warn(
+                    line=line, column="messageId", value=message_id,
+                    reason="was used before in this file by a different message; both are kept",
+                )  # fmt: skip
+            if len(self._message_ids) > 200_000:
+                self._message_ids.clear()
+        if self.orders and name in ("Order Completed", "Order Refunded"):
+            if customer_id is None:
+                self.report.count("orders_without_customer")
+            elif name == "Order Completed":
+                self._order(item, customer_id, at, properties)
+            else:
+                self._refund(item, at, properties, fields.get("id") or message_id)
         item.events.append(
             Event(
                 name=name,
@@ -202,6 +294,149 @@ class EventStreamImporter:
             )
         )
         return item
+
+    def _order_id(self, props: Mapping[str, Any]) -> str:
+        order_id = _text(props.get("order_id"), "properties.order_id")
+        if order_id is None:
+            raise RowError("properties.order_id", "is missing: the order cannot be recorded")
+        return order_id
+
+    def _known_order(self, order_id: str) -> tuple[str, Decimal, str, datetime] | None:
+        known = self._orders.get(order_id)
+        if known is not None:
+            return known
+        try:
+            order = self.store.orders.get(order_id)
+        except NotFoundError:
+            return None
+        return order.customer_id, order.total, order.currency, order.placed_at
+
+    def _order(self, item: Item, customer_id: str, at: datetime, props: Mapping[str, Any]) -> None:
+        """The order an ``Order Completed`` message states, unless the store has it already.
+
+        An order the store holds (from the shop's own export, or an earlier run) is left as
+        it is: the platform's record is the authority, the message stays an event.
+        """
+        order_id = self._order_id(props)
+        if self._known_order(order_id) is not None:
+            self.report.count("orders_already_known")
+            return
+        zero = Decimal(0)
+        shipping = _amount(props, "shipping") or zero
+        tax = _amount(props, "tax") or zero
+        discount = _amount(props, "discount") or zero
+        lines: list[OrderLine] = []
+        products = props.get("products") or []
+        if not isinstance(products, list):
+            raise RowError("properties.products", "must be a list", products)
+        for k, product in enumerate(products):
+            column = f"properties.products[{k}]"
+            if not isinstance(product, Mapping):
+                raise RowError(column, "must be an object", product)
+            price = _amount(product, "price")
+            if price is None:
+                raise RowError(column + ".price", "is missing", None)
+            qty = product.get("quantity", 1)
+            if isinstance(qty, bool) or not isinstance(qty, int | float) or qty != int(qty):
+                raise RowError(column + ".quantity", "must be a whole number", qty)
+            sku = (
+                _text(product.get("sku"), column + ".sku")
+                or _text(product.get("product_id"), column + ".product_id")
+                or _text(product.get("name"), column + ".name")
+            )
+            if sku is None:
+                raise RowError(column, "has no sku, product_id or name", product)
+            title = product.get("name")
+            try:
+                lines.append(
+                    OrderLine(
+                        sku=sku,
+                        title=title if isinstance(title, str) else "",
+                        quantity=int(qty),
+                        unit_price=price,
+                    )
+                )
+            except ValidationError as exc:
+                raise RowError.from_validation(exc, column) from None
+        # Segment: total includes shipping and tax; revenue excludes them (after discounts).
+        total = _amount(props, "total")
+        if total is None:
+            revenue = _amount(props, "revenue")
+            if revenue is None:
+                revenue = _amount(props, "subtotal")
+            if revenue is not None:
+                total = revenue + shipping + tax
+        if total is None and not lines:
+            raise RowError("properties.total", "is missing, and so are revenue and products", None)
+        if not lines:
+            assert total is not None
+            lines = [
+                OrderLine(sku="order", quantity=1, unit_price=total - shipping - tax + discount)
+            ]
+        currency = _text(props.get("currency"), "properties.currency") or self.currency
+        if currency is None:
+            raise RowError("properties.currency", "is missing and no currency= was given")
+        fields: dict[str, Any] = {} if total is None else {"total": total}
+        try:
+            order = Order(
+                id=order_id, customer_id=customer_id, placed_at=at, currency=currency,
+                lines=lines, shipping=shipping, tax=tax, discount=discount,
+                sales_channel=self.source, **fields,
+            )  # fmt: skip
+        except ValidationError as exc:
+            bad = {"total": "properties.total", "currency": "properties.currency",
+                   "discount": "properties.discount"}.get(exc.field or "")  # fmt: skip
+            raise RowError.from_validation(exc, bad) from None
+        item.order = order
+        self.resolver.seen_at(item, customer_id, at)
+        if len(self._orders) > 200_000:
+            self._orders.clear()
+        self._orders[order_id] = (customer_id, order.total, order.currency, at)
+
+    def _refund(
+        self, item: Item, at: datetime, props: Mapping[str, Any], refund_key: str | None
+    ) -> None:
+        """The refund an ``Order Refunded`` message states (the whole order when no amount)."""
+        order_id = self._order_id(props)
+        known = self._known_order(order_id)
+        if known is None:
+            raise RowError(
+                "properties.order_id",
+                "names an order the store does not hold (import the orders first)",
+                order_id,
+            )
+        customer_id, order_total, currency, placed_at = known
+        amount = _amount(props, "total")
+        if amount is None:
+            amount = _amount(props, "revenue")
+        if amount is None:
+            products = props.get("products") or []
+            if isinstance(products, list) and products:
+                amount = Decimal(0)
+                for product in products:
+                    if isinstance(product, Mapping):
+                        qty = product.get("quantity", 1)
+                        price = _amount(product, "price") or Decimal(0)
+                        amount += price * (qty if isinstance(qty, int) else 1)
+            else:
+                amount = order_total
+        stated = _text(props.get("currency"), "properties.currency")
+        if stated is not None and stated.upper() != currency:
+            raise RowError(
+                "properties.currency", f"is not the order's currency ({currency})", stated
+            )
+        key = refund_key or _digest({}, "Order Refunded", at, _json_safe(props))
+        item.refunds.append(
+            Refund(
+                id=f"{order_id}:refund:{key}",
+                order_id=order_id,
+                customer_id=customer_id,
+                at=max(at, placed_at),
+                amount=abs(amount),
+                currency=currency,
+                reason=_text(props.get("reason"), "properties.reason"),
+            )
+        )
 
     def _customer(
         self,
@@ -230,6 +465,8 @@ class EventStreamImporter:
                 resolver.remember_identity(user, by_contact)
             return by_contact
         target = by_user or by_contact
+        if target is not None:
+            resolver.seen_at(item, target, at)
         first = str(traits.get("firstName") or traits.get("first_name") or "")
         last = str(traits.get("lastName") or traits.get("last_name") or "")
         if target is None:
@@ -269,15 +506,28 @@ def import_segment_events(
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: ProgressOption = None,
     id_prefix: str = "segment:",
+    currency: str | None = None,
 ) -> ImportReport:
     r"""Import Segment ``identify``/``track``/``page`` calls from a JSON-lines file.
 
-    ``track`` calls become events named as sent (the e-commerce spec's names such as
-    ``Order Completed`` are recognised by the rest of ecomcrm); ``page``/``screen`` calls
-    become ``Page Viewed``/``Screen Viewed``. The event id is ``id_prefix + messageId``
-    (or a hash of the content), so a re-import stores nothing twice. ``userId`` is the
-    customer id for new customers; an ``anonymousId`` seen with a ``userId`` is linked to
-    that customer. Messages of erased people are counted as ``suppressed``.
+    ``track`` calls become events; the e-commerce spec's names are recognised in any
+    letter case (``order completed`` is stored as ``Order Completed``); ``page``/``screen``
+    calls become ``Page Viewed``/``Screen Viewed``. ``userId`` is the customer id for new
+    customers; an ``anonymousId`` seen with a ``userId`` is linked to that customer.
+    Messages of erased people are counted as ``suppressed``.
+
+    ``Order Completed`` of a known person also creates the order (id ``order_id``, lines
+    from ``products``, amounts from ``total`` or ``revenue`` + ``shipping`` + ``tax``,
+    currency from ``currency`` or the ``currency=`` argument), unless the store holds that
+    order id already (counted in ``extra["orders_already_known"]``). ``Order Refunded``
+    records a refund of ``total`` (else the ``products``' value, else the whole order) on
+    an order the store holds. An order message without a person is kept as an event
+    (``extra["orders_without_customer"]``).
+
+    The event id is ``id_prefix + messageId`` and a digest of what the message says (event,
+    time, userId, anonymousId, properties), so a retried message is stored once, a
+    re-import stores nothing twice, and two different messages that share a messageId are
+    both kept (``extra["message_ids_reused"]`` and a warning in the report).
 
     Example:
         >>> import ecomcrm, json, pathlib, tempfile
@@ -294,12 +544,18 @@ def import_segment_events(
         >>> report = import_segment_events(store, path)
         >>> report.imported, [e.name for e in store.events.for_customer("u1")]
         (2, ['Product Viewed'])
+        >>> _ = path.write_text(json.dumps(
+        ...     {"type": "track", "event": "order completed", "userId": "u1", "messageId": "m3",
+        ...      "timestamp": "2024-05-01T10:09:00Z",
+        ...      "properties": {"order_id": "A-1", "total": 25.0, "currency": "EUR"}}))
+        >>> import_segment_events(store, path).imported, store.orders.get("A-1").total
+        (1, Decimal('25.0'))
     """
     file = source_name(path)
     report = ImportReport(source=file, kind="segment_events")
     importer = EventStreamImporter(
         store, report, source="segment", batch_size=batch_size, progress=progress,
-        id_prefix=id_prefix,
+        id_prefix=id_prefix, orders=True, currency=currency,
     )  # fmt: skip
     for line, message in read_json_lines(path):
         importer.handle(line, message)

@@ -45,7 +45,7 @@ from ecomcrm.io._common import (
     phone_identity,
     source_name,
 )
-from ecomcrm.io._csvfile import Header, cell, open_text, read_groups, read_rows
+from ecomcrm.io._csvfile import Header, TruncatedRow, cell, open_text, read_groups, read_rows
 from ecomcrm.io._items import (
     add_customer_row,
     add_record,
@@ -258,6 +258,10 @@ def shopify_orders_part(
                 if len(row) < width:
                     row.extend([""] * (width - len(row)))
             report.rows += len(group)
+            cut = [start for start, row in group if isinstance(row, TruncatedRow)]
+            if cut:
+                report.reject(line=cut[0], column=None, reason=TruncatedRow.reason)
+                continue
             add_record(writer, group[0][0], _build_order, group, cols, resolver, id_prefix, report)
     if part is not None and part.index >= 0:
         report.count(LEFT_FOR_CALLER, left)
