@@ -546,7 +546,7 @@ def rudderstack_jsonl() -> None:
                props={"path": "/", "url": "https://shop.example.com/"}),
         rudder("track", "2024-05-22T12:00:00.000Z", "1716379200000-ord03",
                event="Order Completed", user="u-3003", traits={"phone": "+44 20 7946 0958"},
-               props={"order_id": "R-50522", "total": 12.5, "currency": "GBP",
+               props={"order_id": "R-50522", "total": 12.5, "currency": "USD",
                       "products": [mug]}),
         # rejected: an order with neither total, revenue nor products
         rudder("track", "2024-05-23T12:00:00.000Z", "1716465600000-ord04",

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ecomcrm
+from ecomcrm.domain import Identity
 from ecomcrm.errors import ValidationError
 from ecomcrm.io import (
     SyntheticShop,
@@ -204,3 +205,35 @@ def test_trusted_event_refuses_nothing_the_validated_one_would_accept() -> None:
     assert trusted == Event(properties={"order_id": "o1", "total": 12.5}, **parts)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         trusted.properties["total"] = 1  # type: ignore[index]
+
+
+@pytest.mark.parametrize("order", ["customers-orders-events", "events-orders-customers"])
+def test_files_yield_the_same_people_as_to_store(tmp_path: Path, order: str) -> None:
+    shop = SyntheticShop(customers=240, seed=7, chunk_size=100)
+    paths = shop.to_files(tmp_path)
+    direct = ecomcrm.open_store("memory://")
+    shop.to_store(direct)
+    imported = ecomcrm.open_store("memory://")
+    importers = {
+        "customers": import_shopify_customers,
+        "orders": import_shopify_orders,
+        "events": import_segment_events,
+    }
+    for kind in order.split("-"):
+        assert importers[kind](imported, paths[kind]).ok
+    assert imported.customers.count() == direct.customers.count() == 240
+    for person in direct.customers.iterate():
+        assert person.email is not None
+        twin = imported.customers.find_by_identity(Identity.email(person.email))
+        assert twin is not None, person.email
+        assert {o.id for o in imported.orders.for_customer(twin.id)} == {
+            o.id for o in direct.orders.for_customer(person.id)
+        }
+        events = direct.events.for_customer(person.id)
+        assert sorted((e.name, e.at) for e in imported.events.for_customer(twin.id)) == sorted(
+            (e.name, e.at) for e in events
+        )
+        # the earliest date the files tell of the person: the signup, or an event sent with
+        # their user id before it (visits made before they were identified do not count)
+        known = [e.at for e in events if e.anonymous_id is None]
+        assert twin.created_at == min([person.created_at, *known])

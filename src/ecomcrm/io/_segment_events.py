@@ -465,16 +465,16 @@ class EventStreamImporter:
                 resolver.remember_identity(user, by_contact)
             return by_contact
         target = by_user or by_contact
+        created = traits.get("createdAt") or traits.get("created_at")
+        created_at = min(parse_datetime(str(created), "traits.createdAt"), at) if created else at
         if target is not None:
-            resolver.seen_at(item, target, at)
+            resolver.seen_at(item, target, created_at)
         first = str(traits.get("firstName") or traits.get("first_name") or "")
         last = str(traits.get("lastName") or traits.get("last_name") or "")
         if target is None:
-            created = traits.get("createdAt") or traits.get("created_at")
-            created_at = parse_datetime(str(created), "traits.createdAt") if created else at
             customer = Customer(
                 id=user_id if user_id is not None else customer_id_for(identities),
-                created_at=min(created_at, at),
+                created_at=created_at,
                 identities=identities,
                 first_name=first,
                 last_name=last,

@@ -956,8 +956,12 @@ class SyntheticShop:
 
         Files: ``shopify_orders.csv`` (one row per line item, Shopify's column layout),
         ``shopify_customers.csv`` (with Accepts Email/SMS Marketing) and, when events are
-        generated, ``segment_events.jsonl`` (Segment track calls). ``max_orders`` stops
-        after that many orders (the benchmark's fixed-size file). Returns the paths.
+        generated, ``segment_events.jsonl`` (Segment track calls with the person's email in
+        ``context.traits``, then one identify call per person tying their user id and
+        anonymous id to that email). Imported with the importers, in any order, the files
+        give the people of :meth:`to_store`, each with their orders and events.
+        ``max_orders`` stops after that many orders (the benchmark's fixed-size file).
+        Returns the paths.
 
         Example:
             >>> import tempfile
@@ -1122,6 +1126,11 @@ class SyntheticShop:
         skus, prices = cat["sku"], cat["price"]
         o = ch.orders
         at_text = np.datetime_as_string(e["at"].astype("datetime64[us]"), unit="ms")
+        created_text = np.datetime_as_string(c["created_us"].astype("datetime64[us]"), unit="s")
+        emails = [
+            self._email(int(c["index"][j]), _FIRST[c["first"][j]], _LAST[c["last"][j]])
+            for j in range(c["index"].shape[0])
+        ]
         for k in range(e["at"].shape[0]):
             owner = int(e["owner"][k])
             index = int(c["index"][owner])
@@ -1147,7 +1156,30 @@ class SyntheticShop:
                 message["anonymousId"] = f"anon-s{self.seed}-{index}"
             else:
                 message["userId"] = self.customer_id(index)
+                # as Segment's and RudderStack's libraries send it: the last identify's traits
+                message["context"] = {"traits": {"email": emails[owner]}}
             f.write(json.dumps(message, separators=(",", ":")) + "\n")
+        # One identify call per person, after their events: it ties the user id and the
+        # visitor's anonymous id to the person the orders and customers files know by email
+        # (re-pointing the anonymous events), and states when they signed up, so importing
+        # the three files gives the people of to_store.
+        for j in range(c["index"].shape[0]):
+            index = int(c["index"][j])
+            identify: dict[str, Any] = {
+                "type": "identify",
+                "userId": self.customer_id(index),
+                "messageId": f"s{self.seed}-i{index:08d}",
+                "timestamp": created_text[j] + "Z",
+                "traits": {
+                    "email": emails[j],
+                    "firstName": _FIRST[c["first"][j]],
+                    "lastName": _LAST[c["last"][j]],
+                    "createdAt": created_text[j] + "Z",
+                },
+            }
+            if c["anon"][j]:
+                identify["anonymousId"] = f"anon-s{self.seed}-{index}"
+            f.write(json.dumps(identify, separators=(",", ":")) + "\n")
 
 
 _OFFSETS: dict[tuple[str, int], int] = {}
