@@ -552,3 +552,26 @@ def test_an_import_stopped_half_way_says_where_in_one_line(
 def test_a_directory_is_not_a_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "report", "--db", str(tmp_path))
     assert code == 2 and "is a directory, not a file" in err and err.count("\n") == 1
+
+
+def test_import_warnings_are_listed_without_failing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import ecomcrm.io
+    from ecomcrm.io import ImportReport
+
+    def warned(*args: object, **kwargs: object) -> ImportReport:
+        report = ImportReport(source="orders.csv", kind="shopify_orders", imported=30)
+        for line in range(2, 32):
+            report.warn(line=line, column="Name", reason="came again", value="#1")
+        return report
+
+    monkeypatch.setattr(ecomcrm.io, "import_shopify_orders", warned)
+    code, out, err = run(
+        capsys, "import", str(DATA / "shopify_orders.csv"), "--db", str(tmp_path / "c.db"),
+        "--quiet",
+    )  # fmt: skip
+    assert code == 0 and "imported 30" in out
+    lines = err.splitlines()
+    assert lines[0] == "  warning orders.csv: line 2: Name: came again (got '#1')"
+    assert len(lines) == 21 and lines[-1].startswith("  ... and 10 more warnings")

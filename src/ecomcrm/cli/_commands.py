@@ -425,6 +425,15 @@ def _report_rejections(reports: list[Any], args: argparse.Namespace) -> None:
             "rejected rows; the counts are exact",
             file=sys.stderr,
         )
+    warnings = [row for r in reports for row in r.warnings]
+    for row in warnings[:SHOWN_REJECTIONS]:
+        print(f"  warning {describe_rejection(row)}", file=sys.stderr)
+    if len(warnings) > SHOWN_REJECTIONS:
+        print(
+            f"  ... and {len(warnings) - SHOWN_REJECTIONS:,} more warnings (records imported "
+            "with a caveat)",
+            file=sys.stderr,
+        )
 
 
 def _write_rejections(path: Path, rows: list[Any]) -> None:
