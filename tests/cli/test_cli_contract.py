@@ -575,3 +575,12 @@ def test_import_warnings_are_listed_without_failing(
     lines = err.splitlines()
     assert lines[0] == "  warning orders.csv: line 2: Name: came again (got '#1')"
     assert len(lines) == 21 and lines[-1].startswith("  ... and 10 more warnings")
+
+
+def test_a_missing_or_odd_input_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for command in (["import", "--db", str(tmp_path / "c.db")], ["analyze"]):
+        code, _, err = run(capsys, *command, str(tmp_path / "nope.csv"))
+        assert code == 2 and err == f"ecomcrm: error: {tmp_path / 'nope.csv'}: no such file\n"
+        code, _, err = run(capsys, *command, str(tmp_path))
+        assert code == 2 and err == f"ecomcrm: error: {tmp_path}: is a directory, not a file\n"
+    assert not (tmp_path / "c.db").exists()

@@ -444,6 +444,12 @@ def _write_rejections(path: Path, rows: list[Any]) -> None:
             writer.writerow((row.file, row.line, row.column or "", row.value or "", row.reason))
 
 
+def _not_a_file(name: str) -> str:
+    if "\x00" in name:
+        return f"{name!r}: is not a valid file path (it holds a NUL character)"
+    return f"{name}: is a directory, not a file" if Path(name).is_dir() else f"{name}: no such file"
+
+
 def _check_import_options(args: argparse.Namespace) -> None:
     """Options of the generic importer are an error with another --format (not ignored)."""
     if args.format not in (None, "generic", "csv", "jsonl"):
@@ -473,7 +479,7 @@ def _import_files(
     for name in names:
         path = Path(name)
         if "\x00" in name or not path.is_file():
-            raise ValidationError("no such file", entity=name, field="FILE")
+            raise ValidationError(_not_a_file(name))
         paths.append(path)
     _check_import_options(args)
     reports = []
@@ -508,7 +514,7 @@ def _import_files(
 def cmd_import(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if "\x00" in args.file or not path.is_file():
-        raise ValidationError("no such file", entity=args.file, field="FILE")
+        raise ValidationError(_not_a_file(args.file))
     _check_import_options(args)
     store = _open_db(args, must_exist=False)
     try:
