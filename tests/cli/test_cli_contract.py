@@ -584,3 +584,18 @@ def test_a_missing_or_odd_input_file(tmp_path: Path, capsys: pytest.CaptureFixtu
         code, _, err = run(capsys, *command, str(tmp_path))
         assert code == 2 and err == f"ecomcrm: error: {tmp_path}: is a directory, not a file\n"
     assert not (tmp_path / "c.db").exists()
+
+
+@pytest.mark.parametrize(
+    "content", [b"hello, not a database", b"SQLite format 3\x00" + b"\x00" * 84]
+)
+def test_a_file_that_is_not_an_ecomcrm_database(
+    content: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "other.db"
+    db.write_bytes(content)
+    for command in (["report"], ["segments"], ["export", "c1"]):
+        code, out, err = run(capsys, *command, "--db", str(db), "--quiet")
+        assert code == 2 and out == "" and err.count("\n") == 1, err
+        assert err.startswith("ecomcrm: error: ") and str(db) in err
+    assert db.read_bytes() == content  # nothing written to it
