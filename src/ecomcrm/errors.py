@@ -11,6 +11,7 @@ is the natural thing to catch, the error also inherits it::
      +-- ConflictError                            stale compare-and-set, duplicate key
      +-- StorageError                             the backing store failed or is not ours
      |    +-- SchemaVersionError                  the database was written by a newer version
+     |    +-- StorageBusyError                    another writer held the lock too long (retryable)
      +-- ConvergenceError     (also ArithmeticError) a model fit that did not converge
      +-- ConfigurationError   (also ValueError)   an invalid flow, program or option
 
@@ -39,6 +40,7 @@ __all__ = [
     "ExpressionError",
     "NotFoundError",
     "SchemaVersionError",
+    "StorageBusyError",
     "StorageError",
     "ValidationError",
 ]
@@ -182,6 +184,18 @@ class SchemaVersionError(StorageError):
 
     Example:
         >>> isinstance(SchemaVersionError("too new"), StorageError)
+        True
+    """
+
+
+class StorageBusyError(StorageError):
+    """The backend stayed busy (another writer held its lock) past its own wait.
+
+    Nothing was written; the same work may succeed when tried again, which is what the
+    rules engine does (see :class:`ecomcrm.rules.Retry`).
+
+    Example:
+        >>> isinstance(StorageBusyError("database is locked", entity="crm.db"), StorageError)
         True
     """
 

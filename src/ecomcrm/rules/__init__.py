@@ -3,8 +3,9 @@
 Define flows (in Python or as JSON dicts), give them to an :class:`Engine` with the store
 and the contact :class:`Policies`, then feed it events (``handle``) and time
 (``advance``). It returns :class:`Action` intents; the app carries them out and reports
-back with ``ack``. Nothing runs in the background: no threads, no sleeping, an explicit
-clock. All state lives in the store's state area, so restarts and several processes are
+back with ``ack``. Nothing runs in the background: no threads, an explicit clock; the
+only pause is the short backoff between retries of work that lost a race to another
+process (:class:`Retry`, injectable, ``sleep=None`` to never pause). All state lives in the store's state area, so restarts and several processes are
 safe, and every decision is recorded for :meth:`Engine.explain`.
 
 Example:
@@ -44,6 +45,7 @@ from ecomcrm.rules._flow import (
     WaitUntilStep,
 )
 from ecomcrm.rules._policies import FrequencyCap, Policies, QuietHours
+from ecomcrm.rules._retry import Retry
 
 __all__ = [
     "BUILTIN_FLOWS",
@@ -68,6 +70,7 @@ __all__ = [
     "QuietHours",
     "ReentryMode",
     "ReentryPolicy",
+    "Retry",
     "SplitStep",
     "Step",
     "Trigger",

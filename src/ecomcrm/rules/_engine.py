@@ -11,6 +11,8 @@ State layout (keys of :class:`~ecomcrm.storage.StateRepository`, values JSON):
 - ``cnt:<flow>:<customer>``: recent matching events of a repeated-event trigger;
 - ``cap:<customer>``: recent marketing sends, for frequency caps;
 - ``act:<action id>``: every action handed out, with its acknowledgement;
+- ``seen:<event id>``: every event the engine handled (whatever it decided), so the same
+  event delivered again changes nothing, even when its first delivery was rejected;
 - ``flowdef:<flow>:<version>``: every flow version ever run, so enrollments finish on theirs.
 
 Exactly-once intent: each unit of work (one event, one batch, one due timer) reads what
@@ -43,7 +45,13 @@ from typing import Any
 import attrs
 
 from ecomcrm.domain import Channel, Event, Identity, Message, MessageOutcome
-from ecomcrm.errors import ConfigurationError, ConflictError, ExpressionError, NotFoundError
+from ecomcrm.errors import (
+    ConfigurationError,
+    ConflictError,
+    ExpressionError,
+    NotFoundError,
+    StorageBusyError,
+)
 from ecomcrm.rules._actions import (
     Action,
     Decision,
@@ -73,6 +81,7 @@ from ecomcrm.rules._flow import (
     stable_fraction,
 )
 from ecomcrm.rules._policies import Policies
+from ecomcrm.rules._retry import Retry
 from ecomcrm.rules._schedule import (
     format_duration,
     from_micros,
@@ -91,7 +100,7 @@ _TIMER_END = "timer;"  # ';' follows ':' in code-point order: the end of the tim
 _ACTIVE = "active"
 Observer = Callable[[str, str, str | None, Decision], None]
 LogObserver = Callable[[str, str, str | None, Sequence[Any]], None]
-_RETRIES = 5
+_LOST_RACE = (ConflictError, StorageBusyError)  # nothing was written: compute again
 
 
 def _timer_key(due_us: int, target: str) -> str:
@@ -103,6 +112,7 @@ def _enr_key(flow_id: str, customer_id: str) -> str:
 
 
 _PERSONAL = frozenset({"enr", "trg", "seg", "cnt"})  # <kind>:<flow>:<person> records
+_SEEN = "seen:"
 
 
 def _owner_of(key: str, value: Mapping[str, Any] | None) -> str | None:
@@ -119,8 +129,8 @@ def _owner_of(key: str, value: Mapping[str, Any] | None) -> str | None:
         return rest or None
     if kind == "timer":  # timer:<due, 17 digits>:<target key>
         return _owner_of(rest[18:], None)
-    if kind == "act" and value is not None:
-        found = value.get("customer_id")
+    if kind in ("act", "seen") and value is not None:
+        found = value.get("customer_id" if kind == "act" else "cust")
         return found if isinstance(found, str) and found else None
     return None
 
@@ -247,6 +257,10 @@ class Engine:
         record_messages: Write acknowledged messages to ``store.messages``.
         observer: Called as ``observer(flow_id, customer_id, enrollment_id, decision)``
             for every decision once it is committed.
+        retry: How a unit of work that lost a race (another process committed first, or
+            the database stayed locked) is tried again (default :class:`Retry`: 8 tries,
+            jittered pauses from 2 ms up to 250 ms). After the last try the
+            ConflictError or StorageBusyError is raised; nothing is lost silently.
 
     Unknown customers: an event whose ``customer_id`` the store does not hold is still
     tracked under that id; an event with only an ``anonymous_id`` is tracked under
@@ -285,6 +299,7 @@ class Engine:
         decision_log: int = 20,
         record_messages: bool = True,
         observer: Observer | None = None,
+        retry: Retry | None = None,
         _as_of_events: bool = False,
         _log_observer: LogObserver | None = None,
     ) -> None:
@@ -295,10 +310,14 @@ class Engine:
         self._log_limit = max(int(decision_log), 1)
         self._record_messages = record_messages
         self._observer = observer
+        self._retry = retry if retry is not None else Retry()
         # a backtest's observer: the decision's compact log entry
         # ``[micros, kind, step, reason, text, data]`` (no Decision object built)
         self._log_observer = _log_observer
         self._as_of = _as_of_events
+        # ``seen:`` marks make a redelivered event a no-op; a backtest replays each stored
+        # event once (ids are unique in a store) and keeps its state in memory: no marks
+        self._remember_events = not _as_of_events
         # refresh over all customers picks candidates with arrays (rules._refresh); False
         # walks every customer (the reference the tests compare against)
         self._vector_refresh = True
@@ -477,7 +496,7 @@ class Engine:
 
         try:
             return self._run(unit, retries=1, hold=True)
-        except ConflictError:
+        except _LOST_RACE:
             out: list[Action] = []
             for event, _ in batch:
                 out.extend(self.handle(event, now=fixed))
@@ -511,7 +530,7 @@ class Engine:
 
             try:
                 out.extend(self._run(unit, retries=1, hold=True))
-            except ConflictError:
+            except _LOST_RACE:
                 for record in chunk:
                     out.extend(self._run(functools.partial(self._fire_one, record.key, now)))
         return out
@@ -577,7 +596,8 @@ class Engine:
         """
         outcome = MessageOutcome(outcome)
         key = f"act:{action_id}"
-        for _ in range(_RETRIES):
+        retry = self._retry
+        for n in range(1, retry.attempts + 1):
             record = self._state.get(key)
             if record is None:
                 raise NotFoundError(
@@ -608,9 +628,12 @@ class Engine:
                             )
                         )
                 return
-            except ConflictError:
-                continue
-        raise ConflictError("kept changing while acknowledging", entity="action", value=action_id)
+            except _LOST_RACE as exc:
+                if n == retry.attempts:
+                    raise _gave_up(exc, f"kept losing the race acknowledging {action_id!r}",
+                                   n) from exc  # fmt: skip
+                retry.pause(n)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def pending(self) -> list[Action]:
         """Actions handed out but not acknowledged yet (for recovery after a crash).
@@ -644,12 +667,16 @@ class Engine:
             >>> Engine(ecomcrm.open_store("memory://"), []).forget("c1")
             0
         """
-        for _ in range(5):
+        retry = self._retry
+        for n in range(1, retry.attempts + 1):
             try:
                 return self._forget(customer_id)
-            except ConflictError:  # the engine wrote meanwhile: read again
-                continue
-        raise ConflictError("kept changing while forgetting", entity="customer", value=customer_id)
+            except _LOST_RACE as exc:  # the engine wrote meanwhile: read again
+                if n == retry.attempts:
+                    raise _gave_up(exc, f"kept changing while forgetting {customer_id!r}",
+                                   n) from exc  # fmt: skip
+                retry.pause(n)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _forget(self, customer_id: str) -> int:
         state = self._state
@@ -736,9 +763,14 @@ class Engine:
     # --- units of work --------------------------------------------------------------------
 
     def _run(
-        self, unit: Callable[[_Work], None], *, retries: int = _RETRIES, hold: bool = False
+        self, unit: Callable[[_Work], None], *, retries: int | None = None, hold: bool = False
     ) -> list[Action]:
-        """Run a unit of work and commit it; recompute it on a conflict.
+        """Run a unit of work and commit it; recompute it on a conflict or a busy store.
+
+        A lost race (ConflictError at the compare-and-set commit, StorageBusyError when the
+        database stayed locked) wrote nothing: the unit is computed again from the fresh
+        state after the :class:`Retry` pause, up to ``retries`` tries (default the
+        engine's ``retry.attempts``); then the last error is raised with the count.
 
         With ``hold`` (batches), on a store whose state area reads and commits in batches
         (``state.get_many`` and ``state.apply``, a database), the unit reads and computes
@@ -748,7 +780,8 @@ class Engine:
         (its reads cost nothing) and does without. The compare-and-set checks run at
         commit either way.
         """
-        last: ConflictError | None = None
+        retry = self._retry
+        attempts = retry.attempts if retries is None else retries
         observer = self._observer
         log_observer = self._log_observer
         observed = observer is not None or log_observer is not None
@@ -758,7 +791,7 @@ class Engine:
         # transaction may end normally after a conflict: whatever else happened inside
         # the block (another engine's unit nested in ours, on this thread) stays committed.
         hold = hold and _batches(state)
-        for _ in range(retries):
+        for n in range(1, attempts + 1):
             work = _Work(state, observed, drafts=hold)
             try:
                 if hold:
@@ -774,9 +807,16 @@ class Engine:
                 else:
                     unit(work)
                     work.commit(state, transaction)
-            except ConflictError as exc:
-                last = exc
-                continue
+            except _LOST_RACE as exc:
+                if n < attempts:
+                    retry.pause(n)
+                    continue
+                if attempts == 1:
+                    raise  # a batch's single try: the caller redoes it in smaller units
+                raise _gave_up(
+                    exc, f"lost the race {n} times in a row (Retry.attempts); nothing of "
+                    "this work was written, deliver it again"
+                ) from exc  # fmt: skip
             if work.decisions is not None:
                 if log_observer is not None:
                     for flow_id, cid, enr_id, entry in work.decisions:
@@ -785,8 +825,7 @@ class Engine:
                     for flow_id, cid, enr_id, entry in work.decisions:
                         observer(flow_id, cid, enr_id, Decision.from_log(entry))
             return work.actions
-        assert last is not None
-        raise last
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _prefetch(self, work: _Work, keys: Iterable[str]) -> list[Mapping[str, Any]]:
         """Read many keys with one ``state.get_many`` call, when the store offers it.
@@ -817,6 +856,8 @@ class Engine:
             cid = resolved.get(ids)
             if cid is None:
                 cid = resolved[ids] = self._customer_key(*ids)
+            if self._remember_events:
+                keys.append(_SEEN + event.id)
             keys.extend(f"enr:{flow_id}:{cid}" for flow_id in exits)
             for flow in triggers:
                 keys.append(f"enr:{flow.id}:{cid}")
@@ -887,6 +928,12 @@ class Engine:
         cid = resolved.get(ids)
         if cid is None:
             cid = resolved[ids] = self._customer_key(*ids)
+        if self._remember_events:
+            seen = _SEEN + event.id
+            if work.get(seen) is not None:
+                return  # delivered before: what it did (or was refused) then stands
+            # built frozen (str and int values only): stored as it is
+            work.put(seen, FrozenDict(at=to_micros(event.at), cust=cid))
         props = _json_safe(event.properties)
         exits, triggers, activity, recheck = plan
         for flow_id in exits:
@@ -1470,6 +1517,15 @@ class Engine:
                   f"{what}{step.purpose.value} {step.action} {step.template!r} as {action_id}",
                   {"action_id": action_id})  # fmt: skip
         return True
+
+
+def _gave_up(exc: ConflictError | StorageBusyError, text: str, tries: int = 0) -> Exception:
+    """The lost-race error the engine raises after its last try: same class and fields."""
+    counted = f" ({tries} tries)" if tries else ""
+    kwargs: dict[str, Any] = {"entity": exc.entity, "field": exc.field, "row": exc.row}
+    if exc.has_value:
+        kwargs["value"] = exc.value
+    return type(exc)(f"{text}{counted}: {exc.message}", **kwargs)
 
 
 def _batches(state: Any) -> bool:

@@ -46,6 +46,7 @@ from ecomcrm.errors import (
     EcomcrmError,
     NotFoundError,
     SchemaVersionError,
+    StorageBusyError,
     StorageError,
     ValidationError,
 )
@@ -364,8 +365,10 @@ def _translate(exc: sqlite3.Error, path: str) -> EcomcrmError:
     text = str(exc)
     if isinstance(exc, sqlite3.IntegrityError):
         return ConflictError(f"constraint failed: {text}", entity=path)
-    if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
-        return StorageError(f"the database stayed locked by another writer: {text}", entity=path)
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+        return StorageBusyError(
+            f"the database stayed locked by another writer: {text}", entity=path
+        )
     return StorageError(f"{type(exc).__name__}: {text}", entity=path)
 
 
