@@ -1,9 +1,16 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+import attrs
+import pytest
+
+import ecomcrm
 import ecomcrm.rules
-from ecomcrm.rules import Engine, Policies, backtest, builtin_flow
+from ecomcrm.domain import Event
+from ecomcrm.errors import ValidationError
+from ecomcrm.io import SyntheticShop
+from ecomcrm.rules import Engine, Policies, backtest, builtin_flow, builtin_flows, warmup_horizon
 from ecomcrm.storage import Store
 
 from .conftest import T0, add_customer, add_order, ev
@@ -89,3 +96,87 @@ def test_log_observer_sees_every_decision_the_observer_sees(mem: Store) -> None:
     engine.advance(T0 + 3 * 24 * H)
     assert len(seen) > 80
     assert logged == seen
+
+
+# --- warm starts (issue 13, item 8) ------------------------------------------------------
+
+D = 24 * H
+
+
+def _synthetic(customers: int) -> tuple[Store, datetime]:
+    shop = SyntheticShop(customers=customers, seed=7)
+    store = ecomcrm.open_store("memory://")
+    shop.to_store(store)
+    return store, shop.end
+
+
+def _events_since(store: Store, since: datetime) -> list[Event]:
+    out: list[Event] = []
+    for customer in store.customers.iterate():
+        out.extend(store.events.for_customer(customer.id, since=since))
+    return out
+
+
+def events_start(events: list[Event]) -> datetime:
+    return min(e.at for e in events)
+
+
+def test_a_one_day_backtest_does_not_enroll_everyone_inactive_on_its_first_day() -> None:
+    store, now = _synthetic(400)
+    events = _events_since(store, now - D)
+    flows = builtin_flows()
+    warm = backtest(store, flows, events, end=now)  # the default: a warm start
+    cold = backtest(store, flows, events, end=now, warmup=None)
+    # cold, every customer idle for 90 days enters win-back on day one
+    assert cold.flows["win_back"].enrollments + cold.flows["win_back"].holdout_enrollments > 200
+    wb = warm.flows["win_back"]
+    assert wb.enrollments + wb.holdout_enrollments <= 5  # those whose 90 days end that day
+    assert sum(wb.actions.values()) <= 10  # plus follow-ups of earlier entrants
+    assert warm.flows["loyalty_tier_nudge"].enrollments <= 2
+    assert warm.start == events_start(events) and warm.warmup_start is not None
+    assert warm.warmup_start == warm.start - warmup_horizon(flows)
+    assert all(a.due_at >= warm.start for a in warm.actions)
+
+
+def test_the_warm_up_brings_running_enrollments_to_the_window_and_reports_none(
+    mem: Store,
+) -> None:
+    add_customer(mem, "idle", at=T0 - 400 * D)
+    add_order(mem, "idle", "o1", T0 - 130 * D)  # 90 days later: win-back from T0 - 40 d
+    add_customer(mem, "cart", at=T0 - 400 * D)
+    flows = [attrs.evolve(builtin_flow("win_back"), holdout=None), builtin_flow("abandoned_cart")]
+    history = [
+        ev("Checkout Started", "cart", T0 - 2 * H),  # reminder 1 before the window
+        ev("Checkout Started", "cart", T0 + H),  # within the 3-day re-entry cool-down
+    ]
+    report = backtest(mem, flows, history, start=T0, end=T0 + 30 * D)
+    assert report.warmup_events == 1 and report.events == 1
+    win_back = report.flows["win_back"]
+    # offer 1 (T0 - 40 d) and offer 2 (T0 - 10 d) went out in the warm-up, unreported
+    assert win_back.enrollments == 0 and dict(win_back.actions) == {"last_chance": 1}
+    cart = report.flows["abandoned_cart"]
+    assert cart.enrollments == 0 and dict(cart.actions) == {"reminder_2_discount": 1}
+    assert [(a.step_id, a.due_at) for a in report.actions] == [
+        ("reminder_2_discount", T0 + 23 * H),
+        ("last_chance", T0 + 20 * D),
+    ]
+    cold = backtest(mem, flows, history, start=T0, end=T0 + 30 * D, warmup=None)
+    assert cold.flows["win_back"].enrollments == 1  # enters on the window's first day
+    assert cold.flows["abandoned_cart"].enrollments == 1
+
+
+def test_the_batched_warm_up_replays_exactly_as_stepping_every_due_time() -> None:
+    store, now = _synthetic(150)
+    start = now - 10 * D
+    flows = builtin_flows()
+    events = _events_since(store, start - warmup_horizon(flows))
+    batched = backtest(store, flows, events, start=start, end=now)
+    stepped = backtest(store, flows, events, start=start, end=now, _exact_steps=True)
+    assert batched.warmup_events > 100 and batched.to_dict() == stepped.to_dict()
+
+
+def test_a_negative_warm_up_is_refused(mem: Store) -> None:
+    with pytest.raises(ValidationError, match=r"backtest\.warmup: must not be negative"):
+        backtest(mem, [builtin_flow("win_back")], [], start=T0, warmup="-1d")
+    report = backtest(mem, [builtin_flow("win_back")], [], start=T0, warmup="0d")
+    assert report.warmup_start == T0 and report.start == T0

@@ -8,6 +8,7 @@ from pathlib import Path
 import attrs
 import pytest
 
+import ecomcrm
 from ecomcrm.domain import LoyaltyEntry
 from ecomcrm.errors import ConfigurationError
 from ecomcrm.io import import_shopify_orders
@@ -306,3 +307,24 @@ def test_a_purchase_seen_in_the_store_ends_a_running_enrollment_before_a_new_ent
     assert kinds[-3:] == ["exited", "enrolled", "waiting"]
     (a,) = e.advance(T0 + 2 * H)
     assert a.due_at == T0 + 3 * H / 2
+
+
+def test_win_back_clock_restarts_on_refresh_after_a_stored_order(store: Store) -> None:
+    flow = attrs.evolve(builtin_flow("win_back"), holdout=None)
+    for vector in (True, False):  # the array refresh and the per-customer reference
+        cid = f"c-{vector}"
+        add_customer(store, cid, at=T0 - 400 * D)
+        add_order(store, cid, f"{cid}-1", T0 - 200 * D)
+        e = Engine(store, [flow], NO_CAP, state_store=ecomcrm.open_store("memory://"))
+        e._vector_refresh = vector
+
+        def sent(now: datetime, e: Engine = e, cid: str = cid) -> list[str]:
+            return [a.template for a in e.advance(now) if a.customer_id == cid]
+
+        e.refresh(T0 - 150 * D)
+        assert sent(T0 - 100 * D) == ["winback_1"]  # the trigger fired: no clock is left
+        assert sent(T0 - 40 * D) == ["winback_2", "winback_last"]
+        add_order(store, cid, f"{cid}-2", T0 - 30 * D)  # imported: no event
+        e.refresh(T0 - 20 * D)
+        assert sent(T0 + 59 * D) == []
+        assert sent(T0 + 60 * D) == ["winback_1"]  # 90 days after the imported order

@@ -22,11 +22,12 @@ Example:
 """
 
 from ecomcrm.rules._actions import Action, Decision, Explanation, action_id_for, idempotency_key
-from ecomcrm.rules._backtest import BacktestReport, FlowReport, backtest
+from ecomcrm.rules._backtest import BacktestReport, FlowReport, backtest, warmup_horizon
 from ecomcrm.rules._builtin_flows import BUILTIN_FLOWS, builtin_flow, builtin_flows
 from ecomcrm.rules._conditions import CUSTOMER_FIELDS, EVENT_PROPERTIES, Condition
 from ecomcrm.rules._engine import Engine
 from ecomcrm.rules._flow import (
+    ORDER_EVENT,
     STEP_TYPES,
     ActionStep,
     BranchStep,
@@ -51,6 +52,7 @@ __all__ = [
     "BUILTIN_FLOWS",
     "CUSTOMER_FIELDS",
     "EVENT_PROPERTIES",
+    "ORDER_EVENT",
     "STEP_TYPES",
     "Action",
     "ActionStep",
@@ -83,4 +85,5 @@ __all__ = [
     "builtin_flow",
     "builtin_flows",
     "idempotency_key",
+    "warmup_horizon",
 ]

@@ -167,7 +167,8 @@ class _Work:
     """
 
     __slots__ = (
-        "actions", "apply", "data", "decisions", "drafts", "reads", "resolved", "state", "writes",
+        "actions", "apply", "data", "decisions", "drafts", "first_timer", "reads", "resolved",
+        "state", "writes",
     )  # fmt: skip
 
     def __init__(self, state: Any, observed: bool, drafts: bool = False) -> None:
@@ -184,6 +185,7 @@ class _Work:
         )
         self.data: dict[str, CustomerData] = {}
         self.resolved: dict[tuple[str | None, str | None], str] = {}
+        self.first_timer = _TIMER_END  # the earliest timer key this unit wrote (keys sort by due)
 
     def get(self, key: str) -> Mapping[str, Any] | None:
         writes = self.writes
@@ -199,6 +201,8 @@ class _Work:
     def put(self, key: str, value: Mapping[str, Any]) -> None:
         if key not in self.reads:
             self.reads[key] = self.state.get(key)
+        if key < self.first_timer and key.startswith(_TIMER):
+            self.first_timer = key
         # frozen now (validated, read-only, sharing the unchanged parts of what was read):
         # the caller's draft is freed at once and an in-memory store keeps it as it is
         self.writes[key] = value if self.drafts else freeze_state_value(value)
@@ -328,6 +332,9 @@ class Engine:
         # suppression) for the whole replay; False reads them again in every unit of work
         self._keep_reads = True
         self._reads = StoreReads()
+        # a backtest's warm-up seed: triggers are judged and their records kept, but nobody
+        # is enrolled (what fired before the warm-up horizon is long over by the window)
+        self._quiet = False
         self._refresh_cache: dict[str, Any] = {}
         self._versions: dict[tuple[str, int], Flow] = {}
         self._cond_exits: dict[int, tuple[tuple[str, Exit], ...]] = {}
@@ -501,6 +508,71 @@ class Engine:
             for event, _ in batch:
                 out.extend(self.handle(event, now=fixed))
             return out
+
+    def _handle_run(self, events: Sequence[Event], first: int, before: datetime) -> int:
+        """Handle ``events[first:]`` in order in one unit of work, as ``handle`` would each.
+
+        Stops before the first event at or after ``before`` or after a timer that the run
+        itself set (that timer must fire first); returns how many events it handled. A
+        backtest's warm-up feeds its history this way, in batches that replay exactly.
+        """
+        plans = self._plans
+        stop_us = to_micros(before)
+        done = [0]
+
+        def unit(work: _Work) -> None:
+            done[0] = 0
+            bound = stop_us
+            for k in range(first, len(events)):
+                event = events[k]
+                if work.first_timer != _TIMER_END:
+                    bound = min(bound, int(work.first_timer[len(_TIMER) : len(_TIMER) + 17]))
+                if to_micros(event.at) >= bound:
+                    return
+                plan = plans.get(event.name)
+                if plan is not None:
+                    self._handle_event(work, event, event.at, plan)
+                done[0] += 1
+
+        self._run(unit, retries=1, hold=True)
+        return done[0]
+
+    def _advance_through(self, until: datetime, *, inclusive: bool = True) -> list[Action]:
+        """Run every timer due by ``until``, each at its own due time, in batches.
+
+        The same as calling ``advance(due)`` for each successive ``next_due()`` up to
+        ``until`` (at or before it, or only before it without ``inclusive``), as a
+        backtest steps its clock: timers fire in due order, each with ``now`` its due
+        time, and a unit of work stops early when it set a timer due before the next one
+        it would fire (that one runs first, in the next unit).
+        """
+        stop = _timer_key(to_micros(until) + (1 if inclusive else 0), "")
+        cut = len(_TIMER)
+        out: list[Action] = []
+        fired = [0]
+        while due := self._state.scan(_TIMER, stop=stop, limit=256):
+
+            def unit(work: _Work, due: Sequence[StateRecord] = due) -> None:
+                fired[0] = 0
+                self._prefetch_timers(work, due)
+                for record in due:
+                    due_us = int(record.key[cut : cut + 17])
+                    first = work.first_timer
+                    if first != _TIMER_END and int(first[cut : cut + 17]) < due_us:
+                        return
+                    self._fire(work, record.key, from_micros(due_us))
+                    fired[0] += 1
+
+            try:
+                out.extend(self._run(unit, retries=1, hold=True))
+            except ConflictError:  # another process: the reference steps
+                while (when := self.next_due()) is not None and (
+                    when <= until if inclusive else when < until
+                ):
+                    out.extend(self.advance(when))
+                return out
+            assert fired[0] > 0  # the first due timer always fires
+        return out
 
     def advance(self, now: datetime, *, limit: int | None = None) -> list[Action]:
         """Move the clock to ``now``: run every timer due at or before it; returns the actions.
@@ -1023,12 +1095,18 @@ class Engine:
             self._set_trigger_timer(work, flow, cid, to_micros(due), "date")
         if only is None:
             for flow in self._inactivity_flows:
-                if work.get(f"trg:{flow.id}:{cid}") is not None:
-                    continue
+                inactive_for = flow.trigger.inactive_for
+                assert inactive_for is not None
                 last = data.field("last_order_at", now)
+                current = work.get(f"trg:{flow.id}:{cid}")
+                if current is not None and (
+                    current.get("timer")
+                    or last is None
+                    or to_micros(last + inactive_for) <= current.get("due", 0)
+                ):
+                    continue  # a clock runs, or it fired and no order came since
                 base = last if last is not None else customer.created_at
-                assert flow.trigger.inactive_for is not None
-                due_us = to_micros(base + flow.trigger.inactive_for)
+                due_us = to_micros(base + inactive_for)
                 self._set_trigger_timer(work, flow, cid, max(due_us, to_micros(now)), "inactive")
             for flow in self._segment_flows:
                 self._check_segment(work, flow, cid, now)
@@ -1108,6 +1186,8 @@ class Engine:
         now: datetime,
         why: str,
     ) -> None:
+        if self._quiet:
+            return
         key = _enr_key(flow.id, cid)
         current = work.get(key)
         enr: dict[str, Any] = dict(current) if current is not None else {

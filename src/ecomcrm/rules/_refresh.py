@@ -336,12 +336,18 @@ def refresh_all(engine: Engine, now: datetime) -> list[Action]:
         _, _, last = cols.order_stats(as_of)
         base = np.where(last != _NONE, last, cols.created_us)
         for flow in engine._inactivity_flows:
-            rows, _ = _stored_rows(engine, f"trg:{flow.id}:", cols)
+            rows, values = _stored_rows(engine, f"trg:{flow.id}:", cols)
             assert flow.trigger.inactive_for is not None
             length = int(flow.trigger.inactive_for / _td_us())
             due = np.maximum(base + length, now_us)
             need = np.ones(n, dtype=bool)
             need[rows] = False
+            # a trigger that fired (no timer left) restarts from an order placed since it
+            # fired, however the order arrived (an import writes no event)
+            fired = np.asarray([not v.get("timer") for v in values], dtype=bool)
+            fired_due = np.asarray([v.get("due", 0) for v in values], dtype=np.int64)
+            last_rows = last[rows]
+            need[rows[fired & (last_rows != _NONE) & (last_rows + length > fired_due)]] = True
             writes.extend((flow, int(r), int(due[r]), "inactive") for r in np.flatnonzero(need))
     for flow in engine._segment_flows:
         candidates |= _segment_candidates(engine, flow, cols, now, as_of)
