@@ -19,10 +19,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ecomcrm.io._common import DEFAULT_BATCH_SIZE, PathLike, RowError, source_name
+from ecomcrm.io._common import (
+    DEFAULT_BATCH_SIZE,
+    PathLike,
+    RowError,
+    parse_epoch_micros,
+    parse_int,
+    reject,
+    source_name,
+    unexpected,
+)
 from ecomcrm.io._progress import ProgressOption
 from ecomcrm.io._report import ImportReport
 from ecomcrm.io._segment_events import EventStreamImporter, read_json_lines
@@ -50,15 +58,13 @@ GA4_EVENT_NAMES: Mapping[str, str] = {
 }
 """GA4 recommended e-commerce event names and the Segment e-commerce spec names they map to."""
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
 
 def _param_value(value: Any) -> Any:
     if isinstance(value, Mapping):
         for key in ("string_value", "int_value", "double_value", "float_value"):
             if value.get(key) is not None:
                 got = value[key]
-                return int(got) if key == "int_value" else got
+                return parse_int(str(got), f"event_params.{key}") if key == "int_value" else got
         return None
     return value
 
@@ -77,8 +83,9 @@ def _product(item: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(item.get(src), int | float):
             out["price"] = item[src]
             break
-    if isinstance(item.get("quantity"), int | float):
-        out["quantity"] = int(item["quantity"])
+    quantity = item.get("quantity")
+    if isinstance(quantity, int | float) and not isinstance(quantity, bool):
+        out["quantity"] = parse_int(str(quantity), "items.quantity")
     return out
 
 
@@ -110,11 +117,7 @@ def _properties(
 
 
 def _timestamp(micros: Any, field: str) -> str:
-    try:
-        us = int(micros)
-    except (TypeError, ValueError):
-        raise RowError(field, "must be microseconds since the epoch", micros) from None
-    return (_EPOCH + timedelta(microseconds=us)).isoformat()
+    return parse_epoch_micros(micros, field).isoformat()
 
 
 def _message_id(record: Mapping[str, Any], name: str, index: int) -> str:
@@ -246,7 +249,11 @@ def import_ga4_events(
             messages = ga4_to_segment(record)
         except RowError as exc:
             report.rows += 1
-            report.reject(line=line, column=exc.column, reason=exc.reason, value=exc.value)
+            reject(report, line, exc)
+            continue
+        except Exception as exc:  # a record no rule foresaw: rejected, the rest goes on
+            report.rows += 1
+            reject(report, line, unexpected(exc))
             continue
         for message in messages:
             importer.handle(line, message)

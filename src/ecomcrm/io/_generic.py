@@ -9,7 +9,6 @@ line for its total).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -39,12 +38,13 @@ from ecomcrm.io._common import (
     parse_datetime,
     parse_decimal,
     parse_int,
+    parse_json,
     parse_order_status,
     phone_identity,
     reject,
     source_name,
 )
-from ecomcrm.io._csvfile import TruncatedRow, open_text, read_rows
+from ecomcrm.io._csvfile import open_text, read_rows
 from ecomcrm.io._items import (
     add_customer_row,
     add_record,
@@ -156,15 +156,7 @@ def _records(
 
         def csv_rows() -> Iterator[tuple[int, Any]]:
             try:
-                for line, row in rows:
-                    yield (
-                        line,
-                        (
-                            RowError(None, TruncatedRow.reason)
-                            if isinstance(row, TruncatedRow)
-                            else row
-                        ),
-                    )
+                yield from rows
             finally:
                 handle.close()
 
@@ -364,6 +356,15 @@ def _order(group: list[tuple[int, Any]], ctx: _Context) -> Item | None:
     has_lines = "sku" in row.mapping or "unit_price" in row.mapping
     for row_line, values in group:
         row.values = values
+        row_currency = row.text("currency")
+        if row_currency and row_currency != currency:
+            error = RowError(
+                row.column("currency"),
+                f"differs from the order's first row ({currency!r}): one order has one currency",
+                row_currency,
+            )
+            error.line = row_line
+            raise error
         if not has_lines:
             continue
         try:
@@ -500,9 +501,10 @@ def _event_item(group: list[tuple[int, Any]], ctx: _Context) -> Item | None:
     if isinstance(props, str):
         if props.strip():
             try:
-                props = json.loads(props)
-            except json.JSONDecodeError:
-                raise RowError(row.column("properties"), "is not a JSON object", props) from None
+                props = parse_json(props, row.column("properties"))
+            except RowError as exc:
+                exc.value = props
+                raise
         else:
             props = {}
     if props is None:

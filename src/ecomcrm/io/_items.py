@@ -14,7 +14,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
 from ecomcrm.domain import Address, Channel, Consent, Customer, Identity, Purpose, is_time_zone
-from ecomcrm.errors import ValidationError
+from ecomcrm.errors import EcomcrmError, ValidationError
 from ecomcrm.io._common import (
     BatchWriter,
     Item,
@@ -23,8 +23,8 @@ from ecomcrm.io._common import (
     RowError,
     reject,
     source_name,
+    unexpected,
 )
-from ecomcrm.io._csvfile import TruncatedRow
 from ecomcrm.io._progress import ProgressOption, make_progress
 from ecomcrm.io._report import ImportReport
 from ecomcrm.storage._protocols import Store
@@ -80,7 +80,10 @@ def add_record(
     A RowError rejects the record, at the line the error names (a later row of the record)
     or else at ``line``, and undoes the customers the record had created or changed, so a
     rejected record creates nobody; None (the record's person was erased) counts it as
-    suppressed.
+    suppressed. A domain ValidationError rejects it too. Any other exception but a
+    store's (a bug that some input triggers) rejects the record with the exception as its
+    reason rather than end the import half-way: the rest of the file still goes in, and
+    the report says what happened where.
     """
     resolver = writer.resolver
     resolver.begin_record()
@@ -90,6 +93,22 @@ def add_record(
         resolver.undo_record()  # a rejected record creates nobody
         reject(writer.report, exc.line or line, exc)
         return
+    except ValidationError as exc:
+        resolver.undo_record()
+        reject(writer.report, line, RowError.from_validation(exc))
+        return
+    except EcomcrmError as exc:  # the store failed (StorageError...): the import stops
+        resolver.undo_record()
+        writer.stopped(exc, line)
+        raise
+    except MemoryError as exc:
+        resolver.undo_record()
+        writer.stopped(exc, line)
+        raise
+    except Exception as exc:  # any other: a record no rule foresaw, not a reason to stop
+        resolver.undo_record()
+        reject(writer.report, line, unexpected(exc))
+        return
     except BaseException:
         resolver.undo_record()
         raise
@@ -97,25 +116,30 @@ def add_record(
     if item is None:
         writer.report.suppressed += 1
         return
-    writer.add(item)
+    try:
+        writer.add(item)
+    except BaseException as exc:
+        writer.stopped(exc, line)
+        raise
 
 
 def add_rows(
     writer: BatchWriter,
-    rows: Iterable[tuple[int, Row]],
+    rows: Iterable[tuple[int, Row | RowError]],
     build: Callable[Concatenate[Row, int, P], Item | None],
     *args: P.args,
     **kwargs: P.kwargs,
 ) -> None:
     """Count each ``(line, row)`` of a file with one record a row, and :func:`add_record` it.
 
-    The item is ``build(row, line, *args, **kwargs)``.
+    The item is ``build(row, line, *args, **kwargs)``; a row the reader could not read
+    (a RowError in its place) is rejected.
     """
     report = writer.report
     for line, row in rows:
         report.rows += 1
-        if isinstance(row, TruncatedRow):
-            report.reject(line=line, column=None, reason=TruncatedRow.reason)
+        if isinstance(row, RowError):
+            reject(report, line, row)
             continue
         add_record(writer, line, build, row, line, *args, **kwargs)
 

@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import IO, Any
 
 from ecomcrm.domain import (
     ECOMMERCE_EVENTS,
@@ -27,7 +27,7 @@ from ecomcrm.domain import (
     OrderLine,
     Refund,
 )
-from ecomcrm.errors import NotFoundError, ValidationError
+from ecomcrm.errors import EcomcrmError, NotFoundError, ValidationError
 from ecomcrm.io._common import (
     DEFAULT_BATCH_SIZE,
     BatchWriter,
@@ -39,25 +39,37 @@ from ecomcrm.io._common import (
     email_identity,
     merge_customer,
     parse_datetime,
+    parse_json,
     phone_identity,
     reject,
     source_name,
+    unexpected,
 )
+from ecomcrm.io._csvfile import open_text
 from ecomcrm.io._progress import ProgressOption, make_progress
 from ecomcrm.io._report import ImportReport
 from ecomcrm.storage._protocols import Store
 
 
 def read_json_lines(path: PathLike) -> Iterator[tuple[int, Any]]:
-    """``(line, value)`` for each non-blank line; a line that is not JSON yields a RowError."""
-    with open(path, encoding="utf-8-sig") as handle:
+    """``(line, value)`` for each non-blank line; a line that is not JSON yields a RowError.
+
+    The file is checked as :func:`~ecomcrm.io._csvfile.open_text` does (a directory, or
+    bytes that are not text, are a ValidationError before the first line is yielded).
+    """
+    handle = open_text(path)
+    return _json_lines(handle)
+
+
+def _json_lines(handle: IO[str]) -> Iterator[tuple[int, Any]]:
+    with handle:
         for number, text in enumerate(handle, start=1):
             if not text.strip():
                 continue
             try:
-                yield number, json.loads(text)
-            except json.JSONDecodeError as exc:
-                yield number, RowError(None, f"is not valid JSON ({exc.msg} at column {exc.colno})")
+                yield number, parse_json(text, None)
+            except RowError as exc:
+                yield number, exc
 
 
 def user_identity(user_id: str) -> Identity:
@@ -189,6 +201,17 @@ class EventStreamImporter:
             resolver.undo_record()
             reject(self.report, line, RowError.from_validation(exc))
             return
+        except EcomcrmError as exc:  # the store failed: the import stops
+            resolver.undo_record()
+            self.writer.stopped(exc, line)
+            raise
+        except MemoryError:
+            resolver.undo_record()
+            raise
+        except Exception as exc:  # a message no rule foresaw: rejected, the rest goes on
+            resolver.undo_record()
+            reject(self.report, line, unexpected(exc))
+            return
         except BaseException:
             resolver.undo_record()
             raise
@@ -196,7 +219,11 @@ class EventStreamImporter:
         if item is None:
             self.report.suppressed += 1
             return
-        self.writer.add(item)
+        try:
+            self.writer.add(item)
+        except BaseException as exc:
+            self.writer.stopped(exc, line)
+            raise
 
     def finish(self) -> ImportReport:
         """Write the last batch and return the report."""
@@ -218,7 +245,10 @@ class EventStreamImporter:
         anonymous_id = _text(msg.get("anonymousId"), "anonymousId")
         if user_id is None and anonymous_id is None:
             raise RowError("userId", "is missing and so is anonymousId", None)
-        traits = msg.get("traits") or (msg.get("context") or {}).get("traits") or {}
+        context = msg.get("context") or {}
+        if not isinstance(context, Mapping):
+            raise RowError("context", "must be an object", context)
+        traits = msg.get("traits") or context.get("traits") or {}
         if not isinstance(traits, Mapping):
             raise RowError("traits", "must be an object", traits)
         email = email_identity(str(traits.get("email") or ""), "traits.email")

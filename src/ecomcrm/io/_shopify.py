@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from ecomcrm.domain import (
     Address,
@@ -43,9 +43,10 @@ from ecomcrm.io._common import (
     parse_int,
     parse_order_status,
     phone_identity,
+    reject,
     source_name,
 )
-from ecomcrm.io._csvfile import Header, TruncatedRow, cell, open_text, read_groups, read_rows
+from ecomcrm.io._csvfile import Header, cell, open_text, read_groups, read_rows
 from ecomcrm.io._items import (
     add_customer_row,
     add_record,
@@ -252,17 +253,19 @@ def shopify_orders_part(
     with contextlib.closing(writer), open_text(path) as handle:
         _, groups = read_groups(handle, columns, wanted)
         for group in groups:
+            start, unread = group[0]
+            if isinstance(unread, RowError):  # a record that is not sound CSV
+                report.rows += 1
+                reject(report, start, unread)
+                continue
             cols = found[0]
             width = cols.width
-            for _, row in group:
+            rows = cast(list[tuple[int, list[str]]], group)
+            for _, row in rows:
                 if len(row) < width:
                     row.extend([""] * (width - len(row)))
             report.rows += len(group)
-            cut = [start for start, row in group if isinstance(row, TruncatedRow)]
-            if cut:
-                report.reject(line=cut[0], column=None, reason=TruncatedRow.reason)
-                continue
-            add_record(writer, group[0][0], _build_order, group, cols, resolver, id_prefix, report)
+            add_record(writer, start, _build_order, rows, cols, resolver, id_prefix, report)
     if part is not None and part.index >= 0:
         report.count(LEFT_FOR_CALLER, left)
     return writer.finish()
@@ -300,6 +303,14 @@ def _build_order(
     lines: list[OrderLine] = []
     for row_line, row in group:
         try:
+            row_currency = row[c.currency]
+            if row_currency and row_currency != currency:
+                raise RowError(
+                    "Currency",
+                    f"differs from the order's first row ({currency!r}): one order has one "
+                    "currency",
+                    row_currency,
+                )
             qty = parse_int(row[c.qty], "Lineitem quantity")
             price = parse_decimal(row[c.price], "Lineitem price")
             disc = parse_decimal(row[c.line_discount], "Lineitem discount", default=_ZERO)
@@ -387,6 +398,8 @@ def _build_order(
         raise RowError.from_validation(exc, column) from None
     item.order = order
     refunded = parse_decimal(first[c.refunded], "Refunded Amount", default=_ZERO)
+    if refunded > total:
+        raise RowError("Refunded Amount", f"is more than the order's Total ({total})", refunded)
     if refunded > 0:
         when = max(
             t

@@ -255,9 +255,15 @@ def _build(
         bad = {"total": "order_total", "currency": "order_currency"}.get(exc.field or "")
         raise RowError.from_validation(exc, bad) from None
     item.order = order
+    refunded = _ZERO
     for k, part in enumerate(p for p in get("refund_items").split(";") if p.strip()):
         fields = parse_pipe_fields(part)
         amount = abs(parse_decimal(fields.get("amount", ""), "refund_items.amount"))
+        refunded += amount
+        if refunded > total:
+            raise RowError(
+                "refund_items.amount", f"refunds more than the order_total ({total})", part
+            )
         when_text = fields.get("date", "")
         when = (
             parse_datetime(when_text, "refund_items.date", default_tz=zone)
