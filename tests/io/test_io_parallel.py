@@ -164,7 +164,7 @@ def test_a_failing_worker_stops_the_import_with_its_error(tmp_path: Path) -> Non
     from ecomcrm.io._shopify import _import_part
 
     store = ecomcrm.open_store(f"sqlite:///{tmp_path / 'crm.db'}")
-    with pytest.raises(StorageError, match="missing.csv.path: cannot be read"):
+    with pytest.raises(StorageError, match=r"missing\.csv\.path: cannot be read"):
         run_parallel(
             store, tmp_path / "missing.csv", _import_part, workers=2, progress=None,
             kind="shopify_orders", unit="orders", batch_size=100, id_prefix="",

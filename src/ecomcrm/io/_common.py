@@ -720,6 +720,7 @@ class BatchWriter:
             self._bulk.enter_context(bulk_load())
         self._closed = False
         self.written = 0  # records written by the batches committed so far
+        self._flushing_from: int | None = None  # first line of the batch being written
 
     def stopped(self, exc: BaseException, line: int) -> None:
         """Note on ``exc``, which ends the import at ``line``, what is stored and how to finish.
@@ -727,9 +728,10 @@ class BatchWriter:
         Batches are committed one by one, so the records of earlier batches stay; imports
         are idempotent, so importing the same file again finishes the job exactly.
         """
+        first = self._flushing_from or (self._items[0].line if self._items else line)
         exc.add_note(
-            f"The import of {self.report.source} stopped at line {line}: the "
-            f"{self.written} records of the batches before it are stored, the later ones are not. "
+            f"The import of {self.report.source} stopped at line {line}: the {self.written} "
+            f"records before line {first} are stored, the ones from line {first} on are not. "
             "Importing the same file again finishes it (stored records count as unchanged)."
         )
 
@@ -741,11 +743,10 @@ class BatchWriter:
 
     def finish(self) -> ImportReport:
         """Write what is left and settle the counts."""
-        line = self._items[0].line if self._items else 0
         try:
             self.flush()
         except BaseException as exc:
-            self.stopped(exc, line)
+            self.stopped(exc, self._flushing_from or 0)
             raise
         if self._settle_repeats and self._fresh and self._fresh_imported:
             created = self.store.orders.count() - self._orders_at_start
@@ -765,6 +766,7 @@ class BatchWriter:
         items, self._items = self._items, []
         if not items:
             return
+        self._flushing_from = items[0].line
         # New orders' rows are computed before the transaction, where the store offers it,
         # so other writers (a parallel import's workers) wait less for the write lock.
         prepare = getattr(self.store.orders, "prepare_many", None) if self._fresh else None
@@ -786,6 +788,7 @@ class BatchWriter:
             self._emit_warnings()
             self.resolver.batch_written()
         self.written += sum(counts.values())
+        self._flushing_from = None
         for name, n in counts.items():
             setattr(self.report, name, getattr(self.report, name) + n)
         self.progress.update(len(items))
