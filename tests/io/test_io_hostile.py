@@ -635,3 +635,18 @@ def test_a_file_cut_inside_a_character_is_refused(tmp_path: Path) -> None:
     path.write_bytes((DATA / "segment_events.jsonl").read_bytes() + b"\xc2")
     with pytest.raises(ValidationError, match="the last bytes at line 11"):
         import_segment_events(ecomcrm.open_store("memory://"), path)
+
+
+def test_an_unreadable_row_of_an_order_rejects_the_whole_order(
+    store: Store, tmp_path: Path
+) -> None:
+    # #1001 has two rows; its second one ends the file inside a quoted cell. Importing the
+    # first row alone would store an order missing a line.
+    lines = (DATA / "shopify_orders.csv").read_text().splitlines(keepends=True)[:3]
+    second = lines[2].split(",")
+    second[17] = '"Coffee Mug'
+    path = tmp_path / "orders.csv"
+    path.write_text("".join(lines[:2]) + ",".join(second))
+    report = import_shopify_orders(store, path)
+    assert (report.rows, report.read, report.imported, report.rejected) == (2, 1, 0, 1)
+    assert report.rejections[0].line == 3 and "never closed" in report.rejections[0].reason

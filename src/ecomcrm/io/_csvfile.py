@@ -201,8 +201,8 @@ def _next_record(
     if feed.ended and taken:
         return RowError(
             None,
-            f"has a quote that is never closed: the file ends inside a quoted cell "
-            f"(lines {start}-{last} were read as one record)",
+            f"has a quote that is never closed: the file ends inside a quoted field (cut "
+            f"short?) and lines {start}-{last} were read as one incomplete record",
             None,
         )
     if taken > 1:
@@ -311,8 +311,10 @@ def read_groups(
     commas), which is what makes one worker of a parallel import cheap on the others'
     rows. Groups, rows and line numbers are exactly those of :func:`read_rows` (records
     with quotes, even spanning lines, are parsed by the csv module; blank rows skipped).
-    A record that is not sound CSV is a group of its own, ``[(line, RowError)]``, taken
-    when ``wanted("")`` is (it has no probe cell to tell whose it is).
+    A record that is not sound CSV comes as a RowError in place of its cells: in the
+    current group when the cells before its first quote show the group's key, else as a
+    group of its own, ``[(line, RowError)]``, taken when ``wanted("")`` is (it has no
+    probe cell to tell whose it is).
     """
     feed = _Lines(iter(handle))
     header_lines = _record(feed)
@@ -340,6 +342,12 @@ def read_groups(
                 parsed = _next_record(reader, feed, start, width, ",")
                 line += feed.taken
                 if isinstance(parsed, RowError):
+                    # Its key, when the cells before the first quote show it: a bad row of
+                    # the current group spoils the group (an order missing a line).
+                    before = first[: first.find('"')].split(",")
+                    if len(before) > key + 1 and before[key] == current and group:
+                        group.append((start, parsed))
+                        continue
                     if group:
                         yield group
                         group = []

@@ -253,10 +253,11 @@ def shopify_orders_part(
     with contextlib.closing(writer), open_text(path) as handle:
         _, groups = read_groups(handle, columns, wanted)
         for group in groups:
-            start, unread = group[0]
-            if isinstance(unread, RowError):  # a record that is not sound CSV
-                report.rows += 1
-                reject(report, start, unread)
+            start = group[0][0]
+            unread = [(n, r) for n, r in group if isinstance(r, RowError)]
+            if unread:  # a row that is not sound CSV: the order cannot be read whole
+                report.rows += len(group)
+                reject(report, unread[0][0], unread[0][1])
                 continue
             cols = found[0]
             width = cols.width
