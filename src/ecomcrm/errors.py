@@ -117,12 +117,18 @@ class ExpressionError(ValidationError):
         column: 1-based column of the problem.
         suggestion: A close valid name ("did you mean ...").
 
+    Attributes:
+        reason: The message on one line, with the suggestion but without the position
+            and the caret lines (for a command line that prints the position itself).
+
     Example:
         >>> err = ExpressionError("unexpected ')'", source="a > )", line=1, column=5)
         >>> print(err)
         unexpected ')' at line 1, column 5
           a > )
               ^
+        >>> err.reason, err.line, err.column
+        ("unexpected ')'", 1, 5)
     """
 
     def __init__(
@@ -142,6 +148,7 @@ class ExpressionError(ValidationError):
         text = message
         if suggestion:
             text += f"; did you mean {suggestion!r}?"
+        self.reason = " ".join(text.split())
         if line is not None and column is not None:
             text += f" at line {line}, column {column}"
             if source is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import pickle
+import warnings
 from typing import Any
 
 import numpy as np
@@ -305,8 +306,9 @@ def test_limits_on_length_and_depth() -> None:
 
 
 def test_constant_overflow_is_an_expression_error() -> None:
-    with pytest.raises(ExpressionError, match="constant"):
-        compile_expression("date('9999-12-31') + 1000d > now", SCHEMA)
+    err = error_of("date('9999-12-31') + 1000d > now")
+    assert "out of range (years 1 to 9999)" in str(err)
+    assert (err.line, err.column) == (1, 20)
 
 
 def test_mask_checks_the_table() -> None:
@@ -347,3 +349,198 @@ def test_vector_string_and_tags_paths() -> None:
     assert check("starts_with(a, b)") == [True, False, False, False, True]
     assert check("contains(coalesce(a, 'c'), b)") == [True, False, True, False, True]
     assert check("len(a) > 1") == [False, True, False, False, True]
+
+
+# ------------------------------------------------------------------ extreme input (issue 14)
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "column"),
+    [
+        ("avg_gap > 1e400d", "duration 1e400d is too long", 11),
+        ("avg_gap > 99999999999999999999d", "duration 99999999999999999999d is too long", 11),
+        ("avg_gap < 3660001d", "is too long (the limit is 10,000 years)", 11),
+        ("avg_gap > " + "9" * 4300 + "d", "(4301 characters) is too long", 11),
+        ("created_at < now - " + "9" * 4300 + "mo", "(4302 characters) is too long", 20),
+        ("created_at < now - 10001y", "duration 10001y is too long", 20),
+        ("total_spent > " + "9" * 4300, "(4300 characters) is too large", 15),
+        ("total_spent > 1" + "0" * 400, "is too large", 15),
+        ("total_spent > 1e400", "number 1e400 is too large", 15),
+        ("total_spent > 1e99999999999999999999", "too large", 15),
+        ("total_spent > -1E+309", "too large", 16),
+        ("created_at > date('0001-01-01') - 1d", "out of range (years 1 to 9999)", 33),
+        ("created_at < date('9999-12-31T23:59:59.999999') + 1s", "out of range", 49),
+        ("created_at < date('9999-12-15') + 1mo", "out of range", 33),
+        ("created_at > date('0001-01-01') - 1y", "out of range", 33),
+        ("created_at > 1d + date('9999-12-31')", "out of range", 17),
+        (
+            "created_at > date('0001-01-01T00:00:00+14:00')",
+            "'0001-01-01T00:00:00+14:00' is out",
+            19,
+        ),
+        ("avg_gap > " + " + ".join(["3660000d"] * 30), "duration is out of range", None),
+    ],
+)
+def test_extreme_literals_and_constants_are_positioned_errors(
+    text: str, message: str, column: int | None
+) -> None:
+    err = error_of(text)
+    assert message in str(err)
+    assert err.line == 1
+    if column is not None:
+        assert err.column == column
+    assert "\n" not in err.reason  # one line for the command line
+    assert err.reason in str(err)
+
+
+def test_reason_is_the_message_on_one_line() -> None:
+    err = error_of("total_spnt > 1")
+    assert err.reason == "unknown field 'total_spnt'; did you mean 'total_spent'?"
+    assert (err.line, err.column) == (1, 1)
+
+
+def test_tiny_literals_underflow_to_zero() -> None:
+    assert both("total_spent * 1e-400 == 0", CUSTOMER)
+    assert both("avg_gap > 1e-400s", CUSTOMER)
+
+
+def test_date_arithmetic_leaving_the_range_is_null_at_run_time() -> None:
+    first = dt.datetime(1, 1, 1, tzinfo=UTC)
+    last = dt.datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
+    early = {**CUSTOMER, "created_at": first, "last_order_at": last}
+    assert both("created_at - 1d is null", early)
+    assert both("last_order_at + 1s is null", early)
+    assert both("last_order_at + 1mo is null and created_at - 1y is null", early)
+    assert both("1d + last_order_at is null", early)
+    assert not both("created_at - 1d < now", early)
+    assert not both("not (created_at - 1d < now)", early)
+    assert both("created_at + 1d > created_at", early)
+    # `now` at the edges of the range: constants that use it are null, not errors
+    assert both("now + 1d is null", CUSTOMER, now=last)
+    assert both("now - 1mo is null", CUSTOMER, now=first)
+    assert both("days_since(created_at) > 3652058", early, now=last)
+
+
+def test_durations_beyond_what_a_table_holds_are_null() -> None:
+    longest = dt.timedelta(microseconds=2**63 - 1)
+    record = {**CUSTOMER, "avg_gap": longest}
+    assert both("avg_gap + 1s is null", record)
+    assert both("avg_gap - 1s < avg_gap", record)
+    assert both("-avg_gap - 1s is null", record)
+    assert both("abs(-avg_gap) == avg_gap", record)
+    assert both("avg_gap / 1d > 106751991", record)
+    # Python's timedelta goes further than timedelta64[us]; a record may hold it
+    expr = compile_expression("avg_gap + avg_gap is null", SCHEMA)
+    assert expr.evaluate({"avg_gap": dt.timedelta(days=999_999_999)}) is True
+    assert compile_expression("-avg_gap is null", SCHEMA).evaluate({"avg_gap": dt.timedelta.max})
+
+
+def test_numbers_are_float64_in_both_backends() -> None:
+    big = {**CUSTOMER, "orders_count": 2**53 + 1}
+    # 2**53 + 1 is not a float64: it is 2**53 on both paths, in a record as in a table
+    assert both("orders_count == 9007199254740992", big)
+    assert both("orders_count == 9007199254740993", big)
+    assert not both("orders_count > 9007199254740992", big)
+    assert both("orders_count + 1 == orders_count", big)
+    odd = {**CUSTOMER, "orders_count": 2**52 + 1}
+    assert both("orders_count * 3 == 13510798882111492", odd)
+    assert both("orders_count in [4503599627370497]", odd)
+    extremes = {**CUSTOMER, "orders_count": -(2**63), "total_spent": 1e308}
+    assert both("-orders_count > 0 and abs(orders_count) > 9e18", extremes)
+    assert both(
+        "total_spent * 10 > 1e308 and total_spent * 10 - total_spent * 10 is null", extremes
+    )
+    assert both("9007199254740992 * 9007199254740992 * 9007199254740992 > 1e47", CUSTOMER)
+    value = compile_expression("orders_count + 1", SCHEMA).evaluate({"orders_count": 2})
+    assert value == 3.0
+    assert type(value) is float
+    assert compile_expression("len(email)", SCHEMA).evaluate({"email": "ab"}) == 2.0
+
+
+def test_numbers_in_records_may_be_decimals_but_not_strings() -> None:
+    from decimal import Decimal
+
+    expr = compile_expression("total_spent * 2 > 100.5", SCHEMA)
+    assert expr.evaluate({"total_spent": Decimal("50.5")}) is True
+    with pytest.raises(ExpressionError, match="wrong type"):
+        expr.evaluate({"total_spent": "50.5"})
+    with pytest.raises(ExpressionError, match="wrong type"):
+        expr.evaluate({"total_spent": 10**400})  # no float64 holds it
+
+
+def test_now_must_be_an_aware_datetime() -> None:
+    expr = compile_expression("last_order_at < now - 1d", SCHEMA)
+    table = FeatureTable.from_records([{"id": 1, **CUSTOMER}], SCHEMA)
+    for bad in (dt.datetime(2024, 1, 1), "2024-01-01", 5):
+        with pytest.raises(ExpressionError, match="aware datetime"):
+            expr.evaluate(CUSTOMER, now=bad)  # type: ignore[arg-type]
+        with pytest.raises(ExpressionError, match="aware datetime"):
+            expr.mask(table, now=bad)  # type: ignore[arg-type]
+    # an expression without time does not look at `now`
+    plain = compile_expression("total_spent > 1", SCHEMA)
+    assert plain.mask(table, now="whatever").tolist() == [True]  # type: ignore[arg-type]
+
+
+EDGE = np.iinfo(np.int64).max
+
+
+def _edge_table() -> FeatureTable:
+    """Values numpy holds but no Python record can: datetimes and durations at int64's edges."""
+    return FeatureTable(
+        np.arange(5),
+        {
+            "total_spent": np.array([np.inf, -np.inf, np.nan, -0.0, 1e308]),
+            "orders_count": np.array([EDGE, -EDGE - 1, 0, 2**53 + 1, 1], dtype=np.int64),
+            "last_order_at": np.array([EDGE, -EDGE, EDGE - 1, 0, 1], dtype=np.int64).view(
+                "datetime64[us]"
+            ),
+            "created_at": np.array([-EDGE, EDGE, 1, -(2**62), 0], dtype=np.int64).view(
+                "datetime64[us]"
+            ),
+            "avg_gap": np.array([EDGE, -EDGE, -EDGE - 1, 2**62, 1], dtype=np.int64).view(
+                "timedelta64[us]"
+            ),
+        },
+        {
+            "total_spent": "number",
+            "orders_count": "integer",
+            "last_order_at": "datetime",
+            "created_at": "datetime",
+            "avg_gap": "duration",
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("last_order_at - created_at is null", [True, True, False, False, False]),
+        ("last_order_at + avg_gap is null", [True, True, True, True, False]),
+        ("avg_gap + avg_gap is null", [True, True, True, True, False]),
+        ("avg_gap - avg_gap == 0s", [True, True, False, True, True]),
+        ("last_order_at + 1mo is null", [True, True, True, False, False]),
+        ("created_at - 1y is null", [True, True, False, True, False]),
+        ("days_since(last_order_at) is null", [False, True, False, False, False]),
+        ("hours_since(created_at) > 0", [False, False, True, True, True]),
+        ("(last_order_at - created_at) / avg_gap > 0", [False, False, False, True, True]),
+        ("orders_count * orders_count > 8e37", [True, True, False, False, False]),
+        ("orders_count == 9223372036854775807", [True, False, False, False, False]),
+        ("orders_count % 2 == 0 or total_spent % 2 is null", [True, True, True, True, False]),
+        ("total_spent - total_spent is null", [True, True, True, False, False]),
+        ("abs(avg_gap) > 1d and -avg_gap < 0s", [True, False, False, True, False]),
+        ("min(last_order_at, created_at) < now", [True, True, True, True, True]),
+        ("last_order_at in [date('1970-01-01')]", [False, False, False, True, False]),
+    ],
+)
+def test_mask_on_values_at_the_edges_of_int64_never_raises_or_wraps(
+    text: str, expected: list[bool]
+) -> None:
+    table = _edge_table()
+    expr = compile_expression(text, table.schema)
+    # pytest turns numpy's RuntimeWarnings into errors here (-W error below)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for now in (NOW, dt.datetime(1, 1, 1, tzinfo=UTC), dt.datetime(9999, 12, 31, tzinfo=UTC)):
+            mask = expr.mask(table, now=now)
+            if now is NOW:
+                assert mask.tolist() == expected

@@ -253,8 +253,14 @@ class _Checker:
             raise self.error(arg, f"not an ISO date or datetime: {text!r}") from None
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)
+        try:
+            value = value.astimezone(dt.UTC)
+        except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+            raise self.error(
+                arg, f"date {text!r} is out of range (years 1 to 9999 in UTC)"
+            ) from None
         arg.ty = Ty.STRING
-        node.args = (Literal(arg.pos, value.astimezone(dt.UTC), Ty.DATETIME),)
+        node.args = (Literal(arg.pos, value, Ty.DATETIME),)
         node.args[0].ty = Ty.DATETIME
         return Ty.DATETIME
 

@@ -12,9 +12,12 @@ from numpy.typing import NDArray
 
 from ecomcrm.errors import ExpressionError
 from ecomcrm.segments._ast import (
+    Arith,
+    Call,
     Field,
     ListLit,
     Literal,
+    Neg,
     Node,
     Now,
     uses_now,
@@ -50,13 +53,48 @@ def _fold(node: Node, source: str) -> Node:
     try:
         value = function({}, None)
     except (TypeError, ArithmeticError, ValueError) as exc:
-        line, col = line_col(source, node.pos)
-        raise ExpressionError(
-            f"cannot compute this constant: {exc}", source=source, line=line, column=col
-        ) from None
+        raise _error(source, node, f"cannot compute this constant: {exc}") from None
+    if value is None and _out_of_range(node):
+        raise _error(source, node, _RANGE_MESSAGE[node.ty])
+    if node.ty is Ty.NUMBER and type(value) is int:
+        value = float(value)  # numbers are float64: 2**53 + 1 folds as the vector adds it
     folded = Literal(node.pos, value, node.ty if value is not None else Ty.NULL)
     folded.ty = node.ty
     return folded
+
+
+_RANGE_MESSAGE = {
+    Ty.DATETIME: "this date is out of range (years 1 to 9999)",
+    Ty.DURATION: "this duration is out of range (at most about 292,000 years)",
+}
+
+
+def _out_of_range(node: Node) -> bool:
+    """True when date or duration arithmetic on non-null constants gave null.
+
+    At run time such a result is null (like a division by zero); written with constants
+    only it is a mistake in the expression, reported where it is.
+    """
+    if node.ty not in _RANGE_MESSAGE or not isinstance(node, Arith | Neg | Call):
+        return False
+    if isinstance(node, Call) and node.name != "abs":
+        return False
+    return not any(isinstance(c, Literal) and c.value is None for c in node.children())
+
+
+def _check_now(now: object, source: str) -> None:
+    """Raise unless ``now`` is an aware datetime (for an expression that uses time)."""
+    if now is None:
+        raise ExpressionError("this expression uses time: pass now=<aware datetime>", source=source)
+    if not isinstance(now, dt.datetime) or now.utcoffset() is None:
+        raise ExpressionError(
+            f"must be an aware datetime, not {now!r:.60}", source=source, field="now"
+        )
+
+
+def _error(source: str, node: Node, message: str) -> ExpressionError:
+    line, col = line_col(source, node.pos)
+    return ExpressionError(message, source=source, line=line, column=col)
 
 
 _EVALUATE_DOC = """evaluate(record, now=None): evaluate the expression for one record.
@@ -155,6 +193,8 @@ class Expression:
 
     def _evaluate_slow(self, record: Mapping[str, Any], now: dt.datetime | None) -> Any:
         """Null-checking evaluation (a null met by the fast path, or a missing key)."""
+        if self.uses_now:
+            _check_now(now, self.source)
         filled = {name: record.get(name) for name in self.fields}
         try:
             return self._safe(filled, now)
@@ -196,10 +236,10 @@ class Expression:
         """
         if self.type != "bool":
             raise ExpressionError(f"{self.source!r} is a {self.type}, not a condition")
-        if self.uses_now and now is None:
-            raise ExpressionError(
-                "this expression uses time: pass now=<aware datetime>", source=self.source
-            )
+        if self.uses_now:
+            _check_now(now, self.source)
+        else:
+            now = None  # not used: whatever was passed is not looked at
         for name in self.fields:
             kind = table.schema.get(name)
             if kind is None:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import numbers
 from collections.abc import Callable, Collection
+from decimal import Decimal
 from typing import Any
 
+from ecomcrm.segments._durations import MAX_DURATION
 from ecomcrm.segments._types import Ty
 
 _DAY = dt.timedelta(days=1)
@@ -27,6 +30,22 @@ def norm(value: Any) -> Any:
     if isinstance(value, float) and value != value:
         return None
     return value
+
+
+def num(value: Any) -> float | None:
+    """A number field's value as a float64, the type of every number in the language.
+
+    Integers become floats here (and in the vector backend's columns), so a record and a
+    table row give the same answers beyond 2**53; ``None`` stays ``None``.
+
+    Raises:
+        TypeError: A value that is not a number (a string, a list).
+    """
+    if value is None or type(value) is float:
+        return value
+    if isinstance(value, numbers.Real | Decimal):
+        return float(value)
+    raise TypeError(f"expected a number, got {type(value).__name__} {value!r:.40}")
 
 
 def b3(value: Any) -> bool | None:
@@ -95,8 +114,13 @@ def isnull3(value: Any) -> bool:
 
 
 def neg(value: Any) -> Any:
-    """Unary minus, null-propagating."""
-    return None if isnull(value) else -value
+    """Unary minus, null-propagating (a duration that has no negative gives null)."""
+    if isnull(value):
+        return None
+    try:
+        return -value
+    except OverflowError:  # -timedelta.max
+        return None
 
 
 def lower(value: str | None) -> str | None:
@@ -143,24 +167,37 @@ def ends_with(value: Any, suffix: Any) -> bool | None:
     return bool(value.endswith(suffix))
 
 
-def length(value: Any) -> int | None:
-    """Length of a string."""
-    return None if isnull(value) else len(value)
+def length(value: Any) -> float | None:
+    """Length of a string (a number, so a float)."""
+    return None if isnull(value) else float(len(value))
 
 
-def length_tags(value: Collection[str] | None) -> int:
+def length_tags(value: Collection[str] | None) -> float:
     """Number of tags (a null list has none)."""
-    return len(value or ())
+    return float(len(value or ()))
+
+
+def _micros(value: dt.timedelta) -> int:
+    return (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
+
+
+def td_ratio(a: dt.timedelta, b: dt.timedelta) -> float:
+    """``a / b`` as numpy divides ``timedelta64[us]``: both as float64 microseconds.
+
+    Python's ``timedelta / timedelta`` rounds once, numpy twice beyond 2**53 us (285
+    years); dividing the way numpy does keeps the two backends equal to the last bit.
+    """
+    return float(_micros(a)) / float(_micros(b))
 
 
 def days_since(value: dt.datetime | None, now: dt.datetime) -> float | None:
     """Days (fractional) from ``value`` to ``now``."""
-    return None if value is None else (now - value) / _DAY
+    return None if value is None else td_ratio(now - value, _DAY)
 
 
 def hours_since(value: dt.datetime | None, now: dt.datetime) -> float | None:
     """Hours (fractional) from ``value`` to ``now``."""
-    return None if value is None else (now - value) / _HOUR
+    return None if value is None else td_ratio(now - value, _HOUR)
 
 
 def coalesce(*values: Any) -> Any:
@@ -172,8 +209,13 @@ def coalesce(*values: Any) -> Any:
 
 
 def absolute(value: Any) -> Any:
-    """Absolute value of a number or duration."""
-    return None if isnull(value) else abs(value)
+    """Absolute value of a number or duration (a duration that has none gives null)."""
+    if isnull(value):
+        return None
+    try:
+        return abs(value)
+    except OverflowError:  # abs(timedelta.min)
+        return None
 
 
 def minimum(*values: Any) -> Any:
@@ -202,6 +244,48 @@ def sub_null(a: Any, b: Any) -> Any:
     return None if isnull(a) or isnull(b) else a - b
 
 
+def dt_add(a: Any, b: Any) -> Any:
+    """``datetime + duration`` (either order); null when it leaves years 1 to 9999."""
+    if a is None or b is None:
+        return None
+    try:
+        return a + b
+    except OverflowError:
+        return None
+
+
+def dt_sub(a: Any, b: Any) -> Any:
+    """``datetime - duration``; null when it leaves years 1 to 9999."""
+    if a is None or b is None:
+        return None
+    try:
+        return a - b
+    except OverflowError:
+        return None
+
+
+def td_add(a: Any, b: Any) -> Any:
+    """``duration + duration``; null beyond :data:`MAX_DURATION` (what a table holds)."""
+    if a is None or b is None:
+        return None
+    try:
+        out = a + b
+    except OverflowError:
+        return None
+    return out if -MAX_DURATION <= out <= MAX_DURATION else None
+
+
+def td_sub(a: Any, b: Any) -> Any:
+    """``duration - duration``; null beyond :data:`MAX_DURATION` (what a table holds)."""
+    if a is None or b is None:
+        return None
+    try:
+        out = a - b
+    except OverflowError:
+        return None
+    return out if -MAX_DURATION <= out <= MAX_DURATION else None
+
+
 def mul_null(a: Any, b: Any) -> Any:
     """``a * b`` with nulls."""
     return None if isnull(a) or isnull(b) else a * b
@@ -211,6 +295,8 @@ def div_null(a: Any, b: Any) -> Any:
     """``a / b`` with nulls; division by zero gives null."""
     if isnull(a) or isnull(b) or not b:
         return None
+    if isinstance(a, dt.timedelta) and isinstance(b, dt.timedelta):
+        return td_ratio(a, b)
     return a / b
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 
 from ecomcrm.errors import ExpressionError
@@ -58,6 +59,13 @@ _MISTAKES = {
     ".": "there is no attribute access; refer to fields by name",
 }
 _MAX_INT = 2**53
+
+#: Longest duration literal: 10,000 years of 366 days (microseconds).
+MAX_DURATION_LITERAL_US = 10_000 * 366 * FIXED_UNITS["d"]
+#: Longest calendar duration literal: 10,000 years (months).
+MAX_MONTHS_LITERAL = 12 * 10_000
+_TOO_MANY_MONTHS = MAX_MONTHS_LITERAL + 1
+_LIMIT_HINT = " (the limit is 10,000 years)"
 
 
 def line_col(source: str, pos: int) -> tuple[int, int]:
@@ -169,38 +177,60 @@ def _number(source: str, i: int, tokens: list[Token]) -> int:
     unit = source[unit_start:i]
     if unit:
         if unit in FIXED_UNITS:
-            micros = round(float(digits) * FIXED_UNITS[unit])
-            if abs(micros) > 10_000 * 366 * FIXED_UNITS["d"]:
-                raise error_at(source, start, f"duration {digits}{unit} is too long")
-            tokens.append(Token(Tok.DURATION, source[start:i], ("us", micros), start))
+            micros = float(digits) * FIXED_UNITS[unit]  # inf when the number overflows
+            if not micros <= MAX_DURATION_LITERAL_US:
+                raise error_at(
+                    source, start, f"duration {_shown(digits + unit)} is too long{_LIMIT_HINT}"
+                )
+            tokens.append(Token(Tok.DURATION, source[start:i], ("us", round(micros)), start))
             return i
         if unit in CALENDAR_UNITS:
             if is_float:
                 raise error_at(
-                    source, start, f"calendar durations take whole numbers, not {digits}{unit}"
+                    source,
+                    start,
+                    f"calendar durations take whole numbers, not {_shown(digits + unit)}",
                 )
-            months = int(digits) * CALENDAR_UNITS[unit]
-            if months > 12 * 10_000:
-                raise error_at(source, start, f"duration {digits}{unit} is too long")
+            # bounded before int(): Python refuses to convert strings of 4,300+ digits
+            months = int(digits) * CALENDAR_UNITS[unit] if len(digits) <= 7 else _TOO_MANY_MONTHS
+            if months > MAX_MONTHS_LITERAL:
+                raise error_at(
+                    source, start, f"duration {_shown(digits + unit)} is too long{_LIMIT_HINT}"
+                )
             tokens.append(Token(Tok.DURATION, source[start:i], ("months", months), start))
             return i
         raise error_at(
             source,
             unit_start,
-            f"unknown duration unit {unit!r}; use s, m, h, d, w, mo or y",
+            f"unknown duration unit {_shown(unit)!r}; use s, m, h, d, w, mo or y",
         )
     value: int | float
-    if is_float:
-        value = float(digits)
+    if is_float or len(digits) > 16:
+        # float() has no digit limit (int() has one of 4,300 digits) and works in linear time
+        value = _finite(source, start, digits)
     else:
-        if len(digits) > 30:
-            value = float(digits)
-        else:
-            value = int(digits)
-            if value > _MAX_INT:
-                value = float(value)
+        value = int(digits)
+        if value > _MAX_INT:
+            value = float(value)
     tokens.append(Token(Tok.NUMBER, digits, value, start))
     return i
+
+
+def _shown(text: str) -> str:
+    """``text`` shortened for a message (a literal may be thousands of digits long)."""
+    return text if len(text) <= 40 else f"{text[:20]}...{text[-10:]} ({len(text)} characters)"
+
+
+def _finite(source: str, start: int, digits: str) -> float:
+    """The value of a number literal; an ExpressionError when it overflows a float64."""
+    value = float(digits)
+    if not math.isfinite(value):
+        raise error_at(
+            source,
+            start,
+            f"number {_shown(digits)} is too large (the largest number is about 1.8e308)",
+        )
+    return value
 
 
 def _string(source: str, i: int, tokens: list[Token]) -> int:

@@ -45,8 +45,9 @@ from ecomcrm.segments._ast import (
     Node,
     Not,
     Now,
+    uses_now,
 )
-from ecomcrm.segments._durations import add_months
+from ecomcrm.segments._durations import add_months_or_null
 from ecomcrm.segments._types import Ty
 
 _SAFE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -69,7 +70,12 @@ _HELPERS: dict[str, object] = {
     "_mul": fn.mul_null,
     "_div": fn.div_null,
     "_mod": fn.mod_null,
-    "_add_months": add_months,
+    "_add_months": add_months_or_null,
+    "_num": fn.num,
+    "_dt_add": fn.dt_add,
+    "_dt_sub": fn.dt_sub,
+    "_td_add": fn.td_add,
+    "_td_sub": fn.td_sub,
     "_contains": fn.contains,
     "_contains_tags": fn.contains_tags,
     "_len": fn.length,
@@ -156,6 +162,13 @@ class _Gen:
                 raise AssertionError(node.name)
             if node.ty is Ty.BOOL:
                 return f"_b3(r[{node.name!r}])"
+            if node.ty is Ty.NUMBER:
+                # numbers are float64 in both backends: an int becomes a float here. The
+                # fast path multiplies by 1.0 (None, a string or a Decimal raise TypeError
+                # and fall back to _num, which takes Decimals and rejects strings)
+                if self.fast:
+                    return f"(r[{node.name!r}] * 1.0)"
+                return f"_num(r[{node.name!r}])"
             return f"r[{node.name!r}]"
         if isinstance(node, Now):
             return "now"
@@ -196,6 +209,14 @@ class _Gen:
             return f"(None if ({a} := {self.V(dt_node)}) is None else _add_months({a}, {count}))"
         if node.op in ("/", "%"):
             helper = "_div" if node.op == "/" else "_mod"
+            return f"{helper}({self.V(left)}, {self.V(right)})"
+        if node.ty is Ty.DURATION and left.ty is Ty.DURATION:
+            # a sum of durations may pass what a table holds without raising: checked always
+            helper = "_td_add" if node.op == "+" else "_td_sub"
+            return f"{helper}({self.V(left)}, {self.V(right)})"
+        if node.ty is Ty.DATETIME and not self.fast:
+            # leaving years 1-9999 raises OverflowError: the fast path falls back to this
+            helper = "_dt_add" if node.op == "+" else "_dt_sub"
             return f"{helper}({self.V(left)}, {self.V(right)})"
         a, b = self.var(), self.var()
         checks = []
@@ -355,8 +376,10 @@ def compile_scalar(
     if fallback is None:
         source = "".join(gen.defs) + f"def _fn(r, now):\n    return {body}\n"
     else:
+        # an expression that uses time and got no `now` goes to the fallback, which says so
+        guard = "    if now is None:\n        return _fallback(r, now)\n" if uses_now(root) else ""
         source = "".join(gen.defs) + (
-            "def _fn(r, now=None):\n"
+            f"def _fn(r, now=None):\n{guard}"
             f"    try:\n        return {body}\n"
             "    except _RECOVER:\n        return _fallback(r, now)\n"
         )

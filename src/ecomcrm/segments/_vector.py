@@ -34,7 +34,12 @@ from ecomcrm.segments._ast import (
     Not,
     walk,
 )
-from ecomcrm.segments._durations import add_months_array, to_datetime64, to_timedelta64
+from ecomcrm.segments._durations import (
+    add_months_array,
+    checked_add_array,
+    to_datetime64,
+    to_timedelta64,
+)
 from ecomcrm.segments._features import FeatureTable, StringColumn, TagsColumn
 from ecomcrm.segments._scalar import compile_scalar
 from ecomcrm.segments._types import Ty
@@ -284,6 +289,11 @@ class _Compiler:
         if isinstance(node, Field):
             name = node.name
 
+            if node.ty is Ty.NUMBER:
+                # numbers are float64 (the scalar backend turns ints into floats too), so
+                # an int64 column beyond 2**53 compares and adds as it does in a record
+                return lambda ctx: _float(ctx.table.column(name))
+
             def field(ctx: Ctx) -> Any:
                 col = ctx.table.column(name)
                 if isinstance(col, StringColumn):
@@ -311,6 +321,11 @@ class _Compiler:
         a_fn, b_fn = self.V(left), self.V(right)
         op = node.op
         numeric = node.ty is Ty.NUMBER and left.ty is Ty.NUMBER
+        if node.ty in (Ty.DATETIME, Ty.DURATION):
+            # numpy wraps datetime64/timedelta64 around on overflow: checked, NaT instead
+            kind = "M" if node.ty is Ty.DATETIME else "m"
+            subtract = op == "-"
+            return lambda ctx: checked_add_array(a_fn(ctx), b_fn(ctx), subtract=subtract, kind=kind)
 
         def run(ctx: Ctx) -> Any:
             a, b = a_fn(ctx), b_fn(ctx)
@@ -468,7 +483,9 @@ class _Compiler:
             return str_len
         if name in ("days_since", "hours_since"):
             unit = _US_PER_DAY if name == "days_since" else _US_PER_HOUR
-            return lambda ctx: (ctx.now64 - args[0](ctx)) / unit
+            return lambda ctx: (
+                checked_add_array(ctx.now64, args[0](ctx), subtract=True, kind="m") / unit
+            )
         if name == "abs":
             return lambda ctx: np.abs(args[0](ctx))
         if name in ("min", "max"):
