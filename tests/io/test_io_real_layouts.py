@@ -204,6 +204,19 @@ def test_generic_events_and_customers_accept_a_phone_column_alone(tmp_path: Path
     assert [e.name for e in store.events.for_customer(rahim.id)] == ["App Opened"]
 
 
+def test_generic_customers_accept_a_phone_column_alone() -> None:
+    store = ecomcrm.open_store("memory://")
+    report = import_generic(
+        store, DATA / "shopify_customers_legacy.csv", kind="customers",
+        mapping={"phone": "Phone", "first_name": "First Name", "last_name": "Last Name"},
+        exported_at=datetime(2024, 6, 1, tzinfo=UTC),
+    )  # fmt: skip
+    sipho = store.customers.find_by_identity(Identity.phone("+27825550143"))
+    assert sipho is not None and sipho.full_name == "Sipho Dlamini"
+    assert report.imported == store.customers.count() == 1
+    assert {r.column for r in report.rejections} == {"Phone"}
+
+
 # --- statuses ----------------------------------------------------------------------------------
 
 
@@ -318,6 +331,30 @@ def test_an_order_event_does_not_overwrite_the_shops_own_order(tmp_path: Path) -
     report = import_segment_events(store, path)
     assert store.orders.get("#1001") == shop_order
     assert report.extra["orders_already_known"] == 1 and report.imported == 1
+
+
+def test_a_rejected_message_creates_nobody_and_links_nothing(tmp_path: Path) -> None:
+    base = {"type": "track", "userId": "u-7", "anonymousId": "a-7",
+            "context": {"traits": {"email": "kim@example.com"}}}  # fmt: skip
+    bad = {**base, "event": "Order Completed", "messageId": "m-1",
+           "timestamp": "2024-05-01T10:00:00Z",
+           "properties": {"order_id": "R-1", "currency": "USD",
+                          "products": [{"sku": "A", "price": "free"}]}}  # fmt: skip
+    visit = {"type": "track", "event": "Product Viewed", "anonymousId": "a-7",
+             "messageId": "m-0", "timestamp": "2024-05-01T09:00:00Z"}  # fmt: skip
+    good = {**base, "event": "Product Viewed", "messageId": "m-2",
+            "timestamp": "2024-05-02T10:00:00Z"}  # fmt: skip
+    path = tmp_path / "events.jsonl"
+    path.write_text(json.dumps(bad) + "\n")
+    store = ecomcrm.open_store("memory://")
+    report = import_segment_events(store, path)
+    assert report.rejected == 1 and report.rejections[0].column == "properties.products[0].price"
+    assert store.customers.count() == 0
+    path.write_text("\n".join(json.dumps(m) for m in (visit, bad, good)) + "\n")
+    store = ecomcrm.open_store("memory://")
+    import_segment_events(store, path)
+    # the valid message still links the visitor, whose earlier visit becomes the person's
+    assert [e.name for e in store.events.for_customer("u-7")] == ["Product Viewed"] * 2
 
 
 # --- repeated order ids ---------------------------------------------------------------------

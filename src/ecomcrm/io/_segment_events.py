@@ -113,19 +113,20 @@ def standard_name(name: str) -> str:
     return _STANDARD.get(" ".join(stripped.replace("_", " ").lower().split()), stripped)
 
 
-def _amount(props: Mapping[str, Any], key: str) -> Decimal | None:
+def _amount(props: Mapping[str, Any], key: str, where: str = "properties") -> Decimal | None:
     """A money property as a Decimal (None when absent); RowError when it is not a number."""
     value = props.get(key)
     if value is None or value == "":
         return None
+    column = f"{where}.{key}"
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise RowError(f"properties.{key}", "must be a number", value)
+        raise RowError(column, "must be a number", value)
     try:
         amount = Decimal(str(value))
     except InvalidOperation:
-        raise RowError(f"properties.{key}", "must be a number", value) from None
+        raise RowError(column, "must be a number", value) from None
     if not amount.is_finite():
-        raise RowError(f"properties.{key}", "must be a finite number", value)
+        raise RowError(column, "must be a finite number", value)
     return amount
 
 
@@ -175,6 +176,11 @@ class EventStreamImporter:
             batch_size=batch_size,
         )
         self._linked: set[str] = set()
+        # What the message being read would remember, kept once it is queued (a rejected
+        # message leaves no trace): links made, the order created, its messageId's digest.
+        self._staged_links: list[str] = []
+        self._staged_order: tuple[str, tuple[str, Decimal, str, datetime]] | None = None
+        self._staged_message: tuple[int, str, str] | None = None
 
     def handle(self, line: int, message: Any) -> None:
         """Import one message, or reject it with its reason."""
@@ -195,10 +201,12 @@ class EventStreamImporter:
             item = self._item(line, message)
         except RowError as exc:
             resolver.undo_record()  # a rejected message creates nobody
+            self._unstage()
             reject(self.report, line, exc)
             return
         except ValidationError as exc:
             resolver.undo_record()
+            self._unstage()
             reject(self.report, line, RowError.from_validation(exc))
             return
         except EcomcrmError as exc:  # the store failed: the import stops
@@ -214,8 +222,10 @@ class EventStreamImporter:
             return
         except BaseException:
             resolver.undo_record()
+            self._unstage()
             raise
         resolver.end_record()
+        self._commit_staged()
         if item is None:
             self.report.suppressed += 1
             return
@@ -224,6 +234,33 @@ class EventStreamImporter:
         except BaseException as exc:
             self.writer.stopped(exc, line)
             raise
+
+    def _unstage(self) -> None:
+        self._staged_links.clear()
+        self._staged_order = None
+        self._staged_message = None
+
+    def _commit_staged(self) -> None:
+        if len(self._linked) > 200_000:
+            self._linked.clear()
+        self._linked.update(self._staged_links)
+        if self._staged_order is not None:
+            if len(self._orders) > 200_000:
+                self._orders.clear()
+            order_id, facts = self._staged_order
+            self._orders[order_id] = facts
+        if self._staged_message is not None:
+            line, message_id, digest = self._staged_message
+            if len(self._message_ids) > 200_000:
+                self._message_ids.clear()
+            first = self._message_ids.setdefault(message_id, digest)
+            if first != digest:
+                self.report.count("message_ids_reused")
+                self.report.warn(
+                    line=line, column="messageId", value=message_id,
+                    reason="was used before in this file by a different message; both are kept",
+                )  # fmt: skip
+        self._unstage()
 
     def finish(self) -> ImportReport:
         """Write the last batch and return the report."""
@@ -274,9 +311,7 @@ class EventStreamImporter:
                 if owner is None or owner != customer_id:
                     item.links.append((customer_id, anon))
                     self.resolver.remember_identity(anon, customer_id)
-                if len(self._linked) > 200_000:
-                    self._linked.clear()
-                self._linked.add(key)
+                self._staged_links.append(key)
         if kind == "identify":
             if item.customer_state is None:
                 # an anonymous identify only carries traits we cannot attach to anyone yet
@@ -296,15 +331,7 @@ class EventStreamImporter:
             # reuses the messageId (some SDKs do) is another event, kept and reported.
             digest = _digest(msg, name, at, _json_safe(properties))
             fields["id"] = f"{self.id_prefix}{message_id}:{digest}"
-            first = self._message_ids.setdefault(message_id, digest)
-            if first != digest:
-                self.report.count("message_ids_reused")
-                self.report.warn(
-                    line=line, column="messageId", value=message_id,
-                    reason="was used before in this file by a different message; both are kept",
-                )  # fmt: skip
-            if len(self._message_ids) > 200_000:
-                self._message_ids.clear()
+            self._staged_message = (line, message_id, digest)
         if self.orders and name in ("Order Completed", "Order Refunded"):
             if customer_id is None:
                 self.report.count("orders_without_customer")
@@ -363,7 +390,7 @@ class EventStreamImporter:
             column = f"properties.products[{k}]"
             if not isinstance(product, Mapping):
                 raise RowError(column, "must be an object", product)
-            price = _amount(product, "price")
+            price = _amount(product, "price", column)
             if price is None:
                 raise RowError(column + ".price", "is missing", None)
             qty = product.get("quantity", 1)
@@ -419,9 +446,7 @@ class EventStreamImporter:
             raise RowError.from_validation(exc, bad) from None
         item.order = order
         self.resolver.seen_at(item, customer_id, at)
-        if len(self._orders) > 200_000:
-            self._orders.clear()
-        self._orders[order_id] = (customer_id, order.total, order.currency, at)
+        self._staged_order = (order_id, (customer_id, order.total, order.currency, at))
 
     def _refund(
         self, item: Item, at: datetime, props: Mapping[str, Any], refund_key: str | None
@@ -446,7 +471,7 @@ class EventStreamImporter:
                 for product in products:
                     if isinstance(product, Mapping):
                         qty = product.get("quantity", 1)
-                        price = _amount(product, "price") or Decimal(0)
+                        price = _amount(product, "price", "properties.products[]") or Decimal(0)
                         amount += price * (qty if isinstance(qty, int) else 1)
             else:
                 amount = order_total
