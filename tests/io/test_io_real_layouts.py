@@ -16,6 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ecomcrm
 from ecomcrm.domain import Identity, OrderStatus
@@ -420,3 +422,39 @@ def test_a_woocommerce_file_cut_inside_a_quoted_field_rejects_its_last_record(
     truncated = [r for r in report.rejections if "quoted field" in r.reason]
     assert [r.line for r in truncated] == [len(lines)]
     assert report.read == len(lines) - 1
+
+
+# --- property: people are exactly those with an accepted record -----------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["17850", "13047", "12583", "", "14688"]),
+            st.integers(min_value=-3, max_value=3),
+            st.sampled_from(["2.55", "0.00", "-1.00", "x"]),
+        ),
+        min_size=1,
+        max_size=25,
+    ),
+    st.sampled_from([1, 3, 1000]),
+)
+def test_people_are_exactly_those_with_an_accepted_invoice(
+    rows: list[tuple[str, int, str]], batch_size: int
+) -> None:
+    import tempfile
+
+    lines = ["InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"]
+    for k, (customer, qty, price) in enumerate(rows):
+        lines.append(f"{536365 + k},85123A,HEART,{qty},12/1/2010 8:26,{price},{customer},UK")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "retail.csv"
+        path.write_text("\n".join(lines) + "\n")
+        store = ecomcrm.open_store("memory://")
+        report = import_generic(
+            store, path, kind="orders", currency="GBP", mapping=UCI_MAPPING, batch_size=batch_size
+        )
+    accepted = {c for c, q, p in rows if c and q >= 0 and p in ("2.55", "0.00")}
+    assert {c.id for c in store.customers.iterate()} == accepted
+    assert report.imported + report.rejected == len(rows)
