@@ -170,3 +170,14 @@ def test_a_failing_worker_stops_the_import_with_its_error(tmp_path: Path) -> Non
             kind="shopify_orders", unit="orders", batch_size=100, id_prefix="",
         )  # fmt: skip
     store.close()
+
+
+def test_a_file_that_is_not_text_is_refused_before_workers_start(tmp_path: Path) -> None:
+    from ecomcrm.errors import ValidationError
+
+    store = ecomcrm.open_store(f"sqlite:///{tmp_path / 'crm.db'}")
+    path = tmp_path / "orders.csv"
+    path.write_bytes("Name,Email\n#1,zoë@example.com\n".encode("latin-1"))
+    with pytest.raises(ValidationError, match="byte 0xeb at line 2, column 6"):
+        import_shopify_orders(store, path, workers=2)
+    store.close()

@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import IO, Any
 
 from ecomcrm.domain import (
@@ -39,6 +39,8 @@ from ecomcrm.io._common import (
     email_identity,
     merge_customer,
     parse_datetime,
+    parse_decimal,
+    parse_int,
     parse_json,
     phone_identity,
     reject,
@@ -121,13 +123,7 @@ def _amount(props: Mapping[str, Any], key: str, where: str = "properties") -> De
     column = f"{where}.{key}"
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise RowError(column, "must be a number", value)
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        raise RowError(column, "must be a number", value) from None
-    if not amount.is_finite():
-        raise RowError(column, "must be a finite number", value)
-    return amount
+    return parse_decimal(str(value), column)
 
 
 def _digest(msg: Mapping[str, Any], name: str, at: datetime, properties: Any) -> str:
@@ -394,8 +390,9 @@ class EventStreamImporter:
             if price is None:
                 raise RowError(column + ".price", "is missing", None)
             qty = product.get("quantity", 1)
-            if isinstance(qty, bool) or not isinstance(qty, int | float) or qty != int(qty):
+            if isinstance(qty, bool) or not isinstance(qty, int | float):
                 raise RowError(column + ".quantity", "must be a whole number", qty)
+            quantity = parse_int(str(qty), column + ".quantity")
             sku = (
                 _text(product.get("sku"), column + ".sku")
                 or _text(product.get("product_id"), column + ".product_id")
@@ -409,7 +406,7 @@ class EventStreamImporter:
                     OrderLine(
                         sku=sku,
                         title=title if isinstance(title, str) else "",
-                        quantity=int(qty),
+                        quantity=quantity,
                         unit_price=price,
                     )
                 )

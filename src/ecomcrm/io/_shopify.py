@@ -195,6 +195,8 @@ def import_shopify_orders(
         (1, 0, Decimal('35.00'))
     """
     if workers > 1 and parallel_import_possible(store):
+        # A file that is not text (or not a file) is refused here, not by each worker.
+        open_text(path).close()
         return run_parallel(
             store, path, _import_part, workers=workers, progress=progress,
             kind="shopify_orders", unit="orders", batch_size=batch_size, id_prefix=id_prefix,
