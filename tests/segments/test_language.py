@@ -468,6 +468,13 @@ def test_numbers_in_records_may_be_decimals_but_not_strings() -> None:
         expr.evaluate({"total_spent": 10**400})  # no float64 holds it
 
 
+def test_a_record_must_be_a_mapping() -> None:
+    expr = compile_expression("total_spent > 1", SCHEMA)
+    for bad in (None, [("total_spent", 2)], 5):
+        with pytest.raises(ExpressionError, match="must be a mapping"):
+            expr.evaluate(bad)  # type: ignore[arg-type]
+
+
 def test_now_must_be_an_aware_datetime() -> None:
     expr = compile_expression("last_order_at < now - 1d", SCHEMA)
     table = FeatureTable.from_records([{"id": 1, **CUSTOMER}], SCHEMA)

@@ -103,12 +103,14 @@ A condition returns True or False (null counts as False); any other expression
 returns its value (``None`` for null). Missing keys are null.
 
 Args:
-    record: Field name to value: numbers, str, bool, aware datetimes, timedeltas,
-        and a list/tuple/set of strings for tags. ``None`` and NaN are null.
+    record: Field name to value: numbers (int, float or Decimal, used as float64),
+        str, bool, aware datetimes, timedeltas, and a list/tuple/set of strings for
+        tags. ``None`` and NaN are null.
     now: The evaluation time (aware); required when the expression uses time.
 
 Raises:
-    ExpressionError: ``now`` missing, or values of the wrong type.
+    ExpressionError: ``now`` missing or not an aware datetime, a record that is not a
+        mapping, or values of the wrong type.
 
 Example:
     >>> import datetime as dt
@@ -195,6 +197,11 @@ class Expression:
         """Null-checking evaluation (a null met by the fast path, or a missing key)."""
         if self.uses_now:
             _check_now(now, self.source)
+        if not isinstance(record, Mapping):
+            raise ExpressionError(
+                f"a record must be a mapping of field name to value, not {type(record).__name__}",
+                source=self.source,
+            )
         filled = {name: record.get(name) for name in self.fields}
         try:
             return self._safe(filled, now)
