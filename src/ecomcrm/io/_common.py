@@ -86,8 +86,8 @@ def unexpected(exc: Exception) -> RowError:
 MAX_NUMBER_TEXT = 64
 #: Amounts are below 10**15 (a quadrillion) in absolute value, quantities and counts too.
 MAX_AMOUNT_DIGITS = 15
-#: Amounts have at most this many decimal places.
-MAX_DECIMAL_PLACES = 12
+#: Amounts other than zero are at least ``10**MIN_AMOUNT_EXPONENT`` in absolute value.
+MIN_AMOUNT_EXPONENT = -12
 #: JSON values nest at most this deep (the domain's own limit for properties is 32).
 MAX_JSON_DEPTH = 64
 
@@ -100,11 +100,11 @@ def _bounded(value: Decimal, text: str, column: str, digits: int = MAX_AMOUNT_DI
         raise RowError(column, "is not a finite number", text)
     if value.is_zero():
         return _ZERO
-    if value.adjusted() >= digits:
+    magnitude = value.adjusted()
+    if magnitude >= digits:
         raise RowError(column, f"is too large (at most {digits} digits)", text)
-    exponent = value.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -MAX_DECIMAL_PLACES:
-        raise RowError(column, f"has more than {MAX_DECIMAL_PLACES} decimal places", text)
+    if magnitude < MIN_AMOUNT_EXPONENT:
+        raise RowError(column, f"is too small (under 1e{MIN_AMOUNT_EXPONENT})", text)
     return value
 
 
@@ -161,8 +161,8 @@ def parse_decimal(text: str, column: str, *, default: Decimal | None = None) -> 
     """Parse a money amount; blank gives ``default`` (an error when there is none).
 
     ``1,5`` and ``1,234.50`` are read as 1.5 and 1234.50. Infinity, NaN, amounts of
-    :data:`MAX_AMOUNT_DIGITS` digits or more and more than :data:`MAX_DECIMAL_PLACES`
-    decimal places are RowErrors.
+    :data:`MAX_AMOUNT_DIGITS` digits or more and amounts other than zero under
+    ``10**MIN_AMOUNT_EXPONENT`` are RowErrors.
     """
     if not text:
         if default is None:
@@ -174,10 +174,9 @@ def parse_decimal(text: str, column: str, *, default: Decimal | None = None) -> 
         except InvalidOperation:
             pass
         else:
-            if value.is_finite() and value.adjusted() < MAX_AMOUNT_DIGITS:
-                exponent = value.as_tuple().exponent
-                if isinstance(exponent, int) and exponent >= -MAX_DECIMAL_PLACES:
-                    return value
+            # adjusted() is the power of ten of the first digit: no conversion, no copy
+            if value.is_finite() and MIN_AMOUNT_EXPONENT <= value.adjusted() < MAX_AMOUNT_DIGITS:
+                return value
     s = text.strip()
     if not s:
         if default is None:
