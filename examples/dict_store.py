@@ -455,6 +455,7 @@ class DictStore:
         sh.check_not_suppressed(
             customer.identities, t["tombstones"].__contains__, entity="Customer"
         )
+        sh.check_id_not_erased(customer.id, t["tombstones"].__contains__)  # an erased id
         for identity in customer.identities:
             if t["identities"].get(identity.key, customer.id) != customer.id:
                 raise ConflictError(
@@ -563,9 +564,7 @@ class DictStore:
             person = self.customers.get(customer_id)
             cid = person.id
             ids = {cid, *(a for a in t["aliases"] if self.resolve(a) == cid)}
-            stones = sorted(
-                sh.tombstone_key(i) for i in person.identities if i.kind in sh.SUPPRESSED_KINDS
-            )
+            stones = sh.erasure_tombstones(person.identities, ids)
             t["tombstones"].update(dict.fromkeys(stones, True))
             doomed = {e.id for e in self.events_of(cid)}
             counts = {"events": len(doomed), "identities": len(person.identities)}

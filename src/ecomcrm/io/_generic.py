@@ -57,6 +57,7 @@ from ecomcrm.io._progress import ProgressOption
 from ecomcrm.io._report import ImportReport
 from ecomcrm.io._segment_events import read_json_lines
 from ecomcrm.storage._protocols import Store
+from ecomcrm.storage._shared import customer_id_identity
 
 Kind = Literal["orders", "customers", "events"]
 
@@ -322,7 +323,8 @@ def _customer_for(
 ) -> str | None:
     """The customer id for a record; creates a minimal customer when new. None: suppressed."""
     resolver = ctx.resolver
-    if resolver.is_suppressed(identities):
+    erased = [customer_id_identity(customer_id)] if customer_id else []  # an erased id too
+    if resolver.is_suppressed([*identities, *erased]):
         return None
     found = customer_id if customer_id and resolver.get(customer_id) is not None else None
     found = found or resolver.find_person(identities)

@@ -51,6 +51,7 @@ from ecomcrm.io._csvfile import open_text
 from ecomcrm.io._progress import ProgressOption, make_progress
 from ecomcrm.io._report import ImportReport
 from ecomcrm.storage._protocols import Store
+from ecomcrm.storage._shared import customer_id_identity
 
 
 def read_json_lines(path: PathLike) -> Iterator[tuple[int, Any]]:
@@ -291,7 +292,8 @@ class EventStreamImporter:
             known.append(user_identity(user_id))
         if anonymous_id is not None:
             known.append(Identity(kind=IdentityKind.ANONYMOUS, value=anonymous_id))
-        if self.resolver.is_suppressed(known):
+        erased = [customer_id_identity(user_id)] if user_id is not None else []  # an erased id
+        if self.resolver.is_suppressed([*known, *erased]):
             return None
         item = Item(line)
         customer_id = None

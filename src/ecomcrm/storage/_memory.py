@@ -912,6 +912,8 @@ class MemoryStore:
 
     def _write_customer(self, customer: Customer) -> None:
         sh.check_not_suppressed(customer.identities, self._is_suppressed_key, entity="Customer")
+        if self._tombstones:
+            sh.check_id_not_erased(customer.id, self._is_suppressed_key)
         for identity in customer.identities:
             owner = self._identity.get(identity.key)
             if owner is not None and owner != customer.id:
@@ -1166,9 +1168,7 @@ class MemoryStore:
             customer = self.customers.get(customer_id)
             cid = customer.id
             aliases = self._aliases_of(cid)
-            tombstones = sorted(
-                {sh.tombstone_key(i) for i in customer.identities if i.kind in sh.SUPPRESSED_KINDS}
-            )
+            tombstones = sh.erasure_tombstones(customer.identities, [cid, *aliases])
             counts: dict[str, int] = {}
             for key in tombstones:
                 self._dset(self._tombstones, key, True)

@@ -372,9 +372,11 @@ class Store(Protocol):
         records they own (``StateRecord.owner`` is one of the ids, or ``"anonymous:<id>"``
         of one of their anonymous identities: ``_shared.state_owners_of``), compared
         exactly, never by parsing a key.
-        A one-way hash (``_shared.tombstone_key``) of each email, phone and external id
-        is kept, so later ``put``/``upsert``/``link_identity`` of it raise ValidationError
-        and :meth:`is_suppressed` is True. Orders and refunds go too, unless
+        A one-way hash (``_shared.tombstone_key``) of each email, phone and external id,
+        and of each of the ids (``_shared.customer_id_identity``), is kept
+        (``_shared.erasure_tombstones``), so later ``put``/``upsert``/``link_identity`` of
+        such an identity, or ``put``/``upsert``/``put_many`` of a customer with such an id,
+        raise ValidationError and :meth:`is_suppressed` is True. Orders and refunds go too, unless
         ``keep_order_facts``: then they stay as anonymous facts under a new random
         customer id (``_shared.anonymous_customer``, ``anonymise_order``,
         ``anonymise_refund``: no address, discount codes or free-text reasons).

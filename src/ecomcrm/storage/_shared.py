@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from ecomcrm.storage._protocols import Store
 
 __all__ = [
+    "ERASED_ID_PREFIX",
     "EXPORT_SCHEMA_VERSION",
     "NO_CURRENCY",
     "SUPPRESSED_KINDS",
@@ -76,11 +77,14 @@ __all__ = [
     "build_customer_360",
     "build_export",
     "check_expected_version",
+    "check_id_not_erased",
     "check_not_suppressed",
     "check_state_key",
     "check_state_owner",
     "consent_key",
+    "customer_id_identity",
     "customer_table_from_columns",
+    "erasure_tombstones",
     "event_facts_from_columns",
     "event_names",
     "event_product",
@@ -133,6 +137,38 @@ def tombstone_key(identity: Identity) -> str:
     return digest.hexdigest()
 
 
+ERASED_ID_PREFIX = "erased-customer-id:"
+"""Prefix of the external identity an erased customer id is suppressed under."""
+
+
+def customer_id_identity(customer_id: str) -> Identity:
+    """The identity whose tombstone keeps an erased customer id from coming back.
+
+    ``erase`` keeps :func:`tombstone_key` of it for the erased id and every id merged
+    into it; creating a customer with that id again (an import naming only the id, a
+    Segment ``userId`` equal to it) is then refused like a suppressed email, and
+    ``store.is_suppressed(customer_id_identity(id))`` is True.
+
+    Example:
+        >>> customer_id_identity("c1").key
+        'external:erased-customer-id:c1'
+    """
+    return Identity(kind=IdentityKind.EXTERNAL, value=ERASED_ID_PREFIX + customer_id)
+
+
+def erasure_tombstones(identities: Iterable[Identity], customer_ids: Iterable[str]) -> list[str]:
+    """The sorted tombstone keys ``erase`` keeps: suppressed identities and the ids themselves.
+
+    Example:
+        >>> from ecomcrm.domain import Identity
+        >>> len(erasure_tombstones([Identity.email("a@b.co"), Identity(kind="anonymous", value="x")], ["c1"]))
+        2
+    """
+    keys = {tombstone_key(i) for i in identities if i.kind in SUPPRESSED_KINDS}
+    keys.update(tombstone_key(customer_id_identity(cid)) for cid in customer_ids)
+    return sorted(keys)
+
+
 def check_not_suppressed(
     identities: Iterable[Identity], is_suppressed_key: Callable[[str], bool], *, entity: str
 ) -> None:
@@ -150,6 +186,21 @@ def check_not_suppressed(
                 field="identities",
                 value=identity.kind.value,
             )
+
+
+def check_id_not_erased(customer_id: str, is_suppressed_key: Callable[[str], bool]) -> None:
+    """Raise ValidationError when ``customer_id`` is the id of an erased person.
+
+    Example:
+        >>> check_id_not_erased("c1", lambda key: False)
+    """
+    if is_suppressed_key(tombstone_key(customer_id_identity(customer_id))):
+        raise ValidationError(
+            "is the id of an erased person and is suppressed",
+            entity="Customer",
+            field="id",
+            value=customer_id,
+        )
 
 
 # --------------------------------------------------------------------------------------

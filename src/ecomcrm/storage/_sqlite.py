@@ -946,14 +946,14 @@ class SqliteCustomers(_Base):
     def _check_identities(
         self, conn: sqlite3.Connection, customer: Customer, own_pk: int | None
     ) -> None:
-        sh.check_not_suppressed(
-            customer.identities,
-            lambda key: (
+        def suppressed(key: str) -> bool:
+            return (
                 conn.execute("SELECT 1 FROM suppressed WHERE hash = ?", (key,)).fetchone()
                 is not None
-            ),
-            entity="Customer",
-        )
+            )
+
+        sh.check_not_suppressed(customer.identities, suppressed, entity="Customer")
+        sh.check_id_not_erased(customer.id, suppressed)
         keys = [i.key for i in customer.identities]
         for key, pk, cid in _in(
             conn,
@@ -1058,13 +1058,8 @@ class SqliteCustomers(_Base):
         if keys and _in(conn, "SELECT 1 FROM identities WHERE key IN ({ids})", keys):
             return False
         if conn.execute("SELECT 1 FROM suppressed LIMIT 1").fetchone() is not None:
-            hashes = [
-                sh.tombstone_key(i)
-                for c in batch
-                for i in c.identities
-                if i.kind in sh.SUPPRESSED_KINDS
-            ]
-            if hashes and _in(conn, "SELECT 1 FROM suppressed WHERE hash IN ({ids})", hashes):
+            hashes = sh.erasure_tombstones([i for c in batch for i in c.identities], ids)
+            if _in(conn, "SELECT 1 FROM suppressed WHERE hash IN ({ids})", hashes):
                 return False
         _insert_rows(conn, _CUSTOMER_INSERT, [_customer_values(c) for c in batch])
         pks = dict(_in(conn, "SELECT id, pk FROM customers WHERE id IN ({ids})", ids))
@@ -2088,9 +2083,7 @@ class SqliteStore(_Base):
             ).fetchall()
             pks = [int(r[0]) for r in group_rows]
             ids = [str(r[1]) for r in group_rows]
-            tombstones = sorted(
-                {sh.tombstone_key(i) for i in customer.identities if i.kind in sh.SUPPRESSED_KINDS}
-            )
+            tombstones = sh.erasure_tombstones(customer.identities, ids)
             conn.executemany(
                 "INSERT OR IGNORE INTO suppressed (hash, at) VALUES (?, 0)",
                 [(t,) for t in tombstones],

@@ -66,6 +66,7 @@ from ecomcrm.domain import (
 )
 from ecomcrm.errors import ConflictError, NotFoundError, StorageError, ValidationError
 from ecomcrm.storage import Store
+from ecomcrm.storage._shared import customer_id_identity
 from ecomcrm.testing import strategies as crm
 
 __all__ = [
@@ -1195,6 +1196,24 @@ class ExportEraseBehaviour(StoreFixtures):
             store.link_identity("other", Identity.email(_SECRET_EMAIL))
         assert store.customers.find("new") is None
         store.customers.put(customer("new", Identity.email("fresh@example.com")))
+
+    def test_an_erased_customer_id_is_not_brought_back(self, store: Store) -> None:
+        """Contract: the erased id (and ids merged into it) can no longer be created."""
+        self._write_person(store)
+        store.erase("p1")
+        for cid in ("p1", "p2"):
+            assert store.is_suppressed(customer_id_identity(cid))
+            with pytest.raises(ValidationError, match="erased"):
+                store.customers.put(customer(cid))
+            with pytest.raises(ValidationError):
+                store.customers.upsert(customer(cid))
+            with pytest.raises(ValidationError):
+                store.customers.put_many([customer("fresh-1"), customer(cid)])
+            assert store.customers.find(cid) is None
+        assert store.customers.find("fresh-1") is None  # the batch was refused whole
+        assert not store.is_suppressed(customer_id_identity("other"))
+        store.customers.put_many([customer("fresh-1"), customer("p1x")])
+        assert store.customers.count() == 3
 
     def test_erase_can_keep_anonymous_order_facts(self, store: Store) -> None:
         """Contract: erase can keep anonymous order facts."""
