@@ -180,3 +180,13 @@ def test_a_negative_warm_up_is_refused(mem: Store) -> None:
         backtest(mem, [builtin_flow("win_back")], [], start=T0, warmup="-1d")
     report = backtest(mem, [builtin_flow("win_back")], [], start=T0, warmup="0d")
     assert report.warmup_start == T0 and report.start == T0
+
+
+def test_a_backtest_ends_a_cart_on_an_order_the_log_never_announced(mem: Store) -> None:
+    for cid in ("bought", "left"):
+        add_customer(mem, cid)
+    add_order(mem, "bought", "o1", T0 + H / 2)  # in the store only: no Order Completed event
+    history = [ev("Checkout Started", c, T0) for c in ("bought", "left")]
+    report = backtest(mem, [builtin_flow("abandoned_cart")], history, end=T0 + 3 * D)
+    assert {a.customer_id for a in report.actions} == {"left"}
+    assert report.flows["abandoned_cart"].exited == {"exit": 1}
