@@ -83,8 +83,18 @@ def test_flows_backtest_prints_json(demo: tuple[Path, subprocess.CompletedProces
     assert isinstance(report, dict)
     assert report["events"] > 0
     assert all("enrollments" in flow for flow in report["flows"].values())
-    text = run("flows", "backtest", "--db", str(cwd / "ecomcrm-demo.db"), "--days", "3", cwd=cwd)
-    assert text.returncode == 0 and text.stdout.startswith(f"{report['events']} events")
+
+
+def test_flows_backtest_prints_a_table_without_json(
+    demo: tuple[Path, subprocess.CompletedProcess[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ecomcrm.cli import main
+
+    cwd, _ = demo
+    assert main(["flows", "backtest", "--db", str(cwd / "ecomcrm-demo.db"), "--days", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.split(" events, ")[0].isdigit()  # "N events, M actions, ..."
+    assert not out.startswith(("{", '"'))
 
 
 def test_import_twice_changes_nothing_the_second_time(tmp_path: Path) -> None:
