@@ -454,16 +454,34 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 2 and "unrecognized arguments" in err
 
 
-def test_a_bad_expression_shows_the_caret(
-    shop_db: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("expression", "first", "column"),
+    [
+        ("total_spent > )", "line 1, column 15: unexpected ')'", 15),
+        (
+            "total_spnt > 3",
+            "line 1, column 1: unknown field 'total_spnt'; did you mean 'total_spent'?",
+            1,
+        ),
+        ("orders_count > 1e400", "line 1, column 16: ", 16),
+        ("total_spent > 1 and\n  (orders_count >", "line 2, column 18: ", 18),
+    ],
+)
+def test_a_bad_expression_shows_its_position_and_a_caret(
+    expression: str,
+    first: str,
+    column: int,
+    shop_db: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code, out, err = run(capsys, "segments", "total_spent > )", "--db", str(shop_db))
+    code, out, err = run(capsys, "segments", expression, "--db", str(shop_db))
     assert code == 2 and out == ""
     lines = err.splitlines()
-    assert lines[0].startswith("ecomcrm: error: ") and "column 15" in lines[0]
-    assert lines[1] == "  total_spent > )"
-    assert lines[2].index("^") == lines[1].index(")")
-    assert "Traceback" not in err
+    assert lines[0].startswith(f"ecomcrm: error: expression: {first}"), lines[0]
+    line = int(first.split(",")[0].split()[1])
+    assert lines[1] == "  " + expression.splitlines()[line - 1]
+    assert lines[2] == "  " + " " * (column - 1) + "^"
+    assert len(lines) == 3 and "Traceback" not in err
 
 
 def test_a_gzipped_or_unreadable_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ecomcrm.errors import ConvergenceError, ValidationError
-from ecomcrm.rules import BacktestReport, backtest, builtin_flows
+from ecomcrm.rules import BacktestReport, Policies, backtest, builtin_flows, warmup_horizon
 from ecomcrm.segments import (
     FeatureTable,
     LifecycleStage,
@@ -178,16 +178,25 @@ def _valuable_at_risk(table: FeatureTable, limit: int = 10) -> list[dict[str, An
 def backtest_recent(
     store: Store, *, now: datetime, days: int, facts: EventFacts | None = None
 ) -> BacktestReport:
+    """What the built-in flows would have sent in the last ``days`` days, starting warm.
+
+    The events of the warm-up horizon before the window (:func:`~ecomcrm.rules.warmup_horizon`,
+    90 days for the built-in flows) bring the flows' state up to the window's start
+    unreported, so a customer idle for months is not counted as entering win-back on
+    the window's first day.
+    """
+    flows = builtin_flows()
     since = now - timedelta(days=days)
+    warm_from = since - warmup_horizon(flows, Policies.default())
     if facts is None:
         facts = store.event_facts()
-    since64 = np.datetime64(since.replace(tzinfo=None).isoformat(), "us")
-    recent = facts.customer_index[(facts.at >= since64) & (facts.customer_index >= 0)]
+    warm64 = np.datetime64(warm_from.astimezone(UTC).replace(tzinfo=None).isoformat(), "us")
+    recent = facts.customer_index[(facts.at >= warm64) & (facts.customer_index >= 0)]
     events = []
     for index in np.unique(recent).tolist():
         customer_id = str(facts.customer_ids[index])
-        events.extend(store.events.for_customer(customer_id, since=since))
-    return backtest(store, builtin_flows(), events, end=now)
+        events.extend(store.events.for_customer(customer_id, since=warm_from))
+    return backtest(store, flows, events, start=since, end=now)
 
 
 def render_text(analysis: Analysis) -> str:

@@ -30,14 +30,28 @@ def notes(exc: BaseException) -> str:
 
 
 def describe(exc: EcomcrmError) -> str:
-    """The message of a deliberate error; an expression's keeps its caret line."""
+    """The message of a deliberate error; an expression's is positioned, with a caret."""
+    if isinstance(exc, ExpressionError):
+        return describe_expression(exc)
     return str(exc) + notes(exc)
+
+
+def describe_expression(exc: ExpressionError) -> str:
+    """``expression: line N, column M: reason``, then the line and a caret under the spot."""
+    if exc.line is None or exc.column is None:
+        return f"expression: {exc.reason}"
+    text = f"expression: line {exc.line}, column {exc.column}: {exc.reason}"
+    lines = (exc.source or "").splitlines()
+    if 1 <= exc.line <= len(lines):
+        shown = lines[exc.line - 1].expandtabs(1)
+        text += f"\n  {shown}\n  {' ' * (exc.column - 1)}^"
+    return text
 
 
 def describe_in_file(exc: EcomcrmError, file: str) -> str:
     """``file: line N: column: reason`` for an error met while reading ``file``."""
     if isinstance(exc, ExpressionError):
-        return f"{file}: {exc}"
+        return f"{file}: {describe_expression(exc)}"
     parts = [file]
     if exc.row is not None:
         parts.append(f"line {exc.row}")

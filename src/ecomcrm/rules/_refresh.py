@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ecomcrm.errors import ValidationError
 from ecomcrm.rules._conditions import CUSTOMER_FIELDS
 from ecomcrm.rules._flow import Flow
 from ecomcrm.rules._schedule import from_micros, next_anniversary, to_micros, zone
@@ -37,7 +38,7 @@ from ecomcrm.rules._schedule import from_micros, next_anniversary, to_micros, zo
 if TYPE_CHECKING:
     from ecomcrm.rules._actions import Action
     from ecomcrm.rules._engine import Engine, _Work
-    from ecomcrm.storage import Store
+    from ecomcrm.storage import OrderFacts, Store
 
 _US_PER_DAY = 86_400_000_000
 _NONE = np.iinfo(np.int64).min
@@ -48,6 +49,22 @@ _ORDER_FIELDS = frozenset(
 )  # fmt: skip
 _VECTOR_FIELDS = _ORDER_FIELDS | {"loyalty_points", "created_at", "known"}
 _CHUNK = 500
+
+
+def _order_times(store: Store) -> OrderFacts:
+    """The order facts, of which only the times and flags are read here.
+
+    A store of several currencies refuses ``order_facts()`` without rates; the times do
+    not depend on them, so that store is read with every currency at rate 1 and its
+    amounts (meaningless then) are never looked at.
+    """
+    try:
+        return store.order_facts()
+    except ValidationError as exc:
+        if exc.field != "currency" or not isinstance(exc.value, list) or not exc.value:
+            raise
+        codes = [str(code) for code in exc.value]
+        return store.order_facts(currency=codes[0], rates=dict.fromkeys(codes, 1.0))
 
 
 class _Columns:
@@ -71,7 +88,7 @@ class _Columns:
         self.tz_codes: NDArray[np.int64] = codes.astype(np.int64).reshape(-1)
         self.row_of: dict[str, int] = {c: r for r, c in enumerate(self.ids.tolist())}
         self.birthday: NDArray[np.datetime64] = table.birthday.astype("datetime64[D]")
-        facts = store.order_facts()
+        facts = _order_times(store)
         keep = ~facts.cancelled
         rows = _rows_of(self.ids, facts.customer_ids[facts.customer_index[keep]])
         placed = facts.placed_at[keep].astype("datetime64[us]").astype(np.int64)
