@@ -50,6 +50,11 @@ EVENT_MAP = {
     "properties": "props",
 }  # fmt: skip
 
+UCI_MAP = {
+    "order_id": "InvoiceNo", "sku": "StockCode", "title": "Description", "quantity": "Quantity",
+    "placed_at": "InvoiceDate", "unit_price": "UnitPrice", "customer_id": "CustomerID",
+}  # fmt: skip
+
 # (name, sample file, how to import it)
 IMPORTERS: list[tuple[str, str, str]] = [
     ("shopify_orders", "shopify_orders.csv", "import_shopify_orders(store, path)"),
@@ -64,6 +69,15 @@ IMPORTERS: list[tuple[str, str, str]] = [
      "import_generic(store, path, kind='events', mapping=EVENT_MAP)"),
     ("segment", "segment_events.jsonl", "import_segment_events(store, path)"),
     ("ga4", "ga4_events.jsonl", "import_ga4_events(store, path)"),
+    # the real-layout files (other platforms' exports of the same kinds)
+    ("shopify_orders_bdt", "shopify_orders_bdt.csv", "import_shopify_orders(store, path)"),
+    ("shopify_customers_legacy", "shopify_customers_legacy.csv",
+     "import_shopify_customers(store, path)"),
+    ("woocommerce_export", "woocommerce_orders_export.csv",
+     "import_woocommerce_orders(store, path)"),
+    ("rudderstack", "rudderstack_segment.jsonl", "import_segment_events(store, path)"),
+    ("uci", "uci_online_retail.csv",
+     "import_generic(store, path, kind='orders', mapping=UCI_MAP, currency='GBP')"),
 ]  # fmt: skip
 
 HOSTILE_CELLS = [
@@ -120,7 +134,7 @@ def _mutate_json_value(rng: random.Random, data: bytes) -> bytes:
     raw = rng.choice(HOSTILE_JSON)
     try:
         value = json.loads(lines[k])
-    except ValueError:
+    except (ValueError, RecursionError):
         return data
     value, done = _replace_json(rng, value, raw)
     text = json.dumps(value) if done else json.dumps("\x00MARK\x00")
@@ -180,6 +194,7 @@ def _child(expr: str, path: str, store_url: str) -> str:
         vars(ecomcrm.io),
         store=store,
         path=path,
+        UCI_MAP=UCI_MAP,
         ORDER_MAP=ORDER_MAP,
         CUSTOMER_MAP=CUSTOMER_MAP,
         EVENT_MAP=EVENT_MAP,

@@ -589,8 +589,32 @@ def _mutate(data: bytes, is_json: bool, how: str, where: float, pick: int) -> by
     return data
 
 
+UCI_MAP = {
+    "order_id": "InvoiceNo", "sku": "StockCode", "title": "Description", "quantity": "Quantity",
+    "placed_at": "InvoiceDate", "unit_price": "UnitPrice", "customer_id": "CustomerID",
+}  # fmt: skip
+# The samples above and the real-layout files (other platforms' exports of the same kinds).
+FUZZED: dict[str, tuple[str, Importer]] = {
+    **IMPORTERS,
+    "shopify_orders_bdt": ("shopify_orders_bdt.csv", lambda s, p: import_shopify_orders(s, p)),
+    "shopify_customers_legacy": (
+        "shopify_customers_legacy.csv",
+        lambda s, p: import_shopify_customers(s, p),
+    ),
+    "woocommerce_export": (
+        "woocommerce_orders_export.csv",
+        lambda s, p: import_woocommerce_orders(s, p),
+    ),
+    "rudderstack": ("rudderstack_segment.jsonl", lambda s, p: import_segment_events(s, p)),
+    "uci": (
+        "uci_online_retail.csv",
+        lambda s, p: import_generic(s, p, kind="orders", mapping=UCI_MAP, currency="GBP"),
+    ),
+}
+
+
 def _fuzz_one(store: Store, path: Path, name: str, mutations: list[tuple[str, float, int]]) -> None:
-    sample, run = IMPORTERS[name]
+    sample, run = FUZZED[name]
     data = (DATA / sample).read_bytes()
     for how, where, pick in mutations:
         data = _mutate(data, sample.endswith(".jsonl"), how, where, pick)
@@ -609,26 +633,22 @@ def _fuzz_one(store: Store, path: Path, name: str, mutations: list[tuple[str, fl
 
 
 @settings(max_examples=600)
-@given(
-    name=st.sampled_from(sorted(IMPORTERS)), mutations=st.lists(_mutation, min_size=1, max_size=3)
-)
+@given(name=st.sampled_from(sorted(FUZZED)), mutations=st.lists(_mutation, min_size=1, max_size=3))
 def test_fuzzed_files_import_or_fail_cleanly_memory(
     name: str, mutations: list[tuple[str, float, int]]
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / IMPORTERS[name][0]
+        path = Path(tmp) / FUZZED[name][0]
         _fuzz_one(ecomcrm.open_store("memory://"), path, name, mutations)
 
 
 @settings(max_examples=80)
-@given(
-    name=st.sampled_from(sorted(IMPORTERS)), mutations=st.lists(_mutation, min_size=1, max_size=3)
-)
+@given(name=st.sampled_from(sorted(FUZZED)), mutations=st.lists(_mutation, min_size=1, max_size=3))
 def test_fuzzed_files_import_or_fail_cleanly_sqlite(
     name: str, mutations: list[tuple[str, float, int]]
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / IMPORTERS[name][0]
+        path = Path(tmp) / FUZZED[name][0]
         store = ecomcrm.open_store(f"sqlite:///{Path(tmp) / 'crm.db'}")
         try:
             _fuzz_one(store, path, name, mutations)
