@@ -68,6 +68,7 @@ class StoreStateMachine(RuleBasedStateMachine):
         self.orders: dict[str, Order] = {}
         self.ledger: dict[str, LoyaltyEntry] = {}
         self.state: dict[str, tuple[dict[str, Any], int]] = {}
+        self.state_owner: dict[str, str] = {}  # key -> owner, for the owned records
         self.erased: set[str] = set()
         self.suppressed: set[str] = set()
 
@@ -217,6 +218,17 @@ class StoreStateMachine(RuleBasedStateMachine):
                 return
             raise AssertionError("a stale compare-and-set write succeeded")
 
+    @rule(cid=customer_ids, n=st.integers(0, 9))
+    def put_owned_state(self, cid: str, n: int) -> None:
+        """Write a state record owned by a customer id (live, merged away or erased)."""
+        key = f"{self.prefix}enr:{cid}"
+        current = self.state.get(key)
+        version = None if current is None else current[1]
+        record = self.store.state.put(key, {"n": n}, expected_version=version, owner=cid)
+        assert record.owner == cid
+        self.state[key] = ({"n": n}, record.version)
+        self.state_owner[key] = cid
+
     @rule(survivor=customer_ids, merged=customer_ids)
     def merge(self, survivor: str, merged: str) -> None:
         """Merge two live customers (or re-merge: a no-op)."""
@@ -262,6 +274,8 @@ class StoreStateMachine(RuleBasedStateMachine):
         for alias in gone - {target}:
             del self.alias[alias]
         self.erased |= gone
+        for key in [k for k, owner in self.state_owner.items() if owner in gone]:
+            del self.state[key], self.state_owner[key]  # erased with the person, nobody else's
 
     @rule(cid=customer_ids, k=st.integers(0, 2))
     def failing_transaction(self, cid: str, k: int) -> None:
@@ -321,6 +335,9 @@ class StoreStateMachine(RuleBasedStateMachine):
             record = store.state.get(key)
             assert record is not None and dict(record.value) == value
             assert record.version == version
+            assert record.owner == self.state_owner.get(key)
+        owned = {r.key for r in store.state.scan(f"{self.prefix}enr:")}
+        assert owned == set(self.state_owner)
 
 
 def run_state_machine(make_store: Callable[[], Store], *, settings: Settings | None = None) -> None:
