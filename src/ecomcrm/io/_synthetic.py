@@ -235,11 +235,16 @@ class SyntheticShop:
     Args:
         customers: How many customers (1 to 10,000,000).
         seed: The random seed; the same configuration always gives the same shop.
-        start, end: The shop's history runs from ``start`` to ``end`` (aware datetimes).
+        start: Start of the shop's history (an aware datetime).
+        end: End of the shop's history (an aware datetime).
         currency: ISO currency of every order.
-        r, alpha: Purchase-rate heterogeneity, ``lambda ~ Gamma(shape=r, scale=1/alpha)`` per day.
-        a, b: Dropout heterogeneity, ``p ~ Beta(a, b)`` (BG/NBD).
-        p, q, gamma: Gamma-Gamma spend (``z ~ Gamma(p, nu)``, ``nu ~ Gamma(q, gamma)``).
+        r: Purchase-rate heterogeneity, ``lambda ~ Gamma(shape=r, scale=1/alpha)`` per day.
+        alpha: The rate parameter of that Gamma (see ``r``).
+        a: Dropout heterogeneity, ``p ~ Beta(a, b)`` (BG/NBD).
+        b: The second shape of that Beta (see ``a``).
+        p: Gamma-Gamma spend: ``z ~ Gamma(p, nu)``, ``nu ~ Gamma(q, gamma)``.
+        q: Shape of the Gamma of ``nu`` (see ``p``).
+        gamma: Rate of the Gamma of ``nu`` (see ``p``).
         never_bought: Share of customers who signed up without buying.
         events: Generate browsing, cart and checkout events (the bulk of the volume).
         chunk_size: Customers per chunk (and per store transaction).
