@@ -50,7 +50,9 @@ _ATTRS_DECORATORS = {
 }
 _FIELD_CALLS = {"attrs.field", "attr.ib", "attr.attrib", "attr.field"}
 _EXAMPLE = re.compile(r"^(\s*)Example:[ \t]*$", re.M)
-_ROLE = re.compile(r":(?:py:)?(?:class|func|meth|attr|mod|data|exc|obj|const):`(~?)([\w.]+)(?:\(\))?`")
+_ROLE = re.compile(
+    r":(?:py:)?(?:class|func|meth|attr|mod|data|exc|obj|const):`(~?)([\w.]+)(?:\(\))?`"
+)
 
 
 def _call_args(expr: object) -> dict[str, Any]:
@@ -106,9 +108,7 @@ def _attrs_parameters(cls: Class) -> list[Parameter]:
             else ParameterKind.positional_or_keyword
         )
         name = str(field.get("alias", "")).strip("'\"") or member.name.lstrip("_")
-        parameters.append(
-            Parameter(name, annotation=member.annotation, kind=kind, default=default)
-        )
+        parameters.append(Parameter(name, annotation=member.annotation, kind=kind, default=default))
     return parameters
 
 
