@@ -617,3 +617,25 @@ def test_a_file_that_is_not_an_ecomcrm_database(
         assert code == 2 and out == "" and err.count("\n") == 1, err
         assert err.startswith("ecomcrm: error: ") and str(db) in err
     assert db.read_bytes() == content  # nothing written to it
+
+
+def test_a_file_refused_as_a_whole_leaves_no_new_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("invoice,client,date,amount\nA,Jos\xe9,2024-01-02,1\n".encode("latin-1"))
+    db = tmp_path / "new.db"
+    code, _, err = run(
+        capsys, "import", str(latin), "--kind", "orders", "--mapping", _MAPPING,
+        "--currency", "EUR", "--db", str(db), "--quiet",
+    )  # fmt: skip
+    assert code == 2 and err.startswith(f"ecomcrm: error: {latin}: line 2: ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latin.csv"]
+    # an existing database is never removed
+    assert main(["import", str(DATA / "shopify_orders.csv"), "--db", str(db), "--quiet"]) == 0
+    capsys.readouterr()
+    code, _, _ = run(
+        capsys, "import", str(latin), "--kind", "orders", "--mapping", _MAPPING,
+        "--currency", "EUR", "--db", str(db), "--quiet",
+    )  # fmt: skip
+    assert code == 2 and db.exists()

@@ -516,12 +516,31 @@ def cmd_import(args: argparse.Namespace) -> int:
     if "\x00" in args.file or not path.is_file():
         raise ValidationError(_not_a_file(args.file))
     _check_import_options(args)
+    db = _db_path(args.db, must_exist=False)
+    created = not db.exists()
     store = _open_db(args, must_exist=False)
     try:
         reports = _import_files(store, [args.file], args)
-    finally:
+    except BaseException:
+        # a file refused as a whole leaves no new, empty database behind (one that
+        # holds committed batches stays: importing the file again finishes the job)
+        empty = created and _holds_nothing(store)
         store.close()
+        if empty:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db}{suffix}").unlink(missing_ok=True)
+        raise
+    store.close()
     return EXIT_OK if all(r.rejected == 0 for r in reports) else EXIT_REJECTED
+
+
+def _holds_nothing(store: Any) -> bool:
+    try:
+        return bool(
+            store.customers.count() == 0 and store.orders.count() == 0 and store.events.count() == 0
+        )
+    except Exception:  # a store that cannot even count is not ours to delete
+        return False
 
 
 # --- analysis ----------------------------------------------------------------------------
