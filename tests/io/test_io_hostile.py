@@ -676,3 +676,21 @@ def test_an_unreadable_row_of_an_order_rejects_the_whole_order(
     report = import_shopify_orders(store, path)
     assert (report.rows, report.read, report.imported, report.rejected) == (2, 1, 0, 1)
     assert report.rejections[0].line == 3 and "never closed" in report.rejections[0].reason
+
+
+def test_a_cut_or_corrupt_gzip_file_is_refused_before_anything_is_imported(
+    store: Store, tmp_path: Path
+) -> None:
+    import gzip
+
+    packed = gzip.compress((DATA / "shopify_orders.csv").read_bytes())
+    path = tmp_path / "orders.csv.gz"
+    path.write_bytes(packed[: len(packed) // 2])
+    with pytest.raises(ValidationError, match=r"orders\.csv\.gz\.path: cannot be read"):
+        import_shopify_orders(store, path)
+    path.write_bytes(b"\x1f\x8b" + b"not gzip at all")
+    with pytest.raises(ValidationError, match="cannot be read"):
+        import_shopify_orders(store, path)
+    assert store.orders.count() == 0
+    path.write_bytes(packed)
+    assert import_shopify_orders(store, path).imported > 0
