@@ -639,3 +639,21 @@ def test_a_file_refused_as_a_whole_leaves_no_new_database(
         "--currency", "EUR", "--db", str(db), "--quiet",
     )  # fmt: skip
     assert code == 2 and db.exists()
+
+
+def test_bad_options_fail_before_any_file_is_read(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import ecomcrm.io
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the file was read")
+
+    monkeypatch.setattr(ecomcrm.io, "import_shopify_orders", never)
+    for bad in (
+        ["--now", "yesterday"],
+        ["--currency", "EURO"],
+        ["--currency", "EUR", "--rates", "{"],
+    ):
+        code, out, err = run(capsys, "analyze", str(DATA / "shopify_orders.csv"), *bad, "--quiet")
+        assert code == 2 and out == "" and err.count("\n") == 1, err

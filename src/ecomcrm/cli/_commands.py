@@ -569,12 +569,13 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     _html_check(args)
     money = _money_options(args)
+    now = _now(args.now)  # bad options fail before the files are read
     say = _say(args)
     store = open_store("memory://")
     reports = _import_files(store, args.files, args, to=sys.stderr if args.json else None)
     with currency_hint():
         analysis = analyze_store(
-            store, now=_now(args.now), say=say, run_flows=not args.no_flows, flow_days=args.flow_days,
+            store, now=now, say=say, run_flows=not args.no_flows, flow_days=args.flow_days,
             **money,
         )  # fmt: skip
     _analysis_output(args, analysis, reports)
