@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from ecomcrm.domain import _validation as v
+import ecomcrm.domain._validation as v
 from ecomcrm.domain._enums import (
     Channel,
     Direction,

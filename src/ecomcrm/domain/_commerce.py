@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import attrs
 
-from ecomcrm.domain import _validation as v
+import ecomcrm.domain._validation as v
 from ecomcrm.domain._customer import Address
 from ecomcrm.domain._enums import OrderStatus, to_order_status
 from ecomcrm.errors import ValidationError

@@ -6,8 +6,8 @@ import attrs
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+import ecomcrm.metrics._periods as _periods
 from ecomcrm.errors import ValidationError
-from ecomcrm.metrics import _periods
 from ecomcrm.metrics._groups import distinct_count, distinct_pairs
 from ecomcrm.metrics._nan_policy import NanPolicy, nan_policy
 from ecomcrm.metrics._validate import as_amounts, as_ids, as_timestamps, check_choice, encode_ids

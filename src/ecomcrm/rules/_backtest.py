@@ -34,7 +34,7 @@ from ecomcrm.rules._engine import Engine
 from ecomcrm.rules._flow import Flow, WaitStep, WaitUntilStep
 from ecomcrm.rules._policies import Policies
 from ecomcrm.rules._schedule import parse_duration, require_aware, to_micros
-from ecomcrm.storage import Store
+from ecomcrm.storage import Store, open_store
 
 
 def _frozen(value: Mapping[str, int]) -> Mapping[str, int]:
@@ -271,8 +271,6 @@ def backtest(
         >>> report.flows["abandoned_cart"].enrollments
         0
     """
-    import ecomcrm
-
     flows = list(flows)
     policies = policies if policies is not None else Policies.default()
     everything = sorted(events, key=lambda e: (e.at, e.id))
@@ -296,7 +294,7 @@ def backtest(
         if warm_from is not None
         else []
     )
-    scratch = ecomcrm.open_store("memory://")
+    scratch = open_store("memory://")
     # (flow, customer, log entry [micros, kind, step, reason, text, data]) of every decision
     decisions: list[tuple[str, str, Sequence[Any]]] = []
     reporting = [False]

@@ -30,7 +30,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ecomcrm.segments import _functions as fn
+import ecomcrm.segments._functions as fn
 from ecomcrm.segments._ast import (
     Arith,
     BoolOp,

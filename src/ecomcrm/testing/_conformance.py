@@ -47,6 +47,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import ecomcrm.testing.strategies as crm
 from ecomcrm.domain import (
     Address,
     Channel,
@@ -67,7 +68,6 @@ from ecomcrm.domain import (
 from ecomcrm.errors import ConflictError, NotFoundError, StorageError, ValidationError
 from ecomcrm.storage import Store
 from ecomcrm.storage._shared import customer_id_identity
-from ecomcrm.testing import strategies as crm
 
 __all__ = [
     "AnalyticsBehaviour",
