@@ -83,6 +83,9 @@ def test_flows_backtest_prints_json(demo: tuple[Path, subprocess.CompletedProces
     assert isinstance(report, dict)
     assert report["events"] > 0
     assert all("enrollments" in flow for flow in report["flows"].values())
+    # started warm: the events of the 90 days before the window were replayed unreported
+    assert report["start"] < report["end"] and report["warmup_events"] > 0
+    assert report["warmup_start"] < report["start"]
 
 
 def test_flows_backtest_prints_a_table_without_json(

@@ -134,7 +134,7 @@ def analyze_store(
     report = None
     if run_flows:
         say(f"backtesting the built-in flows over the last {flow_days} days")
-        report = backtest_recent(store, now=now, days=flow_days, facts=events)
+        report = backtest_recent(store, now=now, days=flow_days, facts=events, warm_events=False)
     keep = ~facts.cancelled
     return Analysis(
         now=now,
@@ -176,18 +176,29 @@ def _valuable_at_risk(table: FeatureTable, limit: int = 10) -> list[dict[str, An
 
 
 def backtest_recent(
-    store: Store, *, now: datetime, days: int, facts: EventFacts | None = None
+    store: Store,
+    *,
+    now: datetime,
+    days: int,
+    facts: EventFacts | None = None,
+    warm_events: bool = True,
 ) -> BacktestReport:
     """What the built-in flows would have sent in the last ``days`` days, starting warm.
 
-    The events of the warm-up horizon before the window (:func:`~ecomcrm.rules.warmup_horizon`,
-    90 days for the built-in flows) bring the flows' state up to the window's start
-    unreported, so a customer idle for months is not counted as entering win-back on
-    the window's first day.
+    The backtest starts at the window's beginning with every customer-based trigger
+    judged there first (so a customer idle for months is not counted as entering
+    win-back on the window's first day). With ``warm_events`` the events of the warm-up
+    horizon before the window (:func:`~ecomcrm.rules.warmup_horizon`, 90 days for the
+    built-in flows) are replayed unreported too, so follow-ups of earlier events (a
+    post-purchase message two weeks after an order) count when they fall in the window.
+    On the demo's 100,000 customers and a 7-day window that replay takes the backtest
+    from 42 to 76 s of CPU (a cold start took 32 s and counted 39,779 actions; seeded
+    7,982; seeded and replayed 9,365), so the report leaves it out and ``ecomcrm flows
+    backtest`` does it.
     """
     flows = builtin_flows()
     since = now - timedelta(days=days)
-    warm_from = since - warmup_horizon(flows, Policies.default())
+    warm_from = since - warmup_horizon(flows, Policies.default()) if warm_events else since
     if facts is None:
         facts = store.event_facts()
     warm64 = np.datetime64(warm_from.astimezone(UTC).replace(tzinfo=None).isoformat(), "us")
