@@ -208,3 +208,74 @@ def test_features_from_events_already_read_equal_a_fresh_read(
     for name in CUSTOMER_FEATURES_SCHEMA:
         a, b = fresh.column(name), shared.column(name)
         assert repr(a) == repr(b), name
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_every_schema_column_is_filled_for_a_customer_with_the_data(
+    kind: str, tmp_path: object
+) -> None:
+    from ecomcrm.domain import Address, Identity
+    from ecomcrm.predict import BetaGeo, GammaGamma
+    from ecomcrm.segments import ValueModels
+
+    s = ecomcrm.open_store("memory://" if kind == "memory" else f"sqlite:///{tmp_path}/f.db")
+    created = NOW - timedelta(days=400)
+    s.customers.put_many(
+        [
+            Customer(
+                id="full",
+                created_at=created,
+                identities=[Identity.phone("+33612345678"), Identity.email("Ada@Example.COM")],
+                addresses=[Address(line1="1 Rue de Rivoli", city="Paris", country="FR")],
+                country="FR",
+                tags={"vip"},
+            ),
+            Customer(id="empty", created_at=created),
+        ]
+    )
+    s.orders.put_many(
+        [
+            _lines_order("f1", "full", 200, "Apparel > Tops", discount="0.50"),
+            _lines_order("f2", "full", 100, "Home > Kitchen", "Garden"),
+            _lines_order("f3", "full", 10, "Apparel > Shoes"),
+        ]
+    )
+    s.orders.add_refund(
+        Refund(
+            id="fr",
+            order_id="f2",
+            customer_id="full",
+            at=NOW - timedelta(days=90),
+            amount="1.00",
+            currency="EUR",
+            returned=True,
+            lines=[ReturnLine(sku="f2-0", quantity=1)],
+        )
+    )
+    for channel in ("email", "sms", "push", "whatsapp"):
+        s.consents.record(
+            Consent(
+                customer_id="full", channel=channel, purpose="marketing", granted=True, at=created
+            )
+        )
+    s.events.append_many(
+        [
+            Event(name="Product Added", customer_id="full", at=NOW - timedelta(days=3)),
+            Event(name="Product Viewed", customer_id="full", at=NOW - timedelta(days=2)),
+        ]
+    )
+    models = ValueModels(
+        purchase=BetaGeo(params={"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}),
+        spend=GammaGamma(params={"p": 6.25, "q": 3.74, "v": 15.44}),
+    )
+    table = build_customer_features(s, now=NOW, models=models)
+    record = table.record_for("full")
+    empty = [name for name in CUSTOMER_FEATURES_SCHEMA if record[name] in (None, ())]
+    assert empty == []
+    assert record["city"] == "Paris" and record["email_domain"] == "example.com"
+    bare = table.record_for("empty")
+    assert bare["city"] is None and bare["email_domain"] is None
+    # a refresh keeps them
+    refreshed = refresh_customer_features(table, s, ["full"], now=NOW, models=models)
+    assert refreshed.record_for("full") == record
+    s.close()

@@ -248,6 +248,11 @@ def _abandoned(
     return counts, latest
 
 
+def _or_null(values: NDArray[np.object_] | None, n: int) -> NDArray[np.object_]:
+    """A profile column of the customer table; all null when the store does not fill it."""
+    return np.full(n, None, dtype=object) if values is None else values
+
+
 def _datetime_or_nat(us: NDArray[np.int64], valid: NDArray[np.bool_]) -> NDArray[np.datetime64]:
     out = us.astype("datetime64[us]")
     out[~valid] = np.datetime64("NaT", "us")
@@ -340,6 +345,8 @@ def _features(
         "created_at": customers.created_at.astype("datetime64[us]"),
         "country": customers.country,
         "tags": _tags(customers),
+        "city": _or_null(customers.city, n),
+        "email_domain": _or_null(customers.email_domain, n),
         "categories": _categories(lines, n),
     }
     for channel in ("email", "sms", "push", "whatsapp"):
@@ -463,8 +470,9 @@ def build_customer_features(
     and ``predicted_clv`` are filled when ``models`` is given (see :func:`fit_value_models`).
     ``categories`` holds the distinct top-level categories (the first element of the
     category path, from :meth:`~ecomcrm.storage.Store.line_facts`) of the customer's
-    non-cancelled order lines. ``city`` and ``email_domain`` are not in the store's
-    columnar reads and are left null. ``event_facts`` saves a read when the caller has
+    non-cancelled order lines. ``city`` is the city of the customer's first address and
+    ``email_domain`` the domain of their first email address (null when absent, or
+    when the store's ``customer_table`` does not fill them). ``event_facts`` saves a read when the caller has
     already read ``store.event_facts()`` (all names, or any that include the cart, view
     and order events); only those events are used.
 
@@ -593,6 +601,8 @@ def _take_customers(table: CustomerTable, rows: NDArray[np.intp]) -> CustomerTab
         tag_indptr=indptr,
         tag_codes=table.tag_codes[gather],
         consents={k: v[rows] for k, v in table.consents.items()},
+        city=None if table.city is None else table.city[rows],
+        email_domain=None if table.email_domain is None else table.email_domain[rows],
     )
 
 

@@ -1297,6 +1297,8 @@ class MemoryStore:
             acquisition_channel=[c.acquisition_channel for c in people],
             tags=[c.tags for c in people],
             consents=consents,
+            city=[c.addresses[0].city if c.addresses else None for c in people],
+            email=[c.email for c in people],
         )
 
     def _live_ids(self) -> NDArray[np.str_]:

@@ -79,6 +79,9 @@ class CustomerTable:
     ``tag_indptr``/``tag_codes`` are a CSR layout: the tags of row ``i`` are
     ``tag_vocabulary[tag_codes[tag_indptr[i]:tag_indptr[i+1]]]``. ``consents`` maps
     ``"channel:purpose"`` (e.g. ``"email:marketing"``) to the current granted flag per row.
+    ``city`` is the city of the customer's first address and ``email_domain`` the domain
+    of their first email identity (None when absent); an adapter that does not fill them
+    leaves them None (then every row is null).
 
     Example:
         >>> import numpy as np
@@ -97,6 +100,8 @@ class CustomerTable:
     tag_codes: NDArray[np.int32]
     tag_vocabulary: tuple[str, ...]
     consents: Mapping[str, NDArray[np.bool_]]
+    city: NDArray[np.object_] | None = None
+    email_domain: NDArray[np.object_] | None = None
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -115,6 +120,8 @@ class CustomerTable:
             tag_codes=np.empty(0, dtype=np.int32),
             tag_vocabulary=(),
             consents={},
+            city=np.empty(0, dtype=object),
+            email_domain=np.empty(0, dtype=object),
         )
 
 

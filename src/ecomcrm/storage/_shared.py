@@ -1299,6 +1299,23 @@ def event_facts_from_columns(
     )
 
 
+def _or_none(values: NDArray[np.object_]) -> NDArray[np.object_]:
+    """The values with "" (and non-strings) as None."""
+    out = values.copy()
+    out[~np.asarray([isinstance(v, str) and v != "" for v in values.tolist()], dtype=bool)] = None
+    return out
+
+
+def _email_domains(emails: NDArray[np.object_]) -> NDArray[np.object_]:
+    """The lower-case domain (after the last "@") of each address; None when there is none."""
+    found = _or_none(emails)
+    text = np.where(found == None, "", found).astype(str)  # noqa: E711 (element-wise)
+    domain = np.char.lower(np.char.rpartition(text, "@")[:, 2]) if len(text) else text
+    out = np.asarray(domain, dtype=object)
+    out[(text == "") | (np.char.find(text, "@") < 0) | (domain == "")] = None
+    return out
+
+
 def customer_table_from_columns(
     *,
     ids: Sequence[str] | NDArray[Any],
@@ -1309,11 +1326,15 @@ def customer_table_from_columns(
     acquisition_channel: Sequence[str | None],
     tags: Sequence[Iterable[str]],
     consents: Iterable[tuple[str, str, bool]] = (),
+    city: Sequence[str | None] | None = None,
+    email: Sequence[str | None] | None = None,
 ) -> CustomerTable:
     """Build :class:`CustomerTable` from per-customer columns (rows re-sorted by id).
 
     ``consents`` gives the *current* decisions as ``(customer_id, "channel:purpose",
     granted)``; every key seen becomes a boolean column, False where there is no decision.
+    ``city`` is the city of each customer's first address and ``email`` their first email
+    address (None or "" when absent); the table keeps the email's domain only.
 
     Example:
         >>> from datetime import date
@@ -1360,4 +1381,8 @@ def customer_table_from_columns(
         tag_codes=codes,
         tag_vocabulary=tuple(vocabulary),
         consents=dict(sorted(columns.items())),
+        city=None if city is None else _or_none(np.asarray(city, dtype=object)[order]),
+        email_domain=None
+        if email is None
+        else _email_domains(np.asarray(email, dtype=object))[order],
     )

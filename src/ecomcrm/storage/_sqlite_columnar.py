@@ -412,9 +412,13 @@ def order_facts(
 
 def customer_table(conn: sqlite3.Connection) -> CustomerTable:
     """All live customers as columns, ordered by id."""
+    # city of the first address; email of the first email identity (as Customer.email)
     rows = conn.execute(
-        "SELECT id, created_at, country, timezone, birthday, acquisition_channel, tags "
-        "FROM customers WHERE survivor_pk IS NULL ORDER BY id"
+        "SELECT id, created_at, country, timezone, birthday, acquisition_channel, tags, "
+        "json_extract(addresses, '$[0].city'), "
+        "(SELECT value FROM identities i WHERE i.customer_pk = c.pk AND i.kind = 'email' "
+        " ORDER BY i.position LIMIT 1) "
+        "FROM customers c WHERE survivor_pk IS NULL ORDER BY id"
     ).fetchall()
     consents = conn.execute(
         "SELECT customer_id, channel || ':' || purpose, granted FROM ("
@@ -431,6 +435,8 @@ def customer_table(conn: sqlite3.Connection) -> CustomerTable:
         acquisition_channel=[r[5] for r in rows],
         tags=[json.loads(r[6]) if r[6] else () for r in rows],
         consents=[(c, k, bool(g)) for c, k, g in consents],
+        city=[r[7] for r in rows],
+        email=[r[8] for r in rows],
     )
 
 
