@@ -279,3 +279,42 @@ def test_every_schema_column_is_filled_for_a_customer_with_the_data(
     refreshed = refresh_customer_features(table, s, ["full"], now=NOW, models=models)
     assert refreshed.record_for("full") == record
     s.close()
+
+
+def test_next_purchase_columns_come_from_the_model_and_are_never_past_for_the_alive() -> None:
+    from ecomcrm.metrics import expected_next_purchase
+    from ecomcrm.segments import compile_expression
+
+    store = ecomcrm.open_store("memory://")
+    SyntheticShop(customers=600, seed=11, end=NOW).to_store(store)
+    models = fit_value_models(store.order_facts(), now=NOW)
+    table = build_customer_features(store, now=NOW, models=models)
+    due = np.asarray(table.column("next_purchase_at"))
+    p_alive = np.asarray(table.column("p_alive"))
+    p_30 = np.asarray(table.column("p_purchase_30d"))
+    alive = p_alive > 0.5
+    assert alive.any() and (~alive & np.isfinite(p_alive)).any()
+    now64 = np.datetime64(NOW.replace(tzinfo=None), "us")
+    assert np.all(due[alive] > now64)  # never a date in the past for the alive
+    assert np.all(np.isnat(due[~alive]))
+    buyers = np.isfinite(p_alive)
+    assert np.all((p_30[buyers] >= 0) & (p_30[buyers] <= p_alive[buyers]))
+    coverage = table.metadata["model_coverage"]
+    assert coverage.next_purchase_model == int(alive.sum())
+    assert coverage.next_purchase_fallback == 0
+    # usable in segments (and, through the one field registry, in flows)
+    soon = compile_expression(
+        "next_purchase_at <= now + 90d and p_purchase_30d >= 0.1", CUSTOMER_FEATURES_SCHEMA
+    ).mask(table, now=NOW)
+    by_hand = ~np.isnat(due) & (due <= now64 + np.timedelta64(90, "D")) & (p_30 >= 0.1)
+    assert soon.sum() > 0 and np.array_equal(soon, by_hand)
+    # without a model: the mean-gap estimate, the documented fallback
+    plain = build_customer_features(store, now=NOW)
+    facts = store.order_facts()
+    keep = ~facts.cancelled
+    gap = expected_next_purchase(facts.customer_index[keep], facts.placed_at[keep])
+    expected = np.full(len(plain), np.datetime64("NaT", "us"))
+    expected[gap.customer_id] = gap.expected
+    assert np.array_equal(np.asarray(plain.column("next_purchase_at")), expected, equal_nan=True)
+    assert np.all(np.isnan(np.asarray(plain.column("p_purchase_30d"))))
+    assert plain.metadata["model_coverage"].next_purchase_fallback == int((~np.isnat(expected)).sum())

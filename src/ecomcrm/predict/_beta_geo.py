@@ -158,6 +158,18 @@ class BetaGeo(RFMModel):
             )
         )
 
+    def _alive_purchase_cdf(self, t: FloatArray, x: FloatArray, T: FloatArray) -> FloatArray:
+        # alive at T, the rate is Gamma(r + x, α + T) and dropout only follows a purchase:
+        # P(no purchase in t) = E[exp(-λ t)] = ((α+T)/(α+T+t))^(r+x) (MBG/NBD alike)
+        r, alpha, _, _ = self._p()
+        return np.asarray(-np.expm1((r + x) * np.log1p(-t / (alpha + T + t))))
+
+    def _alive_purchase_quantile(
+        self, level: FloatArray, x: FloatArray, T: FloatArray
+    ) -> FloatArray:
+        r, alpha, _, _ = self._p()
+        return np.asarray((alpha + T) * np.expm1(-np.log1p(-level) / (r + x)))
+
     def _customer_factor(self, x: FloatArray, tx: FloatArray, T: FloatArray) -> FloatArray:
         r, alpha, a, b = self._p()
         first = (a + b + x - 1.0) / (a - 1.0)

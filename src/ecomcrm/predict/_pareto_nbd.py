@@ -10,6 +10,8 @@ from ecomcrm.errors import ValidationError
 from ecomcrm.predict._base import FitData, FloatArray
 from ecomcrm.predict._rfm import RFMModel, pos
 
+_GAUSS = np.polynomial.legendre.leggauss(64)
+
 
 def _log_g(r: Any, alpha: Any, s: Any, beta: Any, x: Any, tau: Any) -> Any:
     """Log of 2F1(r+s+x, ·; r+s+x+1; z) / (max(α,β)+τ)^(r+s+x), Euler-transformed.
@@ -151,6 +153,45 @@ class ParetoNBD(RFMModel):
         x, tx, t = self._rfm(frequency, recency, T)
         with np.errstate(all="ignore"):
             return np.asarray(np.exp(self._log_alive_odds(x, tx, t)))
+
+    def _alive_purchase_cdf(self, t: FloatArray, x: FloatArray, T: FloatArray) -> FloatArray:
+        # alive at T: λ ~ Gamma(r+x, α+T), μ ~ Gamma(s, β+T), independent; the next
+        # purchase comes before dropout and within t with probability
+        # ∫0^t E[λ e^{-(λ+μ)u}] du. With z = 1 - ((α+T)/(α+T+u))^(r+x) the λ part is dz,
+        # leaving ∫0^z(t) ((β+T)/(β+T+u(z)))^s dz: bounded by 1 and smooth, so Gauss-Legendre
+        r, alpha, _, _ = self._p()
+        z_end = -np.expm1((r + x) * np.log1p(-t / (alpha + T + t)))
+        return self._dropout_integral(z_end, x, T)
+
+    def _dropout_integral(self, z_end: FloatArray, x: FloatArray, T: FloatArray) -> FloatArray:
+        """∫0^z_end ((β+T)/(β+T+u(z)))^s dz per customer (64-point Gauss-Legendre)."""
+        r, alpha, s, beta = self._p()
+        nodes, weights = _GAUSS
+        z = z_end[:, None] * (nodes[None, :] + 1.0) / 2.0
+        u = (alpha + T)[:, None] * np.expm1(-np.log1p(-z) / (r + x)[:, None])
+        g = np.exp(-s * np.log1p(u / (beta + T)[:, None]))
+        return np.asarray(z_end / 2.0 * (g @ weights))
+
+    def _alive_purchase_quantile(
+        self, level: FloatArray, x: FloatArray, T: FloatArray
+    ) -> FloatArray:
+        # the integral is concave in z (its integrand falls as z grows), so Newton's method
+        # from z = 0 climbs to the root from below without overshooting
+        r, alpha, s, beta = self._p()
+        total = self._dropout_integral(np.ones(len(x)), x, T)
+        out = np.full(len(x), np.inf)
+        ok = total > level
+        lv, xx, tt = level[ok], x[ok], T[ok]
+        z = np.zeros(len(lv))
+        for _ in range(60):
+            u = (alpha + tt) * np.expm1(-np.log1p(-z) / (r + xx))
+            g = np.exp(-s * np.log1p(u / (beta + tt)))
+            step = (lv - self._dropout_integral(z, xx, tt)) / g
+            z = np.minimum(z + step, np.nextafter(1.0, 0.0))
+            if np.all(np.abs(step) <= 1e-13 * np.maximum(z, 1e-300)):
+                break
+        out[ok] = (alpha + tt) * np.expm1(-np.log1p(-z) / (r + xx))
+        return out
 
     def _customer_factor(self, x: FloatArray, tx: FloatArray, T: FloatArray) -> Any:
         r, alpha, _, beta = self._p()

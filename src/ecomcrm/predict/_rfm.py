@@ -169,6 +169,84 @@ class RFMModel(BaseModel):
             )
         return float(arr) if arr.ndim == 0 else arr
 
+    # -- timing of the next purchase ----------------------------------------------------
+    def _alive_purchase_cdf(self, t: FloatArray, x: FloatArray, T: FloatArray) -> FloatArray:
+        """P(a purchase in (T, T + t] | alive at T, x, T); overridden by each model."""
+        raise NotImplementedError  # pragma: no cover
+
+    def _alive_purchase_quantile(
+        self, level: FloatArray, x: FloatArray, T: FloatArray
+    ) -> FloatArray:
+        """The t with ``_alive_purchase_cdf(t) == level`` (inf when never reached)."""
+        raise NotImplementedError  # pragma: no cover
+
+    def _level(self, probability: float) -> float:
+        p = float(probability)
+        if not 0.0 < p < 1.0:
+            raise ValidationError(
+                "must be strictly between 0 and 1",
+                entity=type(self).__name__,
+                field="probability",
+                value=p,
+            )
+        return p
+
+    def conditional_probability_purchase_within(
+        self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray:
+        """P(at least one purchase in (T, T + t] | x, t_x, T), vectorized.
+
+        A customer buys again in the window only if still alive at T; given that, the
+        posterior purchase rate is Gamma(r + x, α + T) (and for Pareto/NBD the dropout
+        rate Gamma(s, β + T)), so the probability is P(alive) times the chance that the
+        first purchase after T comes within ``t`` (and, for Pareto/NBD, before dropout).
+
+        Example:
+            >>> from ecomcrm.predict import BetaGeo
+            >>> m = BetaGeo(params={"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426})
+            >>> m.conditional_probability_purchase_within(4, [2], [30.43], [38.86]).round(3).tolist()
+            [0.131]
+        """
+        x, tx, T_ = self._rfm(frequency, recency, T)
+        tt = np.broadcast_to(np.asarray(self._time(t), dtype=np.float64), x.shape)
+        alive = self.conditional_probability_alive(x, tx, T_)  # type: ignore[attr-defined]
+        with np.errstate(all="ignore"):
+            return np.asarray(alive * self._alive_purchase_cdf(tt, x, T_), dtype=np.float64)
+
+    def conditional_time_to_purchase(
+        self,
+        frequency: ArrayLike,
+        recency: ArrayLike,
+        T: ArrayLike,
+        *,
+        probability: float = 0.5,
+    ) -> FloatArray:
+        """Time after T by which the customer has bought again with ``probability``.
+
+        The default is the median waiting time to the next purchase: the t with
+        :meth:`conditional_probability_purchase_within` ``(t) == 0.5``. As t grows that
+        probability tends to P(alive) (times, for Pareto/NBD, the chance of buying before
+        dropping out), so the time is infinite for a customer the model does not deem
+        likely enough to buy again (for the median: P(alive) <= 1/2). Finite values are
+        always > 0: a customer deemed alive is never due in the past. (The mean waiting
+        time is infinite for one-time buyers when r <= 1, so the median is used.)
+
+        Example:
+            >>> from ecomcrm.predict import BetaGeo
+            >>> m = BetaGeo(params={"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426})
+            >>> m.conditional_time_to_purchase([2, 5], [30.43, 10.0], [38.86, 38.86]).round(2).tolist()
+            [29.48, inf]
+        """
+        x, tx, T_ = self._rfm(frequency, recency, T)
+        p = self._level(probability)
+        alive = self.conditional_probability_alive(x, tx, T_)  # type: ignore[attr-defined]
+        out = np.full(len(x), np.inf)
+        reach = alive > p
+        if reach.any():
+            with np.errstate(all="ignore"):
+                out[reach] = self._alive_purchase_quantile(p / alive[reach], x[reach], T_[reach])
+        return out
+
     # -- interface used by the CLV and interval functions ----------------------------------
     def conditional_expected_purchases(
         self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike

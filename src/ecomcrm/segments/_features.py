@@ -722,6 +722,8 @@ CUSTOMER_FEATURES_SCHEMA = Schema(
         "p_alive": "number",
         "predicted_purchases": "number",
         "predicted_clv": "number",
+        "next_purchase_at": "datetime",
+        "p_purchase_30d": "number",
         "tags": "tags",
         "categories": "tags",
         "country": "category",

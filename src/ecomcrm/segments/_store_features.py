@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ecomcrm.errors import ConvergenceError, ValidationError
-from ecomcrm.metrics import customer_summary, rfm_scores, rfm_segments
+from ecomcrm.metrics import customer_summary, expected_next_purchase, rfm_scores, rfm_segments
 from ecomcrm.predict import (
     BetaGeo,
     GammaGamma,
@@ -248,6 +248,49 @@ def _abandoned(
     return counts, latest
 
 
+def _next_purchase(
+    models: ValueModels | None,
+    summary_rows: tuple[Any, NDArray[np.int64]] | None,
+    cust: NDArray[np.int64],
+    when: NDArray[Any],
+    amount: NDArray[np.float64],
+    *,
+    now: np.datetime64,
+    n: int,
+) -> tuple[NDArray[np.datetime64], NDArray[np.float64], int, int]:
+    """``next_purchase_at`` and ``p_purchase_30d`` per customer, and how many came from where.
+
+    With a purchase model: now + the model's median waiting time to the next purchase
+    (null when P(alive) <= 1/2, i.e. more likely never to buy again) and P(a purchase in
+    the next 30 days). Without one: the mean-gap estimate (last order + mean gap between
+    distinct order times, two or more of them), which may lie in the past ("overdue").
+    """
+    next_at = np.full(n, np.datetime64("NaT", "us"))
+    p_30d = np.full(n, np.nan)
+    if models is not None and summary_rows is not None:
+        summary, rows = summary_rows
+        unit_us = period_days(models.freq) * _DAY_US
+        wait = models.purchase.conditional_time_to_purchase(
+            summary.frequency, summary.recency, summary.T
+        )
+        finite = np.isfinite(wait)
+        # at least one microsecond ahead: "due now" would read as already past
+        wait_us = np.maximum(np.ceil(np.where(finite, wait, 0.0) * unit_us), 1).astype(np.int64)
+        due = now.astype("datetime64[us]").astype(np.int64) + wait_us
+        next_at[rows[finite]] = due[finite].astype("datetime64[us]")
+        p_30d[rows] = models.purchase.conditional_probability_purchase_within(
+            30.0 / period_days(models.freq), summary.frequency, summary.recency, summary.T
+        )
+        return next_at, p_30d, int(finite.sum()), 0
+    if models is None and len(cust):
+        estimate = expected_next_purchase(cust, when.astype("datetime64[us]"))
+        rows = np.asarray(estimate.customer_id, dtype=np.int64)
+        known = ~np.isnat(estimate.expected)
+        next_at[rows[known]] = estimate.expected[known].astype("datetime64[us]")
+        return next_at, p_30d, 0, int(known.sum())
+    return next_at, p_30d, 0, 0
+
+
 def _or_null(values: NDArray[np.object_] | None, n: int) -> NDArray[np.object_]:
     """A profile column of the customer table; all null when the store does not fill it."""
     return np.full(n, None, dtype=object) if values is None else values
@@ -390,11 +433,13 @@ def _features(
     p_alive = np.full(n, np.nan)
     purchases = np.full(n, np.nan)
     clv = np.full(n, np.nan)
+    summary_rows: tuple[Any, NDArray[np.int64]] | None = None
     if models is not None and len(cust):
         summary = customer_summary(
             cust, when, amount, observation_end=now, freq=models.freq, after_end="drop"
         )
         rows = np.asarray(summary.customer_id, dtype=np.int64)
+        summary_rows = (summary, rows)
         p_alive[rows] = models.purchase.conditional_probability_alive(
             summary.frequency, summary.recency, summary.T
         )
@@ -420,6 +465,11 @@ def _features(
                 GammaGamma.outside_support(summary.frequency, summary.monetary_value).sum()
             )
     columns.update(p_alive=p_alive, predicted_purchases=purchases, predicted_clv=clv)
+    next_at, p_30d, from_model, fallback = _next_purchase(
+        models, summary_rows, cust, when, amount, now=now, n=n
+    )
+    columns.update(next_purchase_at=next_at, p_purchase_30d=p_30d)
+    coverage.update(next_purchase_model=from_model, next_purchase_fallback=fallback)
     coverage["purchase_scored"] = int(np.isfinite(p_alive).sum())
     coverage["clv_scored"] = int(np.isfinite(clv).sum())
 
