@@ -128,7 +128,10 @@ def test_vectorized_equals_one_by_one() -> None:
     model = BetaGeo(params=BG)
     x, tx, T = np.array([0, 2, 5, 9]), np.array([0, 30.43, 10.0, 38.0]), np.full(4, 38.86)
     whole = model.conditional_time_to_purchase(x, tx, T)
-    single = [model.conditional_time_to_purchase([a], [b], [c])[0] for a, b, c in zip(x, tx, T)]
+    single = [
+        model.conditional_time_to_purchase([a], [b], [c])[0]
+        for a, b, c in zip(x, tx, T, strict=True)
+    ]
     assert np.array_equal(whole, np.asarray(single))
 
 
