@@ -317,4 +317,6 @@ def test_next_purchase_columns_come_from_the_model_and_are_never_past_for_the_al
     expected[gap.customer_id] = gap.expected
     assert np.array_equal(np.asarray(plain.column("next_purchase_at")), expected, equal_nan=True)
     assert np.all(np.isnan(np.asarray(plain.column("p_purchase_30d"))))
-    assert plain.metadata["model_coverage"].next_purchase_fallback == int((~np.isnat(expected)).sum())
+    assert plain.metadata["model_coverage"].next_purchase_fallback == int(
+        (~np.isnat(expected)).sum()
+    )
