@@ -156,10 +156,13 @@ def test_hand_computed_merges_cancellations_and_same_instant_orders() -> None:
     assert times.upto("a", T0 + 2 * day) == [T0 + day, T0 + 2 * day]
     assert times.upto("c", None) == []
     assert times.upto("b", None) is None  # merged away: the per-customer read decides
-    assert times.total_upto("a", None) == 121.5
-    assert times.total_upto("a", T0 + 2 * day) == 104.0
-    assert times.total_upto("c", None) == 0.0
-    assert times.total_upto("b", None) is None
+    full = times.facts_upto("a", None)
+    assert full is not None and float(full.amount.sum()) == 121.5
+    upto = times.facts_upto("a", T0 + 2 * day)
+    assert upto is not None and float(upto.amount.sum()) == 104.0
+    none = times.facts_upto("c", None)
+    assert none is not None and len(none.amount) == 0
+    assert times.facts_upto("b", None) is None
     at = T0 + 10 * day
     fast = _fields(store, times, "a", at)
     assert fast == _fields(store, None, "a", at)

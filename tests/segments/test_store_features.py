@@ -228,6 +228,8 @@ def test_every_schema_column_is_filled_for_a_customer_with_the_data(
                 identities=[Identity.phone("+33612345678"), Identity.email("Ada@Example.COM")],
                 addresses=[Address(line1="1 Rue de Rivoli", city="Paris", country="FR")],
                 country="FR",
+                timezone="Europe/Paris",
+                acquisition_channel="ads",
                 tags={"vip"},
             ),
             Customer(id="empty", created_at=created),

@@ -14,39 +14,18 @@ from types import MappingProxyType
 from typing import Any
 
 from ecomcrm.errors import ConfigurationError, ExpressionError
+from ecomcrm.segments import CUSTOMER_FIELD_REGISTRY
 
 CUSTOMER_FIELDS: Mapping[str, str] = MappingProxyType(
-    {
-        "customer_id": "string",
-        "known": "bool",
-        "country": "category",
-        "timezone": "string",
-        "acquisition_channel": "category",
-        "tags": "tags",
-        "created_at": "datetime",
-        "orders_count": "integer",
-        "total_spent": "number",
-        "aov": "number",
-        "first_order_at": "datetime",
-        "last_order_at": "datetime",
-        "days_since_last_order": "number",
-        "days_since_first_order": "number",
-        "days_between_last_two_orders": "number",
-        "reorder_interval_days": "number",
-        "loyalty_points": "integer",
-        "consent_email": "bool",
-        "consent_sms": "bool",
-        "consent_push": "bool",
-        "consent_whatsapp": "bool",
-    }
+    {name: field.type.value for name, field in CUSTOMER_FIELD_REGISTRY.items() if field.in_flows}
 )
 """Fields of the customer that flow conditions can read, with their condition-language types.
 
-Names shared with ``ecomcrm.segments.CUSTOMER_FEATURES_SCHEMA`` mean the same, so a
-segment condition can be pasted into a flow. ``known`` is false for an id the store does
-not hold (an anonymous visitor). Order figures leave out cancelled orders;
-``reorder_interval_days`` is the mean number of days between consecutive orders (null
-below two orders); ``consent_*`` are current marketing grants.
+They are the fields of ``ecomcrm.segments.CUSTOMER_FIELD_REGISTRY`` computed per
+customer (``in_flows``), with the same definitions as the feature table's columns, so a
+segment condition can be pasted into a flow and means the same. ``known`` is false for
+an id the store does not hold (an anonymous visitor). Money is net of refunds and in the
+engine's ``currency`` (see docs/segments.md for the table of fields).
 """
 
 EVENT_PROPERTIES: Mapping[str, str] = MappingProxyType(

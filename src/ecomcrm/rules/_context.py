@@ -4,17 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ecomcrm.domain import Channel, Consent, Customer, Identity, LoyaltyEntry, Purpose
-from ecomcrm.errors import EcomcrmError
+from ecomcrm.domain import (
+    Channel,
+    Consent,
+    Customer,
+    Identity,
+    LoyaltyEntry,
+    Order,
+    Purpose,
+    Refund,
+)
+from ecomcrm.errors import EcomcrmError, ValidationError
 from ecomcrm.rules._conditions import CUSTOMER_FIELDS
 from ecomcrm.rules._schedule import from_micros, to_micros
-from ecomcrm.storage import Store
+from ecomcrm.segments._fields import (
+    CUSTOMER_FIELD_REGISTRY,
+    MONEY_FIELDS,
+    OrderRows,
+    order_record,
+    profile_record,
+)
+from ecomcrm.storage import OrderFacts, Store
 
 _DAY = timedelta(days=1)
 _CONSENT_FIELDS = {
@@ -24,15 +39,22 @@ _CONSENT_FIELDS = {
     "consent_whatsapp": Channel.WHATSAPP,
 }
 ANONYMOUS_PREFIX = "anonymous:"
+# fields whose value depends on refunds (the bulk order snapshot carries none)
+_REFUND_FIELDS = frozenset({"total_spent", "aov", "refunded_amount", "return_rate"})
+_PROFILE_FIELDS = frozenset(
+    n for n, f in CUSTOMER_FIELD_REGISTRY.items() if f.source == "profile"
+) - set(_CONSENT_FIELDS)
 
 
 class OrderTimes:
-    """Every live customer's counted (not cancelled) orders, read once in bulk.
+    """Every live customer's orders, read once in bulk (a backtest's read-only store).
 
-    Built from one ``store.order_facts()`` read (times) and, on the built-in stores, one
-    read of the exact order totals; a backtest's store is read-only, so the snapshot
-    serves every replayed instant. :meth:`upto` and :meth:`total_upto` give what
-    ``store.orders.for_customer`` would.
+    Built from one ``store.order_facts(currency=, rates=)`` read; a backtest's store is
+    read-only, so the snapshot serves every replayed instant. :meth:`upto` gives the
+    counted (not cancelled) order times ``store.orders.for_customer`` would, and
+    :meth:`facts_upto` one customer's order facts at an instant (refunds left out: their
+    times are not in the columnar read, so fields that need them read the customer's
+    refunds themselves).
 
     Example:
         >>> import ecomcrm
@@ -41,39 +63,40 @@ class OrderTimes:
         True
     """
 
-    __slots__ = ("_rows", "_starts", "_times", "_totals")
+    __slots__ = ("_facts", "_rows", "_rows_taken", "_starts", "_times")
 
-    def __init__(
-        self,
-        ids: list[str],
-        rows: NDArray[np.int64],
-        placed_us: NDArray[np.int64],
-        totals: list[Decimal] | None = None,
-    ) -> None:
+    def __init__(self, facts: OrderFacts) -> None:
         # rows arrive by placed_at then order id (as ``for_customer`` lists them): a
         # stable sort by customer keeps that order within each customer
+        keep = ~np.asarray(facts.cancelled, dtype=bool)
+        rows = np.asarray(facts.customer_index, dtype=np.int64)[keep]
         order = np.argsort(rows, kind="stable")
-        self._times: NDArray[np.int64] = placed_us[order]
-        self._totals: list[Decimal] | None = (
-            None if totals is None else [totals[i] for i in order.tolist()]
+        taken = np.flatnonzero(keep)[order]
+        self._facts = facts
+        self._times: NDArray[np.int64] = (
+            facts.placed_at[taken].astype("datetime64[us]").astype(np.int64)
         )
+        self._rows_taken = taken
+        ids = [str(c) for c in facts.customer_ids.tolist()]
         self._starts: NDArray[np.int64] = np.searchsorted(
             rows[order], np.arange(len(ids) + 1)
         ).astype(np.int64)
         self._rows = {cid: r for r, cid in enumerate(ids)}
 
     @classmethod
-    def read(cls, store: Store) -> OrderTimes | None:
+    def read(
+        cls,
+        store: Store,
+        *,
+        currency: str | None = None,
+        rates: Mapping[str, float] | None = None,
+    ) -> OrderTimes | None:
         """The snapshot, or None when the store cannot give it (e.g. mixed currencies)."""
         try:
-            facts = store.order_facts()
+            facts = store.order_facts(currency=currency, rates=rates)
         except EcomcrmError:
             return None
-        keep = ~np.asarray(facts.cancelled, dtype=bool)
-        placed = facts.placed_at[keep].astype("datetime64[us]").astype(np.int64)
-        rows = np.asarray(facts.customer_index, dtype=np.int64)[keep]
-        totals = _order_totals(store, facts.order_id[keep].tolist())
-        return cls([str(c) for c in facts.customer_ids.tolist()], rows, placed, totals)
+        return cls(facts)
 
     def _span(self, customer_id: str, as_of: datetime | None) -> tuple[int, int] | None:
         row = self._rows.get(customer_id)
@@ -92,32 +115,26 @@ class OrderTimes:
             return None
         return [from_micros(int(us)) for us in self._times[span[0] : span[1]].tolist()]
 
-    def total_upto(self, customer_id: str, as_of: datetime | None) -> float | None:
-        """The orders' total at or before ``as_of``; None when the snapshot cannot tell."""
+    def facts_upto(self, customer_id: str, as_of: datetime | None) -> OrderFacts | None:
+        """The customer's counted orders at or before ``as_of``, without refunds."""
         span = self._span(customer_id, as_of)
-        if span is None or self._totals is None:
+        if span is None:
             return None
-        # the same Decimal sum, in the same order, as over ``for_customer``
-        return float(sum(self._totals[span[0] : span[1]]))
-
-
-def _order_totals(store: Store, order_ids: list[str]) -> list[Decimal] | None:
-    """The exact (Decimal) total of each order, from the built-in stores; else None."""
-    from ecomcrm.storage import MemoryStore, SqliteStore
-
-    found: dict[str, Decimal]
-    if isinstance(store, MemoryStore):
-        found = {oid: store.orders.get(oid).total for oid in order_ids}
-    elif isinstance(store, SqliteStore):
-        with store._db.read() as conn:
-            raw = conn.execute("SELECT id, total FROM orders").fetchall()
-        found = {str(oid): Decimal(text) for oid, text in raw}
-    else:
-        return None
-    out = [found.get(oid) for oid in order_ids]
-    if any(t is None for t in out):
-        return None
-    return [t for t in out if t is not None]
+        rows = self._rows_taken[span[0] : span[1]]
+        f = self._facts
+        return OrderFacts(
+            currency=f.currency,
+            customer_ids=np.array([customer_id], dtype=object),
+            customer_index=np.zeros(len(rows), dtype=np.int64),
+            order_id=f.order_id[rows],
+            placed_at=f.placed_at[rows],
+            amount=f.amount[rows],
+            discount=f.discount[rows],
+            refunded=np.zeros(len(rows)),
+            units=f.units[rows],
+            returned_units=np.zeros(len(rows), dtype=np.int64),
+            cancelled=np.zeros(len(rows), dtype=bool),
+        )
 
 
 class StoreReads:
@@ -134,12 +151,13 @@ class StoreReads:
         ({}, {})
     """
 
-    __slots__ = ("_consent_rows", "consents", "customers", "loyalty", "suppressed")
+    __slots__ = ("_consent_rows", "consents", "customers", "loyalty", "refunds", "suppressed")
 
     def __init__(self) -> None:
         self.customers: dict[str, Customer | None] = {}
         self.consents: dict[str, list[Consent]] = {}
         self.loyalty: dict[str, list[LoyaltyEntry]] = {}
+        self.refunds: dict[str, list[Refund]] = {}
         self.suppressed: dict[str, bool] = {}
         self._consent_rows: dict[str, list[ConsentRow]] | bool | None = False  # False: unread
 
@@ -193,13 +211,20 @@ def _bulk_consents(store: Store) -> dict[str, list[ConsentRow]] | None:
 class CustomerData:
     """What the store knows about one customer, read on first use and kept for one unit of work.
 
-    With ``as_of`` only orders, loyalty entries and consents at or before that instant
-    count (backtests replay history this way). With ``reads`` (a store that does not
-    change) the profile, consent history and loyalty entries come from that shared
-    cache, read from the store on first use.
+    With ``as_of`` only orders, refunds, loyalty entries and consents at or before that
+    instant count (backtests replay history this way). With ``reads`` (a store that does
+    not change) the profile, consent history, refunds and loyalty entries come from that
+    shared cache, read from the store on first use. Profile and order fields are the
+    registry's (``ecomcrm.segments.CUSTOMER_FIELD_REGISTRY``): the feature table's own
+    vectorized definitions run over this customer's records, money in ``currency``
+    converted with ``rates`` (without ``currency``, a customer whose orders are in
+    several currencies makes the money fields raise ValidationError, as
+    ``store.order_facts()`` refuses such a store).
     """
 
-    __slots__ = ("_cache", "as_of", "customer_id", "order_times", "reads", "store")
+    __slots__ = (
+        "_cache", "as_of", "currency", "customer_id", "order_times", "rates", "reads", "store",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -209,10 +234,14 @@ class CustomerData:
         as_of: datetime | None = None,
         order_times: OrderTimes | None = None,
         reads: StoreReads | None = None,
+        currency: str | None = None,
+        rates: Mapping[str, float] | None = None,
     ) -> None:
         self.store = store
         self.customer_id = customer_id
         self.as_of = as_of
+        self.currency = currency
+        self.rates = rates
         # a bulk snapshot of orders (read-only stores); without it, or for an id it
         # lacks, the orders are read for this customer alone
         self.order_times = order_times
@@ -247,45 +276,59 @@ class CustomerData:
         customer = self.customer
         return (customer.timezone if customer is not None else None) or default
 
-    def _orders(self) -> dict[str, Any]:
-        if "orders" not in self._cache:
-            customer = self.customer
-            stats: dict[str, Any] = {"count": 0, "times": []}
-            if customer is not None:
-                times = None
-                if self.order_times is not None:
-                    times = self.order_times.upto(customer.id, self.as_of)
-                if times is None:
-                    times = [o.placed_at for o in self._order_list(customer.id)]
-                stats["count"] = len(times)
-                stats["times"] = times
-            self._cache["orders"] = stats
-        result: dict[str, Any] = self._cache["orders"]
-        return result
-
-    def _order_list(self, customer_id: str) -> list[Any]:
-        """The counted orders (not cancelled, as of ``as_of``), by ``placed_at`` then id."""
+    def _order_list(self, customer_id: str) -> list[Order]:
+        """The customer's orders placed at or before ``as_of`` (cancelled ones too)."""
         return [
             o
             for o in self.store.orders.for_customer(customer_id)
-            if not o.is_cancelled and (self.as_of is None or o.placed_at <= self.as_of)
+            if self.as_of is None or o.placed_at <= self.as_of
         ]
 
-    def _total(self) -> float:
-        if "total" not in self._cache:
-            customer = self.customer
-            total = 0.0
-            if customer is not None:
-                bulk = None
-                if self.order_times is not None:
-                    bulk = self.order_times.total_upto(customer.id, self.as_of)
-                if bulk is not None:
-                    total = bulk
-                else:
-                    total = float(sum(o.total for o in self._order_list(customer.id)))
-            self._cache["total"] = total
-        result: float = self._cache["total"]
-        return result
+    def _refunds(self, customer_id: str) -> list[Refund]:
+        """The customer's refunds made at or before ``as_of``."""
+        kept = None if self.reads is None else self.reads.refunds
+        found = _kept_read(kept, customer_id, self.store.orders.refunds_for_customer)
+        return [r for r in found if self.as_of is None or r.at <= self.as_of]
+
+    def _rows(self, customer: Customer, refunds: bool) -> OrderRows:
+        """Order rows of the customer; without ``refunds`` they may leave refunds out."""
+        found: OrderRows | None = self._cache.get("rows:refunds")
+        if found is None and not refunds:
+            found = self._cache.get("rows")
+        if found is not None:
+            return found
+        key = "rows:refunds" if refunds else "rows"
+        if not refunds and self.order_times is not None:
+            facts = self.order_times.facts_upto(customer.id, self.as_of)
+            if facts is not None:
+                found = OrderRows.from_facts(facts)
+        if found is None:
+            orders = self._order_list(customer.id)
+            refund_list = self._refunds(customer.id) if refunds else []
+            try:
+                found = OrderRows.from_orders(
+                    orders, refund_list, currency=self.currency, rates=self.rates
+                )
+            except ValidationError as exc:
+                # money cannot be added up (several currencies, or no rate): the other
+                # order fields still can, and the money fields raise this error
+                self._cache["money_error"] = exc
+                found = OrderRows.from_orders(
+                    orders,
+                    refund_list,
+                    currency=orders[0].currency,
+                    rates={o.currency: 1.0 for o in orders},
+                )
+        self._cache[key] = found
+        return found
+
+    def _order_fields(self, customer: Customer, now: datetime, refunds: bool) -> dict[str, Any]:
+        """The order fields at ``now`` (the registry's definitions)."""
+        key = f"orders:{to_micros(now)}:{refunds}"
+        found: dict[str, Any] | None = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = order_record(self._rows(customer, refunds), to_micros(now))
+        return found
 
     def consent(self, channel: Channel, purpose: Purpose = Purpose.MARKETING) -> bool:
         """True when the latest decision for (channel, purpose) is a grant."""
@@ -350,33 +393,16 @@ class CustomerData:
             return self.loyalty_points()
         if customer is None:
             return None
-        if name in ("country", "timezone", "acquisition_channel", "created_at"):
-            return getattr(customer, name)
-        if name == "tags":
-            return customer.tags
-        stats = self._orders()
-        times: list[datetime] = stats["times"]
-        if name == "orders_count":
-            return stats["count"]
-        if name == "total_spent":
-            return self._total()
-        if name == "aov":
-            return self._total() / stats["count"] if stats["count"] else None
-        if not times:
-            return None
-        if name == "first_order_at":
-            return times[0]
-        if name == "last_order_at":
-            return times[-1]
-        if name == "days_since_last_order":
-            return (now - times[-1]) / _DAY
-        if name == "days_since_first_order":
-            return (now - times[0]) / _DAY
-        if name == "days_between_last_two_orders":
-            return (times[-1] - times[-2]) / _DAY if len(times) > 1 else None
-        if name == "reorder_interval_days":
-            return (times[-1] - times[0]) / _DAY / (len(times) - 1) if len(times) > 1 else None
-        return None
+        if name in _PROFILE_FIELDS:
+            profile = self._cache.get("profile")
+            if profile is None:
+                profile = self._cache["profile"] = profile_record(customer)
+            return profile[name]
+        # refunds are read only for the fields that need them
+        record = self._order_fields(customer, now, name in _REFUND_FIELDS)
+        if name in MONEY_FIELDS and "money_error" in self._cache:
+            raise self._cache["money_error"]
+        return record.get(name)
 
 
 class Record(Mapping[str, Any]):

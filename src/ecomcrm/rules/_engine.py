@@ -265,6 +265,11 @@ class Engine:
             the database stayed locked) is tried again (default :class:`Retry`: 8 tries,
             jittered pauses from 2 ms up to 250 ms). After the last try the
             ConflictError or StorageBusyError is raised; nothing is lost silently.
+        currency: The currency of the money fields conditions read (``total_spent``,
+            ``aov``, ``refunded_amount``), as ``build_customer_features(currency=...)``.
+            Without it, a customer whose orders are in several currencies makes a
+            condition reading money raise ValidationError (never a raw sum).
+        rates: Units of ``currency`` per unit of each other currency.
 
     Unknown customers: an event whose ``customer_id`` the store does not hold is still
     tracked under that id; an event with only an ``anonymous_id`` is tracked under
@@ -304,10 +309,14 @@ class Engine:
         record_messages: bool = True,
         observer: Observer | None = None,
         retry: Retry | None = None,
+        currency: str | None = None,
+        rates: Mapping[str, float] | None = None,
         _as_of_events: bool = False,
         _log_observer: LogObserver | None = None,
     ) -> None:
         self.store = store
+        self.currency = currency
+        self.rates = dict(rates) if rates is not None else None
         self.policies = policies if policies is not None else Policies.default()
         self._state_store = state_store if state_store is not None else store
         self._state = self._state_store.state
@@ -963,9 +972,11 @@ class Engine:
                     as_of=now,
                     order_times=self._order_times(),
                     reads=self._reads if self._keep_reads else None,
+                    currency=self.currency,
+                    rates=self.rates,
                 )
             else:
-                data = CustomerData(self.store, cid)
+                data = CustomerData(self.store, cid, currency=self.currency, rates=self.rates)
             work.data[cid] = data
         return data
 
@@ -979,7 +990,9 @@ class Engine:
             return None
         cache = self._refresh_cache
         if "order_times" not in cache:
-            cache["order_times"] = OrderTimes.read(self.store)
+            cache["order_times"] = OrderTimes.read(
+                self.store, currency=self.currency, rates=self.rates
+            )
         found: OrderTimes | None = cache["order_times"]
         return found
 

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import numpy as np
 from numpy.typing import NDArray
 
@@ -34,48 +35,69 @@ from ecomcrm.errors import ValidationError
 from ecomcrm.rules._conditions import CUSTOMER_FIELDS
 from ecomcrm.rules._flow import Flow
 from ecomcrm.rules._schedule import from_micros, next_anniversary, to_micros, zone
+from ecomcrm.segments import CUSTOMER_FIELD_REGISTRY, order_fields, profile_fields
+from ecomcrm.segments._fields import MONEY_FIELDS
+from ecomcrm.storage import OrderFacts
 
 if TYPE_CHECKING:
     from ecomcrm.rules._actions import Action
     from ecomcrm.rules._engine import Engine, _Work
-    from ecomcrm.storage import OrderFacts, Store
+    from ecomcrm.storage import Store
 
 _US_PER_DAY = 86_400_000_000
 _NONE = np.iinfo(np.int64).min
-# customer fields the arrays reproduce exactly (others send the flow down the per-customer path)
-_ORDER_FIELDS = frozenset(
-    {"orders_count", "first_order_at", "last_order_at", "days_since_last_order",
-     "days_since_first_order"}
-)  # fmt: skip
-_VECTOR_FIELDS = _ORDER_FIELDS | {"loyalty_points", "created_at", "known"}
+# customer fields the arrays reproduce exactly (others send the flow down the per-customer
+# path): the registry's order and profile fields, computed by the same definitions. In a
+# backtest (as of a past instant) the fields that need refund times or past consents are
+# left to the per-customer path (the columnar reads carry only current ones).
+_ORDER_FIELDS = frozenset(n for n, f in CUSTOMER_FIELD_REGISTRY.items() if f.source == "orders")
+_PROFILE_FIELDS = frozenset(n for n, f in CUSTOMER_FIELD_REGISTRY.items() if f.source == "profile")
+_AS_OF_UNKNOWN = frozenset(
+    {"total_spent", "aov", "refunded_amount", "return_rate"}
+    | {n for n in _PROFILE_FIELDS if n.startswith("consent_")}
+)
+_VECTOR_FIELDS = _ORDER_FIELDS | _PROFILE_FIELDS | {"loyalty_points", "known"}
 _CHUNK = 500
 
 
-def _order_times(store: Store) -> OrderFacts:
-    """The order facts, of which only the times and flags are read here.
+def _order_times(
+    store: Store, currency: str | None, rates: Mapping[str, float] | None
+) -> tuple[OrderFacts, bool]:
+    """The order facts in the engine's currency, and whether their amounts can be used.
 
     A store of several currencies refuses ``order_facts()`` without rates; the times do
-    not depend on them, so that store is read with every currency at rate 1 and its
-    amounts (meaningless then) are never looked at.
+    not depend on them, so without the engine's ``currency`` that store is read with
+    every currency at rate 1 and its amounts (meaningless then) are never looked at: the
+    money fields go down the per-customer path (which refuses to add them).
     """
+    if currency is not None:
+        return store.order_facts(currency=currency, rates=rates), True
     try:
-        return store.order_facts()
+        return store.order_facts(), True
     except ValidationError as exc:
         if exc.field != "currency" or not isinstance(exc.value, list) or not exc.value:
             raise
         codes = [str(code) for code in exc.value]
-        return store.order_facts(currency=codes[0], rates=dict.fromkeys(codes, 1.0))
+        return store.order_facts(currency=codes[0], rates=dict.fromkeys(codes, 1.0)), False
 
 
 class _Columns:
     """What the refresh reads of every customer, as arrays in customer-table order."""
 
     __slots__ = (
-        "birthday", "created_us", "ids", "orders", "points", "row_of", "tz", "tz_codes", "tz_names",
+        "birthday", "created_us", "facts", "ids", "money_exact", "orders", "points", "row_of",
+        "table", "tz", "tz_codes", "tz_names",
     )  # fmt: skip
 
-    def __init__(self, store: Store, default_tz: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        default_tz: str,
+        currency: str | None = None,
+        rates: Mapping[str, float] | None = None,
+    ) -> None:
         table = store.customer_table()
+        self.table = table
         self.ids: NDArray[np.object_] = table.ids
         self.created_us: NDArray[np.int64] = table.created_at.astype("datetime64[us]").astype(
             np.int64
@@ -88,13 +110,25 @@ class _Columns:
         self.tz_codes: NDArray[np.int64] = codes.astype(np.int64).reshape(-1)
         self.row_of: dict[str, int] = {c: r for r, c in enumerate(self.ids.tolist())}
         self.birthday: NDArray[np.datetime64] = table.birthday.astype("datetime64[D]")
-        facts = _order_times(store)
-        keep = ~facts.cancelled
-        rows = _rows_of(self.ids, facts.customer_ids[facts.customer_index[keep]])
-        placed = facts.placed_at[keep].astype("datetime64[us]").astype(np.int64)
-        ok = rows >= 0
+        facts, self.money_exact = _order_times(store, currency, rates)
+        # every order re-indexed to rows of the customer table (others dropped)
+        all_rows = _rows_of(self.ids, facts.customer_ids[facts.customer_index])
+        known = all_rows >= 0
+        self.facts: OrderFacts = attrs.evolve(
+            facts,
+            customer_ids=self.ids,
+            customer_index=all_rows[known],
+            **{
+                f.name: getattr(facts, f.name)[known]
+                for f in attrs.fields(OrderFacts)
+                if f.name not in ("currency", "customer_ids", "customer_index")
+            },
+        )
+        keep = ~self.facts.cancelled
+        rows = self.facts.customer_index[keep]
+        placed = self.facts.placed_at[keep].astype("datetime64[us]").astype(np.int64)
         # (row, placed µs) of every counted order; as-of filtering happens per refresh
-        self.orders: tuple[NDArray[np.int64], NDArray[np.int64]] = (rows[ok], placed[ok])
+        self.orders: tuple[NDArray[np.int64], NDArray[np.int64]] = (rows, placed)
         self.points = _loyalty_columns(store, self.ids)
 
     def order_stats(
@@ -113,6 +147,21 @@ class _Columns:
         np.maximum.at(last, rows, placed)
         first[count == 0] = _NONE
         return count, first, last
+
+    def order_columns(self, now: datetime, as_of_us: int | None) -> dict[str, NDArray[Any]]:
+        """The registry's order fields of every row at ``now`` (orders up to ``as_of_us``)."""
+        facts = self.facts
+        if as_of_us is not None:
+            keep = facts.placed_at.astype("datetime64[us]").astype(np.int64) <= as_of_us
+            facts = attrs.evolve(
+                facts,
+                **{
+                    f.name: getattr(facts, f.name)[keep]
+                    for f in attrs.fields(OrderFacts)
+                    if f.name not in ("currency", "customer_ids")
+                },
+            )
+        return order_fields(facts, len(self.ids), np.datetime64(to_micros(now), "us"))
 
     def loyalty(self, now_us: int | None) -> NDArray[np.int64] | None:
         """Per customer: the loyalty balance (entries at or before ``now_us``)."""
@@ -291,23 +340,20 @@ def _segment_candidates(
     fields = set(expression.fields)
     if not fields <= _VECTOR_FIELDS:
         return everyone
+    if now_us is not None and fields & _AS_OF_UNKNOWN:
+        return everyone
+    if not cols.money_exact and fields & MONEY_FIELDS:
+        return everyone  # several currencies and no rates: each customer decides (or raises)
     columns: dict[str, Any] = {}
     if fields & _ORDER_FIELDS:
-        count, first, last = cols.order_stats(now_us)
-        has = count > 0
-        real_now = to_micros(now)
-        columns["orders_count"] = count
-        columns["first_order_at"] = np.where(has, first, _NONE).astype("datetime64[us]")
-        columns["last_order_at"] = np.where(has, last, _NONE).astype("datetime64[us]")
-        columns["days_since_last_order"] = np.where(has, (real_now - last) / _US_PER_DAY, np.nan)
-        columns["days_since_first_order"] = np.where(has, (real_now - first) / _US_PER_DAY, np.nan)
+        columns.update(cols.order_columns(now, now_us))
+    if fields & _PROFILE_FIELDS:
+        columns.update(profile_fields(cols.table))
     if "loyalty_points" in fields:
         points = cols.loyalty(now_us)
         if points is None:
             return everyone
         columns["loyalty_points"] = points
-    if "created_at" in fields:
-        columns["created_at"] = cols.created_us.astype("datetime64[us]")
     if "known" in fields:
         columns["known"] = np.ones(n, dtype=bool)
     columns = {k: v for k, v in columns.items() if k in fields}
@@ -330,7 +376,9 @@ def refresh_all(engine: Engine, now: datetime) -> list[Action]:
     cols: _Columns | None = cache.get("columns") if engine._as_of else None
     if cols is None:
         # a backtest's store is read-only: its columns are read once for every refresh
-        cols = _Columns(engine.store, engine.policies.default_timezone)
+        cols = _Columns(
+            engine.store, engine.policies.default_timezone, engine.currency, engine.rates
+        )
         if engine._as_of:
             cache["columns"] = cols
     ids = cols.ids.tolist()

@@ -25,10 +25,17 @@ from __future__ import annotations
 from ecomcrm.segments._builtin_segments import BuiltinThresholds, builtin_segments
 from ecomcrm.segments._compile import Expression, compile_expression
 from ecomcrm.segments._features import (
-    CUSTOMER_FEATURES_SCHEMA,
     FeatureTable,
     StringColumn,
     TagsColumn,
+)
+from ecomcrm.segments._fields import (
+    CUSTOMER_FEATURES_SCHEMA,
+    CUSTOMER_FIELD_REGISTRY,
+    CustomerField,
+    customer_record,
+    order_fields,
+    profile_fields,
 )
 from ecomcrm.segments._lifecycle import LifecycleConfig, LifecycleStage, classify_lifecycle
 from ecomcrm.segments._segment import (
@@ -50,7 +57,9 @@ from ecomcrm.segments._types import FieldType, Schema
 
 __all__ = [
     "CUSTOMER_FEATURES_SCHEMA",
+    "CUSTOMER_FIELD_REGISTRY",
     "BuiltinThresholds",
+    "CustomerField",
     "Expression",
     "FeatureTable",
     "FieldType",
@@ -69,8 +78,11 @@ __all__ = [
     "builtin_segments",
     "classify_lifecycle",
     "compile_expression",
+    "customer_record",
     "evaluate_segments",
     "fit_value_models",
+    "order_fields",
+    "profile_fields",
     "refresh_customer_features",
     "segment_diff",
 ]

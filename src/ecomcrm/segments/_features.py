@@ -15,7 +15,7 @@ from ecomcrm.errors import ValidationError
 from ecomcrm.segments._durations import from_datetime64, from_timedelta64, to_datetime64
 from ecomcrm.segments._types import FieldType, Schema
 
-__all__ = ["CUSTOMER_FEATURES_SCHEMA", "FeatureTable", "StringColumn", "TagsColumn"]
+__all__ = ["FeatureTable", "StringColumn", "TagsColumn"]
 
 
 def _vocab_and_codes(values: NDArray[Any]) -> tuple[tuple[str, ...], NDArray[np.int32]]:
@@ -702,44 +702,3 @@ def _stack(a: FeatureTable, b: FeatureTable) -> FeatureTable:
             assert isinstance(pa, np.ndarray) and isinstance(pb, np.ndarray)
             columns[name] = np.concatenate([pa, pb])
     return FeatureTable._raw(np.concatenate([a.ids, b.ids]), columns, a.schema, a.metadata)
-
-
-#: Columns of the customer feature table (what a table built from a store contains).
-CUSTOMER_FEATURES_SCHEMA = Schema(
-    {
-        "orders_count": "integer",
-        "total_spent": "number",
-        "aov": "number",
-        "first_order_at": "datetime",
-        "last_order_at": "datetime",
-        "days_since_last_order": "number",
-        "days_since_first_order": "number",
-        "days_between_last_two_orders": "number",
-        "r_score": "integer",
-        "f_score": "integer",
-        "m_score": "integer",
-        "rfm_segment": "category",
-        "p_alive": "number",
-        "predicted_purchases": "number",
-        "predicted_clv": "number",
-        "next_purchase_at": "datetime",
-        "p_purchase_30d": "number",
-        "tags": "tags",
-        "categories": "tags",
-        "country": "category",
-        "city": "string",
-        "email_domain": "string",
-        "consent_email": "bool",
-        "consent_sms": "bool",
-        "consent_push": "bool",
-        "consent_whatsapp": "bool",
-        "cart_abandon_count": "integer",
-        "browse_abandon_count": "integer",
-        "last_cart_abandon_at": "datetime",
-        "last_seen_at": "datetime",
-        "return_rate": "number",
-        "refunded_amount": "number",
-        "discount_order_share": "number",
-        "created_at": "datetime",
-    }
-)

@@ -12,7 +12,8 @@ from numpy.typing import NDArray
 
 from ecomcrm.errors import ConfigurationError, ExpressionError, ValidationError
 from ecomcrm.segments._compile import Expression, compile_expression
-from ecomcrm.segments._features import CUSTOMER_FEATURES_SCHEMA, FeatureTable
+from ecomcrm.segments._features import FeatureTable
+from ecomcrm.segments._fields import CUSTOMER_FEATURES_SCHEMA
 from ecomcrm.segments._types import Schema
 
 __all__ = [

@@ -23,7 +23,8 @@ from ecomcrm.predict import (
     ParetoNBD,
     period_days,
 )
-from ecomcrm.segments._features import CUSTOMER_FEATURES_SCHEMA, FeatureTable, TagsColumn
+from ecomcrm.segments._features import FeatureTable, TagsColumn
+from ecomcrm.segments._fields import CUSTOMER_FEATURES_SCHEMA, order_fields, profile_fields
 from ecomcrm.storage import CustomerTable, EventFacts, LineFacts, OrderFacts, Store
 
 __all__ = [
@@ -291,24 +292,10 @@ def _next_purchase(
     return next_at, p_30d, 0, 0
 
 
-def _or_null(values: NDArray[np.object_] | None, n: int) -> NDArray[np.object_]:
-    """A profile column of the customer table; all null when the store does not fill it."""
-    return np.full(n, None, dtype=object) if values is None else values
-
-
 def _datetime_or_nat(us: NDArray[np.int64], valid: NDArray[np.bool_]) -> NDArray[np.datetime64]:
     out = us.astype("datetime64[us]")
     out[~valid] = np.datetime64("NaT", "us")
     return out
-
-
-def _tags(table: CustomerTable) -> TagsColumn:
-    vocab = np.asarray(table.tag_vocabulary, dtype=object)
-    order = np.argsort(vocab.astype(str)) if len(vocab) else np.empty(0, dtype=np.intp)
-    remap = np.empty(len(vocab), dtype=np.int32)
-    remap[order] = np.arange(len(vocab), dtype=np.int32)
-    codes = remap[table.tag_codes] if len(table.tag_codes) else table.tag_codes.astype(np.int32)
-    return TagsColumn(table.tag_indptr.astype(np.int64), codes, tuple(str(v) for v in vocab[order]))
 
 
 def _categories(lines: LineFacts, n: int) -> TagsColumn:
@@ -338,65 +325,18 @@ def _features(
     population: FeatureTable | None = None,
 ) -> FeatureTable:
     n = len(customers)
-    now_us = int(now.astype("datetime64[us]").astype(np.int64))
     cust, when, amount = _purchase_facts(orders)
-    keep = ~orders.cancelled
     when_us = when.astype("datetime64[us]").astype(np.int64)
-    count = np.bincount(cust, minlength=n).astype(np.int64)
-    refunded = np.bincount(cust, weights=orders.refunded[keep], minlength=n)
-    gross = np.bincount(cust, weights=amount, minlength=n)
-    total = gross - refunded
-    has = count > 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        aov = np.where(has, total / np.maximum(count, 1), np.nan)
-    # facts are ordered by time: first / last / second-to-last per customer by a stable sort
-    order = np.argsort(cust, kind="stable")
-    ends = np.cumsum(count)
-    starts = ends - count
-    first_us = np.zeros(n, dtype=np.int64)
-    last_us = np.zeros(n, dtype=np.int64)
-    prev_us = np.zeros(n, dtype=np.int64)
-    sorted_us = when_us[order]
-    first_us[has] = sorted_us[starts[has]]
-    last_us[has] = sorted_us[ends[has] - 1]
-    two = count >= 2
-    prev_us[two] = sorted_us[ends[two] - 2]
-    days_since_last = np.where(has, (now_us - last_us) / _DAY_US, np.nan)
-    days_since_first = np.where(has, (now_us - first_us) / _DAY_US, np.nan)
-    gap = np.where(two, (last_us - prev_us) / _DAY_US, np.nan)
-    units = np.bincount(cust, weights=orders.units[keep], minlength=n)
-    returned = np.bincount(cust, weights=orders.returned_units[keep], minlength=n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return_rate = np.where(units > 0, returned / np.where(units > 0, units, 1), np.nan)
-        discounted = np.bincount(
-            cust, weights=(orders.discount[keep] > 0).astype(float), minlength=n
-        )
-        discount_share = np.where(has, discounted / np.maximum(count, 1), np.nan)
-
+    # the registry's one definition of the profile and order fields
     columns: dict[str, Any] = {
-        "orders_count": count,
-        "total_spent": total,
-        "aov": aov,
-        "first_order_at": _datetime_or_nat(first_us, has),
-        "last_order_at": _datetime_or_nat(last_us, has),
-        "days_since_last_order": days_since_last,
-        "days_since_first_order": days_since_first,
-        "days_between_last_two_orders": gap,
-        "refunded_amount": refunded,
-        "return_rate": return_rate,
-        "discount_order_share": discount_share,
-        "created_at": customers.created_at.astype("datetime64[us]"),
-        "country": customers.country,
-        "tags": _tags(customers),
-        "city": _or_null(customers.city, n),
-        "email_domain": _or_null(customers.email_domain, n),
+        **profile_fields(customers),
+        **order_fields(orders, n, now),
         "categories": _categories(lines, n),
     }
-    for channel in ("email", "sms", "push", "whatsapp"):
-        flags = customers.consents.get(f"{channel}:marketing")
-        columns[f"consent_{channel}"] = (
-            np.zeros(n, dtype=bool) if flags is None else np.asarray(flags, dtype=bool)
-        )
+    count = np.asarray(columns["orders_count"])
+    total = np.asarray(columns["total_spent"])
+    days_since_last = np.asarray(columns["days_since_last_order"])
+    has = count > 0
 
     # RFM scores over buyers; the population (for a refresh) sets the quantiles
     r_score = np.full(n, np.nan)

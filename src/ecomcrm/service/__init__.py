@@ -6,6 +6,8 @@
   CSAT per segment; :func:`nps_by_segment` -- NPS per segment.
 - :func:`experience_flags` -- boolean flags per customer (open ticket + delayed order,
   repeated returns) for the rules engine and the 360 view; :func:`ticket_counts`.
+- :func:`customer_view` -- the 360 view of one customer with the customer fields of
+  ``ecomcrm.segments.CUSTOMER_FIELD_REGISTRY`` (the feature table's definitions).
 
 Example:
     >>> from ecomcrm.service import return_rates
@@ -26,13 +28,16 @@ from ecomcrm.service._service import (
     ticket_counts,
     ticket_stats,
 )
+from ecomcrm.service._view import CustomerView, customer_view
 
 __all__ = [
+    "CustomerView",
     "ExperienceFlags",
     "ReturnRates",
     "SegmentNPS",
     "TicketStats",
     "category_return_rates",
+    "customer_view",
     "experience_flags",
     "grouped_percentiles",
     "nps_by_segment",
