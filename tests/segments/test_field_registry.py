@@ -30,7 +30,7 @@ from ecomcrm.domain import (
 )
 from ecomcrm.errors import ValidationError
 from ecomcrm.rules import CUSTOMER_FIELDS, Engine
-from ecomcrm.rules._context import CustomerData, Record
+from ecomcrm.rules._context import CustomerData, FeatureRows, Record
 from ecomcrm.rules._refresh import _Columns
 from ecomcrm.segments import (
     CUSTOMER_FEATURES_SCHEMA,
@@ -42,6 +42,7 @@ from ecomcrm.service import customer_view
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 RATES = {"USD": 0.9, "JPY": 0.0062}
 SHARED = sorted(set(CUSTOMER_FIELDS) & set(CUSTOMER_FEATURES_SCHEMA))
+PER_CUSTOMER = [n for n in SHARED if CUSTOMER_FIELD_REGISTRY[n].source in ("profile", "orders")]
 
 
 def test_the_registry_is_the_one_list_of_fields() -> None:
@@ -54,7 +55,8 @@ def test_the_registry_is_the_one_list_of_fields() -> None:
     # money says whether it is net or gross
     for field in CUSTOMER_FIELD_REGISTRY.values():
         assert (field.unit == "shop currency") == (field.basis in ("net", "gross"))
-    assert {"total_spent", "aov", "orders_count", "city", "email_domain"} <= set(SHARED)
+    assert {"total_spent", "aov", "orders_count", "city", "email_domain"} <= set(PER_CUSTOMER)
+    assert {"p_alive", "next_purchase_at", "p_purchase_30d"} <= set(SHARED)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -67,13 +69,21 @@ def _values(store: ecomcrm.storage.Store, currency: str | None, rates: Any) -> N
     table = build_customer_features(store, now=NOW, currency=currency, rates=rates)
     cols = _Columns(store, "UTC", currency, rates)
     vector = cols.order_columns(NOW, None)
+    rows = FeatureRows(table)
     for row, cid in enumerate(table.ids.tolist()):
         expected = table.to_record(row)
-        flow = Record(CustomerData(store, cid, currency=currency, rates=rates), {}, NOW)
+        # computed per customer (no table given): the profile and order fields
+        alone = Record(CustomerData(store, cid, currency=currency, rates=rates), {}, NOW)
+        # with the engine's feature table: every shared field
+        flow = Record(
+            CustomerData(store, cid, currency=currency, rates=rates, features=rows), {}, NOW
+        )
         view = customer_view(store, cid, now=NOW, currency=currency, rates=rates).fields
+        for name in PER_CUSTOMER:
+            assert _same(alone[name], expected[name]), (cid, name, alone[name], expected[name])
+            assert _same(view[name], expected[name]), (cid, name, view[name], expected[name])
         for name in SHARED:
             assert _same(flow[name], expected[name]), (cid, name, flow[name], expected[name])
-            assert _same(view[name], expected[name]), (cid, name, view[name], expected[name])
         # Engine.refresh's arrays: the same definition over every customer
         r = cols.row_of[cid]
         for name, column in vector.items():
@@ -234,3 +244,33 @@ def test_docs_list_every_field() -> None:
     text = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "segments.md").read_text()
     for name, field in CUSTOMER_FIELD_REGISTRY.items():
         assert f"| `{name}` | {field.type.value} |" in text, name
+
+
+def test_flows_read_model_fields_from_the_engines_feature_table() -> None:
+    from ecomcrm.io import SyntheticShop
+    from ecomcrm.rules import ActionStep, Flow, Trigger
+    from ecomcrm.segments import compile_expression, fit_value_models
+
+    store = ecomcrm.open_store("memory://")
+    SyntheticShop(customers=300, seed=4, end=NOW).to_store(store)
+    models = fit_value_models(store.order_facts(), now=NOW)
+    table = build_customer_features(store, now=NOW, models=models)
+    condition = "next_purchase_at <= now + 120d and p_purchase_30d >= 0.05"
+    flow = Flow(
+        id="due",
+        trigger=Trigger.segment_entry(condition),
+        steps=[ActionStep(id="send", channel="email", template="t")],
+    )
+    expected = compile_expression(condition, CUSTOMER_FEATURES_SCHEMA).mask(table, now=NOW)
+    assert 0 < int(expected.sum()) < len(table)
+    scratch = ecomcrm.open_store("memory://")
+    engine = Engine(store, [flow], state_store=scratch, features=table)
+    engine.refresh(NOW)
+    entered = {r.key.split(":", 2)[2] for r in scratch.state.scan("seg:due:") if r.value["in"]}
+    assert entered == set(table.ids[expected].tolist())
+    # without a table the model fields are null: nobody matches
+    engine.features = None
+    assert engine.features is None
+    bare = ecomcrm.open_store("memory://")
+    Engine(store, [flow], state_store=bare).refresh(NOW)
+    assert not [r for r in bare.state.scan("seg:due:") if r.value["in"]]

@@ -22,9 +22,11 @@ from ecomcrm.domain import (
 from ecomcrm.errors import EcomcrmError, ValidationError
 from ecomcrm.rules._conditions import CUSTOMER_FIELDS
 from ecomcrm.rules._schedule import from_micros, to_micros
+from ecomcrm.segments import FeatureTable
 from ecomcrm.segments._fields import (
     CUSTOMER_FIELD_REGISTRY,
     MONEY_FIELDS,
+    PER_CUSTOMER_SOURCES,
     OrderRows,
     order_record,
     profile_record,
@@ -41,6 +43,9 @@ _CONSENT_FIELDS = {
 ANONYMOUS_PREFIX = "anonymous:"
 # fields whose value depends on refunds (the bulk order snapshot carries none)
 _REFUND_FIELDS = frozenset({"total_spent", "aov", "refunded_amount", "return_rate"})
+_TABLE_FIELDS = frozenset(
+    n for n, f in CUSTOMER_FIELD_REGISTRY.items() if f.source not in PER_CUSTOMER_SOURCES
+)
 _PROFILE_FIELDS = frozenset(
     n for n, f in CUSTOMER_FIELD_REGISTRY.items() if f.source == "profile"
 ) - set(_CONSENT_FIELDS)
@@ -137,6 +142,34 @@ class OrderTimes:
         )
 
 
+class FeatureRows:
+    """A feature table's rows by customer id, for the fields conditions read from it.
+
+    Example:
+        >>> from ecomcrm.segments import FeatureTable
+        >>> rows = FeatureRows(FeatureTable(["a"], {"p_alive": [0.8]}, {"p_alive": "number"}))
+        >>> rows.value("a", "p_alive"), rows.value("zz", "p_alive"), rows.value("a", "r_score")
+        (0.8, None, None)
+    """
+
+    __slots__ = ("_records", "_row", "table")
+
+    def __init__(self, table: FeatureTable) -> None:
+        self.table = table
+        self._row = {str(cid): r for r, cid in enumerate(table.ids.tolist())}
+        self._records: dict[int, dict[str, Any]] = {}
+
+    def value(self, customer_id: str, name: str) -> Any:
+        """The value of column ``name`` for the customer (None: no row or no column)."""
+        row = self._row.get(customer_id)
+        if row is None:
+            return None
+        record = self._records.get(row)
+        if record is None:
+            record = self._records[row] = self.table.to_record(row)
+        return record.get(name)
+
+
 class StoreReads:
     """Per-customer reads of a store that does not change, kept for a whole backtest.
 
@@ -223,7 +256,8 @@ class CustomerData:
     """
 
     __slots__ = (
-        "_cache", "as_of", "currency", "customer_id", "order_times", "rates", "reads", "store",
+        "_cache", "as_of", "currency", "customer_id", "features", "order_times", "rates",
+        "reads", "store",
     )  # fmt: skip
 
     def __init__(
@@ -236,12 +270,15 @@ class CustomerData:
         reads: StoreReads | None = None,
         currency: str | None = None,
         rates: Mapping[str, float] | None = None,
+        features: FeatureRows | None = None,
     ) -> None:
         self.store = store
         self.customer_id = customer_id
         self.as_of = as_of
         self.currency = currency
         self.rates = rates
+        # the feature table's rows for the fields only a whole-store build gives
+        self.features = features
         # a bulk snapshot of orders (read-only stores); without it, or for an id it
         # lacks, the orders are read for this customer alone
         self.order_times = order_times
@@ -393,6 +430,9 @@ class CustomerData:
             return self.loyalty_points()
         if customer is None:
             return None
+        if name in _TABLE_FIELDS:
+            # events, lines, population and model fields: the engine's feature table
+            return None if self.features is None else self.features.value(customer.id, name)
         if name in _PROFILE_FIELDS:
             profile = self._cache.get("profile")
             if profile is None:

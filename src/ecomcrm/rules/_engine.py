@@ -62,6 +62,7 @@ from ecomcrm.rules._actions import (
 from ecomcrm.rules._context import (
     ANONYMOUS_PREFIX,
     CustomerData,
+    FeatureRows,
     OrderTimes,
     Record,
     StoreReads,
@@ -91,6 +92,7 @@ from ecomcrm.rules._schedule import (
     to_micros,
     zone,
 )
+from ecomcrm.segments import FeatureTable
 from ecomcrm.storage import StateRecord, Store
 from ecomcrm.storage._shared import FrozenDict, FrozenList, freeze_state_value
 
@@ -270,6 +272,11 @@ class Engine:
             Without it, a customer whose orders are in several currencies makes a
             condition reading money raise ValidationError (never a raw sum).
         rates: Units of ``currency`` per unit of each other currency.
+        features: A customer feature table (``build_customer_features``): conditions
+            read the fields only a whole-store build gives (``p_alive``,
+            ``next_purchase_at``, ``p_purchase_30d``, RFM, abandonment counts,
+            ``categories``, ...) from its rows; without it they are null. Replace it with
+            :attr:`features` after a rebuild.
 
     Unknown customers: an event whose ``customer_id`` the store does not hold is still
     tracked under that id; an event with only an ``anonymous_id`` is tracked under
@@ -311,12 +318,14 @@ class Engine:
         retry: Retry | None = None,
         currency: str | None = None,
         rates: Mapping[str, float] | None = None,
+        features: FeatureTable | None = None,
         _as_of_events: bool = False,
         _log_observer: LogObserver | None = None,
     ) -> None:
         self.store = store
         self.currency = currency
         self.rates = dict(rates) if rates is not None else None
+        self._features = FeatureRows(features) if features is not None else None
         self.policies = policies if policies is not None else Policies.default()
         self._state_store = state_store if state_store is not None else store
         self._state = self._state_store.state
@@ -974,11 +983,33 @@ class Engine:
                     reads=self._reads if self._keep_reads else None,
                     currency=self.currency,
                     rates=self.rates,
+                    features=self._features,
                 )
             else:
-                data = CustomerData(self.store, cid, currency=self.currency, rates=self.rates)
+                data = CustomerData(
+                    self.store,
+                    cid,
+                    currency=self.currency,
+                    rates=self.rates,
+                    features=self._features,
+                )
             work.data[cid] = data
         return data
+
+    @property
+    def features(self) -> FeatureTable | None:
+        """The feature table conditions read model and whole-store fields from (or None).
+
+        Example:
+            >>> import ecomcrm
+            >>> Engine(ecomcrm.open_store("memory://"), []).features is None
+            True
+        """
+        return None if self._features is None else self._features.table
+
+    @features.setter
+    def features(self, table: FeatureTable | None) -> None:
+        self._features = FeatureRows(table) if table is not None else None
 
     def _order_times(self) -> OrderTimes | None:
         """A backtest's bulk snapshot of order times (its store is read-only), read once.

@@ -52,7 +52,10 @@ class CustomerField:
             customer, e.g. RFM quantiles), ``"model"`` (a fitted model), ``"engine"``
             (the rules engine's own view: the id, whether it is known, loyalty points).
         in_table: A column of the customer feature table.
-        in_flows: Readable in flow conditions (computed per customer).
+        in_flows: Readable in flow conditions. Profile and order fields are computed per
+            customer; the others (events, lines, population, model) are read from the
+            feature table given to the engine (``Engine(..., features=table)``), and
+            are null without one.
 
     Example:
         >>> f = CUSTOMER_FIELD_REGISTRY["total_spent"]
@@ -121,20 +124,20 @@ _FIELDS = (
     _f("return_rate", "number", "share", "orders", "units returned / units bought on counted orders"),
     _f("discount_order_share", "number", "share", "orders", "share of counted orders with a discount"),
     _f("loyalty_points", "integer", "points", "engine", "the loyalty balance", table=False),
-    _f("categories", "tags", "list", "lines", "distinct top-level categories of the lines of counted orders", flows=False),
-    _f("cart_abandon_count", "integer", "days", "events", "days with a cart event no order followed within the window", flows=False),
-    _f("browse_abandon_count", "integer", "days", "events", "days with a product view no cart or order followed", flows=False),
-    _f("last_cart_abandon_at", "datetime", "UTC datetime", "events", "the latest abandoned cart", flows=False),
-    _f("last_seen_at", "datetime", "UTC datetime", "events", "the latest event or order", flows=False),
-    _f("r_score", "integer", "score 1-5", "population", "recency quintile among buyers", flows=False),
-    _f("f_score", "integer", "score 1-5", "population", "frequency quintile among buyers", flows=False),
-    _f("m_score", "integer", "score 1-5", "population", "monetary (net total_spent) quintile among buyers", flows=False),
-    _f("rfm_segment", "category", "name", "population", "the RFM segment of the three scores", flows=False),
-    _f("p_alive", "number", "probability", "model", "P(still a customer) from the purchase model", flows=False),
-    _f("predicted_purchases", "number", "orders", "model", "expected orders over the model horizon", flows=False),
-    _f("predicted_clv", "number", "shop currency", "model", "discounted expected value over the horizon (gross of future refunds)", basis="gross", flows=False),
-    _f("next_purchase_at", "datetime", "UTC datetime", "model", "now + the median wait to the next order (null when P(alive) <= 1/2); mean-gap fallback without a model", flows=False),
-    _f("p_purchase_30d", "number", "probability", "model", "P(an order in the next 30 days)", flows=False),
+    _f("categories", "tags", "list", "lines", "distinct top-level categories of the lines of counted orders"),
+    _f("cart_abandon_count", "integer", "days", "events", "days with a cart event no order followed within the window"),
+    _f("browse_abandon_count", "integer", "days", "events", "days with a product view no cart or order followed"),
+    _f("last_cart_abandon_at", "datetime", "UTC datetime", "events", "the latest abandoned cart"),
+    _f("last_seen_at", "datetime", "UTC datetime", "events", "the latest event or order"),
+    _f("r_score", "integer", "score 1-5", "population", "recency quintile among buyers"),
+    _f("f_score", "integer", "score 1-5", "population", "frequency quintile among buyers"),
+    _f("m_score", "integer", "score 1-5", "population", "monetary (net total_spent) quintile among buyers"),
+    _f("rfm_segment", "category", "name", "population", "the RFM segment of the three scores"),
+    _f("p_alive", "number", "probability", "model", "P(still a customer) from the purchase model"),
+    _f("predicted_purchases", "number", "orders", "model", "expected orders over the model horizon"),
+    _f("predicted_clv", "number", "shop currency", "model", "discounted expected value over the horizon (gross of future refunds)", basis="gross"),
+    _f("next_purchase_at", "datetime", "UTC datetime", "model", "now + the median wait to the next order (null when P(alive) <= 1/2); mean-gap fallback without a model"),
+    _f("p_purchase_30d", "number", "probability", "model", "P(an order in the next 30 days)"),
 )  # fmt: skip
 
 CUSTOMER_FIELD_REGISTRY: Mapping[str, CustomerField] = MappingProxyType(
@@ -143,6 +146,9 @@ CUSTOMER_FIELD_REGISTRY: Mapping[str, CustomerField] = MappingProxyType(
 """Every customer field by name (see :class:`CustomerField`; docs/segments.md lists them)."""
 
 MONEY_FIELDS = frozenset(f.name for f in _FIELDS if f.basis)
+
+#: Sources a field is computed from per customer (the others come from a feature table).
+PER_CUSTOMER_SOURCES = frozenset({"profile", "orders", "engine"})
 
 #: Columns of the customer feature table (the registry's fields with ``in_table``).
 CUSTOMER_FEATURES_SCHEMA = Schema({f.name: f.type for f in _FIELDS if f.in_table})
