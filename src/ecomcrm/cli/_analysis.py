@@ -134,7 +134,10 @@ def analyze_store(
     report = None
     if run_flows:
         say(f"backtesting the built-in flows over the last {flow_days} days")
-        report = backtest_recent(store, now=now, days=flow_days, facts=events, warm_events=False)
+        report = backtest_recent(
+            store, now=now, days=flow_days, facts=events, warm_events=False,
+            currency=currency, rates=rates, features=table,
+        )  # fmt: skip
     keep = ~facts.cancelled
     return Analysis(
         now=now,
@@ -182,6 +185,9 @@ def backtest_recent(
     days: int,
     facts: EventFacts | None = None,
     warm_events: bool = True,
+    currency: str | None = None,
+    rates: Mapping[str, float] | None = None,
+    features: FeatureTable | None = None,
 ) -> BacktestReport:
     """What the built-in flows would have sent in the last ``days`` days, starting warm.
 
@@ -194,7 +200,8 @@ def backtest_recent(
     On the demo's 100,000 customers and a 7-day window that replay takes the backtest
     from 42 to 76 s of CPU (a cold start took 32 s and counted 39,779 actions; seeded
     7,982; seeded and replayed 9,365), so the report leaves it out and ``ecomcrm flows
-    backtest`` does it.
+    backtest`` does it. ``currency``, ``rates`` and ``features`` go to :func:`backtest`:
+    money conditions in that currency, model fields (``p_alive``, ...) from that table.
     """
     flows = builtin_flows()
     since = now - timedelta(days=days)
@@ -207,7 +214,10 @@ def backtest_recent(
     for index in np.unique(recent).tolist():
         customer_id = str(facts.customer_ids[index])
         events.extend(store.events.for_customer(customer_id, since=warm_from))
-    return backtest(store, flows, events, start=since, end=now)
+    return backtest(
+        store, flows, events, start=since, end=now, currency=currency, rates=rates,
+        features=features,
+    )  # fmt: skip
 
 
 def render_text(analysis: Analysis) -> str:

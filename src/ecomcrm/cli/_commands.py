@@ -650,7 +650,7 @@ def cmd_flows(args: argparse.Namespace) -> int:
     try:
         with currency_hint():
             now = _now(args.now) or latest_time(store, **money)
-            report = backtest_recent(store, now=now, days=args.days)
+            report = backtest_recent(store, now=now, days=args.days, **money)
     finally:
         store.close()
     if args.json:

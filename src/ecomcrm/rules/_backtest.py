@@ -34,6 +34,7 @@ from ecomcrm.rules._engine import Engine
 from ecomcrm.rules._flow import Flow, WaitStep, WaitUntilStep
 from ecomcrm.rules._policies import Policies
 from ecomcrm.rules._schedule import parse_duration, require_aware, to_micros
+from ecomcrm.segments import FeatureTable
 from ecomcrm.storage import Store, open_store
 
 
@@ -244,6 +245,9 @@ def backtest(
     end: datetime | None = None,
     refresh_every: timedelta | str | None = "1d",
     warmup: timedelta | str | None = "auto",
+    currency: str | None = None,
+    rates: Mapping[str, float] | None = None,
+    features: FeatureTable | None = None,
     _exact_steps: bool = False,
 ) -> BacktestReport:
     """Replay ``events`` through ``flows`` and report what would have been sent.
@@ -263,12 +267,34 @@ def backtest(
             duration, ``"auto"`` (:func:`warmup_horizon` of the flows and policies), or
             None for a cold start (every trigger judged afresh at ``start``, so, say,
             everyone long inactive enters a win-back flow on the first day).
+        currency: The currency of the money fields conditions read (``total_spent``,
+            ``aov``, ``refunded_amount``), as ``Engine(currency=...)``: net of refunds,
+            as of each replayed instant. Without it, a customer whose orders are in
+            several currencies makes a condition reading money raise ValidationError.
+        rates: Units of ``currency`` per unit of each other currency.
+        features: A customer feature table (``build_customer_features``) the
+            conditions read model and whole-store fields from (``p_alive``,
+            ``predicted_clv``, ``next_purchase_at``, ``rfm_segment``, ...), as
+            ``Engine(features=...)``; without it those fields are null. The table is
+            one snapshot (as of its ``now``), not rebuilt at each replayed instant.
 
     Example:
         >>> import ecomcrm
         >>> from ecomcrm.rules import builtin_flow
         >>> report = backtest(ecomcrm.open_store("memory://"), [builtin_flow("abandoned_cart")], [])
         >>> report.flows["abandoned_cart"].enrollments
+        0
+
+        Money in the report's currency, and model fields from a feature table:
+
+        >>> from datetime import timezone
+        >>> from ecomcrm.segments import build_customer_features
+        >>> store = ecomcrm.open_store("memory://")
+        >>> now = datetime(2024, 6, 1, tzinfo=timezone.utc)
+        >>> table = build_customer_features(store, now=now, currency="EUR")
+        >>> report = backtest(store, [builtin_flow("win_back")], [], currency="EUR",
+        ...                   rates={"JPY": 0.0061}, features=table)
+        >>> report.flows["win_back"].enrollments
         0
     """
     flows = list(flows)
@@ -310,6 +336,9 @@ def backtest(
         state_store=scratch,
         decision_log=5,
         record_messages=False,
+        currency=currency,
+        rates=rates,
+        features=features,
         _as_of_events=True,
         _log_observer=observe,
     )
