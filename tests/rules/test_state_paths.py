@@ -511,3 +511,34 @@ def test_two_sqlite_handles_batches_never_duplicate(tmp_path: Any) -> None:
     assert sorted(x.id for x in a.pending()) == sorted(x.id for x in out)
     first.close()
     second.close()
+
+
+def test_owners_given_at_write_time_equal_the_owner_read_from_the_key(store: Store) -> None:
+    # the engine names each record's owner where it builds the key (seen marks, counters,
+    # trigger clocks and their timers, segment marks, actions, caps); erasure deletes by
+    # that owner alone, so it must be exactly what the key layout says
+    from ecomcrm.rules import builtin_flows
+    from ecomcrm.rules._engine import _owner_of
+
+    for cid in ("c1", "c2"):
+        add_customer(store, cid)
+    counting = Flow.from_dict(
+        {"id": "twice", "trigger": {"kind": "event", "event": "Product Added", "count": 2,
+                                    "within": "1d"},
+         "steps": [{"type": "action", "id": "a", "channel": "email", "template": "t"}],
+         "reentry": {"mode": "always"}}
+    )  # fmt: skip
+    engine = Engine(store, [*builtin_flows(), counting])
+    names = ["Product Added", "Product Viewed", "Checkout Started", "Signed Up", "Cart Viewed"]
+    events = [
+        ev(name, cid, T0 + timedelta(minutes=n))
+        for n, name in enumerate(names * 3)
+        for cid in ("c1", "c2", None)
+    ]
+    engine.handle_many(events)
+    engine.advance(T0 + timedelta(days=3))
+    records = store.state.scan("")
+    kinds = {r.key.partition(":")[0] for r in records}
+    assert {"seen", "cnt", "enr", "timer", "act", "cap"} <= kinds, kinds
+    for record in records:
+        assert record.owner == _owner_of(record.key, record.value), record.key

@@ -169,8 +169,8 @@ class _Work:
     """
 
     __slots__ = (
-        "actions", "apply", "data", "decisions", "drafts", "first_timer", "reads", "resolved",
-        "state", "writes",
+        "actions", "apply", "data", "decisions", "drafts", "first_timer", "owners", "reads",
+        "resolved", "state", "writes",
     )  # fmt: skip
 
     def __init__(self, state: Any, observed: bool, drafts: bool = False) -> None:
@@ -181,6 +181,8 @@ class _Work:
         self.drafts = drafts
         self.reads: dict[str, StateRecord | None] = {}
         self.writes: dict[str, Mapping[str, Any] | None] = {}
+        # the owner of a written key, when the writer knew it (else derived at commit)
+        self.owners: dict[str, str | None] = {}
         self.actions: list[Action] = []
         self.decisions: list[tuple[str, str, str | None, list[Any]]] | None = (
             [] if observed else None
@@ -209,6 +211,31 @@ class _Work:
         # the caller's draft is freed at once and an in-memory store keeps it as it is
         self.writes[key] = value if self.drafts else freeze_state_value(value)
 
+    def put_owned(self, key: str, value: Mapping[str, Any], owner: str | None) -> None:
+        """``put`` by a writer that built ``key`` from its owner (no key parsing at commit)."""
+        self.put(key, value)
+        self.owners[key] = owner
+
+    def mark_seen(self, key: str, cid: str, at_us: int) -> bool:
+        """Write the ``seen:`` mark ``key`` of an event; False when it was there already.
+
+        The mark joins the unit's other writes (one commit); its read is the batch's
+        read-ahead when there was one. The value is built frozen and its owner is known,
+        so nothing is copied, checked or parsed again before the store keeps it.
+        """
+        writes = self.writes
+        if key in writes:
+            return False  # the same event earlier in this unit (marks are never deleted)
+        reads = self.reads
+        if key in reads:
+            if reads[key] is not None:
+                return False
+        elif (reads.setdefault(key, self.state.get(key))) is not None:
+            return False
+        writes[key] = FrozenDict(at=at_us, cust=cid)
+        self.owners[key] = cid
+        return True
+
     def delete(self, key: str) -> None:
         if self.get(key) is not None:
             self.writes[key] = None
@@ -217,17 +244,20 @@ class _Work:
         if not self.writes:
             return
         reads = self.reads
+        owners = self.owners
         apply = self.apply
         if apply is not None:
             # the batch capability: every compare-and-set checked, then all applied, atomically
             changes: list[tuple[str, Mapping[str, Any] | None, int | None, str | None]] = []
+            append = changes.append
             for key, value in self.writes.items():
                 record = reads[key]
-                owner = None if value is None else _owner_of(key, value)
-                if record is not None:
-                    changes.append((key, value, record.version, owner))
-                elif value is not None:
-                    changes.append((key, value, None, owner))
+                if value is None:
+                    if record is not None:
+                        append((key, None, record.version, None))
+                    continue
+                owner = owners[key] if key in owners else _owner_of(key, value)
+                append((key, value, None if record is None else record.version, owner))
             apply(changes)
             return
         with transaction():
@@ -238,7 +268,8 @@ class _Work:
                         state.delete(key, expected_version=record.version)
                 else:
                     version = None if record is None else record.version
-                    state.put(key, value, expected_version=version, owner=_owner_of(key, value))
+                    owner = owners[key] if key in owners else _owner_of(key, value)
+                    state.put(key, value, expected_version=version, owner=owner)
 
 
 class Engine:
@@ -355,6 +386,9 @@ class Engine:
         self._quiet = False
         self._refresh_cache: dict[str, Any] = {}
         self._versions: dict[tuple[str, int], Flow] = {}
+        # whether a flow (by identity; flows are immutable and kept in _versions) has an
+        # Exit.on_order(): only those read a customer's orders when an enrollment moves
+        self._ends_on_order: dict[int, bool] = {}
         self._cond_exits: dict[int, tuple[tuple[str, Exit], ...]] = {}
         self.flows: dict[str, Flow] = {}
         for flow in flows:
@@ -457,7 +491,10 @@ class Engine:
         Only flows with an ``Exit.on_order()`` ask; the order may have reached the store by
         any path (an import, ``store.orders.upsert``), with or without an event.
         """
-        if not any(ex.ordered for ex in flow.exits):
+        ends = self._ends_on_order.get(id(flow))
+        if ends is None:
+            ends = self._ends_on_order[id(flow)] = any(ex.ordered for ex in flow.exits)
+        if not ends:
             return None
         last = self._data(work, enr["cust"], at).field("last_order_at", at)
         if last is None or to_micros(last) <= enr.get("started", 0):
@@ -1044,12 +1081,8 @@ class Engine:
         cid = resolved.get(ids)
         if cid is None:
             cid = resolved[ids] = self._customer_key(*ids)
-        if self._remember_events:
-            seen = _SEEN + event.id
-            if work.get(seen) is not None:
-                return  # delivered before: what it did (or was refused) then stands
-            # built frozen (str and int values only): stored as it is
-            work.put(seen, FrozenDict(at=to_micros(event.at), cust=cid))
+        if self._remember_events and not work.mark_seen(_SEEN + event.id, cid, to_micros(event.at)):
+            return  # delivered before: what it did (or was refused) then stands
         props = _json_safe(event.properties)
         exits, triggers, activity, recheck = plan
         for flow_id in exits:
@@ -1093,7 +1126,7 @@ class Engine:
                 counts[group] = FrozenList(seen) if frozen else seen
             else:
                 counts.pop(group, None)
-            work.put(key, FrozenDict(counts) if frozen else counts)
+            work.put_owned(key, FrozenDict(counts) if frozen else counts, cid)
             if len(seen) < trigger.count:
                 return
         self._enter(work, flow, cid, f"event:{event.id}", props, now, f"event {event.name!r}")
@@ -1107,8 +1140,10 @@ class Engine:
             work.delete(current["timer"])
         timer = _timer_key(due, key)
         # built frozen (str and int values only): stored as they are, no copy walk
-        work.put(timer, FrozenDict(k=key))
-        work.put(key, FrozenDict(due=due, timer=timer, kind=kind, flow=flow.id, cust=cid))
+        work.put_owned(timer, FrozenDict(k=key), cid)
+        work.put_owned(
+            key, FrozenDict(due=due, timer=timer, kind=kind, flow=flow.id, cust=cid), cid
+        )
 
     def _refresh_customer(self, work: _Work, cid: str, now: datetime, only: Flow | None) -> None:
         data = self._data(work, cid, now)
@@ -1163,7 +1198,7 @@ class Engine:
         before = current.get("in") if current is not None else None
         if before == member or (current is None and not member):
             return  # no change (never a member needs no record: absent means "not in")
-        work.put(key, {"in": member, "at": to_micros(now)})
+        work.put_owned(key, {"in": member, "at": to_micros(now)}, cid)
         kind = flow.trigger.kind
         stamp = to_micros(now)
         if member and not before and kind in (TriggerKind.SEGMENT_ENTRY, TriggerKind.THRESHOLD):
@@ -1214,8 +1249,7 @@ class Engine:
         self, work: _Work, key: str, enr: dict[str, Any], now: datetime, reason: str, text: str
     ) -> None:
         """Record a rejected trigger, once per run of identical rejections (saves writes)."""
-        log = enr.get("log") or []
-        if log and log[-1][1] == "rejected" and log[-1][3] == reason:
+        if _rejected_last(enr, reason):
             return
         self._log(work, enr, now, "rejected", None, reason, text)
         work.put(key, enr)
@@ -1234,20 +1268,28 @@ class Engine:
             return
         key = _enr_key(flow.id, cid)
         current = work.get(key)
-        enr: dict[str, Any] = dict(current) if current is not None else {
-            "flow": flow.id, "cust": cid, "status": "none", "count": 0, "log": [], "recent": [],
-        }  # fmt: skip
-        if trigger_id in enr.get("recent", []):
-            return  # the same trigger delivered again
-        status = enr.get("status")
-        if status == _ACTIVE:
-            running = self._flow_version(flow.id, enr.get("v", flow.version)) or flow
-            ordered = self._ordered_since(work, running, enr, now)
-            if ordered is None:
-                self._reject(work, key, enr, now, "already_enrolled", f"{why}: already in the flow")
-                return
-            # an order no event announced ended the running enrollment: it ends now
-            self._finish(work, key, enr, now, "exited", "exit", _ordered_text(ordered))
+        if current is None:
+            enr: dict[str, Any] = {
+                "flow": flow.id, "cust": cid, "status": "none", "count": 0, "log": [],
+                "recent": [],
+            }  # fmt: skip
+        else:
+            # judged on the record as read; copied only when something is written
+            if trigger_id in current.get("recent", ()):
+                return  # the same trigger delivered again
+            if current.get("status") == _ACTIVE:
+                running = self._flow_version(flow.id, current.get("v", flow.version)) or flow
+                ordered = self._ordered_since(work, running, current, now)
+                if ordered is None:
+                    if not _rejected_last(current, "already_enrolled"):
+                        self._reject(work, key, dict(current), now, "already_enrolled",
+                                     f"{why}: already in the flow")  # fmt: skip
+                    return
+                # an order no event announced ended the running enrollment: it ends now
+                enr = dict(current)
+                self._finish(work, key, enr, now, "exited", "exit", _ordered_text(ordered))
+            else:
+                enr = dict(current)
         if enr.get("count", 0) > 0:
             mode = flow.reentry.mode
             if mode is ReentryMode.NEVER:
@@ -1281,7 +1323,7 @@ class Engine:
         enr.update(
             id=enr_id, v=flow.version, status=_ACTIVE, step=flow.first_step, due=None,
             timer=None, started=to_micros(now), ended=None, ctx=freeze_state_value(ctx), trig=trigger_id,
-            visits={}, variants={}, holdout=False, count=enr.get("count", 0) + 1,
+            visits=_FROZEN_EMPTY, variants=_FROZEN_EMPTY, holdout=False, count=enr.get("count", 0) + 1,
         )  # fmt: skip
         holdout = flow.holdout
         if (
@@ -1628,13 +1670,13 @@ class Engine:
         )
         stored = action.to_dict()
         stored.update(status="pending", outcome=None, emitted_at=to_micros(now))
-        work.put(act_key, stored)
+        work.put_owned(act_key, stored, customer.id)
         if step.is_marketing:
             assert channel is not None
             horizon = to_micros(now) - int(self.policies.longest_cap / timedelta(microseconds=1))
             kept = [list(s) for s in sends if s[1] > horizon]
             kept.append([channel.value, to_micros(now)])
-            work.put(cap_key, {"sends": kept})
+            work.put_owned(cap_key, {"sends": kept}, customer.id)
         work.actions.append(action)
         what = f"{channel.value} " if channel else ""
         self._log(work, enr, now, "action", step.id, "sent",
@@ -1668,6 +1710,15 @@ def _micros_of(value: timedelta | None) -> int:
     if value is None:
         return 0
     return (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
+
+
+def _rejected_last(enr: Mapping[str, Any], reason: str) -> bool:
+    """True when an enrollment's latest decision is a rejection for ``reason``."""
+    log: Sequence[Any] | None = enr.get("log")
+    if not log:
+        return False
+    last = log[-1]
+    return bool(last[1] == "rejected" and last[3] == reason)
 
 
 def _ordered_text(placed_at: datetime) -> str:

@@ -671,7 +671,9 @@ class _State:
         """
         s = self._s
         freeze = sh.freeze_state_value
+        frozen_dict = sh.FrozenDict
         batch: list[tuple[str, sh.FrozenDict | None, int | None, str | None]] = []
+        append = batch.append
         for change in changes:
             key, value, expected = change[0], change[1], change[2]
             owner = change[3] if len(change) > 3 else None
@@ -680,7 +682,9 @@ class _State:
             if value is not None:
                 if owner is not None and (type(owner) is not str or not owner):
                     sh.check_state_owner(owner)
-                batch.append((key, freeze(value), expected, owner))
+                # a FrozenDict is checked and read-only already (freeze returns it as is)
+                append((key, value if type(value) is frozen_dict else freeze(value), expected,
+                        owner))  # fmt: skip
             elif expected is None:
                 raise ValidationError("a delete needs the expected version", entity="state",
                                       field="expected_version", value=key)  # fmt: skip
@@ -699,13 +703,32 @@ class _State:
                 found = None if stored is None else stored.version
                 if found != expected or (expected is not None and type(expected) is not int):
                     sh.check_expected_version(key, found, expected)  # raises
+            if s._undo is None:  # no enclosing transaction to roll back: nothing to log
+                add_key = state.keys_in_order.add
+                for key, value, expected, owner in batch:
+                    if value is None:
+                        del state[key]
+                    elif expected is None:  # checked above: the key is new
+                        add_key(key)
+                        dict.__setitem__(
+                            state, key, StateRecord(key=key, value=value, version=1, owner=owner)
+                        )
+                    else:
+                        dict.__setitem__(
+                            state,
+                            key,
+                            StateRecord(key=key, value=value, version=expected + 1, owner=owner),
+                        )
+                return
+            dset = s._dset
             for key, value, expected, owner in batch:
                 if value is None:
                     s._ddel(state, key)
                 else:
                     version = 1 if expected is None else expected + 1
-                    record = StateRecord(key=key, value=value, version=version, owner=owner)
-                    s._dset(state, key, record)
+                    dset(
+                        state, key, StateRecord(key=key, value=value, version=version, owner=owner)
+                    )
 
     def scan(
         self,
