@@ -233,7 +233,7 @@ def test_latin1_and_binary_files_are_refused_whole_with_the_line(
     lines = (DATA / sample).read_text().splitlines(keepends=True)
     path = tmp_path / sample
     path.write_bytes("".join(lines[:2]).encode() + "Zoë,café\n".encode("latin-1"))
-    with pytest.raises(ValidationError, match=r"is not UTF-8 text: byte 0xeb at line 3, column 3"):
+    with pytest.raises(ValidationError, match=r"line 3: column 3: is not UTF-8 text: byte 0xeb cannot"):
         run(store, path)
     assert (store.orders.count(), store.customers.count(), store.events.count()) == (0, 0, 0)
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xd8")
@@ -659,7 +659,7 @@ def test_fuzzed_files_import_or_fail_cleanly_sqlite(
 def test_a_file_cut_inside_a_character_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "segment.jsonl"
     path.write_bytes((DATA / "segment_events.jsonl").read_bytes() + b"\xc2")
-    with pytest.raises(ValidationError, match="the last bytes at line 11"):
+    with pytest.raises(ValidationError, match=r"line 11: .*the last bytes cannot"):
         import_segment_events(ecomcrm.open_store("memory://"), path)
 
 

@@ -103,27 +103,32 @@ def _currency(args: argparse.Namespace) -> str | None:
     return code
 
 
+def _json_option(text: str, option: str) -> Any:
+    """An option given as JSON text (starting with ``{``) or as the path of a file holding it."""
+    source = text
+    if not text.lstrip().startswith("{"):
+        path = _db_path(text, must_exist=False, option=option)  # the same path checks
+        if not path.is_file():
+            raise ValidationError(
+                "is neither a JSON object nor an existing file", field=option, value=text
+            )
+        source = path.read_text(encoding="utf-8")
+    try:
+        return json.loads(source)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(
+            f"is not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})",
+            field=option,
+            value=text,
+        ) from None
+
+
 def _rates(args: argparse.Namespace) -> dict[str, float] | None:
     """``--rates``: a JSON object {"JPY": 0.0061, ...} or the path of a file holding one."""
     text = getattr(args, "rates", None)
     if text is None:
         return None
-    source = text
-    if not text.lstrip().startswith("{"):
-        path = _db_path(text, must_exist=False, option="--rates")  # the same path checks
-        if not path.is_file():
-            raise ValidationError(
-                "is neither a JSON object nor an existing file", field="--rates", value=text
-            )
-        source = path.read_text(encoding="utf-8")
-    try:
-        value = json.loads(source)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(
-            f"is not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})",
-            field="--rates",
-            value=text,
-        ) from None
+    value = _json_option(text, "--rates")
     if not isinstance(value, dict):
         raise ValidationError(
             'must be a JSON object such as {"JPY": 0.0061}', field="--rates", value=value
@@ -261,23 +266,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _mapping(args: argparse.Namespace) -> dict[str, str]:
-    text = args.mapping
-    source = text
-    if not text.lstrip().startswith("{"):
-        path = Path(text) if "\x00" not in text else None
-        if path is None or not path.is_file():
-            raise ValidationError(
-                "is neither a JSON object nor an existing file", field="--mapping", value=text
-            )
-        source = path.read_text(encoding="utf-8")
-    try:
-        mapping = json.loads(source)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(
-            f"is not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})",
-            field="--mapping",
-            value=text,
-        ) from None
+    mapping = _json_option(args.mapping, "--mapping")
     if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
         raise ValidationError(
             'must be a JSON object of field names to column names, such as {"order_id": "Invoice"}',

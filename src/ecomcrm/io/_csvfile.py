@@ -114,12 +114,11 @@ def _check_encoding(path: PathLike, file: str, gz: bool = False) -> str:
                     start = offset + last + 1 if last >= 0 else line_start
                     byte = chunk[exc.start] if exc.start < len(chunk) else None
                     what = f"byte 0x{byte:02x}" if byte is not None else "the last bytes"
+                    # reads as every other file error: "file: line N: column C: reason"
                     err = ValidationError(
-                        f"is not {encoding.removesuffix('-sig').upper()} text: {what} at line "
-                        f"{line}, column {bad - start + 1} cannot be decoded (save the export "
-                        "as UTF-8)",
-                        entity=file,
-                        field="encoding",
+                        f"{file}: line {line}: column {bad - start + 1}: is not "
+                        f"{encoding.removesuffix('-sig').upper()} text: {what} cannot be "
+                        "decoded (save the export as UTF-8)"
                     )
                     err.row = line
                     raise err from None

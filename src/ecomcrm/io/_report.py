@@ -11,6 +11,13 @@ import attrs
 MAX_REJECTION_DETAILS = 10_000
 
 
+def _located(file: str, line: int, column: str | None, reason: str, value: str | None) -> str:
+    """``file:line: column: reason (got 'value')``: how rejections and warnings read."""
+    what = f"{column}: {reason}" if column else reason
+    got = f" (got {value!r})" if value is not None else ""
+    return f"{file}:{line}: {what}{got}"
+
+
 @attrs.frozen(kw_only=True)
 class RejectedRow:
     """One record an importer could not bring in, and why.
@@ -32,10 +39,7 @@ class RejectedRow:
     value: str | None = None
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}"
-        what = f"{self.column}: {self.reason}" if self.column else self.reason
-        got = f" (got {self.value!r})" if self.value is not None else ""
-        return f"{where}: {what}{got}"
+        return _located(self.file, self.line, self.column, self.reason, self.value)
 
 
 @attrs.frozen(kw_only=True)
@@ -58,10 +62,7 @@ class RowWarning:
     value: str | None = None
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}"
-        what = f"{self.column}: {self.reason}" if self.column else self.reason
-        got = f" (got {self.value!r})" if self.value is not None else ""
-        return f"{where}: {what}{got}"
+        return _located(self.file, self.line, self.column, self.reason, self.value)
 
 
 @attrs.define(kw_only=True)
