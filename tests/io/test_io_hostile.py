@@ -233,7 +233,9 @@ def test_latin1_and_binary_files_are_refused_whole_with_the_line(
     lines = (DATA / sample).read_text().splitlines(keepends=True)
     path = tmp_path / sample
     path.write_bytes("".join(lines[:2]).encode() + "Zoë,café\n".encode("latin-1"))
-    with pytest.raises(ValidationError, match=r"line 3: column 3: is not UTF-8 text: byte 0xeb cannot"):
+    with pytest.raises(
+        ValidationError, match=r"line 3: column 3: is not UTF-8 text: byte 0xeb cannot"
+    ):
         run(store, path)
     assert (store.orders.count(), store.customers.count(), store.events.count()) == (0, 0, 0)
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xd8")
