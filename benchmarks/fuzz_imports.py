@@ -35,25 +35,13 @@ from pathlib import Path
 from typing import Any
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
+# the column mappings of the generic sample files
+MAPPINGS = json.loads((DATA / "generic_mappings.json").read_text(encoding="utf-8"))
+ORDER_MAP = MAPPINGS["orders"]
+CUSTOMER_MAP = MAPPINGS["customers"]
+EVENT_MAP = MAPPINGS["events"]
+UCI_MAP = MAPPINGS["uci_orders"]
 
-ORDER_MAP = {
-    "order_id": "InvoiceNo", "sku": "StockCode", "title": "Description", "quantity": "Quantity",
-    "placed_at": "InvoiceDate", "unit_price": "UnitPrice", "email": "CustomerEmail",
-}  # fmt: skip
-CUSTOMER_MAP = {
-    "customer_id": "id", "email": "contact.email", "phone": "contact.phone",
-    "first_name": "name.first", "last_name": "name.last", "created_at": "signed_up",
-    "timezone": "tz", "country": "country", "email_marketing": "newsletter",
-}  # fmt: skip
-EVENT_MAP = {
-    "name": "event", "at": "ts", "customer_id": "user", "anonymous_id": "cookie",
-    "properties": "props",
-}  # fmt: skip
-
-UCI_MAP = {
-    "order_id": "InvoiceNo", "sku": "StockCode", "title": "Description", "quantity": "Quantity",
-    "placed_at": "InvoiceDate", "unit_price": "UnitPrice", "customer_id": "CustomerID",
-}  # fmt: skip
 
 # (name, sample file, how to import it)
 IMPORTERS: list[tuple[str, str, str]] = [

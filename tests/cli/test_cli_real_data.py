@@ -13,10 +13,8 @@ from ecomcrm.cli import main
 DATA = Path(__file__).resolve().parent.parent / "data"
 
 UCI_MAPPING = json.dumps(
-    {"order_id": "InvoiceNo", "customer_id": "CustomerID", "placed_at": "InvoiceDate",
-     "sku": "StockCode", "title": "Description", "quantity": "Quantity",
-     "unit_price": "UnitPrice"}
-)  # fmt: skip
+    json.loads((DATA / "generic_mappings.json").read_text(encoding="utf-8"))["uci_orders"]
+)
 CDNOW_MAPPING = '{"customer_id": "customer_id", "placed_at": "date", "total": "dollar_value"}'
 CDNOW_ARGS = ["--kind", "orders", "--delimiter", "whitespace", "--currency", "USD",
               "--mapping", CDNOW_MAPPING]  # fmt: skip

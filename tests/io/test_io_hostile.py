@@ -36,19 +36,12 @@ from ecomcrm.io import (
 from ecomcrm.storage import Store
 
 DATA = Path(__file__).resolve().parent.parent / "data"
-ORDER_MAP = {
-    "order_id": "InvoiceNo", "sku": "StockCode", "title": "Description", "quantity": "Quantity",
-    "placed_at": "InvoiceDate", "unit_price": "UnitPrice", "email": "CustomerEmail",
-}  # fmt: skip
-CUSTOMER_MAP = {
-    "customer_id": "id", "email": "contact.email", "phone": "contact.phone",
-    "first_name": "name.first", "last_name": "name.last", "created_at": "signed_up",
-    "timezone": "tz", "country": "country", "email_marketing": "newsletter",
-}  # fmt: skip
-EVENT_MAP = {
-    "name": "event", "at": "ts", "customer_id": "user", "anonymous_id": "cookie",
-    "properties": "props",
-}  # fmt: skip
+# the column mappings of the generic sample files
+MAPPINGS = json.loads((DATA / "generic_mappings.json").read_text(encoding="utf-8"))
+ORDER_MAP = MAPPINGS["orders"]
+CUSTOMER_MAP = MAPPINGS["customers"]
+EVENT_MAP = MAPPINGS["events"]
+UCI_MAP = MAPPINGS["uci_orders"]
 HANG_GUARD = 10.0  # seconds; each of these imports takes well under one
 
 
@@ -591,10 +584,6 @@ def _mutate(data: bytes, is_json: bool, how: str, where: float, pick: int) -> by
     return data
 
 
-UCI_MAP = {
-    "order_id": "InvoiceNo", "sku": "StockCode", "title": "Description", "quantity": "Quantity",
-    "placed_at": "InvoiceDate", "unit_price": "UnitPrice", "customer_id": "CustomerID",
-}  # fmt: skip
 # The samples above and the real-layout files (other platforms' exports of the same kinds).
 FUZZED: dict[str, tuple[str, Importer]] = {
     **IMPORTERS,

@@ -32,15 +32,7 @@ from ecomcrm.storage import Store
 
 DATA = Path(__file__).parent.parent / "data"
 UCI = DATA / "uci_online_retail.csv"
-UCI_MAPPING = {
-    "order_id": "InvoiceNo",
-    "sku": "StockCode",
-    "title": "Description",
-    "quantity": "Quantity",
-    "placed_at": "InvoiceDate",
-    "unit_price": "UnitPrice",
-    "customer_id": "CustomerID",
-}
+UCI_MAPPING = json.loads((DATA / "generic_mappings.json").read_text(encoding="utf-8"))["uci_orders"]
 
 
 def _uci_rows() -> list[dict[str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -13,19 +14,15 @@ from ecomcrm.errors import ValidationError
 from ecomcrm.io import import_generic, import_woocommerce_orders, parse_pipe_fields
 from ecomcrm.storage import Store
 
-ORDER_MAP = {
-    "order_id": "InvoiceNo", "sku": "StockCode", "title": "Description", "quantity": "Quantity",
-    "placed_at": "InvoiceDate", "unit_price": "UnitPrice", "email": "CustomerEmail",
-}  # fmt: skip
-CUSTOMER_MAP = {
-    "customer_id": "id", "email": "contact.email", "phone": "contact.phone",
-    "first_name": "name.first", "last_name": "name.last", "created_at": "signed_up",
-    "timezone": "tz", "country": "country", "email_marketing": "newsletter",
-}  # fmt: skip
-EVENT_MAP = {
-    "name": "event", "at": "ts", "customer_id": "user", "anonymous_id": "cookie",
-    "properties": "props",
-}  # fmt: skip
+# the column mappings of the generic sample files
+MAPPINGS = json.loads(
+    (Path(__file__).resolve().parent.parent / "data" / "generic_mappings.json").read_text(
+        encoding="utf-8"
+    )
+)
+ORDER_MAP = MAPPINGS["orders"]
+CUSTOMER_MAP = MAPPINGS["customers"]
+EVENT_MAP = MAPPINGS["events"]
 
 
 def test_woocommerce_sample(store: Store, data: Path) -> None:
