@@ -8,7 +8,7 @@ This is the example of docs/write-a-storage-adapter.md. It implements the whole
 secondary indexes (reads scan a table) and a transaction snapshots every table.
 
 What an adapter does itself: keep records, look them up, make writes atomic.
-What it borrows from ``ecomcrm.storage._shared``: the rules that must be identical in
+What it borrows from ``ecomcrm.storage.toolkit``: the rules that must be identical in
 every adapter (tombstone hashing, merge field filling, erasure anonymisation, export and
 360 documents, compare-and-set checks, columnar builders).
 
@@ -64,7 +64,7 @@ from ecomcrm.storage import (
     StateRepository,
     TicketRepository,
 )
-from ecomcrm.storage import _shared as sh
+from ecomcrm.storage import toolkit as sh
 
 TABLES = (
     "customers",  # id -> Customer

@@ -26,7 +26,7 @@ import ecomcrm
 from ecomcrm.errors import ConflictError, ValidationError
 from ecomcrm.rules import ActionStep, Engine, Exit, Flow, ReentryPolicy, Trigger, WaitStep
 from ecomcrm.storage import Store
-from ecomcrm.storage._shared import FrozenDict, FrozenList, freeze_state_value
+from ecomcrm.storage.toolkit import FrozenDict, FrozenList, freeze_state_value
 from ecomcrm.testing.strategies import json_scalars
 
 from .conftest import T0, add_customer, ev

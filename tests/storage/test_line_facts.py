@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import ecomcrm.storage.toolkit as sh
 from ecomcrm.domain import Customer, Order, OrderLine, Refund, ReturnLine
 from ecomcrm.errors import ValidationError
 from ecomcrm.storage import LineFacts, MemoryStore, SqliteStore, Store
-from ecomcrm.storage import _shared as sh
 
 SKUS = ("S0", "S1", "S2", "S3")
 CATEGORIES = ("Home", "Apparel > Tops", "Apparel")

@@ -407,7 +407,7 @@ def test_order_facts_equal_object_reads_and_the_memory_store(
 @settings(max_examples=60, deadline=None)
 @given(order=strategies.orders())
 def test_the_hand_written_order_row_matches_the_shared_analytic_columns(order: Order) -> None:
-    from ecomcrm.storage import _shared as sh
+    import ecomcrm.storage.toolkit as sh
     from ecomcrm.storage._sqlite import _order_values
 
     values = _order_values(order, order.customer_id)

@@ -57,7 +57,7 @@ from ecomcrm.io._progress import ProgressOption
 from ecomcrm.io._report import ImportReport
 from ecomcrm.io._segment_events import read_json_lines
 from ecomcrm.storage._protocols import Store
-from ecomcrm.storage._shared import customer_id_identity
+from ecomcrm.storage.toolkit import customer_id_identity
 
 Kind = Literal["orders", "customers", "events"]
 

@@ -51,7 +51,7 @@ from ecomcrm.io._csvfile import open_text
 from ecomcrm.io._progress import ProgressOption, make_progress
 from ecomcrm.io._report import ImportReport
 from ecomcrm.storage._protocols import Store
-from ecomcrm.storage._shared import customer_id_identity
+from ecomcrm.storage.toolkit import customer_id_identity
 
 
 def read_json_lines(path: PathLike) -> Iterator[tuple[int, Any]]:

@@ -19,8 +19,7 @@ from ecomcrm.loyalty._bulk import (
     loyalty_status,
 )
 from ecomcrm.loyalty._program import LoyaltyProgram
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+from ecomcrm.storage.toolkit import from_micros
 
 
 def order_key(order_id: str) -> str:
@@ -532,7 +531,7 @@ def expiry_entries(
         key = f"expire:{lot.id}"
         due = int(pts) - recorded.get(key, 0)
         if when <= t_now and due > 0:
-            at = _EPOCH + timedelta(microseconds=int(when.astype(np.int64)))
+            at = from_micros(int(when.astype(np.int64)))
             out.append(
                 LoyaltyEntry(
                     id=key,

@@ -29,7 +29,7 @@ from ecomcrm.loyalty._entries import (
 )
 from ecomcrm.loyalty._program import LoyaltyProgram
 from ecomcrm.storage import CustomerRepository
-from ecomcrm.storage._shared import LOYALTY_TIER_ATTRIBUTE
+from ecomcrm.storage.toolkit import LOYALTY_TIER_ATTRIBUTE
 
 
 @runtime_checkable

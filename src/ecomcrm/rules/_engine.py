@@ -94,7 +94,7 @@ from ecomcrm.rules._schedule import (
 )
 from ecomcrm.segments import FeatureTable
 from ecomcrm.storage import StateRecord, Store
-from ecomcrm.storage._shared import FrozenDict, FrozenList, freeze_state_value
+from ecomcrm.storage.toolkit import FrozenDict, FrozenList, freeze_state_value
 
 _US_PER_DAY = 86_400_000_000
 _TIMER = "timer:"

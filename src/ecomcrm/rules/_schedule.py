@@ -19,6 +19,8 @@ from functools import lru_cache
 from dateutil import rrule
 
 from ecomcrm.errors import ValidationError
+from ecomcrm.storage.toolkit import from_micros as from_micros  # re-exported for rules/
+from ecomcrm.storage.toolkit import to_micros as to_micros
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(w|d|h|m|min|s|ms)\s*$", re.IGNORECASE)
 _UNITS = {
@@ -32,7 +34,6 @@ _UNITS = {
 }
 _TIME = re.compile(r"^\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*$")
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def parse_duration(value: timedelta | str | int | float, *, field: str = "duration") -> timedelta:
@@ -326,27 +327,6 @@ def _yearly(month: int, day: int, feb29: str, first_year: int) -> Iterator[date]
         elif feb29 == "mar1":
             yield date(year, 3, 1)
         year += 1
-
-
-def to_micros(instant: datetime) -> int:
-    """Microseconds since the Unix epoch (UTC) of an aware datetime.
-
-    Example:
-        >>> to_micros(datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC))
-        1000000
-    """
-    delta = instant - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def from_micros(micros: int) -> datetime:
-    """The aware UTC datetime ``micros`` microseconds after the epoch.
-
-    Example:
-        >>> from_micros(1_000_000).isoformat()
-        '1970-01-01T00:00:01+00:00'
-    """
-    return _EPOCH + timedelta(microseconds=micros)
 
 
 def require_aware(value: datetime, field: str) -> datetime:

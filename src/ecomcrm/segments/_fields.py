@@ -12,7 +12,7 @@ same everywhere.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from ecomcrm.domain import Customer, Order, Refund
 from ecomcrm.segments._types import FieldType, Schema
 from ecomcrm.storage import CustomerTable, OrderFacts
+from ecomcrm.storage.toolkit import from_micros
 
 __all__ = [
     "CUSTOMER_FEATURES_SCHEMA",
@@ -34,7 +35,6 @@ __all__ = [
 ]
 
 _DAY_US = 86_400_000_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @attrs.frozen(kw_only=True)
@@ -327,14 +327,14 @@ class OrderRows:
         Raises:
             ValidationError: Several currencies without ``currency``, or a missing rate.
         """
-        from ecomcrm.storage._shared import _rates_for, order_row, refund_row
+        from ecomcrm.storage.toolkit import conversion_rates, order_row, refund_row
 
         rows = sorted((order_row(o) for o in orders), key=lambda r: (r.placed_at_us, r.order_id))
         present = {r.currency for r in rows}
         if currency is None and len(present) <= 1:
             table = dict.fromkeys(present, 1.0)  # one currency: nothing to convert
         else:
-            _, table = _rates_for(sorted(present), currency, rates)
+            _, table = conversion_rates(sorted(present), currency, rates)
         refunded: dict[str, float] = {}
         returned: dict[str, int] = {}
         for refund in refunds:
@@ -397,8 +397,8 @@ def order_record(rows: OrderRows, now_us: int) -> dict[str, Any]:
     }
     if count:
         first, last = times[0], times[-1]
-        out["first_order_at"] = _EPOCH + timedelta(microseconds=first)
-        out["last_order_at"] = _EPOCH + timedelta(microseconds=last)
+        out["first_order_at"] = from_micros(first)
+        out["last_order_at"] = from_micros(last)
         out["days_since_last_order"] = (now_us - last) / _DAY_US
         out["days_since_first_order"] = (now_us - first) / _DAY_US
         if count >= 2:

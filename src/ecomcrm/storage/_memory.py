@@ -23,6 +23,7 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
+import ecomcrm.storage.toolkit as sh
 from ecomcrm.domain import (
     Channel,
     Consent,
@@ -38,7 +39,6 @@ from ecomcrm.domain import (
     SupportTicket,
 )
 from ecomcrm.errors import ConflictError, NotFoundError, StorageError, ValidationError
-from ecomcrm.storage import _shared as sh
 from ecomcrm.storage._protocols import (
     ConsentRepository,
     CustomerRepository,
@@ -611,7 +611,7 @@ class _State:
     """The state area: frozen values stored once and shared with every reader.
 
     ``put`` validates and copies a value once into read-only containers
-    (``_shared.freeze_state_value``; frozen parts of a value read earlier are shared, not
+    (``toolkit.freeze_state_value``; frozen parts of a value read earlier are shared, not
     copied); ``get`` and ``scan`` return the stored records themselves, which nobody can
     change. ``scan`` walks the sorted key index from its first key.
     """
@@ -1161,7 +1161,7 @@ class MemoryStore:
     # --- privacy ------------------------------------------------------------------------
 
     def export(self, customer_id: str) -> dict[str, Any]:
-        """Everything stored about the person; see :func:`ecomcrm.storage._shared.build_export`.
+        """Everything stored about the person; see :func:`ecomcrm.storage.toolkit.build_export`.
 
         Example:
             >>> from datetime import datetime, timezone

@@ -23,7 +23,7 @@ General rules for every adapter:
   return empty results; only ``get``-style calls raise NotFoundError.
 - The adapter-independent rules (tombstone hashing, merge field filling, erasure
   anonymisation, export and 360 documents, compare-and-set checks, columnar builders)
-  live in :mod:`ecomcrm.storage._shared`; adapters call them instead of re-implementing.
+  live in :mod:`ecomcrm.storage.toolkit`; adapters call them instead of re-implementing.
 """
 
 from __future__ import annotations
@@ -278,7 +278,7 @@ class StateRepository(Protocol):
         ``expected_version=None`` means "must not exist yet". On success the new record has
         version ``expected_version + 1`` (1 for a new key). Otherwise ConflictError, and
         nothing changes. ``value`` is copied as JSON (tuples read back as lists); a value
-        that is not JSON-compatible raises ValidationError (``_shared.freeze_state_value``).
+        that is not JSON-compatible raises ValidationError (``toolkit.freeze_state_value``).
         ``owner`` replaces the stored owner (a non-empty string, or None for nobody);
         :meth:`Store.erase` deletes the record when the owner is erased.
         """
@@ -340,7 +340,7 @@ class Store(Protocol):
 
         Identities, orders, refunds, events, consents, tickets, ledger entries and messages
         are re-pointed; profile fields empty on the survivor are filled from the merged
-        profile; tags are united (see ``_shared.merge_profiles`` for the exact rules).
+        profile; tags are united (see ``toolkit.merge_profiles`` for the exact rules).
         Idempotent (merging again returns the original record). Both ids are resolved
         first, so A->B followed by B->A is a no-op, never a cycle. The returned record
         names the resolved ids. NotFoundError when either customer does not exist;
@@ -358,7 +358,7 @@ class Store(Protocol):
     def export(self, customer_id: str) -> dict[str, Any]:
         """Everything stored about the person, as one JSON-serialisable document.
 
-        The layout is ``_shared.build_export``'s (which adapters may call).
+        The layout is ``toolkit.build_export``'s (which adapters may call).
         NotFoundError for an unknown customer.
         """
 
@@ -370,15 +370,15 @@ class Store(Protocol):
         birthday, attributes), events (including those of their anonymous ids), consents,
         tickets, ledger entries, messages, merge records and aliases, and the state
         records they own (``StateRecord.owner`` is one of the ids, or ``"anonymous:<id>"``
-        of one of their anonymous identities: ``_shared.state_owners_of``), compared
+        of one of their anonymous identities: ``toolkit.state_owners_of``), compared
         exactly, never by parsing a key.
-        A one-way hash (``_shared.tombstone_key``) of each email, phone and external id,
-        and of each of the ids (``_shared.customer_id_identity``), is kept
-        (``_shared.erasure_tombstones``), so later ``put``/``upsert``/``link_identity`` of
+        A one-way hash (``toolkit.tombstone_key``) of each email, phone and external id,
+        and of each of the ids (``toolkit.customer_id_identity``), is kept
+        (``toolkit.erasure_tombstones``), so later ``put``/``upsert``/``link_identity`` of
         such an identity, or ``put``/``upsert``/``put_many`` of a customer with such an id,
         raise ValidationError and :meth:`is_suppressed` is True. Orders and refunds go too, unless
         ``keep_order_facts``: then they stay as anonymous facts under a new random
-        customer id (``_shared.anonymous_customer``, ``anonymise_order``,
+        customer id (``toolkit.anonymous_customer``, ``anonymise_order``,
         ``anonymise_refund``: no address, discount codes or free-text reasons).
         Nothing of the person may remain in the adapter's storage after its own
         clean-up (the kit's ``raw_dump`` check). NotFoundError for an unknown customer.
@@ -422,8 +422,8 @@ class Store(Protocol):
         order's returns (refunds with ``returned=True``) given per SKU by their
         ``ReturnLine`` entries, allocated to the order's lines of that SKU in line order,
         each line taking at most its quantity; units of a SKU the order does not hold, or
-        beyond its quantity, are not counted. ``_shared.line_facts_from_columns`` (or
-        ``_shared.line_facts_from_objects``) implements these rules.
+        beyond its quantity, are not counted. ``toolkit.line_facts_from_columns`` (or
+        ``toolkit.line_facts_from_objects``) implements these rules.
         """
 
     def customer_360(
@@ -432,7 +432,7 @@ class Store(Protocol):
         """The whole view of one customer for a support agent.
 
         The latest ``recent_events`` events and ``messages`` messages (ascending), see
-        ``_shared.build_customer_360`` (which adapters may call). NotFoundError for an
+        ``toolkit.build_customer_360`` (which adapters may call). NotFoundError for an
         unknown customer.
         """
 

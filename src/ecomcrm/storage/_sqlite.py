@@ -23,6 +23,9 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
+import ecomcrm.storage._sqlite_columnar as col
+import ecomcrm.storage._sqlite_lines as _sqlite_lines
+import ecomcrm.storage.toolkit as sh
 from ecomcrm.domain import (
     Address,
     Channel,
@@ -50,9 +53,6 @@ from ecomcrm.errors import (
     StorageError,
     ValidationError,
 )
-from ecomcrm.storage import _shared as sh
-from ecomcrm.storage import _sqlite_columnar as col
-from ecomcrm.storage import _sqlite_lines
 from ecomcrm.storage._protocols import (
     ConsentRepository,
     CustomerRepository,
@@ -105,7 +105,7 @@ def _state_json(value: Any) -> str:
     """A state value as JSON text, or ValidationError when it is not a JSON-compatible mapping.
 
     One strict encoding both validates and normalises (tuples become lists, other keys
-    their JSON text), exactly as ``_shared.freeze_state_value`` does, without a copy.
+    their JSON text), exactly as ``toolkit.freeze_state_value`` does, without a copy.
     """
     if not isinstance(value, Mapping):
         raise ValidationError("must be a mapping", entity="state", field="value", value=value)
@@ -553,13 +553,12 @@ _LINE_INSERT = (
 )
 
 
-_EPOCH = sh.from_micros(0)
 _ZERO = Decimal(0)
 
 
 def _order_values(o: Order, customer_id: str) -> tuple[Any, ...]:
     # The hot path of bulk ingest: written out by hand (enum members bind as their text).
-    # The analytic columns equal ``_shared.order_row``'s; the tests compare them.
+    # The analytic columns equal ``toolkit.order_row``'s; the tests compare them.
     line_discount = _ZERO
     units = 0
     for line in o.lines:
@@ -567,12 +566,11 @@ def _order_values(o: Order, customer_id: str) -> tuple[Any, ...]:
             line_discount += line.discount
         units += line.quantity
     discount = o.discount
-    delta = o.placed_at - _EPOCH
     total = o.total
     return (
         o.id,
         customer_id,
-        (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds,
+        sh.to_micros(o.placed_at),
         o.currency,
         str(o.subtotal),
         str(discount),

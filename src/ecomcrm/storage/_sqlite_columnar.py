@@ -25,8 +25,8 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
+import ecomcrm.storage.toolkit as sh
 from ecomcrm.errors import EcomcrmError
-from ecomcrm.storage import _shared as sh
 from ecomcrm.storage._records import CustomerTable, EventFacts, OrderFacts
 
 if TYPE_CHECKING:
@@ -359,7 +359,7 @@ def _load(conn: sqlite3.Connection, generation: int) -> _Raw | None:
 def _facts(raw: _Raw, currency: str | None, rates: Mapping[str, float] | None) -> OrderFacts:
     n = len(raw.order_id)
     present = sorted({raw.currencies[c] for c in np.unique(raw.currency_code).tolist()})
-    target, table = sh._rates_for(present, currency, rates)
+    target, table = sh.conversion_rates(present, currency, rates)
     if n == 0:
         return attrs.evolve(OrderFacts.empty(target), customer_ids=raw.customer_ids)
     lookup = np.full(int(raw.customer_pk.max(initial=0)) + 1, -1, dtype=np.int64)

@@ -6,7 +6,7 @@ category paths come back as integer codes into their sorted distinct values (a w
 function over ``SELECT DISTINCT``), so only the vocabularies are decoded in Python; the
 category paths are stored as JSON lists and joined with ``" > "`` once per distinct
 path. Returns are summed per (order, SKU) in SQL from the refunds' JSON lines. The shared
-builder (:func:`ecomcrm.storage._shared.line_facts_from_columns`) sorts, converts and
+builder (:func:`ecomcrm.storage.toolkit.line_facts_from_columns`) sorts, converts and
 allocates returned units.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ecomcrm.storage import _shared as sh
+import ecomcrm.storage.toolkit as sh
 from ecomcrm.storage._records import LineFacts
 
 _SEP = "\x1f"

@@ -67,7 +67,7 @@ from ecomcrm.domain import (
 )
 from ecomcrm.errors import ConflictError, NotFoundError, StorageError, ValidationError
 from ecomcrm.storage import Store
-from ecomcrm.storage._shared import customer_id_identity
+from ecomcrm.storage.toolkit import customer_id_identity
 
 __all__ = [
     "AnalyticsBehaviour",

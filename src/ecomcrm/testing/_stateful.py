@@ -29,7 +29,7 @@ from hypothesis.stateful import (
 from ecomcrm.domain import Customer, Identity, LoyaltyEntry, Order, OrderLine
 from ecomcrm.errors import ConflictError, NotFoundError, ValidationError
 from ecomcrm.storage import Store
-from ecomcrm.storage._shared import follow_merges, merge_profiles
+from ecomcrm.storage.toolkit import follow_merges, merge_profiles
 
 __all__ = ["StoreStateMachine", "run_state_machine"]
 

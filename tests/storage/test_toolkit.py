@@ -1,4 +1,4 @@
-"""The adapter-independent rules in ecomcrm.storage._shared."""
+"""The adapter-independent rules in ecomcrm.storage.toolkit."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import ecomcrm.storage.toolkit as sh
 from ecomcrm.domain import Customer, Identity
 from ecomcrm.errors import ConflictError, StorageError, ValidationError
-from ecomcrm.storage import _shared as sh
 
 T = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -1,0 +1,130 @@
+"""The export and customer 360 documents, built from any store's repository reads."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from ecomcrm.domain import (
+    to_dict,
+)
+from ecomcrm.errors import ValidationError
+from ecomcrm.storage._records import (
+    Customer360,
+)
+from ecomcrm.storage.toolkit._consents import consent_key
+from ecomcrm.storage.toolkit._merges import merge_record_to_dict
+
+if TYPE_CHECKING:
+    from ecomcrm.storage._protocols import Store
+
+
+EXPORT_SCHEMA_VERSION = 1
+"""Version of the export document layout written by :func:`build_export`."""
+
+
+def build_export(store: Store, customer_id: str) -> dict[str, Any]:
+    """Everything ``store`` holds about one person, as one JSON-serialisable document.
+
+    Built from the store's own repository reads, so it is complete for any adapter that
+    honours the contract. Keys: ``type`` (``"CustomerExport"``), ``schema_version``,
+    ``customer_id`` (the resolved id), ``requested_id``, ``customer``, ``orders``,
+    ``refunds``, ``events``, ``consents``, ``current_consents``, ``tickets``,
+    ``loyalty`` (``balance`` and ``entries``), ``messages``, ``merges``; domain objects are
+    :func:`~ecomcrm.domain.to_dict` dicts. NotFoundError when there is no such customer.
+
+    Example:
+        >>> import json, ecomcrm
+        >>> from datetime import datetime, timezone
+        >>> from ecomcrm.domain import Customer
+        >>> store = ecomcrm.open_store("memory://")
+        >>> store.customers.put(Customer(id="c1", created_at=datetime(2024, 1, 1, tzinfo=timezone.utc)))
+        >>> doc = build_export(store, "c1")
+        >>> doc["customer"]["id"], len(json.dumps(doc)) > 0
+        ('c1', True)
+    """
+    customer = store.customers.get(customer_id)
+    cid = customer.id
+    current = store.consents.current(cid)
+    return {
+        "type": "CustomerExport",
+        "schema_version": EXPORT_SCHEMA_VERSION,
+        "customer_id": cid,
+        "requested_id": customer_id,
+        "customer": to_dict(customer),
+        "orders": [to_dict(o) for o in store.orders.for_customer(cid)],
+        "refunds": [to_dict(r) for r in store.orders.refunds_for_customer(cid)],
+        "events": [to_dict(e) for e in store.events.for_customer(cid)],
+        "consents": [to_dict(c) for c in store.consents.history(cid)],
+        "current_consents": {
+            consent_key(channel, purpose): consent.granted
+            for (channel, purpose), consent in sorted(current.items())
+        },
+        "tickets": [to_dict(t) for t in store.tickets.for_customer(cid)],
+        "loyalty": {
+            "balance": store.loyalty.balance(cid),
+            "entries": [to_dict(e) for e in store.loyalty.entries(cid)],
+        },
+        "messages": [to_dict(m) for m in store.messages.for_customer(cid)],
+        "merges": [merge_record_to_dict(m) for m in store.merges(cid)],
+    }
+
+
+LOYALTY_TIER_ATTRIBUTE = "loyalty_tier"
+"""The customer attribute holding the loyalty tier (the loyalty package writes it)."""
+
+
+def build_customer_360(
+    store: Store, customer_id: str, *, recent_events: int = 50, messages: int = 50
+) -> Customer360:
+    """The support agent's view of one customer, from the store's repository reads.
+
+    ``recent_events`` and ``messages`` bound how many of the latest events and messages
+    are included (ascending by time). ``loyalty_tier`` is the customer's
+    ``"loyalty_tier"`` attribute (the loyalty package writes it), ``total_spent`` maps
+    each currency to the sum of non-cancelled order totals less refunds, as a decimal
+    string. NotFoundError when there is no such customer.
+
+    Example:
+        >>> import ecomcrm
+        >>> from datetime import datetime, timezone
+        >>> from ecomcrm.domain import Customer
+        >>> store = ecomcrm.open_store("memory://")
+        >>> store.customers.put(Customer(id="c1", created_at=datetime(2024, 1, 1, tzinfo=timezone.utc)))
+        >>> view = build_customer_360(store, "c1")
+        >>> view.customer.id, view.orders, view.loyalty_balance
+        ('c1', (), 0)
+    """
+    for name, bound in (("recent_events", recent_events), ("messages", messages)):
+        if not isinstance(bound, int) or isinstance(bound, bool) or bound < 0:
+            raise ValidationError(
+                "must be a non-negative integer", entity="customer_360", field=name, value=bound
+            )
+    customer = store.customers.get(customer_id)
+    cid = customer.id
+    orders = store.orders.for_customer(cid)
+    refunds = store.orders.refunds_for_customer(cid)
+    totals: dict[str, Decimal] = {}
+    for order in orders:
+        if not order.is_cancelled:
+            totals[order.currency] = totals.get(order.currency, Decimal(0)) + order.total
+    for refund in refunds:
+        totals[refund.currency] = totals.get(refund.currency, Decimal(0)) - refund.amount
+    events = store.events.for_customer(cid, limit=recent_events) if recent_events else []
+    all_messages = store.messages.for_customer(cid) if messages else []
+    tier = customer.attributes.get(LOYALTY_TIER_ATTRIBUTE)
+    current = store.consents.current(cid)
+    return Customer360(
+        customer=customer,
+        orders=tuple(orders),
+        refunds=tuple(refunds),
+        recent_events=tuple(events),
+        tickets=tuple(store.tickets.for_customer(cid)),
+        consents=tuple(current[k] for k in sorted(current)),
+        loyalty_balance=store.loyalty.balance(cid),
+        loyalty_tier=tier if isinstance(tier, str) else None,
+        loyalty_entries=tuple(store.loyalty.entries(cid)),
+        messages=tuple(all_messages[-messages:] if messages else ()),
+        merged_ids=tuple(m.merged_id for m in store.merges(cid)),
+        total_spent={cur: str(amount) for cur, amount in sorted(totals.items())},
+    )
