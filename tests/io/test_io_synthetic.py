@@ -22,7 +22,7 @@ from ecomcrm.io import (
     import_shopify_customers,
     import_shopify_orders,
 )
-from ecomcrm.io._synthetic import _group_cumsum
+from ecomcrm.io._shop_model import _group_cumsum
 from ecomcrm.storage import Store
 
 
@@ -172,7 +172,7 @@ def test_any_small_shop_is_valid(seed: int, customers: int, chunk: int) -> None:
 @given(seed=st.integers(0, 2**32 - 1), customers=st.integers(1, 80), chunk=st.integers(1, 50))
 def test_trusted_events_equal_validated_events(seed: int, customers: int, chunk: int) -> None:
     from ecomcrm.domain import Event
-    from ecomcrm.io import _synthetic
+    from ecomcrm.io import _shop_store as _synthetic
 
     shop = SyntheticShop(customers=customers, seed=seed, chunk_size=chunk)
     cat = shop._catalog()

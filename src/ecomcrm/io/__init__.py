@@ -28,6 +28,7 @@ from ecomcrm.io._parallel import parallel_import_possible
 from ecomcrm.io._progress import ProgressCallback, TextProgress, make_progress
 from ecomcrm.io._report import MAX_REJECTION_DETAILS, ImportReport, RejectedRow, RowWarning
 from ecomcrm.io._segment_events import import_segment_events
+from ecomcrm.io._shop_store import GenerationSummary
 from ecomcrm.io._shopify import (
     SHOPIFY_CUSTOMER_COLUMNS,
     SHOPIFY_ORDER_COLUMNS,
@@ -37,7 +38,7 @@ from ecomcrm.io._shopify import (
     shopify_customer_redact,
     shopify_data_request,
 )
-from ecomcrm.io._synthetic import GenerationSummary, SyntheticShop, generate_shop
+from ecomcrm.io._synthetic import SyntheticShop, generate_shop
 from ecomcrm.io._woocommerce import (
     WOOCOMMERCE_ORDER_COLUMNS,
     import_woocommerce_orders,
