@@ -8,8 +8,8 @@ import io
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecomcrm.io._common import RowError
 from ecomcrm.io._csvfile import read_groups, read_rows
+from ecomcrm.io._rows import RowError
 
 _cell = st.text(alphabet='ab,"\n\r x', max_size=6)
 _name = st.sampled_from(["#1", "#2", '"#3"', "#4,x", "", "#5\nb"])

@@ -8,7 +8,6 @@ import pytest
 
 from ecomcrm.domain import Channel, Consent, Customer, Identity, Purpose
 from ecomcrm.errors import ValidationError
-from ecomcrm.io._common import Item, RowError
 from ecomcrm.io._items import (
     add_customer_row,
     add_record,
@@ -19,6 +18,7 @@ from ecomcrm.io._items import (
     start_import,
     time_zone,
 )
+from ecomcrm.io._rows import Item, RowError
 from ecomcrm.storage import Store
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 import ecomcrm
 from ecomcrm.domain import Customer, Identity
-from ecomcrm.io._common import Resolver, _SeenKeys
+from ecomcrm.io._people import Resolver
+from ecomcrm.io._seen_keys import SeenKeys as _SeenKeys
 from ecomcrm.storage import Store
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

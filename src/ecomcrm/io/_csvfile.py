@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO
 
 from ecomcrm.errors import ValidationError
-from ecomcrm.io._common import PathLike, RowError
+from ecomcrm.io._rows import PathLike, RowError
 
 csv.field_size_limit(1 << 24)
 

@@ -21,18 +21,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ecomcrm.io._common import (
-    DEFAULT_BATCH_SIZE,
-    PathLike,
-    RowError,
-    parse_epoch_micros,
-    parse_int,
-    reject,
-    source_name,
-    unexpected,
-)
+from ecomcrm.io._cells import parse_epoch_micros, parse_int
+from ecomcrm.io._common import DEFAULT_BATCH_SIZE
 from ecomcrm.io._progress import ProgressOption
 from ecomcrm.io._report import ImportReport
+from ecomcrm.io._rows import PathLike, RowError, reject, source_name, unexpected
 from ecomcrm.io._segment_events import EventStreamImporter, read_json_lines
 from ecomcrm.storage._protocols import Store
 

@@ -24,16 +24,8 @@ from ecomcrm.domain import (
     OrderLine,
 )
 from ecomcrm.errors import ValidationError
-from ecomcrm.io._common import (
-    DEFAULT_BATCH_SIZE,
-    BatchWriter,
-    Item,
-    PathLike,
-    Resolver,
-    RowError,
-    customer_id_for,
+from ecomcrm.io._cells import (
     email_identity,
-    merge_customer,
     parse_consent,
     parse_datetime,
     parse_decimal,
@@ -41,9 +33,8 @@ from ecomcrm.io._common import (
     parse_json,
     parse_order_status,
     phone_identity,
-    reject,
-    source_name,
 )
+from ecomcrm.io._common import DEFAULT_BATCH_SIZE, BatchWriter
 from ecomcrm.io._csvfile import open_text, read_rows
 from ecomcrm.io._items import (
     add_customer_row,
@@ -53,8 +44,10 @@ from ecomcrm.io._items import (
     start_import,
     time_zone,
 )
+from ecomcrm.io._people import Resolver, customer_id_for, merge_customer
 from ecomcrm.io._progress import ProgressOption
 from ecomcrm.io._report import ImportReport
+from ecomcrm.io._rows import Item, PathLike, RowError, reject, source_name
 from ecomcrm.io._segment_events import read_json_lines
 from ecomcrm.storage._protocols import Store
 from ecomcrm.storage.toolkit import customer_id_identity

@@ -15,18 +15,11 @@ from zoneinfo import ZoneInfo
 
 from ecomcrm.domain import Address, Channel, Consent, Customer, Identity, Purpose, is_time_zone
 from ecomcrm.errors import EcomcrmError, ValidationError
-from ecomcrm.io._common import (
-    BatchWriter,
-    Item,
-    PathLike,
-    Resolver,
-    RowError,
-    reject,
-    source_name,
-    unexpected,
-)
+from ecomcrm.io._common import BatchWriter
+from ecomcrm.io._people import Resolver
 from ecomcrm.io._progress import ProgressOption, make_progress
 from ecomcrm.io._report import ImportReport
+from ecomcrm.io._rows import Item, PathLike, RowError, reject, source_name, unexpected
 from ecomcrm.storage._protocols import Store
 
 P = ParamSpec("P")

@@ -28,28 +28,20 @@ from ecomcrm.domain import (
     Refund,
 )
 from ecomcrm.errors import EcomcrmError, NotFoundError, ValidationError
-from ecomcrm.io._common import (
-    DEFAULT_BATCH_SIZE,
-    BatchWriter,
-    Item,
-    PathLike,
-    Resolver,
-    RowError,
-    customer_id_for,
+from ecomcrm.io._cells import (
     email_identity,
-    merge_customer,
     parse_datetime,
     parse_decimal,
     parse_int,
     parse_json,
     phone_identity,
-    reject,
-    source_name,
-    unexpected,
 )
+from ecomcrm.io._common import DEFAULT_BATCH_SIZE, BatchWriter
 from ecomcrm.io._csvfile import open_text
+from ecomcrm.io._people import Resolver, customer_id_for, merge_customer
 from ecomcrm.io._progress import ProgressOption, make_progress
 from ecomcrm.io._report import ImportReport
+from ecomcrm.io._rows import Item, PathLike, RowError, reject, source_name, unexpected
 from ecomcrm.storage._protocols import Store
 from ecomcrm.storage.toolkit import customer_id_identity
 

@@ -11,8 +11,8 @@ from typing import Any
 import attrs
 import numpy as np
 
-from ecomcrm.io._common import PathLike
 from ecomcrm.io._progress import ProgressOption, make_progress
+from ecomcrm.io._rows import PathLike
 from ecomcrm.io._shop_model import (
     CODES,
     DAY_US,

@@ -27,25 +27,17 @@ from ecomcrm.domain import (
     Refund,
 )
 from ecomcrm.errors import ValidationError
-from ecomcrm.io._common import (
-    DEFAULT_BATCH_SIZE,
+from ecomcrm.io._cells import (
     SHOPIFY_FINANCIAL_STATUSES,
-    Item,
-    PathLike,
-    Resolver,
-    RowError,
-    customer_id_for,
     email_identity,
-    merge_customer,
     parse_consent,
     parse_datetime,
     parse_decimal,
     parse_int,
     parse_order_status,
     phone_identity,
-    reject,
-    source_name,
 )
+from ecomcrm.io._common import DEFAULT_BATCH_SIZE
 from ecomcrm.io._csvfile import Header, cell, open_text, read_groups, read_rows
 from ecomcrm.io._items import (
     add_customer_row,
@@ -57,8 +49,10 @@ from ecomcrm.io._items import (
     start_import,
 )
 from ecomcrm.io._parallel import LEFT_FOR_CALLER, Part, parallel_import_possible, run_parallel
+from ecomcrm.io._people import Resolver, customer_id_for, merge_customer
 from ecomcrm.io._progress import ProgressOption
 from ecomcrm.io._report import ImportReport
+from ecomcrm.io._rows import Item, PathLike, RowError, reject, source_name
 from ecomcrm.storage._protocols import Store
 from ecomcrm.storage._records import ErasureReceipt
 

@@ -22,26 +22,22 @@ from ecomcrm.domain import (
     Refund,
 )
 from ecomcrm.errors import ValidationError
-from ecomcrm.io._common import (
-    DEFAULT_BATCH_SIZE,
+from ecomcrm.io._cells import (
     WOOCOMMERCE_STATUSES,
-    Item,
-    PathLike,
-    Resolver,
-    RowError,
-    customer_id_for,
     email_identity,
     parse_datetime,
     parse_decimal,
     parse_int,
     parse_order_status,
     phone_identity,
-    source_name,
 )
+from ecomcrm.io._common import DEFAULT_BATCH_SIZE
 from ecomcrm.io._csvfile import Header, cell, open_text, read_rows
 from ecomcrm.io._items import add_rows, new_customer, optional_address, start_import, time_zone
+from ecomcrm.io._people import Resolver, customer_id_for
 from ecomcrm.io._progress import ProgressOption
 from ecomcrm.io._report import ImportReport
+from ecomcrm.io._rows import Item, PathLike, RowError, source_name
 from ecomcrm.storage._protocols import Store
 
 _ZERO = Decimal(0)
