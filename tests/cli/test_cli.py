@@ -174,7 +174,7 @@ def test_import_guesses_the_format(name: str, kind: str, tmp_path: Path) -> None
 def test_the_demo_pauses_the_cyclic_collector_and_restores_it(enabled: bool) -> None:
     import gc
 
-    from ecomcrm.cli._commands import _no_cyclic_gc
+    from ecomcrm.cli._options import _no_cyclic_gc
 
     before = gc.isenabled()
     try:

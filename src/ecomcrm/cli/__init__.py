@@ -30,7 +30,6 @@ import traceback
 from collections.abc import Sequence
 
 from ecomcrm._version import __version__
-from ecomcrm.cli._commands import register_commands as _register_commands
 from ecomcrm.cli._errors import EXIT_ERROR as _EXIT_ERROR
 from ecomcrm.cli._errors import EXIT_INTERNAL as _EXIT_INTERNAL
 from ecomcrm.cli._errors import EXIT_INTERRUPTED as _EXIT_INTERRUPTED
@@ -39,6 +38,7 @@ from ecomcrm.cli._errors import EXIT_PIPE as _EXIT_PIPE
 from ecomcrm.cli._errors import describe as _describe
 from ecomcrm.cli._errors import describe_os_error as _describe_os_error
 from ecomcrm.cli._errors import notes as _notes
+from ecomcrm.cli._parser import register_commands as _register_commands
 from ecomcrm.errors import EcomcrmError
 
 __all__ = ["build_parser", "main"]

@@ -1,0 +1,154 @@
+"""The sub-commands' argument parsers, each bound to its handler."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ecomcrm.cli._commands import (
+    cmd_analyze,
+    cmd_demo,
+    cmd_erase,
+    cmd_export,
+    cmd_flows,
+    cmd_import,
+    cmd_report,
+    cmd_segments,
+)
+from ecomcrm.cli._importing import FORMATS
+
+_CURRENCY_HELP = (
+    "the currency of amounts in files without a currency column, and the currency of the "
+    "report (other currencies are converted with --rates)"
+)
+
+
+_RATES_HELP = (
+    "exchange rates into --currency: a JSON object such as '{\"JPY\": 0.0061}' (units of "
+    "--currency per unit of each), or the path of a file holding one"
+)
+
+
+def _money(parser: argparse.ArgumentParser, *, rates: bool = True) -> None:
+    parser.add_argument("--currency", metavar="CODE", help=_CURRENCY_HELP)
+    if rates:
+        parser.add_argument("--rates", metavar="FILE_OR_JSON", help=_RATES_HELP)
+
+
+def _import_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--format", choices=FORMATS,
+        help="the file's layout (default: guessed from the header; 'generic' when --kind or "
+        "--mapping is given)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--kind", choices=("customers", "orders", "events"), help="what a generic file holds"
+    )
+    parser.add_argument(
+        "--mapping", metavar="JSON_OR_FILE",
+        help='generic files: ecomcrm fields to the file\'s columns, e.g. \'{"order_id": '
+        '"InvoiceNo", "customer_id": "CustomerID", "placed_at": "InvoiceDate", ...}\'',
+    )  # fmt: skip
+    parser.add_argument(
+        "--delimiter", default=",",
+        help="generic CSV files: the separator: one character, 'tab', or 'whitespace' (runs "
+        "of blanks, as in the CDNOW file)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--columns", metavar="NAME,NAME,...",
+        help="generic files without a header line: the names of their columns, in order",
+    )  # fmt: skip
+    parser.add_argument(
+        "--timezone", help="the zone of naive timestamps (generic, WooCommerce; default UTC)"
+    )
+    parser.add_argument(
+        "--rejections", metavar="FILE",
+        help="write every rejected row as CSV (file,line,column,value,reason)",
+    )  # fmt: skip
+
+
+def _analysis_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--now", help="analysis time (default: the data's last timestamp)")
+    parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    parser.add_argument("--html", default="", metavar="PATH", help="also write the HTML report")
+    parser.add_argument(
+        "--flow-days", type=int, default=7, help="days of events to replay through the flows"
+    )
+    parser.add_argument("--no-flows", action="store_true", help="skip the flows' backtest")
+    _money(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def register_commands(sub: Any) -> None:
+    demo = sub.add_parser("demo", help="build a sample shop and show what ecomcrm sees in it")
+    demo.add_argument("--customers", type=int, default=5_000, help="shop size (default 5,000)")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--db", default="ecomcrm-demo.db", help="SQLite file to (re)create")
+    demo.add_argument("--now", help="analysis time (default: the end of the shop's history)")
+    demo.add_argument(
+        "--flow-days", type=int, default=7, help="days of events to replay through flows"
+    )
+    demo.add_argument(
+        "--html", default="ecomcrm-report.html", help="HTML report path ('' for none)"
+    )
+    demo.add_argument("--quiet", action="store_true")
+    demo.set_defaults(handler=cmd_demo)
+
+    def with_db(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--db", default="ecomcrm.db", metavar="FILE",
+            help="the SQLite store, a plain file path (default ecomcrm.db)",
+        )  # fmt: skip
+        parser.add_argument("--quiet", action="store_true")
+
+    imp = sub.add_parser("import", help="import an export file into the store (created if new)")
+    imp.add_argument("file")
+    _import_options(imp)
+    _money(imp, rates=False)
+    imp.add_argument(
+        "--workers", type=int, default=0,
+        help="processes for a first load of a Shopify orders file into an empty store "
+        "(default 0: two for a file of 10 MB or more on a multi-core machine)",
+    )  # fmt: skip
+    with_db(imp)
+    imp.set_defaults(handler=cmd_import)
+
+    ana = sub.add_parser("analyze", help="analyse export files without keeping a store")
+    ana.add_argument("files", nargs="+")
+    _import_options(ana)
+    _analysis_options(ana)
+    ana.set_defaults(handler=cmd_analyze)
+
+    rep = sub.add_parser("report", help="the full report of a store")
+    _analysis_options(rep)
+    rep.add_argument("--db", default="ecomcrm.db", metavar="FILE", help="the SQLite store")
+    rep.set_defaults(handler=cmd_report)
+
+    seg = sub.add_parser("segments", help="segment sizes, or the customers matching an expression")
+    seg.add_argument("expression", nargs="?", help='e.g. "total_spent > 100 and consent_email"')
+    seg.add_argument("--now")
+    seg.add_argument("--limit", type=int, default=20)
+    _money(seg)
+    with_db(seg)
+    seg.set_defaults(handler=cmd_segments)
+
+    flows = sub.add_parser("flows", help="lifecycle flows")
+    flow_sub = flows.add_subparsers(dest="flows_command", metavar="ACTION", required=True)
+    bt = flow_sub.add_parser("backtest", help="replay recent events through the built-in flows")
+    bt.add_argument("--days", type=int, default=30)
+    bt.add_argument("--now")
+    bt.add_argument("--json", action="store_true", help="print the report as a JSON object")
+    _money(bt)
+    with_db(bt)
+    bt.set_defaults(handler=cmd_flows)
+
+    exp = sub.add_parser("export", help="print everything stored about a customer (JSON)")
+    exp.add_argument("customer")
+    with_db(exp)
+    exp.set_defaults(handler=cmd_export)
+
+    era = sub.add_parser("erase", help="erase a customer's personal data")
+    era.add_argument("customer")
+    era.add_argument("--keep-order-facts", action="store_true")
+    with_db(era)
+    era.set_defaults(handler=cmd_erase)
