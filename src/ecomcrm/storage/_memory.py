@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any, NoReturn, TypeVar
@@ -39,20 +39,8 @@ from ecomcrm.domain import (
     SupportTicket,
 )
 from ecomcrm.errors import ConflictError, NotFoundError, StorageError, ValidationError
-from ecomcrm.storage._protocols import (
-    ConsentRepository,
-    CustomerRepository,
-    EventRepository,
-    LoyaltyRepository,
-    MessageRepository,
-    OrderRepository,
-    StateRepository,
-    TicketRepository,
-)
 from ecomcrm.storage._records import (
-    Customer360,
     CustomerTable,
-    ErasureReceipt,
     EventFacts,
     LineFacts,
     MergeRecord,
@@ -121,8 +109,9 @@ class _Columns:
         return mask
 
 
-class _Customers:
+class _Customers(sh.BaseCustomerRepository):
     def __init__(self, store: MemoryStore) -> None:
+        super().__init__(store)
         self._s = store
 
     def put(self, customer: Customer) -> None:
@@ -186,9 +175,21 @@ class _Customers:
         self._s._check_open()
         return len(self._s._customers)
 
+    def remove(self, customer_ids: Collection[str]) -> None:
+        s = self._s
+        for cid in customer_ids:
+            customer = s._customers.get(cid)
+            if customer is None:
+                continue
+            for identity in customer.identities:
+                if s._identity.get(identity.key) == cid:
+                    s._ddel(s._identity, identity.key)
+            s._ddel(s._customers, cid)
 
-class _Orders:
+
+class _Orders(sh.BaseOrderRepository):
     def __init__(self, store: MemoryStore) -> None:
+        super().__init__(store)
         self._s = store
 
     def upsert(self, order: Order) -> bool:
@@ -286,9 +287,45 @@ class _Orders:
         s._check_open()
         return s._sorted_refunds(s._refunds_by_customer.get(s.resolve(customer_id), {}))
 
+    def reassign(
+        self, customer_ids: Collection[str], to: str | None, *, anonymise: bool = False
+    ) -> None:
+        s = self._s
+        order_ids = [o for cid in customer_ids for o in s._orders_by_customer.get(cid, {})]
+        refund_ids = dict.fromkeys(
+            r for cid in customer_ids for r in s._refunds_by_customer.get(cid, {})
+        )
+        for order_id in order_ids:
+            refund_ids.update(s._refunds_by_order.get(order_id, {}))
+        for refund_id in refund_ids:
+            if to is None:
+                s._drop_refund(refund_id)
+                continue
+            seq, refund = s._refunds[refund_id]
+            kept = sh.anonymise_refund(refund, to) if anonymise else refund
+            s._index_remove(s._refunds_by_customer, refund.customer_id, refund_id)
+            s._dset(s._refunds, refund_id, (seq, attrs.evolve(kept, customer_id=to)))
+            s._index_add(s._refunds_by_customer, to, refund_id)
+        for order_id in order_ids:
+            order = s._orders[order_id]
+            s._index_remove(s._orders_by_customer, order.customer_id, order_id)
+            if to is None:
+                s._ddel(s._orders, order_id)
+                s._order_cols.delete(order_id)
+                s._ddel(s._refunds_by_order, order_id)
+                continue
+            kept_order = sh.anonymise_order(order, to) if anonymise else order
+            s._dset(s._orders, order_id, attrs.evolve(kept_order, customer_id=to))
+            s._order_cols.update(order_id, "customer", to)
+            s._index_add(s._orders_by_customer, to, order_id)
+        for cid in customer_ids:
+            s._ddel(s._orders_by_customer, cid)
+            s._ddel(s._refunds_by_customer, cid)
 
-class _Events:
+
+class _Events(sh.BaseEventRepository):
     def __init__(self, store: MemoryStore) -> None:
+        super().__init__(store)
         self._s = store
 
     def append(self, event: Event) -> bool:
@@ -342,9 +379,29 @@ class _Events:
         self._s._check_open()
         return len(self._s._events)
 
+    def iterate(self) -> Iterator[Event]:
+        self._s._check_open()
+        return iter([event for _, event in self._s._events.values()])
 
-class _Consents:
+    def reassign(
+        self, customer_ids: Collection[str], to: str | None, *, anonymous_ids: Collection[str] = ()
+    ) -> None:
+        s = self._s
+        ids = dict.fromkeys(e for cid in customer_ids for e in s._events_by_customer.get(cid, {}))
+        for anonymous_id in anonymous_ids:
+            for event_id in s._events_by_anonymous.get(anonymous_id, {}):
+                if s._events[event_id][1].customer_id is None:
+                    ids[event_id] = None
+        for event_id in ids:
+            seq, event = s._events[event_id]
+            s._drop_event(event_id)
+            if to is not None:
+                s._store_event(attrs.evolve(event, customer_id=to), seq)
+
+
+class _Consents(sh.BaseConsentRepository):
     def __init__(self, store: MemoryStore) -> None:
+        super().__init__(store)
         self._s = store
 
     def record(self, consent: Consent) -> None:
@@ -383,14 +440,18 @@ class _Consents:
         latest = self.current(customer_id).get((Channel(channel), Purpose(purpose)))
         return latest is not None and latest.granted
 
+    def reassign(self, customer_ids: Collection[str], to: str | None) -> None:
+        self._s._reassign(self._s._consents, self._s._consents_by_customer, customer_ids, to)
+
 
 def _at_row(exc: NotFoundError, row: int) -> NotFoundError:
     """The same NotFoundError naming the row of a batch it was raised for."""
     return NotFoundError(exc.message, entity=exc.entity, field=exc.field, value=exc.value, row=row)
 
 
-class _Tickets:
+class _Tickets(sh.BaseTicketRepository):
     def __init__(self, store: MemoryStore) -> None:
+        super().__init__(store)
         self._s = store
 
     def upsert(self, ticket: SupportTicket) -> bool:
@@ -431,9 +492,13 @@ class _Tickets:
         ids = s._tickets_by_customer.get(s.resolve(customer_id), {})
         return sorted((s._tickets[i] for i in ids), key=lambda t: (t.opened_at, t.id))
 
+    def reassign(self, customer_ids: Collection[str], to: str | None) -> None:
+        self._s._reassign(self._s._tickets, self._s._tickets_by_customer, customer_ids, to)
 
-class _Loyalty:
+
+class _Loyalty(sh.BaseLoyaltyRepository):
     def __init__(self, store: MemoryStore) -> None:
+        super().__init__(store)
         self._s = store
 
     def append(self, entry: LoyaltyEntry) -> bool:
@@ -467,9 +532,14 @@ class _Loyalty:
     def balance(self, customer_id: str) -> int:
         return sum(e.points for e in self.entries(customer_id))
 
+    def reassign(self, customer_ids: Collection[str], to: str | None) -> None:
+        s = self._s
+        s._reassign(s._loyalty, s._loyalty_by_customer, customer_ids, to, sequenced=True)
 
-class _Messages:
+
+class _Messages(sh.BaseMessageRepository):
     def __init__(self, store: MemoryStore) -> None:
+        super().__init__(store)
         self._s = store
 
     def upsert(self, message: Message) -> bool:
@@ -501,6 +571,9 @@ class _Messages:
         if since is not None:
             found = [m for m in found if m.at >= since]
         return sorted(found, key=lambda m: (m.at, m.id))
+
+    def reassign(self, customer_ids: Collection[str], to: str | None) -> None:
+        self._s._reassign(self._s._messages, self._s._messages_by_customer, customer_ids, to)
 
 
 class _SortedKeys:
@@ -607,7 +680,7 @@ class _StateMap(dict[str, StateRecord]):
     __ior__ = _unsupported
 
 
-class _State:
+class _State(sh.BaseStateRepository):
     """The state area: frozen values stored once and shared with every reader.
 
     ``put`` validates and copies a value once into read-only containers
@@ -617,6 +690,7 @@ class _State:
     """
 
     def __init__(self, store: MemoryStore) -> None:
+        super().__init__(store)
         self._s = store
 
     def get(self, key: str) -> StateRecord | None:
@@ -755,7 +829,7 @@ class _State:
             return out
 
 
-class MemoryStore:
+class MemoryStore(sh.BaseStore):
     """A complete store in memory: for tests, demos and small jobs. Nothing is persisted.
 
     Implements the whole :class:`~ecomcrm.storage.Store` contract, including atomic
@@ -818,14 +892,14 @@ class MemoryStore:
         self._messages: dict[str, Message] = {}
         self._messages_by_customer: dict[str, dict[str, None]] = {}
         self._state = _StateMap()
-        self.customers: CustomerRepository = _Customers(self)
-        self.orders: OrderRepository = _Orders(self)
-        self.events: EventRepository = _Events(self)
-        self.consents: ConsentRepository = _Consents(self)
-        self.tickets: TicketRepository = _Tickets(self)
-        self.loyalty: LoyaltyRepository = _Loyalty(self)
-        self.messages: MessageRepository = _Messages(self)
-        self.state: StateRepository = _State(self)
+        self.customers = _Customers(self)
+        self.orders = _Orders(self)
+        self.events = _Events(self)
+        self.consents = _Consents(self)
+        self.tickets = _Tickets(self)
+        self.loyalty = _Loyalty(self)
+        self.messages = _Messages(self)
+        self.state = _State(self)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{len(self._customers)} customers"
@@ -874,6 +948,29 @@ class MemoryStore:
         bucket = index.get(key)
         if bucket is not None:
             self._ddel(bucket, member)
+
+    def _reassign(
+        self,
+        table: dict[Any, Any],
+        index: dict[str, dict[Any, None]],
+        customer_ids: Collection[str],
+        to: str | None,
+        *,
+        sequenced: bool = False,
+    ) -> None:
+        """Re-point (or delete, for None) the rows of ``customer_ids`` in an indexed table."""
+        for cid in customer_ids:
+            for key in list(index.get(cid, {})):
+                if to is None:
+                    self._ddel(table, key)
+                    continue
+                row = table[key]
+                if sequenced:  # (sequence number, record)
+                    self._dset(table, key, (row[0], attrs.evolve(row[1], customer_id=to)))
+                else:
+                    self._dset(table, key, attrs.evolve(row, customer_id=to))
+                self._index_add(index, to, key)
+            self._ddel(index, cid)
 
     # --- transactions -------------------------------------------------------------------
 
@@ -1015,46 +1112,6 @@ class MemoryStore:
 
     # --- identity resolution ------------------------------------------------------------
 
-    def link_identity(self, customer_id: str, identity: Identity) -> None:
-        """Attach an identity to a customer; see :meth:`ecomcrm.storage.Store.link_identity`.
-
-        Example:
-            >>> from datetime import datetime, timezone
-            >>> from ecomcrm.domain import Customer, Identity
-            >>> store = MemoryStore()
-            >>> store.customers.put(Customer(id="c1", created_at=datetime(2024, 1, 1, tzinfo=timezone.utc)))
-            >>> store.link_identity("c1", Identity(kind="anonymous", value="cookie-9"))
-            >>> store.customers.find_by_identity(Identity(kind="anonymous", value="cookie-9")).id
-            'c1'
-        """
-        _check_type(identity, Identity, "Identity")
-        with self.transaction():
-            owner = self._live_id(customer_id, "Identity")
-            holder = self._identity.get(identity.key)
-            if holder == owner:
-                return
-            if holder is not None:
-                raise ConflictError(
-                    f"belongs to customer {holder!r}",
-                    entity="Identity",
-                    field="value",
-                    value=identity.key,
-                )
-            sh.check_not_suppressed([identity], self._is_suppressed_key, entity="Identity")
-            customer = self._customers[owner]
-            self._dset(
-                self._customers,
-                owner,
-                attrs.evolve(customer, identities=(*customer.identities, identity)),
-            )
-            self._dset(self._identity, identity.key, owner)
-            if identity.kind is IdentityKind.ANONYMOUS:
-                for event_id in list(self._events_by_anonymous.get(identity.value, {})):
-                    seq, event = self._events[event_id]
-                    if event.customer_id is None:
-                        self._drop_event(event_id)
-                        self._store_event(attrs.evolve(event, customer_id=owner), seq)
-
     def resolve(self, customer_id: str) -> str:
         """The surviving id after any chain of merges.
 
@@ -1064,83 +1121,71 @@ class MemoryStore:
         """
         return sh.follow_merges(customer_id, self._alias.get)
 
-    def merge(self, survivor_id: str, merged_id: str, *, at: datetime) -> MergeRecord:
-        """Fold ``merged_id`` into ``survivor_id``; see :meth:`ecomcrm.storage.Store.merge`.
+    def add_tombstones(self, keys: Iterable[str]) -> None:
+        """Keep these tombstone keys (the erasure's primitive).
+
+        Example:
+            >>> store = MemoryStore()
+            >>> store.add_tombstones(["k1"])
+            >>> store.has_tombstone("k1")
+            True
+        """
+        for key in keys:
+            self._dset(self._tombstones, key, True)
+
+    def has_tombstone(self, key: str) -> bool:
+        """True when this tombstone key is kept.
+
+        Example:
+            >>> MemoryStore().has_tombstone("k1")
+            False
+        """
+        self._check_open()
+        return key in self._tombstones
+
+    def record_merge(self, record: MergeRecord) -> None:
+        """Keep a merge record and the alias it implies (the merge's primitive).
 
         Example:
             >>> from datetime import datetime, timezone
-            >>> from ecomcrm.domain import Customer
-            >>> t = datetime(2024, 1, 1, tzinfo=timezone.utc)
             >>> store = MemoryStore()
-            >>> store.customers.put_many([Customer(id="a", created_at=t), Customer(id="b", created_at=t)])
-            2
-            >>> first = store.merge("a", "b", at=t)
-            >>> store.merge("b", "a", at=t) == first
+            >>> store.record_merge(MergeRecord(survivor_id="a", merged_id="b",
+            ...                                at=datetime(2024, 1, 1, tzinfo=timezone.utc)))
+            >>> store.resolve("b")
+            'a'
+        """
+        self._dset(self._alias, record.merged_id, record.survivor_id)
+        self._dset(self._merges, record.merged_id, (self._next_seq(), record))
+
+    def merge_records(self) -> list[MergeRecord]:
+        """Every merge record, in the order they were recorded.
+
+        Example:
+            >>> MemoryStore().merge_records()
+            []
+        """
+        self._check_open()
+        return [record for _, record in sorted(self._merges.values(), key=lambda r: r[0])]
+
+    def merge_record(self, merged_id: str) -> MergeRecord | None:
+        """The merge record of ``merged_id``, or None.
+
+        Example:
+            >>> MemoryStore().merge_record("b") is None
             True
         """
-        if at.tzinfo is None or at.utcoffset() is None:
-            raise ValidationError("must be timezone-aware", entity="merge", field="at", value=at)
-        with self.transaction():
-            survivor = self.resolve(survivor_id)
-            merged = self.resolve(merged_id)
-            if survivor == merged:
-                for candidate in (merged_id, survivor_id):
-                    if candidate in self._merges:
-                        return self._merges[candidate][1]
-                if survivor not in self._customers:
-                    raise NotFoundError("no such customer", entity="merge", value=survivor_id)
-                raise ValidationError(
-                    "cannot merge a customer into itself", entity="merge", value=survivor_id
-                )
-            self._live_id(survivor, "merge")
-            self._live_id(merged, "merge")
-            self._fold(survivor, merged)
-            record = MergeRecord(survivor_id=survivor, merged_id=merged, at=at)
-            self._dset(self._merges, merged, (self._next_seq(), record))
-            return record
+        found = self._merges.get(merged_id)
+        return None if found is None else found[1]
 
-    def _fold(self, s: str, m: str) -> None:
-        profile = sh.merge_profiles(self._customers[s], self._customers[m])
-        old = self._customers[m]
-        self._ddel(self._customers, m)
-        for identity in old.identities:
-            self._dset(self._identity, identity.key, s)
-        self._dset(self._customers, s, profile)
-        self._dset(self._alias, m, s)
-        for order_id in list(self._orders_by_customer.get(m, {})):
-            self._dset(self._orders, order_id, attrs.evolve(self._orders[order_id], customer_id=s))
-            self._order_cols.update(order_id, "customer", s)
-            self._index_add(self._orders_by_customer, s, order_id)
-        self._ddel(self._orders_by_customer, m)
-        for refund_id in list(self._refunds_by_customer.get(m, {})):
-            seq, refund = self._refunds[refund_id]
-            self._dset(self._refunds, refund_id, (seq, attrs.evolve(refund, customer_id=s)))
-            self._index_add(self._refunds_by_customer, s, refund_id)
-        self._ddel(self._refunds_by_customer, m)
-        for event_id in list(self._events_by_customer.get(m, {})):
-            seq, event = self._events[event_id]
-            self._drop_event(event_id)
-            self._store_event(attrs.evolve(event, customer_id=s), seq)
-        for seq in list(self._consents_by_customer.get(m, {})):
-            self._dset(self._consents, seq, attrs.evolve(self._consents[seq], customer_id=s))
-            self._index_add(self._consents_by_customer, s, seq)
-        self._ddel(self._consents_by_customer, m)
-        for ticket_id in list(self._tickets_by_customer.get(m, {})):
-            self._dset(
-                self._tickets, ticket_id, attrs.evolve(self._tickets[ticket_id], customer_id=s)
-            )
-            self._index_add(self._tickets_by_customer, s, ticket_id)
-        self._ddel(self._tickets_by_customer, m)
-        for entry_id in list(self._loyalty_by_customer.get(m, {})):
-            seq, entry = self._loyalty[entry_id]
-            self._dset(self._loyalty, entry_id, (seq, attrs.evolve(entry, customer_id=s)))
-            self._index_add(self._loyalty_by_customer, s, entry_id)
-        self._ddel(self._loyalty_by_customer, m)
-        for message_id in list(self._messages_by_customer.get(m, {})):
-            message = self._messages[message_id]
-            self._dset(self._messages, message_id, attrs.evolve(message, customer_id=s))
-            self._index_add(self._messages_by_customer, s, message_id)
-        self._ddel(self._messages_by_customer, m)
+    def forget_merges(self, customer_ids: Collection[str]) -> None:
+        """Drop the merge records (and aliases) of these merged ids (the erasure's primitive).
+
+        Example:
+            >>> MemoryStore().forget_merges(["b"])
+        """
+        for merged in customer_ids:
+            self._ddel(self._merges, merged)
+            self._ddel(self._alias, merged)
 
     def merges(self, customer_id: str) -> list[MergeRecord]:
         """The merges into this customer (directly or through a chain), oldest first.
@@ -1160,101 +1205,6 @@ class MemoryStore:
 
     # --- privacy ------------------------------------------------------------------------
 
-    def export(self, customer_id: str) -> dict[str, Any]:
-        """Everything stored about the person; see :func:`ecomcrm.storage.toolkit.build_export`.
-
-        Example:
-            >>> from datetime import datetime, timezone
-            >>> from ecomcrm.domain import Customer
-            >>> store = MemoryStore()
-            >>> store.customers.put(Customer(id="c1", created_at=datetime(2024, 1, 1, tzinfo=timezone.utc)))
-            >>> store.export("c1")["type"]
-            'CustomerExport'
-        """
-        self._check_open()
-        return sh.build_export(self, customer_id)
-
-    def erase(self, customer_id: str, *, keep_order_facts: bool = False) -> ErasureReceipt:
-        """Remove the person's personal data everywhere; see :meth:`ecomcrm.storage.Store.erase`.
-
-        Example:
-            >>> from datetime import datetime, timezone
-            >>> from ecomcrm.domain import Customer, Identity
-            >>> store = MemoryStore()
-            >>> ada = Identity.email("ada@example.com")
-            >>> store.customers.put(Customer(id="c1", created_at=datetime(2024, 1, 1, tzinfo=timezone.utc), identities=[ada]))
-            >>> receipt = store.erase("c1")
-            >>> store.customers.find("c1") is None, store.is_suppressed(ada)
-            (True, True)
-        """
-        with self.transaction():
-            customer = self.customers.get(customer_id)
-            cid = customer.id
-            aliases = self._aliases_of(cid)
-            tombstones = sh.erasure_tombstones(customer.identities, [cid, *aliases])
-            counts: dict[str, int] = {}
-            for key in tombstones:
-                self._dset(self._tombstones, key, True)
-            for event_id in self._event_ids_of(cid):
-                self._drop_event(event_id)
-                counts["events"] = counts.get("events", 0) + 1
-            for identity in customer.identities:
-                self._ddel(self._identity, identity.key)
-            counts["identities"] = len(customer.identities)
-            for seq in list(self._consents_by_customer.get(cid, {})):
-                self._ddel(self._consents, seq)
-            counts["consents"] = len(self._consents_by_customer.get(cid, {}))
-            self._ddel(self._consents_by_customer, cid)
-            counts["tickets"] = self._drop_all(self._tickets, self._tickets_by_customer, cid)
-            counts["loyalty"] = self._drop_all(self._loyalty, self._loyalty_by_customer, cid)
-            counts["messages"] = self._drop_all(self._messages, self._messages_by_customer, cid)
-            order_ids = list(self._orders_by_customer.get(cid, {}))
-            refund_ids = list(self._refunds_by_customer.get(cid, {}))
-            counts["orders"] = len(order_ids)
-            counts["refunds"] = len(refund_ids)
-            if keep_order_facts and order_ids:
-                anon = sh.new_anonymous_id()
-                self._dset(self._customers, anon, sh.anonymous_customer(customer, anon))
-                for order_id in order_ids:
-                    order = sh.anonymise_order(self._orders[order_id], anon)
-                    self._dset(self._orders, order_id, order)
-                    self._order_cols.update(order_id, "customer", anon)
-                    self._index_add(self._orders_by_customer, anon, order_id)
-                for refund_id in refund_ids:
-                    seq, refund = self._refunds[refund_id]
-                    kept = sh.anonymise_refund(refund, anon)
-                    self._dset(self._refunds, refund_id, (seq, kept))
-                    self._index_add(self._refunds_by_customer, anon, refund_id)
-            else:
-                for order_id in order_ids:
-                    self._ddel(self._orders, order_id)
-                    self._order_cols.delete(order_id)
-                    for refund_id in list(self._refunds_by_order.get(order_id, {})):
-                        self._drop_refund(refund_id)
-                    self._ddel(self._refunds_by_order, order_id)
-                for refund_id in refund_ids:
-                    self._drop_refund(refund_id)
-            self._ddel(self._orders_by_customer, cid)
-            self._ddel(self._refunds_by_customer, cid)
-            for merged in [cid, *aliases]:
-                self._ddel(self._merges, merged)
-            for alias in aliases:
-                self._ddel(self._alias, alias)
-            counts["merges"] = len(aliases)
-            owners = set(sh.state_owners_of([cid, *aliases], customer.identities))
-            state_keys = [r.key for r in self._state.values() if r.owner in owners]
-            for key in state_keys:
-                self._ddel(self._state, key)
-            counts["state"] = len(state_keys)
-            self._ddel(self._customers, cid)
-            counts["customers"] = 1
-            return ErasureReceipt(
-                customer_id=cid,
-                tombstones=tuple(tombstones),
-                kept_order_facts=bool(keep_order_facts and order_ids),
-                counts=dict(sorted(counts.items())),
-            )
-
     def _drop_refund(self, refund_id: str) -> None:
         found = self._refunds.get(refund_id)
         if found is None:
@@ -1264,15 +1214,6 @@ class MemoryStore:
         self._index_remove(self._refunds_by_order, refund.order_id, refund_id)
         self._index_remove(self._refunds_by_customer, refund.customer_id, refund_id)
         self._refresh_refunds(refund.order_id)
-
-    def _drop_all(
-        self, table: dict[str, Any], index: dict[str, dict[str, None]], customer_id: str
-    ) -> int:
-        ids = list(index.get(customer_id, {}))
-        for record_id in ids:
-            self._ddel(table, record_id)
-        self._ddel(index, customer_id)
-        return len(ids)
 
     def has_suppressions(self) -> bool:
         """True when any identity is suppressed (an optional fast path for importers).
@@ -1405,24 +1346,6 @@ class MemoryStore:
             at_us=np.asarray(cols.cols["at"], dtype=object)[alive].astype(np.int64),
             product=np.asarray(cols.cols["product"], dtype=object)[alive],
             names=names,
-        )
-
-    def customer_360(
-        self, customer_id: str, *, recent_events: int = 50, messages: int = 50
-    ) -> Customer360:
-        """The whole view of one customer for a support agent.
-
-        Example:
-            >>> from datetime import datetime, timezone
-            >>> from ecomcrm.domain import Customer
-            >>> store = MemoryStore()
-            >>> store.customers.put(Customer(id="c1", created_at=datetime(2024, 1, 1, tzinfo=timezone.utc)))
-            >>> store.customer_360("c1").loyalty_balance
-            0
-        """
-        self._check_open()
-        return sh.build_customer_360(
-            self, customer_id, recent_events=recent_events, messages=messages
         )
 
     def close(self) -> None:

@@ -308,14 +308,40 @@ class Store(Protocol):
         True
     """
 
-    customers: CustomerRepository
-    orders: OrderRepository
-    events: EventRepository
-    consents: ConsentRepository
-    tickets: TicketRepository
-    loyalty: LoyaltyRepository
-    messages: MessageRepository
-    state: StateRepository
+    # Read-only members: an adapter may hold any implementation of each repository
+    # protocol (a subclass of a toolkit base repository, say) as a plain attribute.
+
+    @property
+    def customers(self) -> CustomerRepository:
+        """Customer profiles and the identity index."""
+
+    @property
+    def orders(self) -> OrderRepository:
+        """Orders with their lines, refunds and returns."""
+
+    @property
+    def events(self) -> EventRepository:
+        """Behavioural events."""
+
+    @property
+    def consents(self) -> ConsentRepository:
+        """The consent ledger."""
+
+    @property
+    def tickets(self) -> TicketRepository:
+        """Support tickets."""
+
+    @property
+    def loyalty(self) -> LoyaltyRepository:
+        """The loyalty points ledger."""
+
+    @property
+    def messages(self) -> MessageRepository:
+        """The message log."""
+
+    @property
+    def state(self) -> StateRepository:
+        """The rules engine's versioned records."""
 
     def transaction(self) -> AbstractContextManager[None]:
         """A block whose writes, across all repositories, are applied atomically.

@@ -1985,8 +1985,7 @@ class SqliteStore(_Base):
 
     def merge(self, survivor_id: str, merged_id: str, *, at: datetime) -> MergeRecord:
         """Fold ``merged_id`` into ``survivor_id``, re-pointing every child row."""
-        if at.tzinfo is None or at.utcoffset() is None:
-            raise ValidationError("must be timezone-aware", entity="merge", field="at", value=at)
+        sh.check_merge_arguments(survivor_id, merged_id, at)
         with self._db.write() as conn:
             s_pk, s_id = self._require(conn, survivor_id, "MergeRecord")
             m_pk, m_id = self._require(conn, merged_id, "MergeRecord")
@@ -2073,6 +2072,7 @@ class SqliteStore(_Base):
         After the deletion commits, the write-ahead log is checkpointed and truncated; with
         ``secure_delete`` on, the erased bytes are then gone from the database files.
         """
+        sh.check_customer_id(customer_id, entity="erase")
         with self._db.write() as conn:
             pk, cid = self._require(conn, customer_id, "Customer")
             customer = self._customers._load(conn, pk)

@@ -1028,6 +1028,36 @@ class MergeBehaviour(StoreFixtures):
             store.merge("a", "a", at=at())
         assert store.merges("a") == []
 
+    def test_merge_checks_its_arguments_before_changing_anything(self, store: Store) -> None:
+        """Contract: a naive ``at`` and ids that are not non-empty strings: ValidationError.
+
+        The checks come first: nothing is merged, whatever the ids.
+        """
+        self._two_customers(store)
+        naive = datetime(2024, 1, 1)
+        for survivor, merged, when in (
+            ("a", "b", naive),
+            ("a", "", at()),
+            ("", "b", at()),
+            (1, "b", at()),
+            ("a", None, at()),
+            ("ghost", "b", naive),
+        ):
+            with pytest.raises(ValidationError):
+                store.merge(survivor, merged, at=when)  # type: ignore[arg-type]
+        assert store.resolve("b") == "b" and store.merges("a") == []
+        assert store.customers.count() == 2
+
+    def test_an_erased_customer_cannot_be_merged(self, store: Store) -> None:
+        """Contract: the erased id and the ids merged into it are unknown to merge."""
+        store.customers.put_many([customer("a"), customer("b"), customer("c")])
+        store.merge("a", "b", at=at(1))
+        store.erase("a")
+        for pair in (("c", "a"), ("a", "c"), ("c", "b"), ("b", "c"), ("a", "b")):
+            with pytest.raises(NotFoundError):
+                store.merge(*pair, at=at(2))
+        assert store.merges("c") == [] and store.customers.count() == 1
+
     def test_link_identity(self, store: Store) -> None:
         """Contract: link identity."""
         store.customers.put_many([customer("a"), customer("b", Identity.email("b@example.com"))])
@@ -1310,6 +1340,21 @@ class ExportEraseBehaviour(StoreFixtures):
         """Contract: erase unknown."""
         with pytest.raises(NotFoundError):
             store.erase("ghost")
+
+    def test_erase_checks_the_id(self, store: Store) -> None:
+        """Contract: erase of an id that is not a non-empty string: ValidationError."""
+        store.customers.put(customer("p1"))
+        for bad in ("", None, 1):
+            with pytest.raises(ValidationError):
+                store.erase(bad)  # type: ignore[arg-type]
+        assert store.customers.count() == 1
+
+    def test_erase_twice(self, store: Store) -> None:
+        """Contract: an erased customer is unknown: a second erase raises NotFoundError."""
+        store.customers.put(customer("p1", Identity.email("p1@example.com")))
+        store.erase("p1")
+        with pytest.raises(NotFoundError):
+            store.erase("p1")
 
 
 class AnalyticsBehaviour(StoreFixtures):
