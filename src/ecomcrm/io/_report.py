@@ -11,15 +11,25 @@ import attrs
 MAX_REJECTION_DETAILS = 10_000
 
 
-def _located(file: str, line: int, column: str | None, reason: str, value: str | None) -> str:
-    """``file:line: column: reason (got 'value')``: how rejections and warnings read."""
-    what = f"{column}: {reason}" if column else reason
-    got = f" (got {value!r})" if value is not None else ""
-    return f"{file}:{line}: {what}{got}"
+@attrs.frozen(kw_only=True)
+class _LocatedRow:
+    """A record of a file, where it is (file, line, column) and what was said of it."""
+
+    file: str
+    line: int
+    column: str | None
+    reason: str
+    value: str | None = None
+
+    def __str__(self) -> str:
+        """``file:line: column: reason (got 'value')``: how rejections and warnings read."""
+        what = f"{self.column}: {self.reason}" if self.column else self.reason
+        got = f" (got {self.value!r})" if self.value is not None else ""
+        return f"{self.file}:{self.line}: {what}{got}"
 
 
 @attrs.frozen(kw_only=True)
-class RejectedRow:
+class RejectedRow(_LocatedRow):
     """One record an importer could not bring in, and why.
 
     ``line`` is the 1-based line of the file where the record starts (for CSV files with
@@ -32,18 +42,9 @@ class RejectedRow:
         "orders.csv:7: Total: not a number (got 'abc')"
     """
 
-    file: str
-    line: int
-    column: str | None
-    reason: str
-    value: str | None = None
-
-    def __str__(self) -> str:
-        return _located(self.file, self.line, self.column, self.reason, self.value)
-
 
 @attrs.frozen(kw_only=True)
-class RowWarning:
+class RowWarning(_LocatedRow):
     """A record that was imported, with something the user should know about it.
 
     For example an order id that came again with different content (the later version was
@@ -54,15 +55,6 @@ class RowWarning:
         >>> str(w)
         "orders.csv:9: Name: came again (got '#1001')"
     """
-
-    file: str
-    line: int
-    column: str | None
-    reason: str
-    value: str | None = None
-
-    def __str__(self) -> str:
-        return _located(self.file, self.line, self.column, self.reason, self.value)
 
 
 @attrs.define(kw_only=True)

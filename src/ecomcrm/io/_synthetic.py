@@ -1,16 +1,8 @@
-"""A seeded, realistic synthetic shop, generated in chunks of customers with numpy.
+"""The public synthetic shop: its model with its two writers as methods.
 
-The purchase process is BG/NBD-like (Fader, Hardie and Lee 2005): each customer buys at a
-Poisson rate ``lambda ~ Gamma(r, alpha)`` (per day) and, after each purchase, drops out with
-probability ``p ~ Beta(a, b)``. Order values follow the Gamma-Gamma spend model (Fader,
-Hardie and Berger 2004): ``z ~ Gamma(p, nu)`` with ``nu ~ Gamma(q, gamma)`` per customer.
-Around the orders come browsing sessions, carts (some abandoned), refunds and returns with
-reasons, support tickets with satisfaction scores, marketing consents (some revoked later),
-loyalty points and customers spread over many IANA time zones.
-
-Everything is generated one chunk of customers at a time with vectorized numpy draws, so a
-10,000,000-customer shop streams to a store or to files without holding it in memory. The
-same configuration (seed and chunk size included) always gives the same shop.
+``SyntheticShop`` is ``_shop_model.ShopModel`` (the configuration and the simulation; its
+module describes the purchase, spend and behaviour processes) with the store writer of
+``_shop_store`` (``to_store``) and the file writer of ``_shop_files`` (``to_files``).
 """
 
 from __future__ import annotations
