@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -55,7 +57,8 @@ def _scores(x: ArrayLike, entity: str) -> NDArray[np.int64]:
     return as_float.astype(np.int64)
 
 
-def _category(s: NDArray[np.int64]) -> NDArray[np.int64]:
+def nps_category(s: NDArray[Any]) -> NDArray[np.int64]:
+    """Each 0-10 answer's category: 0 detractor (0-6), 1 passive (7-8), 2 promoter (9-10)."""
     return np.asarray((s >= 7).astype(np.int64) + (s >= 9).astype(np.int64), dtype=np.int64)
 
 
@@ -83,7 +86,7 @@ def nps(scores: ArrayLike, *, nan_policy: NanPolicy = "raise") -> NPSResult:
         (3, 1, 2, 16.67)
     """
     s = _scores(scores, "nps")
-    counts = np.bincount(_category(s), minlength=3)
+    counts = np.bincount(nps_category(s), minlength=3)
     n = len(s)
     d, p, pr = (int(v) for v in counts)
     return NPSResult(
@@ -111,5 +114,5 @@ def nps_labels(scores: ArrayLike, *, nan_policy: NanPolicy = "raise") -> NDArray
         >>> nps_labels([10, 8, 2]).tolist()
         ['promoter', 'passive', 'detractor']
     """
-    out: NDArray[np.str_] = _LABELS[_category(_scores(scores, "nps_labels"))]
+    out: NDArray[np.str_] = _LABELS[nps_category(_scores(scores, "nps_labels"))]
     return out

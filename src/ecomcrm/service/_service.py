@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ecomcrm.errors import ValidationError
+from ecomcrm.metrics._nps import nps_category
 
 _US_PER_HOUR = 3_600_000_000
 _US_PER_DAY = 86_400_000_000
@@ -406,9 +407,8 @@ def nps_by_segment(
     seg, n_seg = _segment(segment, s.size, n_segments)
     ok = ~np.isnan(s)
     s, seg = s[ok], seg[ok]
-    pro = np.bincount(seg[s >= 9], minlength=n_seg)
-    pas = np.bincount(seg[(s >= 7) & (s <= 8)], minlength=n_seg)
-    det = np.bincount(seg[s <= 6], minlength=n_seg)
+    counts = np.bincount(seg * 3 + nps_category(s), minlength=3 * n_seg).reshape(n_seg, 3)
+    det, pas, pro = counts[:, 0], counts[:, 1], counts[:, 2]
     n = pro + pas + det
     with np.errstate(divide="ignore", invalid="ignore"):
         val = np.where(n > 0, 100.0 * (pro - det) / n, np.nan)
