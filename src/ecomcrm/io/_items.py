@@ -78,34 +78,64 @@ def add_record(
     reason rather than end the import half-way: the rest of the file still goes in, and
     the report says what happened where.
     """
+    queue_record(writer, line, build, args, kwargs)
+
+
+def _nothing() -> None:
+    pass
+
+
+def queue_record(
+    writer: BatchWriter,
+    line: int,
+    build: Callable[..., Item | None],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    drop_staged: Callable[[], None] = _nothing,
+    keep_staged: Callable[[], None] = _nothing,
+) -> None:
+    """:func:`add_record`, for an importer that stages state of its own while it builds an item.
+
+    ``drop_staged()`` runs wherever the record's customers are undone (the record is
+    refused, or the import stops on it); ``keep_staged()`` once the record is taken (queued,
+    or suppressed), so a refused record leaves no trace in the importer either.
+    """
     resolver = writer.resolver
     resolver.begin_record()
     try:
         item = build(*args, **kwargs)
     except RowError as exc:
         resolver.undo_record()  # a rejected record creates nobody
+        drop_staged()
         reject(writer.report, exc.line or line, exc)
         return
     except ValidationError as exc:
         resolver.undo_record()
+        drop_staged()
         reject(writer.report, line, RowError.from_validation(exc))
         return
     except EcomcrmError as exc:  # the store failed (StorageError...): the import stops
         resolver.undo_record()
+        drop_staged()
         writer.stopped(exc, line)
         raise
     except MemoryError as exc:
         resolver.undo_record()
+        drop_staged()
         writer.stopped(exc, line)
         raise
     except Exception as exc:  # any other: a record no rule foresaw, not a reason to stop
         resolver.undo_record()
+        drop_staged()
         reject(writer.report, line, unexpected(exc))
         return
     except BaseException:
         resolver.undo_record()
+        drop_staged()
         raise
     resolver.end_record()
+    keep_staged()
     if item is None:
         writer.report.suppressed += 1
         return

@@ -27,7 +27,7 @@ from ecomcrm.domain import (
     OrderLine,
     Refund,
 )
-from ecomcrm.errors import EcomcrmError, NotFoundError, ValidationError
+from ecomcrm.errors import NotFoundError, ValidationError
 from ecomcrm.io._cells import (
     email_identity,
     parse_datetime,
@@ -38,10 +38,11 @@ from ecomcrm.io._cells import (
 )
 from ecomcrm.io._common import DEFAULT_BATCH_SIZE, BatchWriter
 from ecomcrm.io._csvfile import open_text
+from ecomcrm.io._items import queue_record
 from ecomcrm.io._people import Resolver, customer_id_for, merge_customer
 from ecomcrm.io._progress import ProgressOption, make_progress
 from ecomcrm.io._report import ImportReport
-from ecomcrm.io._rows import Item, PathLike, RowError, reject, source_name, unexpected
+from ecomcrm.io._rows import Item, PathLike, RowError, reject, source_name
 from ecomcrm.storage._protocols import Store
 from ecomcrm.storage.toolkit import customer_id_identity
 
@@ -184,45 +185,10 @@ class EventStreamImporter:
                 self.handle(line, inner)
             return
         self.report.rows += 1
-        resolver = self.resolver
-        resolver.begin_record()
-        try:
-            item = self._item(line, message)
-        except RowError as exc:
-            resolver.undo_record()  # a rejected message creates nobody
-            self._unstage()
-            reject(self.report, line, exc)
-            return
-        except ValidationError as exc:
-            resolver.undo_record()
-            self._unstage()
-            reject(self.report, line, RowError.from_validation(exc))
-            return
-        except EcomcrmError as exc:  # the store failed: the import stops
-            resolver.undo_record()
-            self.writer.stopped(exc, line)
-            raise
-        except MemoryError:
-            resolver.undo_record()
-            raise
-        except Exception as exc:  # a message no rule foresaw: rejected, the rest goes on
-            resolver.undo_record()
-            reject(self.report, line, unexpected(exc))
-            return
-        except BaseException:
-            resolver.undo_record()
-            self._unstage()
-            raise
-        resolver.end_record()
-        self._commit_staged()
-        if item is None:
-            self.report.suppressed += 1
-            return
-        try:
-            self.writer.add(item)
-        except BaseException as exc:
-            self.writer.stopped(exc, line)
-            raise
+        queue_record(
+            self.writer, line, self._item, (line, message), {},
+            drop_staged=self._unstage, keep_staged=self._commit_staged,
+        )  # fmt: skip
 
     def _unstage(self) -> None:
         self._staged_links.clear()
