@@ -22,7 +22,7 @@ from ecomcrm.io._progress import Progress
 from ecomcrm.io._report import ImportReport
 from ecomcrm.io._rows import Item, reject, unexpected
 from ecomcrm.io._seen_keys import SeenKeys
-from ecomcrm.storage._protocols import Store
+from ecomcrm.storage import Store
 
 DEFAULT_BATCH_SIZE = 2_000
 

@@ -14,7 +14,7 @@ from ecomcrm.io._cells import email_identity, phone_identity
 from ecomcrm.io._report import ImportReport
 from ecomcrm.io._rows import Item
 from ecomcrm.io._seen_keys import SeenKeys
-from ecomcrm.storage._protocols import Store
+from ecomcrm.storage import Store
 
 
 def stable_id(prefix: str, *parts: str) -> str:

@@ -44,7 +44,7 @@ from ecomcrm.io._shop_model import (
     cents_to_money,
     utc_at,
 )
-from ecomcrm.storage._protocols import Store
+from ecomcrm.storage import Store
 
 # build the generated events without re-validation (see ``_event_objects``); the tests
 # switch it off to compare with validated events

@@ -12,7 +12,7 @@ import attrs
 from ecomcrm.io._progress import ProgressOption
 from ecomcrm.io._shop_files import FileWriter
 from ecomcrm.io._shop_store import GenerationSummary, StoreWriter
-from ecomcrm.storage._protocols import Store
+from ecomcrm.storage import Store
 
 
 @attrs.frozen(kw_only=True)
