@@ -11,11 +11,12 @@ threads and processes; waiting for the lock is bounded by ``timeout``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime
 from decimal import Decimal
@@ -53,20 +54,9 @@ from ecomcrm.errors import (
     StorageError,
     ValidationError,
 )
-from ecomcrm.storage._protocols import (
-    ConsentRepository,
-    CustomerRepository,
-    EventRepository,
-    LoyaltyRepository,
-    MessageRepository,
-    OrderRepository,
-    StateRepository,
-    TicketRepository,
-)
 from ecomcrm.storage._records import (
     Customer360,
     CustomerTable,
-    ErasureReceipt,
     EventFacts,
     LineFacts,
     MergeRecord,
@@ -841,8 +831,10 @@ def _consent_from(row: Sequence[Any], customer_id: str) -> Consent:
 
 
 class _Base:
-    def __init__(self, db: _Db) -> None:
+    def __init__(self, db: _Db, store: Any = None) -> None:
         self._db = db
+        if store is not None:  # a repository: the toolkit base classes' defaults use it
+            self.store: Any = store
 
     def _survivor(self, conn: sqlite3.Connection, customer_id: str) -> tuple[int, str] | None:
         """(pk, id) of the customer ``customer_id`` resolves to, or None."""
@@ -894,6 +886,25 @@ class _Base:
         )
 
 
+def _reassign_rows(
+    conn: sqlite3.Connection,
+    table: str,
+    ids: Iterable[str],
+    to: str | None,
+    *,
+    column: str = "customer_id",
+    also: str = "",
+) -> None:
+    """Set ``customer_id`` to ``to`` (or delete, for None) in the rows whose ``column`` is in ``ids``."""
+    values = list(ids)
+    for part in _chunks(values):
+        where = f"{column} IN ({_marks(len(part))}){also}"
+        if to is None:
+            conn.execute(f"DELETE FROM {table} WHERE {where}", part)
+        else:
+            conn.execute(f"UPDATE {table} SET customer_id = ? WHERE {where}", (to, *part))
+
+
 def _in(conn: sqlite3.Connection, sql: str, ids: Sequence[Any], *args: Any) -> list[Any]:
     """Run ``sql`` with ``{ids}`` replaced by chunks of placeholders; concatenate the rows."""
     rows: list[Any] = []
@@ -919,7 +930,7 @@ def _survivors(conn: sqlite3.Connection, customer_ids: Sequence[str]) -> dict[st
 # repositories
 
 
-class SqliteCustomers(_Base):
+class SqliteCustomers(_Base, sh.BaseCustomerRepository):
     """Customer profiles in the ``customers`` and ``identities`` tables."""
 
     def _identities(
@@ -1122,8 +1133,48 @@ class SqliteCustomers(_Base):
                 ]
             )
 
+    def remove(self, customer_ids: Collection[str]) -> None:
+        """Delete the profiles and identities of these ids (a merge and erasure primitive).
 
-class SqliteOrders(_Base):
+        A row that the merge log or another row still points at (the id stays resolvable)
+        keeps only its id: every profile field is cleared.
+        """
+        with self._db.write() as conn:
+            pks = [
+                r[0]
+                for r in _in(
+                    conn, "SELECT pk FROM customers WHERE id IN ({ids})", list(customer_ids)
+                )
+            ]
+            if not pks:
+                return
+            _in(conn, "DELETE FROM identities WHERE customer_pk IN ({ids})", pks)
+            _in(conn, "UPDATE customers SET survivor_pk = NULL WHERE pk IN ({ids})", pks)
+            referenced = {
+                r[0]
+                for sql in (
+                    "SELECT survivor_pk FROM customers WHERE survivor_pk IN ({ids})",
+                    "SELECT merged_pk FROM merges WHERE merged_pk IN ({ids})",
+                    "SELECT survivor_pk FROM merges WHERE survivor_pk IN ({ids})",
+                )
+                for r in _in(conn, sql, pks)
+            }
+            _in(
+                conn,
+                "DELETE FROM customers WHERE pk IN ({ids})",
+                [p for p in pks if p not in referenced],
+            )
+            _in(
+                conn,
+                "UPDATE customers SET first_name = '', last_name = '', birthday = NULL, "
+                "timezone = NULL, locale = NULL, country = NULL, acquisition_channel = NULL, "
+                "addresses = NULL, tags = NULL, attributes = NULL WHERE pk IN ({ids})",
+                [p for p in pks if p in referenced],
+            )
+            self._touch_facts(conn)
+
+
+class SqliteOrders(_Base, sh.BaseOrderRepository):
     """Orders in ``orders`` and ``order_lines``, refunds in ``refunds``."""
 
     def _merged_map(self, conn: sqlite3.Connection) -> dict[str, str]:
@@ -1354,8 +1405,45 @@ class SqliteOrders(_Base):
             rows.sort(key=lambda r: (r[3], r[0]))
             return [_refund_from(r, r[-1]) for r in rows]
 
+    def reassign(
+        self, customer_ids: Collection[str], to: str | None, *, anonymise: bool = False
+    ) -> None:
+        """Re-point, delete or anonymise the orders and refunds of these ids (set-based)."""
+        ids = list(customer_ids)
+        with self._db.write() as conn:
+            if to is not None and not anonymise:
+                _reassign_rows(conn, "orders", ids, to)
+                _reassign_rows(conn, "refunds", ids, to)
+                self._touch_facts(conn)
+                return
+            order_ids = [
+                r[0] for r in _in(conn, "SELECT id FROM orders WHERE customer_id IN ({ids})", ids)
+            ]
+            orders = [self.get(order_id) for order_id in order_ids] if to is not None else []
+            refunds = (
+                {
+                    r.id: r
+                    for r in itertools.chain(
+                        (r for oid in order_ids for r in self.refunds_for_order(oid)),
+                        (r for cid in ids for r in self.refunds_for_customer(cid)),
+                    )
+                }
+                if to is not None
+                else {}
+            )
+            _reassign_rows(conn, "refunds", ids, None)
+            _reassign_rows(conn, "refunds", order_ids, None, column="order_id")
+            _reassign_rows(conn, "orders", order_ids, None, column="id")
+            if to is not None:
+                self._write(conn, [sh.anonymise_order(o, to) for o in orders], {})
+                conn.executemany(
+                    f"INSERT INTO refunds ({_REFUND_COLUMNS}) VALUES ({_marks(11)})",
+                    [_refund_values(sh.anonymise_refund(r, to), to) for r in refunds.values()],
+                )
+            self._touch_facts(conn)
 
-class SqliteEvents(_Base):
+
+class SqliteEvents(_Base, sh.BaseEventRepository):
     """Behavioural events in ``events``."""
 
     _INSERT = f"INSERT OR IGNORE INTO events ({_EVENT_COLUMNS})"
@@ -1443,8 +1531,29 @@ class SqliteEvents(_Base):
         with self._db.read() as conn:
             return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
 
+    def iterate(self) -> Iterator[Event]:
+        """Every stored event (customer ids resolved through merges)."""
+        with self._db.read() as conn:
+            rows = conn.execute(self._SELECT).fetchall()
+        return iter([_event_from(r, r[-1]) for r in rows])
 
-class SqliteConsents(_Base):
+    def reassign(
+        self, customer_ids: Collection[str], to: str | None, *, anonymous_ids: Collection[str] = ()
+    ) -> None:
+        """Re-point or delete the events of these ids and the unowned events of the cookies."""
+        with self._db.write() as conn:
+            _reassign_rows(conn, "events", customer_ids, to)
+            _reassign_rows(
+                conn,
+                "events",
+                anonymous_ids,
+                to,
+                column="anonymous_id",
+                also=" AND customer_id IS NULL",
+            )
+
+
+class SqliteConsents(_Base, sh.BaseConsentRepository):
     """The append-only consent ledger in ``consents``."""
 
     def record(self, consent: Consent) -> None:
@@ -1519,8 +1628,13 @@ class SqliteConsents(_Base):
         latest = self.current(customer_id).get((Channel(channel), Purpose(purpose)))
         return latest is not None and latest.granted
 
+    def reassign(self, customer_ids: Collection[str], to: str | None) -> None:
+        """Re-point (or delete, for None) the rows of these ids (one statement per 500 ids)."""
+        with self._db.write() as conn:
+            _reassign_rows(conn, "consents", customer_ids, to)
 
-class SqliteTickets(_Base):
+
+class SqliteTickets(_Base, sh.BaseTicketRepository):
     """Support tickets in ``tickets``."""
 
     _ON_CONFLICT = " ON CONFLICT(id) DO UPDATE SET " + ", ".join(
@@ -1582,8 +1696,13 @@ class SqliteTickets(_Base):
         rows.sort(key=lambda r: (r[6], r[0]))
         return [_ticket_from(r, r[-1]) for r in rows]
 
+    def reassign(self, customer_ids: Collection[str], to: str | None) -> None:
+        """Re-point (or delete, for None) the rows of these ids (one statement per 500 ids)."""
+        with self._db.write() as conn:
+            _reassign_rows(conn, "tickets", customer_ids, to)
 
-class SqliteLoyalty(_Base):
+
+class SqliteLoyalty(_Base, sh.BaseLoyaltyRepository):
     """The loyalty points ledger in ``loyalty``, idempotent by entry id."""
 
     def append(self, entry: LoyaltyEntry) -> bool:
@@ -1659,8 +1778,13 @@ class SqliteLoyalty(_Base):
                 )
             )
 
+    def reassign(self, customer_ids: Collection[str], to: str | None) -> None:
+        """Re-point (or delete, for None) the rows of these ids (one statement per 500 ids)."""
+        with self._db.write() as conn:
+            _reassign_rows(conn, "loyalty", customer_ids, to)
 
-class SqliteMessages(_Base):
+
+class SqliteMessages(_Base, sh.BaseMessageRepository):
     """The message log in ``messages``."""
 
     _UPSERT = (
@@ -1706,6 +1830,11 @@ class SqliteMessages(_Base):
         rows.sort(key=lambda r: (r[3], r[0]))
         return [_message_from(r, cid) for r in rows]
 
+    def reassign(self, customer_ids: Collection[str], to: str | None) -> None:
+        """Re-point (or delete, for None) the rows of these ids (one statement per 500 ids)."""
+        with self._db.write() as conn:
+            _reassign_rows(conn, "messages", customer_ids, to)
+
 
 _STATE_UPSERT = (
     "INSERT INTO state (key, value, version, owner) VALUES (?, ?, ?, ?) ON CONFLICT(key) "
@@ -1713,7 +1842,7 @@ _STATE_UPSERT = (
 )
 
 
-class SqliteState(_Base):
+class SqliteState(_Base, sh.BaseStateRepository):
     """Versioned JSON records with compare-and-set, in ``state`` (the owner in its column).
 
     Besides the protocol, two batch operations for the rules engine: ``get_many`` (one
@@ -1845,12 +1974,20 @@ class SqliteState(_Base):
             rows = conn.execute(sql, args).fetchall()
         return [StateRecord(key=k, value=json.loads(v), version=n, owner=o) for k, v, n, o in rows]
 
+    # --------------------------------------------------------------------------------------
+    # the store
 
-# --------------------------------------------------------------------------------------
-# the store
+    def delete_owned(self, owners: Collection[str]) -> int:
+        """Delete the records owned by any of ``owners``; how many (an erasure primitive)."""
+        deleted = 0
+        with self._db.write() as conn:
+            for part in _chunks(list(owners)):
+                sql = f"DELETE FROM state WHERE owner IN ({_marks(len(part))})"
+                deleted += conn.execute(sql, part).rowcount
+        return deleted
 
 
-class SqliteStore(_Base):
+class SqliteStore(_Base, sh.BaseStore):
     """A complete ecomcrm store in one SQLite file (WAL mode, foreign keys, versioned schema).
 
     Args:
@@ -1888,16 +2025,16 @@ class SqliteStore(_Base):
         self.path = os.fspath(path)
         super().__init__(_Db(self.path, timeout))
         self.facts_cache = facts_cache
-        self._customers = SqliteCustomers(self._db)
-        self._orders = SqliteOrders(self._db)
-        self.customers: CustomerRepository = self._customers
-        self.orders: OrderRepository = self._orders
-        self.events: EventRepository = SqliteEvents(self._db)
-        self.consents: ConsentRepository = SqliteConsents(self._db)
-        self.tickets: TicketRepository = SqliteTickets(self._db)
-        self.loyalty: LoyaltyRepository = SqliteLoyalty(self._db)
-        self.messages: MessageRepository = SqliteMessages(self._db)
-        self.state: StateRepository = SqliteState(self._db)
+        self._customers = SqliteCustomers(self._db, self)
+        self._orders = SqliteOrders(self._db, self)
+        self.customers = self._customers
+        self.orders = self._orders
+        self.events = SqliteEvents(self._db, self)
+        self.consents = SqliteConsents(self._db, self)
+        self.tickets = SqliteTickets(self._db, self)
+        self.loyalty = SqliteLoyalty(self._db, self)
+        self.messages = SqliteMessages(self._db, self)
+        self.state = SqliteState(self._db, self)
 
     @property
     def url(self) -> str | None:
@@ -1983,67 +2120,62 @@ class SqliteStore(_Base):
             found = self._survivor(conn, customer_id)
         return customer_id if found is None else found[1]
 
-    def merge(self, survivor_id: str, merged_id: str, *, at: datetime) -> MergeRecord:
-        """Fold ``merged_id`` into ``survivor_id``, re-pointing every child row."""
-        sh.check_merge_arguments(survivor_id, merged_id, at)
+    # merge itself is the toolkit's (BaseStore.merge) over these primitives
+
+    def record_merge(self, record: MergeRecord) -> None:
+        """Keep a merge record; the merged id's row (and its group) point at the survivor.
+
+        A merged id whose profile row was removed gets back a row holding only its id, so
+        that it keeps resolving.
+        """
         with self._db.write() as conn:
-            s_pk, s_id = self._require(conn, survivor_id, "MergeRecord")
-            m_pk, m_id = self._require(conn, merged_id, "MergeRecord")
-            if s_pk == m_pk:
-                row = None
-                for candidate in (merged_id, survivor_id):
-                    row = (
-                        row
-                        or conn.execute(
-                            "SELECT survivor_id, merged_id, at FROM merges WHERE merged_id = ?",
-                            (candidate,),
-                        ).fetchone()
-                    )
-                if row is None:
-                    raise ValidationError(
-                        "cannot merge a customer into itself",
-                        entity="MergeRecord",
-                        field="merged_id",
-                        value=merged_id,
-                    )
-                return MergeRecord(survivor_id=row[0], merged_id=row[1], at=_from_micros(row[2]))
-            customers = self._customers
-            survivor = customers._load(conn, s_pk)
-            merged = customers._load(conn, m_pk)
-            profile = sh.merge_profiles(survivor, merged)
-            group = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT id FROM customers WHERE pk = ? OR survivor_pk = ?", (m_pk, m_pk)
-                )
-            ]
-            conn.execute("DELETE FROM identities WHERE customer_pk = ?", (m_pk,))
+            s_pk = conn.execute(
+                "SELECT pk FROM customers WHERE id = ?", (record.survivor_id,)
+            ).fetchone()[0]
+            row = conn.execute(
+                "SELECT pk FROM customers WHERE id = ?", (record.merged_id,)
+            ).fetchone()
+            m_pk = (
+                row[0]
+                if row is not None
+                else conn.execute(
+                    "INSERT INTO customers (id, created_at) VALUES (?, 0)", (record.merged_id,)
+                ).lastrowid
+            )
             conn.execute(
                 "UPDATE customers SET survivor_pk = ? WHERE pk = ? OR survivor_pk = ?",
                 (s_pk, m_pk, m_pk),
             )
-            customers._replace(conn, s_pk, profile)
-            for table in (
-                "orders",
-                "refunds",
-                "events",
-                "consents",
-                "tickets",
-                "loyalty",
-                "messages",
-            ):
-                for part in _chunks(group):
-                    conn.execute(
-                        f"UPDATE {table} SET customer_id = ? WHERE customer_id IN ({_marks(len(part))})",
-                        (s_id, *part),
-                    )
             conn.execute(
                 "INSERT INTO merges (merged_pk, survivor_pk, survivor_id, merged_id, at) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (m_pk, s_pk, s_id, m_id, _micros(at)),
+                (m_pk, s_pk, record.survivor_id, record.merged_id, _micros(record.at)),
             )
             self._touch_facts(conn)
-            return MergeRecord(survivor_id=s_id, merged_id=m_id, at=at)
+
+    def merge_records(self) -> list[MergeRecord]:
+        """Every merge record, in the order they were recorded."""
+        with self._db.read() as conn:
+            rows = conn.execute("SELECT survivor_id, merged_id, at FROM merges ORDER BY seq")
+            return [MergeRecord(survivor_id=a, merged_id=b, at=_from_micros(t)) for a, b, t in rows]
+
+    def merge_record(self, merged_id: str) -> MergeRecord | None:
+        """The merge record of ``merged_id``, or None (one indexed lookup)."""
+        row = self._db.query_one(
+            "SELECT survivor_id, merged_id, at FROM merges WHERE merged_id = ?", (merged_id,)
+        )
+        return (
+            None
+            if row is None
+            else MergeRecord(survivor_id=row[0], merged_id=row[1], at=_from_micros(row[2]))
+        )
+
+    def forget_merges(self, customer_ids: Collection[str]) -> None:
+        """Drop the merge records of these merged ids and unlink their rows (erasure)."""
+        ids = list(customer_ids)
+        with self._db.write() as conn:
+            _in(conn, "DELETE FROM merges WHERE merged_id IN ({ids})", ids)
+            _in(conn, "UPDATE customers SET survivor_pk = NULL WHERE id IN ({ids})", ids)
 
     def merges(self, customer_id: str) -> list[MergeRecord]:
         """The merges into this customer (and into ids merged into it), oldest first."""
@@ -2066,91 +2198,26 @@ class SqliteStore(_Base):
         with self._db.read():
             return sh.build_export(self, customer_id)
 
-    def erase(self, customer_id: str, *, keep_order_facts: bool = False) -> ErasureReceipt:
-        """Remove the person's personal data everywhere and suppress their identities.
+    # erase itself is the toolkit's (BaseStore.erase) over these primitives
 
-        After the deletion commits, the write-ahead log is checkpointed and truncated; with
+    def add_tombstones(self, keys: Iterable[str]) -> None:
+        """Keep these tombstone keys: an erasure is under way.
+
+        The persisted facts cache goes (it may hold the person's rows), and once the
+        transaction commits the write-ahead log is checkpointed and truncated; with
         ``secure_delete`` on, the erased bytes are then gone from the database files.
         """
-        sh.check_customer_id(customer_id, entity="erase")
         with self._db.write() as conn:
-            pk, cid = self._require(conn, customer_id, "Customer")
-            customer = self._customers._load(conn, pk)
-            group_rows = conn.execute(
-                "SELECT pk, id FROM customers WHERE pk = ? OR survivor_pk = ?", (pk, pk)
-            ).fetchall()
-            pks = [int(r[0]) for r in group_rows]
-            ids = [str(r[1]) for r in group_rows]
-            tombstones = sh.erasure_tombstones(customer.identities, ids)
             conn.executemany(
-                "INSERT OR IGNORE INTO suppressed (hash, at) VALUES (?, 0)",
-                [(t,) for t in tombstones],
+                "INSERT OR IGNORE INTO suppressed (hash, at) VALUES (?, 0)", [(k,) for k in keys]
             )
-            anon = [i.value for i in customer.identities if i.kind is IdentityKind.ANONYMOUS]
-            counts: dict[str, int] = {}
-
-            def delete(name: str, sql: str, values: Sequence[Any]) -> None:
-                n = 0
-                for part in _chunks(values):
-                    n += conn.execute(sql.format(ids=_marks(len(part))), part).rowcount
-                counts[name] = counts.get(name, 0) + n
-
-            counts["identities"] = len(customer.identities)
-            conn.execute(f"DELETE FROM identities WHERE customer_pk IN ({_marks(len(pks))})", pks)
-            delete("events", "DELETE FROM events WHERE customer_id IN ({ids})", ids)
-            delete(
-                "events",
-                "DELETE FROM events WHERE anonymous_id IN ({ids}) AND customer_id IS NULL",
-                anon,
-            )
-            delete("consents", "DELETE FROM consents WHERE customer_id IN ({ids})", ids)
-            delete("tickets", "DELETE FROM tickets WHERE customer_id IN ({ids})", ids)
-            delete("loyalty", "DELETE FROM loyalty WHERE customer_id IN ({ids})", ids)
-            delete("messages", "DELETE FROM messages WHERE customer_id IN ({ids})", ids)
-            orders = self.orders.for_customer(cid)
-            refunds = self.orders.refunds_for_customer(cid)
-            counts["orders"] = len(orders)
-            counts["refunds"] = len(refunds)
-            order_ids = [o.id for o in orders]
-            for sql, values in (
-                ("DELETE FROM refunds WHERE customer_id IN ({ids})", ids),
-                ("DELETE FROM refunds WHERE order_id IN ({ids})", order_ids),
-                ("DELETE FROM orders WHERE id IN ({ids})", order_ids),
-            ):
-                for part in _chunks(values):
-                    conn.execute(sql.format(ids=_marks(len(part))), part)
-            kept = keep_order_facts and bool(orders)
-            if kept:
-                new_id = sh.new_anonymous_id()
-                self._customers._insert(conn, sh.anonymous_customer(customer, new_id))
-                self._orders._write(conn, [sh.anonymise_order(o, new_id) for o in orders], {})
-                conn.executemany(
-                    f"INSERT INTO refunds ({_REFUND_COLUMNS}) VALUES ({_marks(11)})",
-                    [_refund_values(sh.anonymise_refund(r, new_id), new_id) for r in refunds],
-                )
-            counts["merges"] = len(ids) - 1
-            for part in _chunks(pks, _CHUNK // 2):
-                conn.execute(
-                    f"DELETE FROM merges WHERE merged_pk IN ({_marks(len(part))}) "
-                    f"OR survivor_pk IN ({_marks(len(part))})",
-                    (*part, *part),
-                )
-            owners = sh.state_owners_of(ids, customer.identities)
-            delete("state", "DELETE FROM state WHERE owner IN ({ids})", owners)
-            conn.execute(
-                f"UPDATE customers SET survivor_pk = NULL WHERE pk IN ({_marks(len(pks))})", pks
-            )
-            conn.execute(f"DELETE FROM customers WHERE pk IN ({_marks(len(pks))})", pks)
-            counts["customers"] = 1
             conn.execute("DELETE FROM facts_cache")
             self._touch_facts(conn)
             self._db.cleanup_pending = True
-        return ErasureReceipt(
-            customer_id=cid,
-            tombstones=tuple(tombstones),
-            kept_order_facts=kept,
-            counts=dict(sorted(counts.items())),
-        )
+
+    def has_tombstone(self, key: str) -> bool:
+        """True when this tombstone key is kept."""
+        return self._db.query_one("SELECT 1 FROM suppressed WHERE hash = ?", (key,)) is not None
 
     def has_suppressions(self) -> bool:
         """True when any identity is suppressed (an optional fast path for importers).

@@ -220,9 +220,7 @@ class BaseStore(ABC):
                 )
             kept = self._live(survivor, survivor_id)
             gone = self._live(merged, merged_id)
-            self.customers.remove([merged])
-            self.customers.upsert(merge_profiles(kept, gone))
-            for repository in (
+            for repository in (  # first, so that nothing refers to the merged row below
                 self.orders,
                 self.events,
                 self.consents,
@@ -231,6 +229,8 @@ class BaseStore(ABC):
                 self.messages,
             ):
                 repository.reassign([merged], survivor)
+            self.customers.remove([merged])  # frees its identities for the survivor
+            self.customers.upsert(merge_profiles(kept, gone))
             record = MergeRecord(survivor_id=survivor, merged_id=merged, at=at)
             self.record_merge(record)
             return record
