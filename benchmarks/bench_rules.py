@@ -33,7 +33,7 @@ from pathlib import Path
 import ecomcrm
 from ecomcrm.domain import Consent, Customer, Event, Identity
 from ecomcrm.rules import Engine, Flow, builtin_flows
-from ecomcrm.rules._engine import _timer_key
+from ecomcrm.rules._keys import timer_key as _timer_key
 from ecomcrm.rules._schedule import to_micros
 from ecomcrm.storage import Store
 

@@ -45,9 +45,6 @@ ROOT = SRC.parent
 KNOWN_RUNTIME_CYCLES: frozenset[frozenset[str]] = frozenset()
 KNOWN_TYPING_CYCLES: frozenset[frozenset[str]] = KNOWN_RUNTIME_CYCLES | frozenset(
     {
-        # _engine imports _refresh inside a function; _refresh imports _engine under
-        # TYPE_CHECKING for annotations.
-        frozenset({"ecomcrm.rules._engine", "ecomcrm.rules._refresh"}),
         # _sqlite_columnar imports _sqlite under TYPE_CHECKING for annotations (goes with
         # the storage/sqlite/ package split).
         frozenset({"ecomcrm.storage._sqlite", "ecomcrm.storage._sqlite_columnar"}),

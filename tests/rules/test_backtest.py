@@ -10,10 +10,11 @@ import ecomcrm.rules
 from ecomcrm.domain import Event
 from ecomcrm.errors import ValidationError
 from ecomcrm.io import SyntheticShop
-from ecomcrm.rules import Engine, Policies, backtest, builtin_flow, builtin_flows, warmup_horizon
+from ecomcrm.rules import Policies, backtest, builtin_flow, builtin_flows, warmup_horizon
 from ecomcrm.storage import Store
 
 from .conftest import T0, add_customer, add_order, ev
+from .engine_hooks import Engine
 
 H = timedelta(hours=1)
 

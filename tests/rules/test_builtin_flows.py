@@ -12,11 +12,12 @@ import ecomcrm
 from ecomcrm.domain import LoyaltyEntry
 from ecomcrm.errors import ConfigurationError
 from ecomcrm.io import import_shopify_orders
-from ecomcrm.rules import BUILTIN_FLOWS, Action, Engine, Exit, Flow, Policies, builtin_flow
+from ecomcrm.rules import BUILTIN_FLOWS, Action, Exit, Flow, Policies, builtin_flow
 from ecomcrm.rules._builtin_flows import back_in_stock_events
 from ecomcrm.storage import Store
 
 from .conftest import T0, add_customer, add_order, ev
+from .engine_hooks import Engine
 
 H = timedelta(hours=1)
 D = timedelta(days=1)

@@ -15,9 +15,11 @@ from hypothesis import strategies as st
 import ecomcrm
 from ecomcrm.domain import Channel, Consent, Customer, Order, OrderStatus
 from ecomcrm.io import SyntheticShop
-from ecomcrm.rules import ActionStep, Engine, Flow, Trigger, backtest, builtin_flows
+from ecomcrm.rules import ActionStep, Flow, Trigger, backtest, builtin_flows
 from ecomcrm.rules._context import CustomerData, OrderTimes, StoreReads
 from ecomcrm.storage import Store
+
+from .engine_hooks import Engine
 
 END = datetime(2025, 1, 1, tzinfo=UTC)
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

@@ -138,7 +138,9 @@ def test_versions_running_enrollments_finish_on_their_version(store: Store) -> N
 
 
 def test_changed_definition_same_version_is_rejected(mem: Store) -> None:
-    Engine(mem, [cart_flow(1)])
+    first = Engine(mem, [cart_flow(1)])
+    add_customer(mem, "c1")
+    first.handle(ev("Checkout Started", "c1", T0))  # its first write stores v1's definition
     with pytest.raises(ConfigurationError, match="bump the version"):
         Engine(mem, [cart_flow(1, wait="3h")])
 

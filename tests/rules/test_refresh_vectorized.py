@@ -12,8 +12,10 @@ import pytest
 import ecomcrm
 from ecomcrm.domain import Customer
 from ecomcrm.io import SyntheticShop
-from ecomcrm.rules import ActionStep, Engine, Flow, Trigger, backtest, builtin_flows
+from ecomcrm.rules import ActionStep, Flow, Trigger, backtest, builtin_flows
 from ecomcrm.storage import Store
+
+from .engine_hooks import Engine
 
 END = datetime(2025, 1, 1, tzinfo=UTC)
 

@@ -518,7 +518,7 @@ def test_owners_given_at_write_time_equal_the_owner_read_from_the_key(store: Sto
     # trigger clocks and their timers, segment marks, actions, caps); erasure deletes by
     # that owner alone, so it must be exactly what the key layout says
     from ecomcrm.rules import builtin_flows
-    from ecomcrm.rules._engine import _owner_of
+    from ecomcrm.rules._keys import owner_of as _owner_of
 
     for cid in ("c1", "c2"):
         add_customer(store, cid)

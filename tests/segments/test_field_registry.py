@@ -31,7 +31,7 @@ from ecomcrm.domain import (
 from ecomcrm.errors import ValidationError
 from ecomcrm.rules import CUSTOMER_FIELDS, Engine
 from ecomcrm.rules._context import CustomerData, FeatureRows, Record
-from ecomcrm.rules._refresh import _Columns
+from ecomcrm.rules._triggers import _Columns
 from ecomcrm.segments import (
     CUSTOMER_FEATURES_SCHEMA,
     CUSTOMER_FIELD_REGISTRY,

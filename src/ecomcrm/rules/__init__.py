@@ -45,7 +45,17 @@ from ecomcrm.rules._flow import (
     WaitStep,
     WaitUntilStep,
 )
-from ecomcrm.rules._policies import FrequencyCap, Policies, QuietHours
+from ecomcrm.rules._policies import (
+    Defer,
+    ExitFlow,
+    FrequencyCap,
+    Policies,
+    QuietHours,
+    Recipient,
+    Send,
+    Skip,
+    Verdict,
+)
 from ecomcrm.rules._retry import Retry
 
 __all__ = [
@@ -60,8 +70,10 @@ __all__ = [
     "BranchStep",
     "Condition",
     "Decision",
+    "Defer",
     "Engine",
     "Exit",
+    "ExitFlow",
     "Explanation",
     "Flow",
     "FlowReport",
@@ -70,14 +82,18 @@ __all__ = [
     "OnCap",
     "Policies",
     "QuietHours",
+    "Recipient",
     "ReentryMode",
     "ReentryPolicy",
     "Retry",
+    "Send",
+    "Skip",
     "SplitStep",
     "Step",
     "Trigger",
     "TriggerKind",
     "Variant",
+    "Verdict",
     "WaitStep",
     "WaitUntilStep",
     "action_id_for",

@@ -30,12 +30,12 @@ import attrs
 from ecomcrm.domain import Event
 from ecomcrm.errors import ValidationError
 from ecomcrm.rules._actions import Action
-from ecomcrm.rules._engine import Engine
+from ecomcrm.rules._engine import Replay
 from ecomcrm.rules._flow import Flow, WaitStep, WaitUntilStep
 from ecomcrm.rules._policies import Policies
 from ecomcrm.rules._schedule import parse_duration, require_aware, to_micros
 from ecomcrm.segments import FeatureTable
-from ecomcrm.storage import Store, open_store
+from ecomcrm.storage import Store
 
 
 def _frozen(value: Mapping[str, int]) -> Mapping[str, int]:
@@ -320,7 +320,6 @@ def backtest(
         if warm_from is not None
         else []
     )
-    scratch = open_store("memory://")
     # (flow, customer, log entry [micros, kind, step, reason, text, data]) of every decision
     decisions: list[tuple[str, str, Sequence[Any]]] = []
     reporting = [False]
@@ -329,21 +328,13 @@ def backtest(
         if reporting[0]:
             decisions.append((flow_id, cid, entry))
 
-    engine = Engine(
-        store,
-        flows,
-        policies,
-        state_store=scratch,
-        decision_log=5,
-        record_messages=False,
-        currency=currency,
-        rates=rates,
-        features=features,
-        _as_of_events=True,
-        _log_observer=observe,
-    )
+    replay = Replay(
+        store, flows, policies, currency=currency, rates=rates, features=features,
+        log_observer=observe,
+    )  # fmt: skip
+    engine = replay.engine
     interval = parse_duration(refresh_every) if refresh_every is not None else None
-    needs_refresh = any(f.trigger.kind.value != "event" for f in engine.flows.values())
+    needs_refresh = replay.needs_refresh
     actions: list[Action] = []
 
     def advance_to(until: datetime) -> None:
@@ -352,11 +343,11 @@ def backtest(
             while (due := engine.next_due()) is not None and due <= until:
                 actions.extend(engine.advance(due))
         else:
-            actions.extend(engine._advance_through(until))
+            actions.extend(replay.advance_through(until))
 
     next_refresh: datetime | None = None
     if warm_from is not None and begin is not None:
-        _warm_up(engine, warm_from, begin, warm_events, interval, needs_refresh, _exact_steps)
+        _warm_up(replay, warm_from, begin, warm_events, interval, needs_refresh, _exact_steps)
     reporting[0] = True
     for event in ordered:
         advance_to(event.at)
@@ -379,7 +370,7 @@ def backtest(
     }
     for event in ordered:
         if event.name in goal_names:
-            cid = engine._customer_key(event.customer_id, event.anonymous_id)
+            cid = replay.customer_key(event.customer_id, event.anonymous_id)
             goals.setdefault((event.name, cid), []).append(to_micros(event.at))
     by_flow: dict[str, list[tuple[str, Sequence[Any]]]] = {}
     for fid, cid, entry in decisions:
@@ -417,7 +408,7 @@ def backtest(
             treated_conversions=treated_conv,
             holdout_conversions=held_conv,
         )
-    scratch.close()
+    replay.close()
     return BacktestReport(
         events=len(ordered),
         start=begin,
@@ -430,7 +421,7 @@ def backtest(
 
 
 def _warm_up(
-    engine: Engine,
+    replay: Replay,
     warm_from: datetime,
     begin: datetime,
     events: Sequence[Event],
@@ -446,14 +437,12 @@ def _warm_up(
     (or refreshes) are handled in one unit of work each. ``exact`` takes the reference
     path instead (``advance`` per due time, ``handle`` per event), for tests.
     """
+    engine = replay.engine
     if needs_refresh:
         # the seed: judge every customer-based trigger as of the horizon, enrolling nobody
-        engine._quiet = True
-        try:
+        with replay.quiet():
             engine.refresh(warm_from)
             engine.advance(warm_from)
-        finally:
-            engine._quiet = False
     # refreshes over all customers dominate a warm-up (90 daily ones took 70% of it on
     # 5,000 customers): it refreshes weekly at most, the last one ``interval`` before
     # ``begin``; the window refreshes at its first event, then every ``interval`` again
@@ -476,7 +465,7 @@ def _warm_up(
             while (due := engine.next_due()) is not None and due <= stop and due < begin:
                 engine.advance(due)
         else:
-            engine._advance_through(stop, inclusive=stop < begin)
+            replay.advance_through(stop, inclusive=stop < begin)
         if stop >= begin:
             break
         if next_refresh is not None and stop == next_refresh:
@@ -492,4 +481,4 @@ def _warm_up(
             engine.handle(events[i])
             i += 1
         else:
-            i += engine._handle_run(events, i, limit)
+            i += replay.handle_run(events, i, limit)

@@ -10,17 +10,24 @@ Order of checks before an action is handed out (the first that fails decides):
 4. marketing only: every frequency cap has room (else skipped or deferred, as the step says).
 
 Transactional messages and internal tasks are exempt from 2-4 by definition.
+
+:meth:`Policies.gate` is that decision as a pure function: what it knows of the person
+(a :class:`Recipient`), the step, the recent sends and the clock in; a verdict out
+(:class:`Send`, :class:`Skip`, :class:`Defer` or :class:`ExitFlow`). The engine records
+the verdict; it reads and writes nothing itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, time, timedelta
+from typing import Protocol, TypeAlias
 
 import attrs
 
-from ecomcrm.domain import Channel
+from ecomcrm.domain import Channel, Customer
 from ecomcrm.errors import ValidationError
+from ecomcrm.rules._flow import ActionStep, OnCap
 from ecomcrm.rules._schedule import (
     format_duration,
     format_time_of_day,
@@ -178,6 +185,103 @@ def _tz(value: str) -> str:
     return value
 
 
+class Recipient(Protocol):
+    """What :meth:`Policies.gate` asks about the person an action is for.
+
+    ``customer`` is None for a person the store does not know (or erased); ``anonymous``
+    says whether the id is an unidentified visitor's. The methods are asked only when
+    the decision needs them (suppression for every message, consent and time zone for
+    marketing), so an implementation may read lazily.
+
+    Example:
+        >>> from datetime import datetime, timezone
+        >>> from ecomcrm.rules import ActionStep
+        >>> class Visitor:  # an anonymous id nobody has linked to a customer yet
+        ...     customer = None
+        ...     anonymous = True
+        ...     def is_suppressed(self): return False
+        ...     def consent(self, channel): return False
+        ...     def timezone(self, default): return default
+        >>> step = ActionStep(id="a", channel="email", template="t")
+        >>> at = datetime(2024, 1, 1, tzinfo=timezone.utc)
+        >>> Policies.default().gate(step, Visitor(), [], at).reason
+        'unknown_customer'
+    """
+
+    @property
+    def customer(self) -> Customer | None:
+        """The customer, None when unknown or erased."""
+
+    @property
+    def anonymous(self) -> bool:
+        """True for an anonymous visitor's id (``anonymous:<id>``)."""
+
+    def is_suppressed(self) -> bool:
+        """True when one of the customer's identities is suppressed."""
+
+    def consent(self, channel: Channel) -> bool:
+        """True when the customer currently grants marketing on ``channel``."""
+
+    def timezone(self, default: str) -> str:
+        """The customer's time zone (``default`` without one)."""
+
+
+@attrs.frozen
+class Send:
+    """The gate's verdict: the action goes out now.
+
+    Example:
+        >>> Send()
+        Send()
+    """
+
+
+@attrs.frozen
+class Skip:
+    """The gate's verdict: this action is not sent; the enrollment moves on to the next step.
+
+    Example:
+        >>> Skip("consent", "no current email marketing consent").reason
+        'consent'
+    """
+
+    reason: str
+    text: str
+
+
+@attrs.frozen
+class Defer:
+    """The gate's verdict: the action waits until ``until`` (UTC) and is judged again then.
+
+    Example:
+        >>> from datetime import datetime, timezone
+        >>> Defer("quiet_hours", "quiet", datetime(2024, 1, 2, 8, tzinfo=timezone.utc)).until.hour
+        8
+    """
+
+    reason: str
+    text: str
+    until: datetime
+
+
+@attrs.frozen
+class ExitFlow:
+    """The gate's verdict: the enrollment ends here (the person may never be contacted).
+
+    Example:
+        >>> ExitFlow("suppressed", "an identity is suppressed").reason
+        'suppressed'
+    """
+
+    reason: str
+    text: str
+
+
+#: What :meth:`Policies.gate` decides.
+Verdict: TypeAlias = Send | Skip | Defer | ExitFlow
+_SEND = Send()
+
+
 @attrs.frozen(kw_only=True)
 class Policies:
     """The contact policies of an engine.
@@ -248,6 +352,76 @@ class Policies:
             if free is not None and (worst is None or free > worst[1]):
                 worst = (cap, free)
         return worst
+
+    def gate(
+        self,
+        step: ActionStep,
+        person: Recipient,
+        sends: Sequence[tuple[str, int]],
+        now: datetime,
+        *,
+        exit_on_consent_withdrawn: bool = False,
+    ) -> Verdict:
+        """May the action of ``step`` go to ``person`` at ``now``? A pure decision.
+
+        The checks run in the order of this module's docstring; the first that fails
+        decides. An unknown person is skipped while anonymous (they may be identified
+        later) and exits the flow otherwise; a suppressed identity exits; a missing
+        address skips; missing marketing consent skips (exits with
+        ``exit_on_consent_withdrawn``); quiet hours defer to their end; a full frequency
+        cap defers or skips as ``step.on_cap`` says. ``sends`` are the person's recent
+        marketing messages as (channel, µs).
+
+        Example:
+            >>> from datetime import datetime, timezone
+            >>> from ecomcrm.domain import Customer, Identity
+            >>> from ecomcrm.rules import ActionStep
+            >>> at = datetime(2024, 1, 1, 12, tzinfo=timezone.utc)
+            >>> class Person:
+            ...     customer = Customer(id="c1", created_at=at, identities=[Identity.email("a@b.co")])
+            ...     anonymous = False
+            ...     def is_suppressed(self): return False
+            ...     def consent(self, channel): return True
+            ...     def timezone(self, default): return default
+            >>> step = ActionStep(id="a", channel="email", template="t")
+            >>> Policies.default().gate(step, Person(), [], at)
+            Send()
+            >>> Policies.default().gate(step, Person(), [("email", to_micros(at) - 1)], at).reason
+            'frequency_cap'
+        """
+        customer = person.customer
+        if customer is None:
+            if person.anonymous:
+                return Skip(
+                    "unknown_customer", "anonymous visitor not identified yet; not contacted"
+                )
+            return ExitFlow("unknown_customer", "customer unknown or erased; never contacted")
+        if person.is_suppressed():
+            return ExitFlow("suppressed", "an identity is suppressed")
+        channel = step.channel
+        if channel is not None:
+            if channel is Channel.EMAIL and customer.email is None:
+                return Skip("no_address", "no email address")
+            if channel in (Channel.SMS, Channel.WHATSAPP) and customer.phone is None:
+                return Skip("no_address", f"no phone number for {channel.value}")
+        if not step.is_marketing:
+            return _SEND
+        assert channel is not None  # a marketing step has a channel
+        if self.require_consent and not person.consent(channel):
+            text = f"no current {channel.value} marketing consent"
+            return ExitFlow("consent", text) if exit_on_consent_withdrawn else Skip("consent", text)
+        tz = person.timezone(self.default_timezone)
+        quiet = self.quiet_until(channel, now, tz)
+        if quiet is not None:
+            rule, until = quiet
+            return Defer("quiet_hours", f"{rule.describe()} ({tz}); deferred", until)
+        blocked = self.cap_until(channel, sends, now)
+        if blocked is not None:
+            cap, free = blocked
+            if step.on_cap is OnCap.DEFER:
+                return Defer("frequency_cap", f"{cap.describe()}; deferred", free)
+            return Skip("frequency_cap", f"{cap.describe()}; skipped")
+        return _SEND
 
     def to_dict(self) -> dict[str, object]:
         """JSON form."""
