@@ -3,7 +3,9 @@
 A store holds customers, orders, events, consents, tickets, the loyalty ledger, the
 message log and the rules engine's state, behind the :class:`Store` protocol. Open one
 by URL: ``"memory://"`` (:class:`MemoryStore`, for tests and demos), ``"sqlite:///crm.db"``
-(the embedded default, one file), or any scheme a plugin registers under the
+(the embedded default, one file), ``"postgresql://user@host/db?schema=crm"``
+(:class:`PostgresStore`, many processes on one server database; the ``postgres`` extra),
+or any scheme a plugin registers under the
 ``ecomcrm.stores`` entry-point group or through :func:`register_store`. Plugin authors
 prove their adapter with ``ecomcrm.testing.StoreConformance``.
 
@@ -19,6 +21,8 @@ Example:
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from ecomcrm.storage._memory import MemoryStore
 from ecomcrm.storage._protocols import (
@@ -51,6 +55,9 @@ from ecomcrm.storage._registry import (
 )
 from ecomcrm.storage._sqlite import SqliteStore
 
+if TYPE_CHECKING:
+    from ecomcrm.storage.postgres import PostgresStore
+
 __all__ = [
     "ENTRY_POINT_GROUP",
     "ConsentRepository",
@@ -67,6 +74,7 @@ __all__ = [
     "MessageRepository",
     "OrderFacts",
     "OrderRepository",
+    "PostgresStore",
     "SqliteStore",
     "StateRecord",
     "StateRepository",
@@ -77,3 +85,13 @@ __all__ = [
     "store_schemes",
     "unregister_store",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # PostgresStore needs the optional psycopg: imported on first use (StorageError with
+    # the install hint when it is missing), so ``import ecomcrm.storage`` never needs it.
+    if name == "PostgresStore":
+        from ecomcrm.storage.postgres import PostgresStore
+
+        return PostgresStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

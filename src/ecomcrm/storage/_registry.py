@@ -71,7 +71,19 @@ def _open_sqlite(url: str, **options: Any) -> Store:
     return store
 
 
-_BUILTIN: dict[str, StoreFactory] = {"memory": _open_memory, "sqlite": _open_sqlite}
+def _open_postgres(url: str, **options: Any) -> Store:
+    # psycopg is optional: the adapter's package raises StorageError with the install hint
+    module = importlib.import_module("ecomcrm.storage.postgres")
+    store: Store = module.PostgresStore(url, **options)
+    return store
+
+
+_BUILTIN: dict[str, StoreFactory] = {
+    "memory": _open_memory,
+    "sqlite": _open_sqlite,
+    "postgresql": _open_postgres,
+    "postgres": _open_postgres,
+}
 
 
 def _discover() -> dict[str, EntryPoint]:
@@ -207,6 +219,9 @@ def open_store(url: str, **options: Any) -> Store:
     - ``memory://``: a fresh :class:`~ecomcrm.storage.MemoryStore` (for tests and demos);
     - ``sqlite:///relative/crm.db``, ``sqlite:////absolute/crm.db``: the embedded SQLite
       store (created when missing);
+    - ``postgresql://user@host:port/dbname?schema=NAME``: the PostgreSQL store
+      (:class:`~ecomcrm.storage.PostgresStore`, schema ``ecomcrm`` by default; needs
+      ``pip install 'ecomcrm[postgres]'``);
     - any scheme an installed plugin registers under the ``ecomcrm.stores`` entry-point
       group, or one passed to :func:`register_store`.
 

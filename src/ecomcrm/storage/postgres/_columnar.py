@@ -1,0 +1,348 @@
+"""Columnar reads of :class:`~ecomcrm.storage.PostgresStore`: tables streamed into numpy.
+
+Numeric columns come out of ``COPY (SELECT ...) TO STDOUT (FORMAT BINARY)``. With every
+selected column of a fixed width and never NULL (``coalesce`` sees to that), each row of
+the binary stream has the same layout: a 16-bit field count, then per field a 32-bit
+length and the big-endian value. The stream is one numpy structured array; its fields
+are the columns, byte-swapped once, with no Python object per row. Text columns (ids,
+names) come out of a text-format COPY of that one column, split on newlines (one
+Python string per value is what an object array of ids holds anyway); when a value
+needs COPY's escapes (a backslash, a tab, a newline) that column is read with a cursor
+instead. Every read of one call runs in one REPEATABLE READ snapshot, so the columns of
+separate statements describe the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from typing import Any
+
+import attrs
+import numpy as np
+import psycopg
+from numpy.typing import NDArray
+
+import ecomcrm.storage._shared as sh
+from ecomcrm.errors import StorageError
+from ecomcrm.storage._records import CustomerTable, EventFacts, LineFacts, OrderFacts
+
+Conn = psycopg.Connection[Any]
+
+_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+_WIDTH = {"i8": 8, "f8": 8, "b1": 1, "i4": 4}
+_NATIVE: dict[str, Any] = {"i8": np.int64, "f8": np.float64, "b1": np.bool_, "i4": np.int32}
+
+
+def stream(conn: Conn, sql: str, binary: bool) -> bytes:
+    fmt = " (FORMAT BINARY)" if binary else ""
+    out = bytearray()
+    with conn.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT{fmt}".encode()) as copy:
+        for block in copy:
+            out += block
+    return bytes(out)
+
+
+def binary_columns(conn: Conn, sql: str, columns: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """The columns of ``sql`` (each ``(name, kind)``, kind ``i8``, ``i4``, ``f8`` or ``b1``).
+
+    Every selected value must be non-NULL and of the kind's type (``bigint``,
+    ``integer``, ``double precision``, ``boolean``).
+    """
+    data = stream(conn, sql, binary=True)
+    if not data.startswith(_SIGNATURE):
+        raise StorageError("unexpected binary COPY header", entity="columnar read")
+    extension = int.from_bytes(data[15:19], "big")
+    body = memoryview(data)[19 + extension : len(data) - 2]  # the trailer is int16 -1
+    fields: list[tuple[str, str]] = [("count", ">i2")]
+    for name, kind in columns:
+        fields.append((f"len_{name}", ">i4"))
+        fields.append((name, "?" if kind == "b1" else f">{kind}"))
+    dtype = np.dtype(fields)
+    if len(body) % dtype.itemsize:
+        raise StorageError(
+            "a column of the binary COPY is NULL or of another width",
+            entity="columnar read",
+            value=sql[:80],
+        )
+    rows = np.frombuffer(body, dtype=dtype)
+    expected = np.array([_WIDTH[kind] for _, kind in columns], dtype=np.int32)
+    if rows.shape[0] and (
+        np.any(rows["count"] != len(columns))
+        or any(np.any(rows[f"len_{n}"] != w) for (n, _), w in zip(columns, expected, strict=True))
+    ):
+        raise StorageError(
+            "a column of the binary COPY is NULL or of another width",
+            entity="columnar read",
+            value=sql[:80],
+        )
+    out: dict[str, Any] = {}
+    for name, kind in columns:
+        out[name] = rows[name].astype(_NATIVE[kind])
+    return out
+
+
+def text_column(conn: Conn, sql: str) -> NDArray[np.object_]:
+    """The one text column of ``sql`` (NULLs as None), in the statement's order."""
+    data = stream(conn, sql, binary=False)
+    if b"\\" in data:  # COPY escaped something (or a NULL): read this column by rows
+        values: list[Any] = [r[0] for r in conn.execute(sql.encode()).fetchall()]
+    else:
+        values = data.decode("utf-8").split("\n")
+        values.pop()  # after the last newline
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _sorted_by_time_then_id(at: NDArray[np.int64], ids: NDArray[np.object_]) -> NDArray[np.intp]:
+    """The permutation ordering rows by ``at`` then id (code point order).
+
+    Times are sorted as integers; only rows sharing a time are compared by id.
+    """
+    perm = np.argsort(at, kind="stable")
+    n = perm.shape[0]
+    if n < 2:
+        return perm
+    sorted_at = at[perm]
+    same = sorted_at[1:] == sorted_at[:-1]
+    if not same.any():
+        return perm
+    starts = np.flatnonzero(np.concatenate(([True], ~same)))
+    sizes = np.diff(np.append(starts, n))
+    group = np.repeat(np.arange(starts.shape[0]), sizes)
+    tied = np.flatnonzero(sizes[group] > 1)
+    rows = perm[tied]
+    keys = np.array(ids[rows].tolist(), dtype=str)
+    perm[tied] = rows[np.lexsort((keys, group[tied]))]
+    return perm
+
+
+_LIVE = 'SELECT {col} FROM customers WHERE survivor_pk IS NULL ORDER BY id COLLATE "C"'
+_CURRENCIES = (
+    'SELECT currency FROM (SELECT DISTINCT currency FROM orders) d ORDER BY currency COLLATE "C"'
+)
+_CODES = (
+    'SELECT currency, (row_number() OVER (ORDER BY currency COLLATE "C") - 1)::int8 AS code '
+    "FROM (SELECT DISTINCT currency FROM orders) d"
+)
+_ORDERS = (
+    "SELECT o.pk, o.placed_at, coalesce(c.survivor_pk, c.pk, -1), o.amount, o.discount_amount, "
+    "coalesce(r.refunded, 0)::float8, o.units, coalesce(r.returned, 0)::int8, o.cancelled, k.code "
+    "FROM orders o LEFT JOIN customers c ON c.id = o.customer_id "
+    "LEFT JOIN (SELECT order_id, sum(amount_real) AS refunded, sum(returned_units) AS returned "
+    "FROM refunds GROUP BY order_id) r ON r.order_id = o.id "
+    f"JOIN ({_CODES}) k ON k.currency = o.currency ORDER BY o.pk"
+)
+_ORDER_FIELDS = (
+    ("pk", "i8"),
+    ("placed_at", "i8"),
+    ("owner", "i8"),
+    ("amount", "f8"),
+    ("discount", "f8"),
+    ("refunded", "f8"),
+    ("units", "i8"),
+    ("returned", "i8"),
+    ("cancelled", "b1"),
+    ("code", "i8"),
+)
+
+
+def _live(conn: Conn) -> tuple[NDArray[np.int64], NDArray[np.object_]]:
+    pks = binary_columns(conn, _LIVE.format(col="pk"), [("pk", "i8")])["pk"]
+    ids = text_column(conn, _LIVE.format(col="id"))
+    return pks, ids
+
+
+def _index_of(customer_pk: NDArray[np.int64], owner: NDArray[np.int64]) -> NDArray[np.int64]:
+    """The position in ``customer_pk`` of each owner pk (-1 for none)."""
+    size = int(max(customer_pk.max(initial=0), owner.max(initial=0))) + 2
+    lookup = np.full(size, -1, dtype=np.int64)
+    lookup[customer_pk] = np.arange(customer_pk.shape[0], dtype=np.int64)
+    return lookup[np.where(owner >= 0, owner, size - 1)]
+
+
+def order_facts(
+    conn: Conn, *, currency: str | None, rates: Mapping[str, float] | None
+) -> OrderFacts:
+    """Order facts of live customers, by ``placed_at`` then order id (one snapshot)."""
+    customer_pk, customer_ids = _live(conn)
+    currencies = [r[0] for r in conn.execute(_CURRENCIES).fetchall()]
+    target, table = sh._rates_for(currencies, currency, rates)
+    cols = binary_columns(conn, _ORDERS, _ORDER_FIELDS)
+    if cols["pk"].shape[0] == 0:
+        return attrs.evolve(OrderFacts.empty(target), customer_ids=customer_ids)
+    order_id = text_column(conn, "SELECT id FROM orders ORDER BY pk")
+    index = _index_of(customer_pk, cols["owner"])
+    perm = _sorted_by_time_then_id(cols["placed_at"], order_id)
+    perm = perm[index[perm] >= 0]
+    factors = np.array([table.get(c, 1.0) for c in currencies], dtype=np.float64)
+    factor: Any = None
+    if not np.all(factors == 1.0):
+        factor = factors[0] if factors.shape[0] == 1 else factors[cols["code"][perm]]
+
+    def money(name: str) -> NDArray[np.float64]:
+        values: NDArray[np.float64] = cols[name][perm]
+        return values * factor if factor is not None else values
+
+    return OrderFacts(
+        currency=target,
+        customer_ids=customer_ids,
+        customer_index=index[perm],
+        order_id=order_id[perm],
+        placed_at=cols["placed_at"][perm].view("datetime64[us]"),
+        amount=money("amount"),
+        discount=money("discount"),
+        refunded=money("refunded"),
+        units=cols["units"][perm],
+        returned_units=cols["returned"][perm],
+        cancelled=cols["cancelled"][perm],
+    )
+
+
+_EVENT_OWNER = (
+    "FROM events e "
+    "LEFT JOIN customers c ON c.id = e.customer_id "
+    "LEFT JOIN customers s ON s.pk = c.survivor_pk "
+    "LEFT JOIN identities i ON e.customer_id IS NULL AND i.key = 'anonymous:' || e.anonymous_id "
+    "LEFT JOIN customers l ON l.pk = i.customer_pk "
+    "LEFT JOIN customers ls ON ls.pk = l.survivor_pk "
+)
+
+
+def event_facts(conn: Conn, *, names: Iterable[str] | None) -> EventFacts:
+    """All events as columns; anonymous events of linked visitors count for the customer."""
+    wanted = sh.event_names(names)
+    where = ""
+    args: list[Any] = []
+    if wanted is not None:
+        where = "WHERE e.name = ANY(%s) "
+        args = [sorted(wanted)]
+    live = text_column(conn, _LIVE.format(col="id"))
+    rows = conn.execute(
+        (
+            "SELECT e.id, e.name, e.at, e.product, coalesce(s.id, c.id, ls.id, l.id) "
+            + _EVENT_OWNER
+            + where
+        ).encode(),
+        args,
+    ).fetchall()
+    return sh.event_facts_from_columns(
+        customer_ids=live,
+        event_id=[r[0] for r in rows],
+        event_customer=[r[4] for r in rows],
+        name=[r[1] for r in rows],
+        at_us=np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows)),
+        product=[r[3] for r in rows],
+        names=names,
+    )
+
+
+_LINE_CODES = (
+    'WITH s AS (SELECT sku, (row_number() OVER (ORDER BY sku COLLATE "C") - 1)::int8 AS code '
+    "FROM (SELECT DISTINCT sku FROM order_lines) d), "
+    'k AS (SELECT category, (row_number() OVER (ORDER BY category COLLATE "C") - 1)::int8 AS code '
+    "FROM (SELECT DISTINCT category FROM order_lines WHERE category IS NOT NULL) d) "
+)
+
+
+def line_facts(conn: Conn, *, currency: str | None, rates: Mapping[str, float] | None) -> LineFacts:
+    """Line facts of live customers' orders (one snapshot)."""
+    customer_pk, customer_ids = _live(conn)
+    currencies = [r[0] for r in conn.execute(_CURRENCIES).fetchall()]
+    orders = binary_columns(
+        conn,
+        "SELECT o.pk, o.placed_at, coalesce(c.survivor_pk, c.pk, -1), o.cancelled, k.code "
+        f"FROM orders o LEFT JOIN customers c ON c.id = o.customer_id "
+        f"JOIN ({_CODES}) k ON k.currency = o.currency ORDER BY o.pk",
+        [("pk", "i8"), ("placed_at", "i8"), ("owner", "i8"), ("cancelled", "b1"), ("code", "i8")],
+    )
+    order_id = text_column(conn, "SELECT id FROM orders ORDER BY pk")
+    lines = binary_columns(
+        conn,
+        _LINE_CODES + "SELECT o.pk, s.code, coalesce(k.code, -1), l.quantity, "
+        "l.unit_price::float8, l.discount::float8 FROM order_lines l "
+        "JOIN orders o ON o.id = l.order_id JOIN s ON s.sku = l.sku "
+        "LEFT JOIN k ON k.category = l.category ORDER BY o.pk, l.position",
+        [
+            ("order_pk", "i8"),
+            ("sku", "i8"),
+            ("category", "i8"),
+            ("quantity", "i8"),
+            ("unit_price", "f8"),
+            ("discount", "f8"),
+        ],
+    )
+    skus = [
+        r[0]
+        for r in conn.execute(
+            'SELECT sku FROM (SELECT DISTINCT sku FROM order_lines) d ORDER BY sku COLLATE "C"'
+        )
+    ]
+    categories = [
+        " > ".join(json.loads(r[0]))
+        for r in conn.execute(
+            "SELECT category FROM (SELECT DISTINCT category FROM order_lines "
+            'WHERE category IS NOT NULL) d ORDER BY category COLLATE "C"'
+        )
+    ]
+    returns = conn.execute(
+        _LINE_CODES + "SELECT o.pk, s.code, sum((j->>'quantity')::int8)::int8 FROM refunds r "
+        "JOIN orders o ON o.id = r.order_id "
+        "CROSS JOIN LATERAL json_array_elements(r.lines::json) j "
+        "JOIN s ON s.sku = j->>'sku' WHERE r.returned AND r.lines IS NOT NULL "
+        "GROUP BY o.pk, s.code"
+    ).fetchall()
+    order_pk = orders["pk"]
+    r_pk = np.array([r[0] for r in returns], dtype=np.int64)
+    return sh.line_facts_from_columns(
+        customer_ids=np.asarray(customer_ids.tolist(), dtype=str),
+        order_id=order_id,
+        order_customer_index=_index_of(customer_pk, orders["owner"]),
+        placed_at_us=orders["placed_at"],
+        order_currency=np.asarray(currencies or ["XXX"], dtype=str)[orders["code"]],
+        cancelled=orders["cancelled"],
+        line_order=np.searchsorted(order_pk, lines["order_pk"]),
+        sku_code=lines["sku"],
+        skus=skus,
+        category_code=lines["category"],
+        categories=categories,
+        quantity=lines["quantity"],
+        unit_price=lines["unit_price"],
+        line_discount=lines["discount"],
+        return_order=np.searchsorted(order_pk, r_pk),
+        return_sku=np.array([r[1] for r in returns], dtype=np.int64),
+        return_quantity=np.array([r[2] for r in returns], dtype=np.int64),
+        currency=currency,
+        rates=rates,
+    )
+
+
+def customer_table(conn: Conn) -> CustomerTable:
+    """All live customers as columns, ordered by id."""
+    rows = conn.execute(
+        "SELECT id, created_at, country, timezone, birthday, acquisition_channel, tags, "
+        "addresses::json->0->>'city', "
+        "(SELECT value FROM identities i WHERE i.customer_pk = c.pk AND i.kind = 'email' "
+        " ORDER BY i.position LIMIT 1) "
+        'FROM customers c WHERE survivor_pk IS NULL ORDER BY id COLLATE "C"'
+    ).fetchall()
+    consents = conn.execute(
+        "SELECT customer_id, channel || ':' || purpose, granted FROM ("
+        " SELECT customer_id, channel, purpose, granted, row_number() OVER ("
+        "  PARTITION BY customer_id, channel, purpose ORDER BY at DESC, pk DESC) AS rn"
+        " FROM consents) x WHERE rn = 1"
+    ).fetchall()
+    return sh.customer_table_from_columns(
+        ids=[r[0] for r in rows],
+        created_at_us=np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)),
+        country=[r[2] for r in rows],
+        timezone=[r[3] for r in rows],
+        birthday=[date.fromisoformat(r[4]) if r[4] else None for r in rows],
+        acquisition_channel=[r[5] for r in rows],
+        tags=[json.loads(r[6]) if r[6] else () for r in rows],
+        consents=[(c, k, bool(g)) for c, k, g in consents],
+        city=[r[7] for r in rows],
+        email=[r[8] for r in rows],
+    )

@@ -1,0 +1,292 @@
+"""The PostgreSQL connection layer: URL parsing, the pool, write and read scopes, errors.
+
+Every connection of the pool runs in autocommit mode with ``search_path`` set to the
+store's schema; scopes open transactions explicitly. A thread's outermost write scope
+borrows a connection and opens a transaction; inner scopes on the same thread are
+savepoints of it (``conn.transaction()`` nests), so a failed inner write (a
+compare-and-set conflict, a unique violation) rolls back only itself and the outer block
+may go on. Driver exceptions are translated here, at the boundary, into
+:mod:`ecomcrm.errors`; users never see ``psycopg`` errors.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from ecomcrm.errors import (
+    ConflictError,
+    EcomcrmError,
+    StorageBusyError,
+    StorageError,
+)
+
+INSTALL_HINT = "pip install 'ecomcrm[postgres]'"
+"""How to install the driver the PostgreSQL adapter needs."""
+
+try:
+    import psycopg
+    import psycopg.errors as pg_errors
+    from psycopg_pool import ConnectionPool, PoolTimeout
+except ImportError as exc:  # pragma: no cover - the test extra installs psycopg
+    raise StorageError(
+        f"the PostgreSQL adapter needs psycopg 3 and psycopg_pool ({exc}); install them with "
+        f"{INSTALL_HINT}",
+        entity="open_store",
+        field="url",
+    ) from exc
+
+DEFAULT_SCHEMA = "ecomcrm"
+"""The schema a store lives in when its URL names none."""
+
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_OPTIONS = frozenset({"schema", "pool_min", "pool_max", "timeout"})
+
+
+def check_schema(name: Any) -> str:
+    """``name`` when it is a plain lower-case SQL identifier (letters, digits, ``_``).
+
+    Example:
+        >>> check_schema("crm_test")
+        'crm_test'
+    """
+    if not isinstance(name, str) or not _SCHEMA_NAME.match(name):
+        raise StorageError(
+            "must be a lower-case identifier (a letter or _, then letters, digits, _; "
+            "at most 63 characters)",
+            entity="PostgresStore",
+            field="schema",
+            value=name,
+        )
+    return name
+
+
+def parse_url(url: str) -> tuple[str, dict[str, str]]:
+    """The libpq connection string of a ``postgresql://`` URL, and the store's own options.
+
+    The store's query parameters (``schema``, ``pool_min``, ``pool_max``, ``timeout``) are
+    taken out; every other one (``sslmode``, ``application_name``...) goes to libpq.
+
+    Example:
+        >>> conninfo, options = parse_url("postgresql://app@db:5432/shop?schema=crm&sslmode=require")
+        >>> conninfo, options
+        ('postgresql://app@db:5432/shop?sslmode=require', {'schema': 'crm'})
+    """
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("postgresql", "postgres"):
+        raise StorageError(
+            "must be a postgresql:// URL", entity="open_store", field="url", value=redact(url)
+        )
+    options: dict[str, str] = {}
+    rest: list[str] = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in _OPTIONS:
+            options[key] = value
+        else:
+            rest.append(f"{key}={value}")
+    query = "&".join(rest)
+    conninfo = f"postgresql://{parts.netloc}{parts.path}" + (f"?{query}" if query else "")
+    return conninfo, options
+
+
+def redact(url: str) -> str:
+    """``url`` without its password (for messages).
+
+    Example:
+        >>> redact("postgresql://app:s3cret@db/shop")
+        'postgresql://app:***@db/shop'
+    """
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def describe(conninfo: str) -> str:
+    """``user@host:port/dbname`` of a connection string, never its password.
+
+    Example:
+        >>> describe("postgresql://app:pw@db:5433/shop")
+        'app@db:5433/shop'
+    """
+    parts = urlsplit(conninfo)
+    user = unquote(parts.username or "")
+    host = parts.hostname or "localhost"
+    port = parts.port or 5432
+    db = unquote(parts.path.lstrip("/")) or user
+    return f"{user + '@' if user else ''}{host}:{port}/{db}"
+
+
+def translate(exc: BaseException, where: str) -> EcomcrmError:
+    """The ecomcrm error for a driver exception (``where`` names the database and schema).
+
+    Unique and foreign-key violations are conflicts; serialization failures, deadlocks and
+    lock timeouts mean another writer won the race (retryable: StorageBusyError); anything
+    else, dropped connections included, is a StorageError.
+    """
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, pg_errors.UniqueViolation | pg_errors.ForeignKeyViolation):
+        return ConflictError(f"constraint failed: {text}", entity=where)
+    if isinstance(
+        exc,
+        pg_errors.SerializationFailure
+        | pg_errors.DeadlockDetected
+        | pg_errors.LockNotAvailable
+        | pg_errors.QueryCanceled,
+    ):
+        return StorageBusyError(f"lost a race with another writer: {text}", entity=where)
+    if isinstance(exc, PoolTimeout):
+        return StorageBusyError(f"no free connection in the pool: {text}", entity=where)
+    if isinstance(exc, psycopg.OperationalError):
+        return StorageError(f"the connection failed: {text}", entity=where)
+    return StorageError(f"{type(exc).__name__}: {text}", entity=where)
+
+
+def lock_key(schema: str) -> int:
+    """The advisory-lock key of a schema's customer graph (a signed 32-bit hash).
+
+    Example:
+        >>> lock_key("ecomcrm") == lock_key("ecomcrm")
+        True
+    """
+    return zlib.crc32(f"ecomcrm:{schema}".encode()) - (1 << 31)
+
+
+class Db:
+    """The pool of one store, with per-thread nested write and read scopes."""
+
+    def __init__(
+        self,
+        conninfo: str,
+        schema: str,
+        *,
+        pool_min: int = 1,
+        pool_max: int = 4,
+        timeout: float = 30.0,
+    ) -> None:
+        self.schema = schema
+        self.where = f"{describe(conninfo)}?schema={schema}"
+        self.lock_key = lock_key(schema)
+        self._local = threading.local()
+        self._closed = False
+        try:
+            self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+                conninfo,
+                kwargs={"autocommit": True, "options": f"-c search_path={schema}"},
+                min_size=pool_min,
+                max_size=max(pool_min, pool_max),
+                timeout=timeout,
+                open=False,
+                name=f"ecomcrm:{schema}",
+            )
+            self.pool.open(wait=True, timeout=timeout)
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise StorageError(
+                f"cannot connect to {describe(conninfo)}: {exc}", entity="PostgresStore"
+            ) from exc
+
+    # --- the thread's connection ------------------------------------------------------
+
+    @property
+    def depth(self) -> int:
+        """How many write or read scopes are open on this thread."""
+        return int(getattr(self._local, "depth", 0))
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError("the store is closed", entity=self.where)
+
+    @contextmanager
+    def _scope(self, *, write: bool, snapshot: bool = False) -> Iterator[psycopg.Connection[Any]]:
+        self._check_open()
+        local = self._local
+        conn: psycopg.Connection[Any] | None = getattr(local, "conn", None)
+        if conn is not None:
+            if not write:
+                local.depth += 1
+                try:
+                    yield conn
+                finally:
+                    local.depth -= 1
+                return
+            local.depth += 1
+            try:
+                with conn.transaction():
+                    yield conn
+            except psycopg.Error as exc:
+                raise translate(exc, self.where) from exc
+            finally:
+                local.depth -= 1
+            return
+        try:
+            with self.pool.connection() as conn:
+                local.conn, local.depth = conn, 1
+                try:
+                    if snapshot:
+                        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                        try:
+                            yield conn
+                        finally:
+                            if not conn.broken:
+                                conn.execute("COMMIT")
+                    else:
+                        with conn.transaction():
+                            yield conn
+                finally:
+                    local.conn, local.depth = None, 0
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise translate(exc, self.where) from exc
+
+    def write(self) -> Any:
+        """A write scope: the thread's outermost opens a transaction, inner ones savepoints."""
+        return self._scope(write=True)
+
+    def read(self) -> Any:
+        """A read scope: one transaction (joins the thread's open scope when there is one)."""
+        return self._scope(write=False)
+
+    def snapshot(self) -> Any:
+        """A read scope on one snapshot (REPEATABLE READ) for multi-statement columnar reads."""
+        return self._scope(write=False, snapshot=True)
+
+    def lock_customers(self, conn: psycopg.Connection[Any]) -> None:
+        """Serialise writers of the customer graph (identities, merges, erasure) to commit."""
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (self.lock_key,))
+
+    def query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one statement (joins the thread's scope, else runs on its own)."""
+        self._check_open()
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        try:
+            if conn is not None:
+                return conn.execute(sql, args).fetchall()
+            with self.pool.connection() as own:
+                return own.execute(sql, args).fetchall()
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise translate(exc, self.where) from exc
+
+    @contextmanager
+    def autocommit(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection outside any transaction (VACUUM); refused inside a scope."""
+        self._check_open()
+        if getattr(self._local, "conn", None) is not None:
+            raise StorageError(
+                "cannot run inside a transaction", entity=self.where, field="transaction"
+            )
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise translate(exc, self.where) from exc
+
+    def close(self) -> None:
+        """Close every connection of the pool; further use raises StorageError."""
+        if not self._closed:
+            self._closed = True
+            self.pool.close()
