@@ -93,15 +93,19 @@ class Base:
         return found
 
     def _group(self, conn: Conn, customer_id: str) -> tuple[str, list[str]]:
-        """(resolved id, every id that resolves to it); an unknown id stands for itself."""
-        found = self._survivor(conn, customer_id)
-        if found is None:
+        """(resolved id, every id that resolves to it); an unknown id stands for itself.
+
+        One statement (a hot path: every per-customer read starts with it).
+        """
+        row = conn.execute(
+            "SELECT t.id, array(SELECT g.id FROM customers g WHERE g.pk = t.pk "
+            "OR g.survivor_pk = t.pk) FROM customers c "
+            "JOIN customers t ON t.pk = coalesce(c.survivor_pk, c.pk) WHERE c.id = %s",
+            (customer_id,),
+        ).fetchone()
+        if row is None:
             return customer_id, [customer_id]
-        pk, cid = found
-        rows = conn.execute(
-            "SELECT id FROM customers WHERE pk = %s OR survivor_pk = %s", (pk, pk)
-        ).fetchall()
-        return cid, [r[0] for r in rows]
+        return str(row[0]), list(row[1])
 
 
 def survivors(conn: Conn, customer_ids: Iterable[str]) -> dict[str, str]:
@@ -147,11 +151,28 @@ class PostgresCustomers(Base):
             out.setdefault(pk, []).append(Identity(kind=kind, value=value))
         return out
 
+    # the profile and its identities in one statement
+    _LOAD = (
+        "SELECT t.pk, "
+        + ", ".join(f"t.{c}" for c in rw.CUSTOMER_COLUMNS.split(", "))
+        + ", array(SELECT i.kind FROM identities i WHERE i.customer_pk = t.pk ORDER BY i.position)"
+        ", array(SELECT i.value FROM identities i WHERE i.customer_pk = t.pk ORDER BY i.position) "
+    )
+
+    @staticmethod
+    def _loaded(row: Sequence[Any] | None) -> Customer | None:
+        if row is None:
+            return None
+        identities = [Identity(kind=k, value=v) for k, v in zip(row[-2], row[-1], strict=True)]
+        return rw.customer_from(row, identities)
+
     def load(self, conn: Conn, pk: int) -> Customer:
         """The customer stored under ``pk``."""
-        row = conn.execute(self._SELECT + "WHERE pk = %s", (pk,)).fetchone()
-        assert row is not None
-        return rw.customer_from(row, self._identities(conn, [pk]).get(pk, []))
+        found = self._loaded(
+            conn.execute(self._LOAD + "FROM customers t WHERE t.pk = %s", (pk,)).fetchone()
+        )
+        assert found is not None
+        return found
 
     @staticmethod
     def _suppressed(conn: Conn) -> Any:
@@ -317,17 +338,21 @@ class PostgresCustomers(Base):
 
     def find(self, customer_id: str) -> Customer | None:
         """The customer (following merges), or None."""
-        with self._db.read() as conn:
-            found = self._survivor(conn, customer_id)
-            return None if found is None else self.load(conn, found[0])
+        rows = self._db.query(
+            self._LOAD + "FROM customers c JOIN customers t "
+            "ON t.pk = coalesce(c.survivor_pk, c.pk) WHERE c.id = %s",
+            (customer_id,),
+        )
+        return self._loaded(rows[0] if rows else None)
 
     def find_by_identity(self, identity: Identity) -> Customer | None:
         """The customer holding ``identity``, or None."""
-        with self._db.read() as conn:
-            row = conn.execute(
-                "SELECT customer_pk FROM identities WHERE key = %s", (identity.key,)
-            ).fetchone()
-            return None if row is None else self.load(conn, int(row[0]))
+        rows = self._db.query(
+            self._LOAD + "FROM identities k JOIN customers t ON t.pk = k.customer_pk "
+            "WHERE k.key = %s",
+            (identity.key,),
+        )
+        return self._loaded(rows[0] if rows else None)
 
     def iterate(self) -> Iterator[Customer]:
         """Every live customer, ordered by id (read in pages of 1,000)."""

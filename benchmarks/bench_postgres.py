@@ -1,0 +1,336 @@
+"""PostgresStore benchmarks (issue 15), side by side with SqliteStore and raw psycopg.
+
+Run by hand against a PostgreSQL server (``ECOMCRM_TEST_POSTGRES``, default
+``postgresql://postgres@127.0.0.1:5432/test``); every store lives in a fresh schema that is
+dropped at the end::
+
+    .venv/bin/python benchmarks/bench_postgres.py                    # 100,000 orders
+    .venv/bin/python benchmarks/bench_postgres.py --orders 1000000   # the issue's size
+    .venv/bin/python benchmarks/bench_postgres.py --quick            # 10,000 orders, a smoke run
+
+What is measured, in one run:
+
+1. Ingest: ``store.orders.put_many`` of prebuilt ``Order`` objects (1-3 lines each) into a
+   store that holds their customers: PostgresStore, SqliteStore, and as the reference a raw
+   psycopg ``COPY`` of *the same row tuples* (computed beforehand, untimed) into the same
+   tables of another schema, in one transaction. Goal: PostgresStore >= 0.5x raw COPY.
+2. Order facts into numpy: ``store.order_facts()`` over those orders (PostgresStore: binary
+   COPY; SqliteStore: warm, from its facts cache, and cold, from the tables), beside a raw
+   psycopg ``fetchall`` of the same columns turned into arrays. Rows/s.
+3. Customer 360: ``store.customer_360(id)`` for 1,000 random customers: p50 and p99.
+4. Rules engine: ``Engine.handle_many`` of the same checkout events by 1, 2 and 4 OS
+   processes on one PostgresStore (each process its own pool; every process handles every
+   event, so all but one delivery of each is a redelivery): events/s of the whole run and
+   the count of distinct actions, which must equal one process's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import psycopg
+
+from ecomcrm.domain import Consent, Customer, Event, Identity, Order, OrderLine
+from ecomcrm.rules import ActionStep, Engine, Flow, Policies, Retry, Trigger, WaitStep
+from ecomcrm.storage import PostgresStore, SqliteStore
+from ecomcrm.storage.postgres._rows import LINE_COLUMNS, ORDER_COLUMNS, line_values, order_values
+
+SERVER = os.environ.get("ECOMCRM_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+T0 = datetime(2023, 1, 1, tzinfo=UTC)
+SKUS = [f"SKU-{i:04d}" for i in range(500)]
+
+
+def url_of(schema: str) -> str:
+    return f"{SERVER}{'&' if '?' in SERVER else '?'}schema={schema}"
+
+
+def drop(schema: str) -> None:
+    with psycopg.connect(SERVER, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'.encode())
+
+
+def customers(n: int) -> Iterator[Customer]:
+    for i in range(n):
+        yield Customer(
+            id=f"c{i:07d}",
+            created_at=T0 + timedelta(minutes=i),
+            identities=[Identity.email(f"user{i}@example.com")],
+            first_name="First",
+            country="FR" if i % 3 else "DE",
+        )
+
+
+def orders(n: int, n_customers: int, seed: int = 7) -> list[Order]:
+    rng = random.Random(seed)
+    return [
+        Order(
+            id=f"o{i:08d}",
+            customer_id=f"c{rng.randrange(n_customers):07d}",
+            placed_at=T0 + timedelta(seconds=rng.randrange(2 * 365 * 86_400)),
+            currency="EUR",
+            lines=[
+                OrderLine(
+                    sku=SKUS[rng.randrange(500)],
+                    title="Item",
+                    quantity=rng.randint(1, 3),
+                    unit_price=f"{rng.randint(100, 9999) / 100:.2f}",
+                )
+                for _ in range(rng.randint(1, 3))
+            ],
+            shipping="4.90",
+        )
+        for i in range(n)
+    ]
+
+
+def bench_ingest(
+    n_orders: int, n_customers: int, pg: PostgresStore, sqlite: SqliteStore
+) -> list[Order]:
+    print(f"\n== ingest: {n_orders:,} orders with lines, {n_customers:,} customers ==")
+    objs = orders(n_orders, n_customers)
+    gc.collect()
+    gc.freeze()  # the prebuilt objects are the benchmark's: no collection walks them
+    for store in (pg, sqlite):
+        store.customers.put_many(customers(n_customers))
+    order_rows = [order_values(o, o.customer_id) for o in objs]
+    line_rows = [v for o in objs for v in line_values(o)]
+
+    raw_schema = f"bench_raw_{uuid.uuid4().hex[:8]}"
+    raw_store = PostgresStore(url_of(raw_schema))
+    raw_store.customers.put_many(customers(n_customers))
+    raw_store.close()
+    try:
+        with psycopg.connect(url_of(raw_schema).split("?")[0]) as conn:
+            conn.execute(f"SET search_path = {raw_schema}".encode())
+            t = time.perf_counter()
+            with conn.cursor() as cur:
+                with cur.copy(f"COPY orders ({ORDER_COLUMNS}) FROM STDIN".encode()) as copy:
+                    for row in order_rows:
+                        copy.write_row(row)
+                with cur.copy(f"COPY order_lines ({LINE_COLUMNS}) FROM STDIN".encode()) as copy:
+                    for row in line_rows:
+                        copy.write_row(row)
+            conn.commit()
+            raw = time.perf_counter() - t
+    finally:
+        drop(raw_schema)
+    del order_rows, line_rows
+
+    t = time.perf_counter()
+    pg.orders.put_many(objs)
+    pg_s = time.perf_counter() - t
+    t = time.perf_counter()
+    sqlite.orders.put_many(objs)
+    sq_s = time.perf_counter() - t
+    print(f"raw psycopg COPY (same rows, same tables) {n_orders / raw:>12,.0f} orders/s")
+    print(
+        f"PostgresStore.orders.put_many             {n_orders / pg_s:>12,.0f} orders/s"
+        f"   ratio to raw COPY {raw / pg_s:.2f} (goal >= 0.5)"
+    )
+    print(
+        f"SqliteStore.orders.put_many               {n_orders / sq_s:>12,.0f} orders/s"
+        f"   PostgresStore / SqliteStore {sq_s / pg_s:.2f}x"
+    )
+    gc.unfreeze()
+    return objs
+
+
+def bench_facts(n_orders: int, pg: PostgresStore, sqlite: SqliteStore) -> None:
+    print(f"\n== order facts into numpy: {n_orders:,} orders ==")
+
+    def best(fn: object, times: int = 3) -> float:
+        out = []
+        for _ in range(times):
+            t = time.perf_counter()
+            fn()  # type: ignore[operator]
+            out.append(time.perf_counter() - t)
+        return min(out)
+
+    def raw_fetch() -> None:
+        with psycopg.connect(SERVER) as conn:
+            conn.execute(f"SET search_path = {pg.schema}".encode())
+            rows = conn.execute(
+                "SELECT id, placed_at, amount, discount_amount, units, cancelled FROM orders"
+            ).fetchall()
+            ids, at, amount, discount, units, cancelled = zip(*rows, strict=True)
+            np.array(ids, dtype=object), np.array(at, dtype=np.int64)
+            np.array(amount), np.array(discount), np.array(units), np.array(cancelled)
+
+    facts = pg.order_facts()
+    assert np.array_equal(facts.order_id, sqlite.order_facts().order_id)
+    pg_s = best(pg.order_facts)
+    sqlite.order_facts()  # the cache is written by the first read after the import
+    warm = best(sqlite.order_facts)
+    raw = best(raw_fetch)
+    print(
+        f"PostgresStore.order_facts (binary COPY)   {n_orders / pg_s:>12,.0f} rows/s ({pg_s:.2f} s)"
+    )
+    print(f"raw psycopg fetchall -> numpy             {n_orders / raw:>12,.0f} rows/s ({raw:.2f} s)"
+          f"   PostgresStore / raw {raw / pg_s:.2f}x")  # fmt: skip
+    print(
+        f"SqliteStore.order_facts (warm cache)      {n_orders / warm:>12,.0f} rows/s ({warm:.2f} s)"
+    )
+    lines = best(pg.line_facts, 1)
+    sq_lines = best(sqlite.line_facts, 1)
+    print(f"line facts: PostgresStore {lines:.2f} s, SqliteStore {sq_lines:.2f} s")
+    table = best(pg.customer_table, 1)
+    sq_table = best(sqlite.customer_table, 1)
+    print(f"customer table: PostgresStore {table:.2f} s, SqliteStore {sq_table:.2f} s")
+
+
+def bench_360(n_customers: int, pg: PostgresStore, sqlite: SqliteStore) -> None:
+    print("\n== customer 360, 1,000 random customers ==")
+    rng = random.Random(3)
+    ids = [f"c{rng.randrange(n_customers):07d}" for _ in range(1000)]
+    for name, store in (("PostgresStore", pg), ("SqliteStore", sqlite)):
+        took = []
+        for cid in ids:
+            t = time.perf_counter()
+            store.customer_360(cid)
+            took.append(time.perf_counter() - t)
+        ms = np.array(took) * 1000
+        print(
+            f"{name:<14} p50 {np.percentile(ms, 50):.2f} ms  p99 {np.percentile(ms, 99):.2f} ms"
+            "  (goal p99 < 5 ms)"
+        )
+
+
+def _flow() -> Flow:
+    return Flow(
+        id="promo",
+        trigger=Trigger.on_event("Checkout Started"),
+        steps=[
+            ActionStep(id="now", channel="email", template="promo_1"),
+            WaitStep(id="wait", duration="1h"),
+            ActionStep(id="later", channel="email", template="promo_2"),
+        ],
+    )
+
+
+def _events(count: int, n_customers: int) -> list[Event]:
+    return [
+        Event(
+            id=f"e{n}",
+            name="Checkout Started",
+            at=T0 + timedelta(seconds=n),
+            customer_id=f"c{n % n_customers:07d}",
+        )
+        for n in range(count)
+    ]
+
+
+def worker(url: str, count: int, n_customers: int) -> None:
+    """One process of the engine benchmark (``--worker``): reports its actions as JSON."""
+    store = PostgresStore(url, pool_max=2)
+    engine = Engine(store, [_flow()], Policies(), retry=Retry(attempts=200))
+    todo = _events(count, n_customers)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    t = time.perf_counter()
+    actions = []
+    for start in range(0, count, 500):
+        chunk = todo[start : start + 500]
+        actions += [a.id for a in engine.handle_many(chunk)]
+        actions += [a.id for a in engine.advance(chunk[-1].at)]
+    print(json.dumps({"actions": actions, "seconds": time.perf_counter() - t}), flush=True)
+    store.close()
+
+
+def bench_engine(count: int, n_customers: int) -> None:
+    print(f"\n== rules engine: handle_many of {count:,} events, 1/2/4 processes, one store ==")
+    base = None
+    for processes in (1, 2, 4):
+        schema = f"bench_engine_{uuid.uuid4().hex[:8]}"
+        store = PostgresStore(url_of(schema))
+        store.customers.put_many(customers(n_customers))
+        store.consents.record_many(
+            Consent(customer_id=f"c{i:07d}", channel="email", purpose="marketing", granted=True,
+                    at=T0)
+            for i in range(n_customers)
+        )  # fmt: skip
+        Engine(store, [_flow()], Policies())
+        store.close()
+        try:
+            procs = [
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--worker",
+                        url_of(schema),
+                        str(count),
+                        str(n_customers),
+                    ],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+                for _ in range(processes)
+            ]
+            for p in procs:
+                assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+            t = time.perf_counter()
+            for p in procs:
+                assert p.stdin is not None
+                p.stdin.write("go\n")
+                p.stdin.flush()
+            reports = [
+                json.loads(p.communicate(timeout=3600)[0].strip().splitlines()[-1]) for p in procs
+            ]
+            wall = time.perf_counter() - t
+        finally:
+            drop(schema)
+        actions = [a for r in reports for a in r["actions"]]
+        assert len(actions) == len(set(actions)), "an action was emitted twice"
+        rate = count * processes / wall
+        base = base or rate
+        print(
+            f"{processes} process(es): {rate:>9,.0f} events/s handled ({count * processes:,} "
+            f"deliveries in {wall:.1f} s), {len(set(actions)):,} distinct actions, "
+            f"{rate / base:.2f}x one process"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=5_000)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--worker", nargs=3)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker[0], int(args.worker[1]), int(args.worker[2]))
+        return
+    n_orders = 10_000 if args.quick else args.orders
+    n_customers = max(n_orders // 10, 100)
+    n_events = 1_000 if args.quick else args.events
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    pg = PostgresStore(url_of(schema))
+    tmp = Path(tempfile.mkdtemp())
+    sqlite = SqliteStore(tmp / "crm.db")
+    try:
+        bench_ingest(n_orders, n_customers, pg, sqlite)
+        bench_facts(n_orders, pg, sqlite)
+        bench_360(n_customers, pg, sqlite)
+    finally:
+        pg.close()
+        sqlite.close()
+        drop(schema)
+    bench_engine(n_events, 500)
+
+
+if __name__ == "__main__":
+    main()
