@@ -77,6 +77,7 @@ def upsert_job(url: str, worker: int, customers: int) -> dict[str, object]:
     """Upsert the same customers as every other worker, one by one and in batches."""
     store = PostgresStore(url, pool_max=1)
     try:
+
         def version(n: int) -> Customer:
             return Customer(
                 id=f"c{n}",

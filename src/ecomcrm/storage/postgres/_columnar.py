@@ -24,7 +24,7 @@ import numpy as np
 import psycopg
 from numpy.typing import NDArray
 
-import ecomcrm.storage._shared as sh
+import ecomcrm.storage.toolkit as sh
 from ecomcrm.errors import StorageError
 from ecomcrm.storage._records import CustomerTable, EventFacts, LineFacts, OrderFacts
 
@@ -169,7 +169,7 @@ def order_facts(
     """Order facts of live customers, by ``placed_at`` then order id (one snapshot)."""
     customer_pk, customer_ids = _live(conn)
     currencies = [r[0] for r in conn.execute(_CURRENCIES).fetchall()]
-    target, table = sh._rates_for(currencies, currency, rates)
+    target, table = sh.conversion_rates(currencies, currency, rates)
     cols = binary_columns(conn, _ORDERS, _ORDER_FIELDS)
     if cols["pk"].shape[0] == 0:
         return attrs.evolve(OrderFacts.empty(target), customer_ids=customer_ids)

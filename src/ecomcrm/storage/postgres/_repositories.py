@@ -24,8 +24,8 @@ from typing import Any
 
 import psycopg
 
-import ecomcrm.storage._shared as sh
 import ecomcrm.storage.postgres._rows as rw
+import ecomcrm.storage.toolkit as sh
 from ecomcrm.domain import (
     Channel,
     Consent,

@@ -2,7 +2,7 @@
 
 Each ``*_values`` function gives the column values of one object in the order of its
 ``*_COLUMNS`` constant (the order COPY and INSERT use); each ``*_from`` builds the object
-back from a row selected in that order. Times are microseconds (``_shared.to_micros``),
+back from a row selected in that order. Times are microseconds (``toolkit.to_micros``),
 money the Decimal's text plus a float copy, JSON text in one compact encoding.
 """
 
@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-import ecomcrm.storage._shared as sh
+import ecomcrm.storage.toolkit as sh
 from ecomcrm.domain import (
     Address,
     Consent,
@@ -118,7 +118,7 @@ def order_values(o: Order, customer_id: str) -> tuple[Any, ...]:
     """The ``ORDER_COLUMNS`` of an order stored under ``customer_id``.
 
     The analytic columns (amount, discount_amount, units, cancelled) equal
-    ``_shared.order_row``'s.
+    ``toolkit.order_row``'s.
     """
     line_discount = _ZERO
     units = 0
