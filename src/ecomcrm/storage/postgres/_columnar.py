@@ -211,31 +211,43 @@ _EVENT_OWNER = (
 )
 
 
+def _or_none(values: NDArray[np.object_]) -> NDArray[np.object_]:
+    """The column with its empty strings (the NULL stand-ins) as None."""
+    values[values == ""] = None
+    return values
+
+
 def event_facts(conn: Conn, *, names: Iterable[str] | None) -> EventFacts:
-    """All events as columns; anonymous events of linked visitors count for the customer."""
+    """All events as columns; anonymous events of linked visitors count for the customer.
+
+    Each column is one COPY of the events in ``pk`` order (NULLs as empty strings:
+    customer ids and SKUs are never empty), so no Python tuple is built per row.
+    """
     wanted = sh.event_names(names)
     where = ""
-    args: list[Any] = []
     if wanted is not None:
-        where = "WHERE e.name = ANY(%s) "
-        args = [sorted(wanted)]
-    live = text_column(conn, _LIVE.format(col="id"))
-    rows = conn.execute(
-        (
-            "SELECT e.id, e.name, e.at, e.product, coalesce(s.id, c.id, ls.id, l.id) "
-            + _EVENT_OWNER
-            + where
-        ).encode(),
-        args,
-    ).fetchall()
+        if not wanted:
+            return attrs.evolve(
+                EventFacts.empty(), customer_ids=text_column(conn, _LIVE.format(col="id"))
+            )
+        quoted = ", ".join("'" + n.replace("'", "''") + "'" for n in sorted(wanted))
+        where = f"WHERE e.name IN ({quoted}) "
+
+    def column(expr: str, joins: str = "") -> NDArray[np.object_]:
+        return text_column(conn, f"SELECT {expr} FROM events e {joins}{where}ORDER BY e.pk")
+
+    at = binary_columns(conn, f"SELECT e.at FROM events e {where}ORDER BY e.pk", [("at", "i8")])[
+        "at"
+    ]
+    owner_joins = _EVENT_OWNER[len("FROM events e ") :]
     return sh.event_facts_from_columns(
-        customer_ids=live,
-        event_id=[r[0] for r in rows],
-        event_customer=[r[4] for r in rows],
-        name=[r[1] for r in rows],
-        at_us=np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows)),
-        product=[r[3] for r in rows],
-        names=names,
+        customer_ids=text_column(conn, _LIVE.format(col="id")),
+        event_id=column("e.id"),
+        event_customer=_or_none(column("coalesce(s.id, c.id, ls.id, l.id, '')", owner_joins)),
+        name=column("e.name"),
+        at_us=at,
+        product=_or_none(column("coalesce(e.product, '')")),
+        names=None,
     )
 
 
