@@ -32,20 +32,20 @@ from ecomcrm.storage._records import (
     MergeRecord,
     OrderFacts,
 )
+from ecomcrm.storage.postgres._base import Base
 from ecomcrm.storage.postgres._bulk import copy_rows
 from ecomcrm.storage.postgres._connection import DEFAULT_SCHEMA, Db, check_schema, parse_url
-from ecomcrm.storage.postgres._repositories import (
-    Base,
+from ecomcrm.storage.postgres._customers import PostgresCustomers
+from ecomcrm.storage.postgres._ledgers import (
     PostgresConsents,
-    PostgresCustomers,
     PostgresEvents,
     PostgresLoyalty,
     PostgresMessages,
-    PostgresOrders,
-    PostgresState,
     PostgresTickets,
 )
+from ecomcrm.storage.postgres._orders import PostgresOrders
 from ecomcrm.storage.postgres._schema import migrate
+from ecomcrm.storage.postgres._state import PostgresState
 
 TABLES = (
     "meta", "customers", "identities", "suppressed", "merges", "orders", "order_lines",
@@ -210,8 +210,7 @@ class PostgresStore(Base):
 
     def merge(self, survivor_id: str, merged_id: str, *, at: datetime) -> MergeRecord:
         """Fold ``merged_id`` into ``survivor_id``, re-pointing every child row."""
-        if at.tzinfo is None or at.utcoffset() is None:
-            raise ValidationError("must be timezone-aware", entity="merge", field="at", value=at)
+        sh.check_merge_arguments(survivor_id, merged_id, at)
         with self._db.write() as conn:
             self._db.lock_customers(conn)
             s_pk, s_id = self._require(conn, survivor_id, "MergeRecord")
@@ -292,6 +291,7 @@ class PostgresStore(Base):
         on disk until VACUUM reclaims them: call :meth:`vacuum` after erasures (with the
         receipt's tables) when their bytes must leave the data files too.
         """
+        sh.check_customer_id(customer_id, entity="erase")
         with self._db.write() as conn:
             self._db.lock_customers(conn)
             pk, cid = self._require(conn, customer_id, "Customer")
