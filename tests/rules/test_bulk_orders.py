@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from ecomcrm.domain import Channel, Consent, Customer, Order, OrderStatus
 from ecomcrm.io import SyntheticShop
 from ecomcrm.rules import ActionStep, Flow, Trigger, backtest, builtin_flows
 from ecomcrm.rules._context import CustomerData, OrderTimes, StoreReads
-from ecomcrm.storage import Store
+from ecomcrm.storage import Store, SupportsBulkFacts
 
 from .engine_hooks import Engine
 
@@ -300,5 +301,9 @@ def test_bulk_consents_equal_per_customer_history(
         store.close()
 
 
-def test_bulk_consents_only_for_the_sqlite_store() -> None:
-    assert StoreReads().consent_rows(ecomcrm.open_store("memory://")) is None
+def test_bulk_consents_only_for_stores_with_bulk_facts() -> None:
+    memory = ecomcrm.open_store("memory://")
+    assert isinstance(memory, SupportsBulkFacts)
+    assert StoreReads().consent_rows(memory) == {}
+    without = SimpleNamespace(consents=memory.consents)  # no consent_facts(): read per customer
+    assert StoreReads().consent_rows(without) is None  # type: ignore[arg-type]

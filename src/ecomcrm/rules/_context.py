@@ -31,7 +31,7 @@ from ecomcrm.segments._fields import (
     order_record,
     profile_record,
 )
-from ecomcrm.storage import OrderFacts, Store
+from ecomcrm.storage import OrderFacts, Store, SupportsBulkFacts
 
 _DAY = timedelta(days=1)
 _CONSENT_FIELDS = {
@@ -198,9 +198,9 @@ class StoreReads:
         """Every consent decision by (surviving) customer, read in bulk on first use.
 
         Each customer's rows are ``(at µs, channel, purpose, granted)`` in the order of
-        ``store.consents.history`` (by ``at``, then as recorded). Only the built-in SQLite
-        store is read this way (one statement instead of one read per customer); for
-        another store None (its history is read per customer).
+        ``store.consents.history`` (by ``at``, then as recorded). Only a
+        store that claims ``SupportsBulkFacts`` is read this way (one read instead of one per
+        customer); for another store None (its history is read per customer).
         """
         if self._consent_rows is False:
             self._consent_rows = _bulk_consents(store)
@@ -221,23 +221,20 @@ ConsentRow = tuple[int, str, str, bool]
 
 
 def _bulk_consents(store: Store) -> dict[str, list[ConsentRow]] | None:
-    """The SQLite store's consent decisions grouped by surviving customer (see StoreReads)."""
-    from ecomcrm.storage import SqliteStore
-
-    if not isinstance(store, SqliteStore):
+    """The store's consent decisions grouped by surviving customer (see StoreReads)."""
+    if not isinstance(store, SupportsBulkFacts):
         return None
-    with store._db.read() as conn:
-        # merges are flattened (survivor_pk is the final survivor), as history() reads them
-        rows = conn.execute(
-            "SELECT coalesce(s.id, c.id, k.customer_id), k.channel, k.purpose, k.granted, "
-            "k.at, k.pk FROM consents k "
-            "LEFT JOIN customers c ON c.id = k.customer_id "
-            "LEFT JOIN customers s ON s.pk = c.survivor_pk"
-        ).fetchall()
-    rows.sort(key=lambda r: (r[4], r[5]))
+    facts = store.consent_facts()
     out: dict[str, list[ConsentRow]] = {}
-    for cid, channel, purpose, granted, at, _ in rows:
-        out.setdefault(str(cid), []).append((int(at), str(channel), str(purpose), bool(granted)))
+    for cid, at, channel, purpose, granted in zip(
+        facts.customer_id.tolist(),
+        facts.at.astype("datetime64[us]").astype(np.int64).tolist(),
+        facts.channel.tolist(),
+        facts.purpose.tolist(),
+        facts.granted.tolist(),
+        strict=True,
+    ):
+        out.setdefault(cid, []).append((at, channel, purpose, granted))
     return out
 
 

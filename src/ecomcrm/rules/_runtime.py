@@ -7,11 +7,11 @@ triggers (``rules._triggers``: event, date, inactivity and segment triggers, per
 customer and vectorized) and the public facade (``rules._engine.Engine``). Each part
 receives the runtime; none reaches into another's private attributes.
 
-Throughput: the runtime uses two optional capabilities of a state repository when it has
-them. ``apply(changes)`` commits a unit's writes as one all-or-nothing batch of
-compare-and-set changes ``(key, value or None to delete, expected version)`` (MemoryStore
-and SqliteStore have it; without it each record is put or deleted in one transaction).
-``get_many(keys)`` reads many records at once (SqliteStore); with both, batches read
+Throughput: the runtime uses the ``SupportsStateBatches`` capability of a state repository
+when it claims it (MemoryStore and SqliteStore do). ``apply(changes)`` commits a unit's
+writes as one all-or-nothing batch of compare-and-set changes ``(key, value or None to
+delete, expected version)`` (without it each record is put or deleted in one
+transaction); ``get_many(keys)`` reads many records at once, so batches read
 ahead what they will need and compute inside one transaction of the state store, so a
 batch costs a few statements instead of several per event. The compare-and-set checks
 run at commit in every case.
@@ -39,9 +39,9 @@ from ecomcrm.rules._keys import flowdef_key
 from ecomcrm.rules._policies import Policies
 from ecomcrm.rules._retry import Retry
 from ecomcrm.rules._schedule import to_micros
-from ecomcrm.rules._work import LOST_RACE, Work, batches, gave_up
+from ecomcrm.rules._work import LOST_RACE, Work, gave_up
 from ecomcrm.segments import FeatureTable
-from ecomcrm.storage import StateRecord, Store
+from ecomcrm.storage import StateRecord, Store, SupportsStateBatches
 
 Observer = Callable[[str, str, str | None, Decision], None]
 LogObserver = Callable[[str, str, str | None, Any], None]
@@ -80,6 +80,11 @@ class Runtime:
         self.policies = policies if policies is not None else Policies.default()
         self.state_store = state_store if state_store is not None else store
         self.state = self.state_store.state
+        # the batch capability (get_many + apply), checked once: isinstance on a Protocol
+        # costs microseconds, too much for every unit of work
+        state = self.state
+        self.batch_state = state if isinstance(state, SupportsStateBatches) else None
+        self.batches = self.batch_state is not None
         self.log_limit = max(int(decision_log), 1)
         self.record_messages = record_messages
         self.observer = observer
@@ -279,12 +284,10 @@ class Runtime:
         engine's ``retry.attempts``); then the last error is raised with the count.
 
         With ``hold`` (batches), on a store whose state area reads and commits in batches
-        (``state.get_many`` and ``state.apply``, a database), the unit reads and computes
-        inside the state store's transaction too: every read joins one snapshot (one
-        statement per read, or per batch read ahead, instead of a read transaction each)
-        and no other writer can interleave. An in-memory store gains nothing from that
-        (its reads cost nothing) and does without. The compare-and-set checks run at
-        commit either way.
+        (the ``SupportsStateBatches`` capability), the unit reads and computes inside the
+        state store's transaction too: every read joins one snapshot (one statement per
+        read, or per batch read ahead, instead of a read transaction each) and no other
+        writer can interleave. The compare-and-set checks run at commit either way.
         """
         retry = self.retry
         attempts = retry.attempts if retries is None else retries
@@ -296,9 +299,10 @@ class Runtime:
         # A batched commit (``state.apply``) fails without writing anything, so a held
         # transaction may end normally after a conflict: whatever else happened inside
         # the block (another engine's unit nested in ours, on this thread) stays committed.
-        hold = hold and batches(state)
+        batched = self.batches
+        hold = hold and batched
         for n in range(1, attempts + 1):
-            work = Work(state, observed, drafts=hold)
+            work = Work(state, observed, drafts=hold, batches=batched)
             try:
                 if hold:
                     conflict: ConflictError | None = None
@@ -360,9 +364,9 @@ class Runtime:
         Returns the values found. Without the capability nothing is read ahead (each
         key is then read when first needed).
         """
-        get_many = getattr(self.state, "get_many", None)
-        if get_many is None:
+        if self.batch_state is None:
             return []
+        get_many = self.batch_state.get_many
         reads = work.reads
         wanted = [k for k in dict.fromkeys(keys) if k not in reads]
         if not wanted:
@@ -373,8 +377,8 @@ class Runtime:
         return [r.value for r in found.values()]
 
     def can_prefetch(self) -> bool:
-        """Whether the state repository reads many keys at once (``get_many``)."""
-        return getattr(self.state, "get_many", None) is not None
+        """Whether the state repository reads many keys at once (``SupportsStateBatches``)."""
+        return self.batches
 
     def prefetch_timers(self, work: Work, due: Iterable[StateRecord]) -> None:
         """Read ahead what due timers wake up: their targets (timers are as scanned)."""

@@ -58,7 +58,7 @@ from ecomcrm.rules._schedule import (
 from ecomcrm.rules._work import Work
 from ecomcrm.segments import CUSTOMER_FIELD_REGISTRY, order_fields, profile_fields
 from ecomcrm.segments._fields import MONEY_FIELDS
-from ecomcrm.storage import OrderFacts
+from ecomcrm.storage import OrderFacts, SupportsBulkFacts
 from ecomcrm.storage.toolkit import FrozenDict, FrozenList
 
 if TYPE_CHECKING:
@@ -214,35 +214,20 @@ def _rows_of(ids: NDArray[np.object_], wanted: NDArray[Any]) -> NDArray[np.int64
 def _loyalty_columns(
     store: Store, ids: NDArray[np.object_]
 ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]] | None:
-    """(row, points, at µs) of every ledger entry, owners resolved through merges.
+    """(row, points, at µs) of every ledger entry of the customers ``ids``.
 
-    Only the built-in stores are read this way; for another store None (the segment
-    flows reading loyalty points then take the per-customer path).
+    Read as columns from a store that claims ``SupportsBulkFacts`` (owners are surviving
+    ids already); for another store None (the segment flows reading loyalty points then
+    take the per-customer path).
     """
-    from ecomcrm.storage import MemoryStore, SqliteStore
-
-    if isinstance(store, MemoryStore):
-        entries = [e for _, e in store._loyalty.values()]
-        owners = [e.customer_id for e in entries]
-        points = [e.points for e in entries]
-        at = [to_micros(e.at) for e in entries]
-    elif isinstance(store, SqliteStore):
-        with store._db.read() as conn:
-            raw = conn.execute("SELECT customer_id, points, at FROM loyalty").fetchall()
-        owners = [r[0] for r in raw]
-        points = [r[1] for r in raw]
-        at = [r[2] for r in raw]
-    else:
+    if not isinstance(store, SupportsBulkFacts):
         return None
-    # a live customer (every id of the customer table) is its own survivor: only the
-    # other owners (merged away, or unknown) need the store's resolve
-    live = set(ids.tolist())
-    resolved = {o: o if o in live else store.resolve(o) for o in set(owners)}
-    rows = _rows_of(ids, np.array([resolved[o] for o in owners], dtype=object))
-    pts = np.asarray(points, dtype=np.float64)
-    ats = np.asarray(at, dtype=np.int64)
+    facts = store.loyalty_facts()
+    rows = _rows_of(ids, facts.customer_id)
     ok = rows >= 0
-    return rows[ok], pts[ok], ats[ok]
+    points = facts.points.astype(np.float64)
+    at = facts.at.astype("datetime64[us]").astype(np.int64)
+    return rows[ok], points[ok], at[ok]
 
 
 def _stored_rows(

@@ -36,10 +36,13 @@ class Work:
         "resolved", "state", "writes",
     )  # fmt: skip
 
-    def __init__(self, state: Any, observed: bool, drafts: bool = False) -> None:
+    def __init__(
+        self, state: Any, observed: bool, drafts: bool = False, batches: bool = False
+    ) -> None:
         self.state = state
+        # ``batches``: the state repository claims SupportsStateBatches (checked once)
         self.apply: Callable[[list[tuple[str, Any, int | None, str | None]]], None] | None = (
-            getattr(state, "apply", None)
+            state.apply if batches else None
         )
         self.drafts = drafts
         self.reads: dict[str, StateRecord | None] = {}
@@ -146,10 +149,3 @@ def gave_up(exc: ConflictError | StorageBusyError, text: str, tries: int = 0) ->
     if exc.has_value:
         kwargs["value"] = exc.value
     return type(exc)(f"{text}{counted}: {exc.message}", **kwargs)
-
-
-def batches(state: Any) -> bool:
-    """True when a state repository reads (``get_many``) and writes (``apply``) in batches."""
-    return (
-        getattr(state, "get_many", None) is not None and getattr(state, "apply", None) is not None
-    )

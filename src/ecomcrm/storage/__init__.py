@@ -9,6 +9,12 @@ or any scheme a plugin registers under the
 ``ecomcrm.stores`` entry-point group or through :func:`register_store`. Plugin authors
 prove their adapter with ``ecomcrm.testing.StoreConformance``.
 
+Beyond the core contract a store may claim named optional capabilities
+(:class:`SupportsStateBatches`, :class:`SupportsBulkFacts`, :class:`SupportsBulkLoad`,
+:class:`SupportsPreparedOrders`, :class:`SupportsSharedUrl`,
+:class:`SupportsSuppressionSummary`): fast paths that callers test for with
+``isinstance`` and do without when they are absent.
+
 Example:
     >>> from datetime import datetime, timezone
     >>> import ecomcrm
@@ -24,6 +30,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ecomcrm.storage._capabilities import (
+    StateChange,
+    SupportsBulkFacts,
+    SupportsBulkLoad,
+    SupportsPreparedOrders,
+    SupportsSharedUrl,
+    SupportsStateBatches,
+    SupportsSuppressionSummary,
+)
 from ecomcrm.storage._memory import MemoryStore
 from ecomcrm.storage._protocols import (
     ConsentRepository,
@@ -37,11 +52,13 @@ from ecomcrm.storage._protocols import (
     TicketRepository,
 )
 from ecomcrm.storage._records import (
+    ConsentFacts,
     Customer360,
     CustomerTable,
     ErasureReceipt,
     EventFacts,
     LineFacts,
+    LoyaltyFacts,
     MergeRecord,
     OrderFacts,
     StateRecord,
@@ -60,6 +77,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "ConsentFacts",
     "ConsentRepository",
     "Customer360",
     "CustomerRepository",
@@ -68,6 +86,7 @@ __all__ = [
     "EventFacts",
     "EventRepository",
     "LineFacts",
+    "LoyaltyFacts",
     "LoyaltyRepository",
     "MemoryStore",
     "MergeRecord",
@@ -76,9 +95,16 @@ __all__ = [
     "OrderRepository",
     "PostgresStore",
     "SqliteStore",
+    "StateChange",
     "StateRecord",
     "StateRepository",
     "Store",
+    "SupportsBulkFacts",
+    "SupportsBulkLoad",
+    "SupportsPreparedOrders",
+    "SupportsSharedUrl",
+    "SupportsStateBatches",
+    "SupportsSuppressionSummary",
     "TicketRepository",
     "open_store",
     "register_store",

@@ -39,10 +39,13 @@ from ecomcrm.domain import (
     SupportTicket,
 )
 from ecomcrm.errors import ConflictError, NotFoundError, StorageError, ValidationError
+from ecomcrm.storage._capabilities import StateChange
 from ecomcrm.storage._records import (
+    ConsentFacts,
     CustomerTable,
     EventFacts,
     LineFacts,
+    LoyaltyFacts,
     MergeRecord,
     OrderFacts,
     StateRecord,
@@ -680,6 +683,15 @@ class _StateMap(dict[str, StateRecord]):
     __ior__ = _unsupported
 
 
+def _restore_state(state: _StateMap, previous: list[tuple[str, StateRecord | None]]) -> None:
+    """Undo one ``apply``: put back each key's record as it was (None: absent)."""
+    for key, record in reversed(previous):
+        if record is None:
+            state.pop(key, None)
+        else:
+            state[key] = record
+
+
 class _State(sh.BaseStateRepository):
     """The state area: frozen values stored once and shared with every reader.
 
@@ -699,6 +711,19 @@ class _State(sh.BaseStateRepository):
             s._check_open()
             sh.check_state_key(key)
         return s._state.get(key)
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, StateRecord]:
+        s = self._s
+        s._check_open()
+        state = s._state
+        found: dict[str, StateRecord] = {}
+        for key in keys:
+            if type(key) is not str or not key:
+                sh.check_state_key(key)
+            record = state.get(key)
+            if record is not None:
+                found[key] = record
+        return found
 
     def put(
         self,
@@ -735,7 +760,7 @@ class _State(sh.BaseStateRepository):
             )
             s._ddel(s._state, key)
 
-    def apply(self, changes: Iterable[sh.StateChange]) -> None:
+    def apply(self, changes: Iterable[StateChange]) -> None:
         """Several compare-and-set writes at once: all are applied, or none.
 
         Each change is ``(key, value, expected_version[, owner])``; a value of None deletes
@@ -772,37 +797,31 @@ class _State(sh.BaseStateRepository):
         with s._lock:
             s._check_open()
             state = s._state
+            previous: list[tuple[str, StateRecord | None]] = []
             for key, _, expected, _ in batch:  # every version first: all or nothing
                 stored = state.get(key)
                 found = None if stored is None else stored.version
                 if found != expected or (expected is not None and type(expected) is not int):
                     sh.check_expected_version(key, found, expected)  # raises
-            if s._undo is None:  # no enclosing transaction to roll back: nothing to log
-                add_key = state.keys_in_order.add
-                for key, value, expected, owner in batch:
-                    if value is None:
-                        del state[key]
-                    elif expected is None:  # checked above: the key is new
-                        add_key(key)
-                        dict.__setitem__(
-                            state, key, StateRecord(key=key, value=value, version=1, owner=owner)
-                        )
-                    else:
-                        dict.__setitem__(
-                            state,
-                            key,
-                            StateRecord(key=key, value=value, version=expected + 1, owner=owner),
-                        )
-                return
-            dset = s._dset
+                previous.append((key, stored))
+            add_key = state.keys_in_order.add
             for key, value, expected, owner in batch:
                 if value is None:
-                    s._ddel(state, key)
-                else:
-                    version = 1 if expected is None else expected + 1
-                    dset(
-                        state, key, StateRecord(key=key, value=value, version=version, owner=owner)
+                    del state[key]
+                elif expected is None:  # checked above: the key is new
+                    add_key(key)
+                    dict.__setitem__(
+                        state, key, StateRecord(key=key, value=value, version=1, owner=owner)
                     )
+                else:
+                    dict.__setitem__(
+                        state,
+                        key,
+                        StateRecord(key=key, value=value, version=expected + 1, owner=owner),
+                    )
+            # Inside a transaction one undo step restores the whole batch: logging each
+            # key (``_dset``) made a held ``handle_many(1000)`` unit 15 % slower.
+            s._record(_restore_state, state, previous)
 
     def scan(
         self,
@@ -1238,6 +1257,48 @@ class MemoryStore(sh.BaseStore):
         return sh.tombstone_key(identity) in self._tombstones
 
     # --- analytics ----------------------------------------------------------------------
+
+    def consent_facts(self) -> ConsentFacts:
+        """Every consent decision of live customers as columns (``SupportsBulkFacts``).
+
+        Example:
+            >>> len(MemoryStore().consent_facts())
+            0
+        """
+        self._check_open()
+        live = self._customers
+        rows = sorted(
+            (sh.to_micros(c.at), seq, c)
+            for seq, c in self._consents.items()
+            if c.customer_id in live
+        )
+        return ConsentFacts.from_columns(
+            customer_id=[c.customer_id for _, _, c in rows],
+            channel=[c.channel.value for _, _, c in rows],
+            purpose=[c.purpose.value for _, _, c in rows],
+            granted=[c.granted for _, _, c in rows],
+            at_us=[at for at, _, _ in rows],
+        )
+
+    def loyalty_facts(self) -> LoyaltyFacts:
+        """Every loyalty entry of live customers as columns (``SupportsBulkFacts``).
+
+        Example:
+            >>> len(MemoryStore().loyalty_facts())
+            0
+        """
+        self._check_open()
+        live = self._customers
+        rows = sorted(
+            (sh.to_micros(e.at), seq, e)
+            for seq, e in self._loyalty.values()
+            if e.customer_id in live
+        )
+        return LoyaltyFacts.from_columns(
+            customer_id=[e.customer_id for _, _, e in rows],
+            points=[e.points for _, _, e in rows],
+            at_us=[at for at, _, _ in rows],
+        )
 
     def customer_table(self) -> CustomerTable:
         """All live customers as columns, ordered by id.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -320,3 +320,123 @@ class Customer360:
     messages: tuple[Message, ...]
     merged_ids: tuple[str, ...]
     total_spent: Mapping[str, str]
+
+
+@attrs.frozen(kw_only=True)
+class ConsentFacts:
+    """Every consent decision of live customers, as arrays (see ``SupportsBulkFacts``).
+
+    One row per recorded decision. ``customer_id`` is the surviving id the decision belongs
+    to (merges followed), ``channel`` and ``purpose`` the enum values as strings,
+    ``granted`` the decision and ``at`` its instant (UTC, microseconds). Rows are ordered by
+    ``at``, then as recorded, so the rows of one customer are that customer's
+    ``store.consents.history(customer_id)`` in its order.
+
+    Example:
+        >>> len(ConsentFacts.empty())
+        0
+    """
+
+    customer_id: NDArray[np.object_]
+    channel: NDArray[np.object_]
+    purpose: NDArray[np.object_]
+    granted: NDArray[np.bool_]
+    at: NDArray[np.datetime64]
+
+    def __len__(self) -> int:
+        return int(self.at.shape[0])
+
+    @classmethod
+    def empty(cls) -> ConsentFacts:
+        """Facts with no rows."""
+        return cls(
+            customer_id=np.empty(0, dtype=object),
+            channel=np.empty(0, dtype=object),
+            purpose=np.empty(0, dtype=object),
+            granted=np.empty(0, dtype=bool),
+            at=np.empty(0, dtype="datetime64[us]"),
+        )
+
+    @classmethod
+    def from_columns(
+        cls,
+        *,
+        customer_id: Sequence[str],
+        channel: Sequence[str],
+        purpose: Sequence[str],
+        granted: Sequence[bool],
+        at_us: Sequence[int] | NDArray[np.int64],
+    ) -> ConsentFacts:
+        """Facts from equally long columns already in order (``at_us``: µs since the epoch).
+
+        Example:
+            >>> f = ConsentFacts.from_columns(customer_id=["c1"], channel=["email"],
+            ...                               purpose=["marketing"], granted=[True], at_us=[0])
+            >>> f.at.tolist()[0].isoformat(), bool(f.granted[0])
+            ('1970-01-01T00:00:00', True)
+        """
+        return cls(
+            customer_id=_objects(customer_id),
+            channel=_objects(channel),
+            purpose=_objects(purpose),
+            granted=np.asarray(granted, dtype=bool).reshape(-1),
+            at=np.asarray(at_us, dtype=np.int64).reshape(-1).astype("datetime64[us]"),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class LoyaltyFacts:
+    """Every loyalty ledger entry of live customers, as arrays (see ``SupportsBulkFacts``).
+
+    One row per entry: ``customer_id`` is the surviving id that owns it (merges
+    followed), ``points`` its points and ``at`` its instant (UTC, microseconds). Rows are
+    ordered by ``at``, then as appended, so the rows of one customer are that customer's
+    ``store.loyalty.entries(customer_id)`` in its order.
+
+    Example:
+        >>> len(LoyaltyFacts.empty())
+        0
+    """
+
+    customer_id: NDArray[np.object_]
+    points: NDArray[np.int64]
+    at: NDArray[np.datetime64]
+
+    def __len__(self) -> int:
+        return int(self.at.shape[0])
+
+    @classmethod
+    def empty(cls) -> LoyaltyFacts:
+        """Facts with no rows."""
+        return cls(
+            customer_id=np.empty(0, dtype=object),
+            points=np.empty(0, dtype=np.int64),
+            at=np.empty(0, dtype="datetime64[us]"),
+        )
+
+    @classmethod
+    def from_columns(
+        cls,
+        *,
+        customer_id: Sequence[str],
+        points: Sequence[int] | NDArray[np.int64],
+        at_us: Sequence[int] | NDArray[np.int64],
+    ) -> LoyaltyFacts:
+        """Facts from equally long columns already in order (``at_us``: µs since the epoch).
+
+        Example:
+            >>> LoyaltyFacts.from_columns(customer_id=["c1"], points=[50], at_us=[0]).points.tolist()
+            [50]
+        """
+        return cls(
+            customer_id=_objects(customer_id),
+            points=np.asarray(points, dtype=np.int64).reshape(-1),
+            at=np.asarray(at_us, dtype=np.int64).reshape(-1).astype("datetime64[us]"),
+        )
+
+
+def _objects(values: Sequence[str]) -> NDArray[np.object_]:
+    """A 1-D object array of the values (strings stay Python strings)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = list(values)
+    return out

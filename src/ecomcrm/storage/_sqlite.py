@@ -54,11 +54,14 @@ from ecomcrm.errors import (
     StorageError,
     ValidationError,
 )
+from ecomcrm.storage._capabilities import StateChange
 from ecomcrm.storage._records import (
+    ConsentFacts,
     Customer360,
     CustomerTable,
     EventFacts,
     LineFacts,
+    LoyaltyFacts,
     MergeRecord,
     OrderFacts,
     StateRecord,
@@ -1902,7 +1905,7 @@ class SqliteState(_Base, sh.BaseStateRepository):
             sh.check_expected_version(key, None if row is None else int(row[0]), expected_version)
             conn.execute("DELETE FROM state WHERE key = ?", (key,))
 
-    def apply(self, changes: Iterable[sh.StateChange]) -> None:
+    def apply(self, changes: Iterable[StateChange]) -> None:
         """Several compare-and-set writes at once: all are applied, or none.
 
         Each change is ``(key, value, expected_version[, owner])``; a value of None deletes
@@ -2265,6 +2268,26 @@ class SqliteStore(_Base, sh.BaseStore):
         """All events (optionally only these names) as columns, by ``at`` then id."""
         with self._db.read() as conn:
             return col.event_facts(conn, names=names)
+
+    def consent_facts(self) -> ConsentFacts:
+        """Every consent decision of live customers as columns (``SupportsBulkFacts``).
+
+        Example:
+            >>> len(SqliteStore(":memory:").consent_facts())
+            0
+        """
+        with self._db.read() as conn:
+            return col.consent_facts(conn)
+
+    def loyalty_facts(self) -> LoyaltyFacts:
+        """Every loyalty entry of live customers as columns (``SupportsBulkFacts``).
+
+        Example:
+            >>> len(SqliteStore(":memory:").loyalty_facts())
+            0
+        """
+        with self._db.read() as conn:
+            return col.loyalty_facts(conn)
 
     def customer_360(
         self, customer_id: str, *, recent_events: int = 50, messages: int = 50

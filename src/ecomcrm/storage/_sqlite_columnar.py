@@ -27,7 +27,13 @@ from numpy.typing import NDArray
 
 import ecomcrm.storage.toolkit as sh
 from ecomcrm.errors import EcomcrmError
-from ecomcrm.storage._records import CustomerTable, EventFacts, OrderFacts
+from ecomcrm.storage._records import (
+    ConsentFacts,
+    CustomerTable,
+    EventFacts,
+    LoyaltyFacts,
+    OrderFacts,
+)
 
 if TYPE_CHECKING:
     from ecomcrm.storage._sqlite import _Db
@@ -461,4 +467,37 @@ def event_facts(conn: sqlite3.Connection, *, names: Iterable[str] | None) -> Eve
         at_us=np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows)),
         product=[r[3] for r in rows],
         names=names,
+    )
+
+
+# Rows of merged-away ids count for their final survivor (``survivor_pk`` is always the
+# final one); every other customer row reached is live, as in :func:`customer_table`.
+_SURVIVOR = "JOIN customers c ON c.id = k.customer_id LEFT JOIN customers s ON s.pk = c.survivor_pk"
+
+
+def consent_facts(conn: sqlite3.Connection) -> ConsentFacts:
+    """Every consent decision of live customers as columns, by ``at`` then insertion."""
+    rows = conn.execute(
+        "SELECT coalesce(s.id, c.id), k.channel, k.purpose, k.granted, k.at "
+        f"FROM consents k {_SURVIVOR} ORDER BY k.at, k.pk"
+    ).fetchall()
+    return ConsentFacts.from_columns(
+        customer_id=[r[0] for r in rows],
+        channel=[r[1] for r in rows],
+        purpose=[r[2] for r in rows],
+        granted=[bool(r[3]) for r in rows],
+        at_us=np.fromiter((r[4] for r in rows), dtype=np.int64, count=len(rows)),
+    )
+
+
+def loyalty_facts(conn: sqlite3.Connection) -> LoyaltyFacts:
+    """Every loyalty entry of live customers as columns, by ``at`` then insertion."""
+    rows = conn.execute(
+        f"SELECT coalesce(s.id, c.id), k.points, k.at FROM loyalty k {_SURVIVOR} "
+        "ORDER BY k.at, k.pk"
+    ).fetchall()
+    return LoyaltyFacts.from_columns(
+        customer_id=[r[0] for r in rows],
+        points=np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)),
+        at_us=np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows)),
     )

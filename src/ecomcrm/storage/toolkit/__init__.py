@@ -51,6 +51,7 @@ Example:
 
 from __future__ import annotations
 
+from ecomcrm.storage._capabilities import StateChange
 from ecomcrm.storage.toolkit._columnar import (
     NO_CURRENCY,
     OrderRow,
@@ -95,7 +96,6 @@ from ecomcrm.storage.toolkit._repositories import (
 from ecomcrm.storage.toolkit._state import (
     FrozenDict,
     FrozenList,
-    StateChange,
     check_expected_version,
     check_state_key,
     check_state_owner,

@@ -25,14 +25,6 @@ def check_state_owner(owner: Any) -> str | None:
     )
 
 
-StateChange = (
-    tuple[str, Mapping[str, Any] | None, int | None, str | None]
-    | tuple[str, Mapping[str, Any] | None, int | None]
-)
-"""One change of a batched state write (``apply``): ``(key, value or None to delete,
-expected version or None for a new key[, owner])``; without an owner, the record has none."""
-
-
 def check_state_key(key: Any) -> str:
     """Validate a state key (a non-empty string) and return it.
 

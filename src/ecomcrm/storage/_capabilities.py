@@ -1,0 +1,274 @@
+"""Named optional capabilities: fast paths an adapter may offer beyond the core contract.
+
+The core Protocols (:class:`~ecomcrm.storage.Store` and its repositories) are all a store
+must implement. A capability is a small ``@runtime_checkable`` Protocol that an adapter
+*claims* simply by having its members; callers test for it with ``isinstance`` and fall
+back to the core contract without it, so every capability is an optimisation, never a
+requirement. ``ecomcrm.testing.StoreConformance`` proves, for every adapter that claims
+one, that the fast path gives exactly what the core contract gives (its behaviour groups
+for a capability are skipped when the adapter does not claim it).
+
+==========================  ===================  ==========================================
+capability                  claimed by           used by
+==========================  ===================  ==========================================
+SupportsStateBatches        ``store.state``      rules engine: one read and one commit
+                                                 per unit of work
+SupportsBulkFacts           the store            rules engine: backtests and refresh read
+                                                 consents and loyalty as columns
+SupportsBulkLoad            the store            importers: a mode for many large batches
+SupportsPreparedOrders      ``store.orders``     importers: rows computed outside the
+                                                 write transaction
+SupportsSharedUrl           the store            parallel import: workers open the store
+SupportsSuppressionSummary  the store            importers: skip per-identity checks
+==========================  ===================  ==========================================
+
+A wrapper store (one that forwards to another) passes a capability on by having the
+member too; see ``examples/forwarding_store.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, runtime_checkable
+
+from ecomcrm.domain import Order
+from ecomcrm.storage._records import ConsentFacts, LoyaltyFacts, StateRecord
+
+StateChange = (
+    tuple[str, Mapping[str, Any] | None, int | None, str | None]
+    | tuple[str, Mapping[str, Any] | None, int | None]
+)
+"""One change of a batched state write (:meth:`SupportsStateBatches.apply`).
+
+``(key, value or None to delete, expected version or None for a new key[, owner])``;
+without an owner (or with None) the record is about nobody.
+"""
+
+
+@runtime_checkable
+class SupportsStateBatches(Protocol):
+    """A state repository that reads and commits many records at once.
+
+    Contract:
+
+    - ``get_many(keys)`` returns, by key, the records of those keys that exist: for every
+      key, ``get_many([key]).get(key) == get(key)``. Keys may repeat; an invalid key
+      raises ValidationError as :meth:`~ecomcrm.storage.StateRepository.get` does.
+    - ``apply(changes)`` is an all-or-nothing batch of compare-and-set writes, each the
+      same as :meth:`~ecomcrm.storage.StateRepository.put` (a value) or ``delete`` (None)
+      with the change's expected version. Every version is checked before anything
+      changes: one stale change raises ConflictError naming its key and nothing of the
+      batch is written. A key given twice, a delete without an expected version, or a
+      value that is not JSON-compatible raises ValidationError, writing nothing. Inside
+      ``store.transaction()`` the batch joins the enclosing transaction.
+
+    Without it the rules engine reads each record when first needed and commits a unit
+    of work record by record inside one ``store.transaction()``; with it a batch of
+    events costs a few statements instead of several per event (the compare-and-set
+    checks, and so the exactly-once promise, are the same).
+
+    Example:
+        >>> import ecomcrm
+        >>> state = ecomcrm.open_store("memory://").state
+        >>> isinstance(state, SupportsStateBatches)
+        True
+        >>> state.apply([("a", {"n": 1}, None, "c1"), ("b", {"n": 2}, None)])
+        >>> sorted((k, r.version) for k, r in state.get_many(["a", "b", "zz"]).items())
+        [('a', 1), ('b', 1)]
+    """
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, StateRecord]:
+        """The records of these keys that exist, by key (the same as ``get`` of each).
+
+        Example:
+            >>> import ecomcrm
+            >>> ecomcrm.open_store("memory://").state.get_many(["nothing"])
+            {}
+        """
+        ...
+
+    def apply(self, changes: Iterable[StateChange]) -> None:
+        """Apply the compare-and-set changes as one batch: all of them, or none.
+
+        Example:
+            >>> import ecomcrm
+            >>> state = ecomcrm.open_store("memory://").state
+            >>> state.apply([("k", {"n": 1}, None)])
+            >>> state.apply([("k", None, 1)])
+            >>> state.get("k") is None
+            True
+        """
+        ...
+
+
+@runtime_checkable
+class SupportsBulkFacts(Protocol):
+    """A store that reads every consent decision and loyalty entry as columns.
+
+    Contract: ``consent_facts()`` holds one row per consent decision of every live
+    customer (those of ``customer_table()``), with the surviving customer id; the rows of
+    one customer equal ``store.consents.history(customer_id)`` (same channels, purposes,
+    decisions and instants, same order). ``loyalty_facts()`` holds one row per ledger
+    entry of every live customer; the rows of one customer equal
+    ``store.loyalty.entries(customer_id)`` (points and instants, same order). Both are
+    ordered by instant, then as recorded.
+
+    Without it a backtest reads each customer's consent history when a flow asks for a
+    past consent, and ``Engine.refresh`` sends the flows whose conditions read
+    ``loyalty_points`` through the per-customer path (one ledger read per customer).
+
+    Example:
+        >>> from datetime import datetime, timezone
+        >>> import ecomcrm
+        >>> from ecomcrm.domain import Consent, Customer
+        >>> store = ecomcrm.open_store("memory://")
+        >>> t = datetime(2024, 1, 1, tzinfo=timezone.utc)
+        >>> store.customers.put(Customer(id="c1", created_at=t))
+        >>> store.consents.record(Consent(customer_id="c1", channel="email",
+        ...                               purpose="marketing", granted=True, at=t))
+        >>> isinstance(store, SupportsBulkFacts)
+        True
+        >>> facts = store.consent_facts()
+        >>> facts.customer_id.tolist(), facts.channel.tolist(), facts.granted.tolist()
+        (['c1'], ['email'], [True])
+    """
+
+    def consent_facts(self) -> ConsentFacts:
+        """Every consent decision of live customers as columns, by instant then insertion.
+
+        Example:
+            >>> import ecomcrm
+            >>> len(ecomcrm.open_store("memory://").consent_facts())
+            0
+        """
+        ...
+
+    def loyalty_facts(self) -> LoyaltyFacts:
+        """Every loyalty entry of live customers as columns, by instant then insertion.
+
+        Example:
+            >>> import ecomcrm
+            >>> len(ecomcrm.open_store("memory://").loyalty_facts())
+            0
+        """
+        ...
+
+
+@runtime_checkable
+class SupportsBulkLoad(Protocol):
+    """A store with a mode for writing many large batches (an import).
+
+    Contract: ``bulk_load()`` is a context manager; writes made inside it behave exactly
+    as outside (each transaction commits when it ends, and what was committed is read
+    back by this and any other connection after the block), only faster. Leaving the
+    block, normally or by an exception, restores the normal mode. Importers enter it for
+    the whole import; without it they simply write their batches.
+
+    Example:
+        >>> import os, tempfile
+        >>> import ecomcrm
+        >>> store = ecomcrm.open_store(f"sqlite:///{tempfile.mkdtemp()}/crm.db")
+        >>> isinstance(store, SupportsBulkLoad)
+        True
+        >>> with store.bulk_load():
+        ...     pass
+    """
+
+    def bulk_load(self) -> AbstractContextManager[None]:
+        """A block of many large write batches; commits are as durable as outside it.
+
+        Example:
+            >>> import ecomcrm
+            >>> with ecomcrm.open_store("sqlite:///:memory:").bulk_load():
+            ...     pass
+        """
+        ...
+
+
+@runtime_checkable
+class SupportsPreparedOrders(Protocol):
+    """An order repository that converts orders to its rows ahead of the write.
+
+    Contract: ``prepare_many(orders)`` returns the same orders (equal, in order) in a
+    form that ``put_many`` writes faster; ``put_many(prepare_many(orders))`` has exactly
+    the effect and result of ``put_many(orders)``. Preparing writes nothing and needs no
+    transaction, so importers call it before taking the write lock (other writers, such
+    as a parallel import's workers, wait less). Without it they pass the orders as they
+    are.
+
+    Example:
+        >>> from datetime import datetime, timezone
+        >>> import ecomcrm
+        >>> from ecomcrm.domain import Order, OrderLine
+        >>> orders = ecomcrm.open_store("sqlite:///:memory:").orders
+        >>> isinstance(orders, SupportsPreparedOrders)
+        True
+        >>> o = Order(id="1", customer_id="c1", currency="EUR",
+        ...           placed_at=datetime(2024, 3, 1, tzinfo=timezone.utc),
+        ...           lines=[OrderLine(sku="A", quantity=1, unit_price="5.00")])
+        >>> [p.id for p in orders.prepare_many([o])]
+        ['1']
+    """
+
+    def prepare_many(self, orders: Iterable[Order]) -> Sequence[Order]:
+        """The orders, prepared for a later ``put_many`` (nothing is written).
+
+        Example:
+            >>> import ecomcrm
+            >>> list(ecomcrm.open_store("sqlite:///:memory:").orders.prepare_many([]))
+            []
+        """
+        ...
+
+
+@runtime_checkable
+class SupportsSharedUrl(Protocol):
+    """A store that another process can open by URL.
+
+    Contract: ``url`` is a string that :func:`ecomcrm.open_store` (in this or another
+    process) opens as a store over the same data, so what one commits the other reads;
+    or None when this particular store cannot be shared (an in-memory database). A
+    parallel import starts worker processes on it; without it (or with None) the import
+    runs in this process.
+
+    Example:
+        >>> import os, tempfile
+        >>> import ecomcrm
+        >>> store = ecomcrm.open_store(f"sqlite:///{tempfile.mkdtemp()}/crm.db")
+        >>> isinstance(store, SupportsSharedUrl), store.url.startswith("sqlite:///")
+        (True, True)
+    """
+
+    @property
+    def url(self) -> str | None:
+        """The URL another process opens with :func:`ecomcrm.open_store`, or None."""
+        ...
+
+
+@runtime_checkable
+class SupportsSuppressionSummary(Protocol):
+    """A store that tells cheaply whether any identity is suppressed.
+
+    Contract: ``has_suppressions()`` is True when, and only when, some identity is
+    suppressed (``is_suppressed`` would be True for it): after any erasure of a person
+    with an email, phone, external id or id. Importers that find it False skip the
+    per-identity ``is_suppressed`` checks (the store still refuses a suppressed identity
+    when writing); without it they check every identity.
+
+    Example:
+        >>> import ecomcrm
+        >>> store = ecomcrm.open_store("memory://")
+        >>> isinstance(store, SupportsSuppressionSummary), store.has_suppressions()
+        (True, False)
+    """
+
+    def has_suppressions(self) -> bool:
+        """True when any identity is suppressed.
+
+        Example:
+            >>> import ecomcrm
+            >>> ecomcrm.open_store("memory://").has_suppressions()
+            False
+        """
+        ...
