@@ -5,21 +5,31 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from ecomcrm.cli._errors import EXIT_OK, EXIT_REJECTED, currency_hint
 from ecomcrm.cli._importing import _check_import_options, _import_files, _not_a_file
 from ecomcrm.cli._options import _db_path, _money_options, _no_cyclic_gc, _now, _progress, _say
 from ecomcrm.errors import ConvergenceError, ValidationError
 
+if TYPE_CHECKING:
+    from ecomcrm.storage import Store
 
-def _open_db(args: argparse.Namespace, *, must_exist: bool) -> Any:
-    from ecomcrm.storage import SqliteStore
 
-    return SqliteStore(_db_path(args.db, must_exist=must_exist))
+def _open_db(args: argparse.Namespace, *, must_exist: bool) -> Store:
+    return _open_sqlite(_db_path(args.db, must_exist=must_exist))
+
+
+def _open_sqlite(path: Path) -> Store:
+    """The SQLite store of the file ``path``, opened by URL (``open_store``)."""
+    from ecomcrm.storage import open_store
+
+    return open_store("sqlite:///" + quote(os.fspath(path)))
 
 
 def _html_check(args: argparse.Namespace) -> None:
@@ -67,7 +77,6 @@ def _finite(value: Any) -> Any:
 def cmd_demo(args: argparse.Namespace) -> int:
     from ecomcrm.cli._analysis import analyze_store, render_html, render_text
     from ecomcrm.io import SyntheticShop
-    from ecomcrm.storage import SqliteStore
 
     say = _say(args)
     db = _db_path(args.db, must_exist=False)
@@ -76,7 +85,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     shop = SyntheticShop(customers=args.customers, seed=args.seed)
     now = _now(args.now) or shop.end
     say(f"building a sample shop of {args.customers:,} customers in {db}")
-    store = SqliteStore(db)
+    store = _open_sqlite(db)
     try:
         with _no_cyclic_gc():
             summary = shop.to_store(store, progress=_progress(args))

@@ -22,7 +22,7 @@ from ecomcrm.io._progress import Progress
 from ecomcrm.io._report import ImportReport
 from ecomcrm.io._rows import Item, reject, unexpected
 from ecomcrm.io._seen_keys import SeenKeys
-from ecomcrm.storage import Store
+from ecomcrm.storage import Store, SupportsBulkLoad, SupportsPreparedOrders
 
 DEFAULT_BATCH_SIZE = 2_000
 
@@ -66,11 +66,10 @@ class BatchWriter:
         self._seen_orders = SeenKeys() if self._fresh else None
         self._warnings: list[tuple[int, str, str]] = []  # emitted once their batch commits
         self._done = done  # told how many items each batch wrote (a parallel import's worker)
-        # A store's optional bulk mode (SqliteStore.bulk_load), held until finish()/close().
+        # A store's optional bulk mode (SupportsBulkLoad), held until finish()/close().
         self._bulk = contextlib.ExitStack()
-        bulk_load = getattr(store, "bulk_load", None) if bulk else None
-        if callable(bulk_load):
-            self._bulk.enter_context(bulk_load())
+        if bulk and isinstance(store, SupportsBulkLoad):
+            self._bulk.enter_context(store.bulk_load())
         self._closed = False
         self.written = 0  # records written by the batches committed so far
         self._flushing_from: int | None = None  # first line of the batch being written
@@ -122,11 +121,11 @@ class BatchWriter:
         self._flushing_from = items[0].line
         # New orders' rows are computed before the transaction, where the store offers it,
         # so other writers (a parallel import's workers) wait less for the write lock.
-        prepare = getattr(self.store.orders, "prepare_many", None) if self._fresh else None
+        orders = self.store.orders
         try:
             prepared = (
-                prepare([item.order for item in items if item.order is not None])
-                if callable(prepare)
+                orders.prepare_many([item.order for item in items if item.order is not None])
+                if self._fresh and isinstance(orders, SupportsPreparedOrders)
                 else None
             )
             with self.store.transaction():

@@ -27,7 +27,7 @@ from ecomcrm.io._progress import ProgressOption
 from ecomcrm.io._report import ImportReport
 from ecomcrm.io._rows import PathLike, RowError, reject, source_name, unexpected
 from ecomcrm.io._segment_events import EventStreamImporter, read_json_lines
-from ecomcrm.storage._protocols import Store
+from ecomcrm.storage import Store
 
 GA4_EVENT_NAMES: Mapping[str, str] = {
     "page_view": "Page Viewed",

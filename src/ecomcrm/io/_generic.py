@@ -49,7 +49,7 @@ from ecomcrm.io._progress import ProgressOption
 from ecomcrm.io._report import ImportReport
 from ecomcrm.io._rows import Item, PathLike, RowError, reject, source_name
 from ecomcrm.io._segment_events import read_json_lines
-from ecomcrm.storage._protocols import Store
+from ecomcrm.storage import Store
 from ecomcrm.storage.toolkit import customer_id_identity
 
 Kind = Literal["orders", "customers", "events"]

@@ -20,7 +20,7 @@ from ecomcrm.io._people import Resolver
 from ecomcrm.io._progress import ProgressOption, make_progress
 from ecomcrm.io._report import ImportReport
 from ecomcrm.io._rows import Item, PathLike, RowError, reject, source_name, unexpected
-from ecomcrm.storage._protocols import Store
+from ecomcrm.storage import Store
 
 P = ParamSpec("P")
 Row = TypeVar("Row")

@@ -39,7 +39,7 @@ from ecomcrm.errors import StorageError, ValidationError
 from ecomcrm.io._common import count_repeated_orders
 from ecomcrm.io._progress import ProgressOption, make_progress
 from ecomcrm.io._report import ImportReport
-from ecomcrm.storage._protocols import Store
+from ecomcrm.storage import Store, SupportsSharedUrl
 
 
 @attrs.frozen
@@ -75,7 +75,7 @@ class Part:
 
 
 def parallel_import_possible(store: Store) -> bool:
-    """True when ``store`` can take a parallel first load: it has a ``url``, and no people or orders.
+    """True when ``store`` can take a parallel first load: a shared ``url``, no people or orders.
 
     Example:
         >>> import ecomcrm, os, tempfile
@@ -85,8 +85,16 @@ def parallel_import_possible(store: Store) -> bool:
         >>> parallel_import_possible(ecomcrm.open_store(f"sqlite:///{path}"))
         True
     """
-    url = getattr(store, "url", None)
-    return isinstance(url, str) and store.customers.count() == 0 and store.orders.count() == 0
+    return (
+        _shared_url(store) is not None
+        and store.customers.count() == 0
+        and store.orders.count() == 0
+    )
+
+
+def _shared_url(store: Store) -> str | None:
+    """The URL worker processes open the store by (``SupportsSharedUrl``), or None."""
+    return store.url if isinstance(store, SupportsSharedUrl) else None
 
 
 ImportPart = Callable[..., ImportReport]
@@ -106,7 +114,7 @@ def _worker_main() -> None:
     so the caller's ``__main__`` is never imported again and nothing is inherited from
     the caller's process (no SQLite handle crosses a fork).
     """
-    from ecomcrm.storage._registry import open_store
+    from ecomcrm.storage import open_store
 
     # This process only imports: its records die young and hold no reference cycles, so
     # the cyclic collector would only re-scan the caches (about a tenth of the time).
@@ -184,7 +192,14 @@ def run_parallel(
     """
     if workers < 1:
         raise ValidationError("must be at least 1", field="workers", value=workers)
-    url = str(getattr(store, "url"))  # noqa: B009 - checked by parallel_import_possible
+    url = _shared_url(store)
+    if url is None:
+        raise ValidationError(
+            "cannot be shared with worker processes (no SupportsSharedUrl url)",
+            entity="parallel import",
+            field="store",
+            value=repr(store),
+        )
     name = os.path.basename(os.fspath(path))
     target = f"{import_part.__module__}:{import_part.__name__}"
     bar = make_progress(progress, f"import {name}", unit=unit)

@@ -14,7 +14,7 @@ from ecomcrm.io._cells import email_identity, phone_identity
 from ecomcrm.io._report import ImportReport
 from ecomcrm.io._rows import Item
 from ecomcrm.io._seen_keys import SeenKeys
-from ecomcrm.storage import Store
+from ecomcrm.storage import Store, SupportsSuppressionSummary
 
 
 def stable_id(prefix: str, *parts: str) -> str:
@@ -83,8 +83,9 @@ class Resolver:
         # Nobody suppressed when the import began: no per-identity checks. (The store
         # still refuses a suppressed identity when writing, so a concurrent erasure ends
         # as a rejected record, never as a person brought back.)
-        has_suppressions = getattr(store, "has_suppressions", None)
-        self._none_suppressed = callable(has_suppressions) and not has_suppressions()
+        self._none_suppressed = (
+            isinstance(store, SupportsSuppressionSummary) and not store.has_suppressions()
+        )
 
     def phone(self, text: str) -> Identity | None:
         """:func:`phone_identity`, cached."""

@@ -43,7 +43,7 @@ from ecomcrm.io._people import Resolver, customer_id_for, merge_customer
 from ecomcrm.io._progress import ProgressOption, make_progress
 from ecomcrm.io._report import ImportReport
 from ecomcrm.io._rows import Item, PathLike, RowError, reject, source_name
-from ecomcrm.storage._protocols import Store
+from ecomcrm.storage import Store
 from ecomcrm.storage.toolkit import customer_id_identity
 
 

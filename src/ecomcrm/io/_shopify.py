@@ -53,8 +53,7 @@ from ecomcrm.io._people import Resolver, customer_id_for, merge_customer
 from ecomcrm.io._progress import ProgressOption
 from ecomcrm.io._report import ImportReport
 from ecomcrm.io._rows import Item, PathLike, RowError, reject, source_name
-from ecomcrm.storage._protocols import Store
-from ecomcrm.storage._records import ErasureReceipt
+from ecomcrm.storage import ErasureReceipt, Store
 
 _ZERO = Decimal(0)
 _CENT_AND_A_BIT = Decimal("0.011")

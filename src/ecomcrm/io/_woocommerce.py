@@ -38,7 +38,7 @@ from ecomcrm.io._people import Resolver, customer_id_for
 from ecomcrm.io._progress import ProgressOption
 from ecomcrm.io._report import ImportReport
 from ecomcrm.io._rows import Item, PathLike, RowError, source_name
-from ecomcrm.storage._protocols import Store
+from ecomcrm.storage import Store
 
 _ZERO = Decimal(0)
 
