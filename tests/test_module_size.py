@@ -23,7 +23,6 @@ ALLOWED: dict[str, str] = {
     "rules/_flow.py": _BEING_SPLIT,
     "storage/_memory.py": _BEING_SPLIT,
     "storage/_sqlite.py": _BEING_SPLIT,
-    "testing/_conformance.py": _BEING_SPLIT,
 }
 
 
