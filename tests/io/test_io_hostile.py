@@ -431,7 +431,6 @@ def test_an_unexpected_error_while_writing_a_batch_rejects_only_its_record(
         return put_many(batch)
 
     monkeypatch.setattr(orders, "put_many", failing_put_many)
-    monkeypatch.setattr(orders, "prepare_many", None, raising=False)
     report = import_shopify_orders(store, path, batch_size=10)
     assert (report.imported, report.rejected, store.orders.count()) == (49, 1, 49)
     r = report.rejections[0]
@@ -494,7 +493,6 @@ def test_an_import_stopped_mid_file_says_what_is_stored_and_a_rerun_finishes(
         return put_many(batch)
 
     monkeypatch.setattr(orders, "put_many", interrupted)
-    monkeypatch.setattr(orders, "prepare_many", None, raising=False)
     with pytest.raises(KeyboardInterrupt) as info:
         import_shopify_orders(store, path, batch_size=20)
     note = " ".join(getattr(info.value, "__notes__", []))
