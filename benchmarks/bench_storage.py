@@ -49,7 +49,8 @@ from ecomcrm.domain import (
     OrderLine,
     SupportTicket,
 )
-from ecomcrm.storage._sqlite import _LINE_INSERT, SqliteStore, _line_values, _order_values
+from ecomcrm.storage.sqlite import SqliteStore
+from ecomcrm.storage.sqlite._rows import _LINE_INSERT, _line_values, _order_values
 
 T0 = datetime(2023, 1, 1, tzinfo=UTC)
 SKUS = [f"SKU-{i:04d}" for i in range(500)]

@@ -249,7 +249,7 @@ def test_memory_state_against_a_dict_model() -> None:
 
 
 def test_sorted_index_with_small_blocks_splits_and_merges() -> None:
-    from ecomcrm.storage._memory import _SortedKeys
+    from ecomcrm.storage.memory._tables import _SortedKeys
 
     keys = _SortedKeys(load=2)  # tiny blocks: every path of split and removal
     present: set[str] = set()

@@ -9,7 +9,7 @@ import pytest
 from ecomcrm.domain import Customer
 from ecomcrm.errors import StorageError
 from ecomcrm.storage import MemoryStore, Store
-from ecomcrm.storage._memory import _Columns
+from ecomcrm.storage.memory._tables import _Columns
 from ecomcrm.testing import StoreConformance
 
 

@@ -144,7 +144,7 @@ def test_sqlite_url_with_a_host_is_refused() -> None:
 
 
 def test_sqlite_url_opens_the_sqlite_adapter(tmp_path: Path) -> None:
-    sqlite_module = pytest.importorskip("ecomcrm.storage._sqlite")
+    sqlite_module = pytest.importorskip("ecomcrm.storage.sqlite")
     store = open_store(f"sqlite:///{tmp_path}/crm.db")
     try:
         assert isinstance(store, sqlite_module.SqliteStore)

@@ -35,8 +35,8 @@ from ecomcrm.errors import (
     ValidationError,
 )
 from ecomcrm.storage import MemoryStore, Store
-from ecomcrm.storage._sqlite import SqliteStore
-from ecomcrm.storage._sqlite_schema import SCHEMA_VERSION
+from ecomcrm.storage.sqlite import SqliteStore
+from ecomcrm.storage.sqlite._schema import SCHEMA_VERSION
 from ecomcrm.testing import StoreConformance, strategies
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -408,7 +408,7 @@ def test_order_facts_equal_object_reads_and_the_memory_store(
 @given(order=strategies.orders())
 def test_the_hand_written_order_row_matches_the_shared_analytic_columns(order: Order) -> None:
     import ecomcrm.storage.toolkit as sh
-    from ecomcrm.storage._sqlite import _order_values
+    from ecomcrm.storage.sqlite._rows import _order_values
 
     values = _order_values(order, order.customer_id)
     expected = sh.order_row(order)
@@ -443,7 +443,7 @@ def test_orders_round_trip_exactly(tmp_path_factory: pytest.TempPathFactory, ord
     )
 )
 def test_sort_by_time_then_id_matches_python_sorting(rows: list[tuple[int, str]]) -> None:
-    from ecomcrm.storage._sqlite_columnar import sort_by_time_then_id
+    from ecomcrm.storage.sqlite._columnar import sort_by_time_then_id
 
     at = np.array([r[0] for r in rows], dtype=np.int64)
     ids = np.empty(len(rows), dtype=object)
@@ -453,7 +453,7 @@ def test_sort_by_time_then_id_matches_python_sorting(rows: list[tuple[int, str]]
 
 
 def test_both_cold_read_paths_agree(store: SqliteStore) -> None:
-    from ecomcrm.storage import _sqlite_columnar as col
+    import ecomcrm.storage.sqlite._columnar as col
 
     store.customers.put_many(Customer(id=f"c{i}", created_at=T0) for i in range(3))
     store.merge("c0", "c2", at=T0)
@@ -514,7 +514,7 @@ def test_another_thread_reads_the_last_commit_without_waiting_for_a_writer(path:
 
 def test_schema_3_has_no_time_only_indexes(path: Path) -> None:
     """orders_placed and events_at served no query; version 3 drops them (also on migration)."""
-    from ecomcrm.storage._sqlite_schema import APPLICATION_ID, migrate
+    from ecomcrm.storage.sqlite._schema import APPLICATION_ID, migrate
 
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("BEGIN")
@@ -539,7 +539,7 @@ def test_schema_4_migration_gives_old_state_records_their_owner(path: Path) -> N
     erased: only their records go (before, erasing ``cart`` took everybody's cart flow,
     ``enr`` every enrollment, ``timer`` every timer, ``bob`` alice:bob's records).
     """
-    from ecomcrm.storage._sqlite_schema import migrate
+    from ecomcrm.storage.sqlite._schema import migrate
 
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("BEGIN")

@@ -24,8 +24,8 @@ from ecomcrm.domain import (
     SupportTicket,
 )
 from ecomcrm.errors import ConflictError, SchemaVersionError, StorageError
-from ecomcrm.storage._sqlite import SqliteStore
-from ecomcrm.storage._sqlite_schema import APPLICATION_ID, SCHEMA_VERSION, migrate
+from ecomcrm.storage.sqlite import SqliteStore
+from ecomcrm.storage.sqlite._schema import APPLICATION_ID, SCHEMA_VERSION, migrate
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -79,7 +79,7 @@ import sys, time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from ecomcrm.domain import Order, OrderLine
-from ecomcrm.storage._sqlite import SqliteStore
+from ecomcrm.storage.sqlite import SqliteStore
 
 path, marker = sys.argv[1], Path(sys.argv[2])
 t0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -133,7 +133,7 @@ import sys
 from datetime import datetime, timezone
 from ecomcrm.domain import Customer, Order, OrderLine
 from ecomcrm.errors import ConflictError
-from ecomcrm.storage._sqlite import SqliteStore
+from ecomcrm.storage.sqlite import SqliteStore
 
 path, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 t0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -181,7 +181,7 @@ def test_compare_and_set_conflict_is_detected_across_processes(tmp_path: Path) -
     first = store.state.put("flow:c1", {"step": 1}, expected_version=None)
     code = """
     import sys
-    from ecomcrm.storage._sqlite import SqliteStore
+    from ecomcrm.storage.sqlite import SqliteStore
     s = SqliteStore(sys.argv[1])
     s.state.put("flow:c1", {"step": 2, "by": "child"}, expected_version=1)
     """

@@ -39,7 +39,6 @@ from ecomcrm.storage._capabilities import (
     SupportsStateBatches,
     SupportsSuppressionSummary,
 )
-from ecomcrm.storage._memory import MemoryStore
 from ecomcrm.storage._protocols import (
     ConsentRepository,
     CustomerRepository,
@@ -70,7 +69,8 @@ from ecomcrm.storage._registry import (
     store_schemes,
     unregister_store,
 )
-from ecomcrm.storage._sqlite import SqliteStore
+from ecomcrm.storage.memory import MemoryStore
+from ecomcrm.storage.sqlite import SqliteStore
 
 if TYPE_CHECKING:
     from ecomcrm.storage.postgres import PostgresStore

@@ -29,7 +29,7 @@ _entry_points: dict[str, EntryPoint] | None = None
 
 
 def _open_memory(url: str, **options: Any) -> Store:
-    from ecomcrm.storage._memory import MemoryStore
+    from ecomcrm.storage.memory import MemoryStore
 
     return MemoryStore(**options)
 
@@ -61,7 +61,7 @@ def sqlite_path(url: str) -> str:
 
 def _open_sqlite(url: str, **options: Any) -> Store:
     try:
-        module = importlib.import_module("ecomcrm.storage._sqlite")
+        module = importlib.import_module("ecomcrm.storage.sqlite")
     except ImportError as exc:  # pragma: no cover - the module ships with ecomcrm
         raise StorageError(
             f"the SQLite adapter could not be imported ({exc})", entity="open_store", value=url

@@ -36,7 +36,7 @@ from ecomcrm.storage._records import (
 )
 
 if TYPE_CHECKING:
-    from ecomcrm.storage._sqlite import _Db
+    from ecomcrm.storage.sqlite._connection import _Db
 
 _SEP = "\x1f"
 _CHUNK_ROWS = 4_000_000
