@@ -96,6 +96,53 @@ def text_column(conn: Conn, sql: str) -> NDArray[np.object_]:
     return out
 
 
+def _array(data: bytes | None, kind: str) -> NDArray[Any]:
+    """A one-dimensional array from ``array_send`` bytes (no NULL elements)."""
+    native = _NATIVE[kind]
+    if data is None or int.from_bytes(data[:4], "big") == 0:
+        return np.empty(0, dtype=native)
+    if int.from_bytes(data[4:8], "big"):
+        raise StorageError("a column of the aggregate read is NULL", entity="columnar read")
+    item = np.dtype([("len", ">i4"), ("value", "?" if kind == "b1" else f">{kind}")])
+    rows = np.frombuffer(data, dtype=item, offset=20)
+    if np.any(rows["len"] != _WIDTH[kind]):
+        raise StorageError(
+            "a column of the aggregate read has another width", entity="columnar read"
+        )
+    return rows["value"].astype(native)
+
+
+def aggregate_columns(
+    conn: Conn,
+    source: str,
+    numeric: Sequence[tuple[str, str, str]],
+    text: Sequence[tuple[str, str]] = (),
+) -> dict[str, Any]:
+    """Columns of ``source`` (``FROM ... [WHERE ...]``) read by one aggregating statement.
+
+    ``numeric`` holds ``(name, expression, kind)`` (kinds as for :func:`binary_columns`,
+    never NULL), ``text`` ``(name, expression)``. Each column is one ``array_agg``: the
+    server sends it as one value (``array_send`` for numbers, parsed by numpy without a
+    Python object per row; a text array for strings), instead of one COPY message per
+    row. Every aggregate of one statement reads the rows in the same order, so the
+    columns line up without sorting on the server.
+    """
+    parts = [f"array_send(array_agg({expr}))" for _, expr, _ in numeric]
+    parts += [f"array_agg({expr})" for _, expr in text]
+    with conn.cursor(binary=True) as cur:
+        row = cur.execute(f"SELECT {', '.join(parts)} {source}".encode()).fetchone()
+    assert row is not None
+    out: dict[str, Any] = {}
+    for (name, _, kind), data in zip(numeric, row, strict=False):
+        out[name] = _array(data, kind)
+    for (name, _), values in zip(text, row[len(numeric) :], strict=True):
+        column = np.empty(0 if values is None else len(values), dtype=object)
+        if values:
+            column[:] = values
+        out[name] = column
+    return out
+
+
 def _sorted_by_time_then_id(at: NDArray[np.int64], ids: NDArray[np.object_]) -> NDArray[np.intp]:
     """The permutation ordering rows by ``at`` then id (code point order).
 
@@ -127,32 +174,34 @@ _CODES = (
     'SELECT currency, (row_number() OVER (ORDER BY currency COLLATE "C") - 1)::int8 AS code '
     "FROM (SELECT DISTINCT currency FROM orders) d"
 )
-_ORDERS = (
-    "SELECT o.pk, o.placed_at, coalesce(c.survivor_pk, c.pk, -1), o.amount, o.discount_amount, "
-    "coalesce(r.refunded, 0)::float8, o.units, coalesce(r.returned, 0)::int8, o.cancelled, k.code "
+_ORDER_SOURCE = (
     "FROM orders o LEFT JOIN customers c ON c.id = o.customer_id "
     "LEFT JOIN (SELECT order_id, sum(amount_real) AS refunded, sum(returned_units) AS returned "
     "FROM refunds GROUP BY order_id) r ON r.order_id = o.id "
-    f"JOIN ({_CODES}) k ON k.currency = o.currency ORDER BY o.pk"
+    f"JOIN ({_CODES}) k ON k.currency = o.currency"
 )
 _ORDER_FIELDS = (
-    ("pk", "i8"),
-    ("placed_at", "i8"),
-    ("owner", "i8"),
-    ("amount", "f8"),
-    ("discount", "f8"),
-    ("refunded", "f8"),
-    ("units", "i8"),
-    ("returned", "i8"),
-    ("cancelled", "b1"),
-    ("code", "i8"),
+    ("placed_at", "o.placed_at", "i8"),
+    ("owner", "coalesce(c.survivor_pk, c.pk, -1)", "i8"),
+    ("amount", "o.amount", "f8"),
+    ("discount", "o.discount_amount", "f8"),
+    ("refunded", "coalesce(r.refunded, 0)::float8", "f8"),
+    ("units", "o.units", "i8"),
+    ("returned", "coalesce(r.returned, 0)::int8", "i8"),
+    ("cancelled", "o.cancelled", "b1"),
+    ("code", "k.code", "i8"),
 )
 
 
 def _live(conn: Conn) -> tuple[NDArray[np.int64], NDArray[np.object_]]:
-    pks = binary_columns(conn, _LIVE.format(col="pk"), [("pk", "i8")])["pk"]
-    ids = text_column(conn, _LIVE.format(col="id"))
-    return pks, ids
+    """Keys and ids of the live customers, ordered by id (code point order)."""
+    cols = aggregate_columns(
+        conn,
+        'FROM (SELECT pk, id FROM customers WHERE survivor_pk IS NULL ORDER BY id COLLATE "C") x',
+        [("pk", "x.pk", "i8")],
+        [("id", "x.id")],
+    )
+    return cols["pk"], cols["id"]
 
 
 def _index_of(customer_pk: NDArray[np.int64], owner: NDArray[np.int64]) -> NDArray[np.int64]:
@@ -170,10 +219,10 @@ def order_facts(
     customer_pk, customer_ids = _live(conn)
     currencies = [r[0] for r in conn.execute(_CURRENCIES).fetchall()]
     target, table = sh.conversion_rates(currencies, currency, rates)
-    cols = binary_columns(conn, _ORDERS, _ORDER_FIELDS)
-    if cols["pk"].shape[0] == 0:
+    cols = aggregate_columns(conn, _ORDER_SOURCE, _ORDER_FIELDS, [("order_id", "o.id")])
+    order_id = cols["order_id"]
+    if order_id.shape[0] == 0:
         return attrs.evolve(OrderFacts.empty(target), customer_ids=customer_ids)
-    order_id = text_column(conn, "SELECT id FROM orders ORDER BY pk")
     index = _index_of(customer_pk, cols["owner"])
     perm = _sorted_by_time_then_id(cols["placed_at"], order_id)
     perm = perm[index[perm] >= 0]
