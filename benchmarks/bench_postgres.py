@@ -14,8 +14,8 @@ What is measured, in one run:
    store that holds their customers: PostgresStore, SqliteStore, and as the reference a raw
    psycopg ``COPY`` of *the same row tuples* (computed beforehand, untimed) into the same
    tables of another schema, in one transaction. Goal: PostgresStore >= 0.5x raw COPY.
-2. Order facts into numpy: ``store.order_facts()`` over those orders (PostgresStore: binary
-   COPY; SqliteStore: warm, from its facts cache, and cold, from the tables), beside a raw
+2. Order facts into numpy: ``store.order_facts()`` over those orders (PostgresStore: one
+   aggregating statement, a column per ``array_agg``; SqliteStore: warm, from its facts cache, and cold, from the tables), beside a raw
    psycopg ``fetchall`` of the same columns turned into arrays. Rows/s.
 3. Customer 360: ``store.customer_360(id)`` for 1,000 random customers: p50 and p99.
 4. Rules engine: ``Engine.handle_many`` of the same checkout events by 1, 2 and 4 OS
@@ -176,7 +176,7 @@ def bench_facts(n_orders: int, pg: PostgresStore, sqlite: SqliteStore) -> None:
     warm = best(sqlite.order_facts)
     raw = best(raw_fetch)
     print(
-        f"PostgresStore.order_facts (binary COPY)   {n_orders / pg_s:>12,.0f} rows/s ({pg_s:.2f} s)"
+        f"PostgresStore.order_facts (array_agg)    {n_orders / pg_s:>12,.0f} rows/s ({pg_s:.2f} s)"
     )
     print(f"raw psycopg fetchall -> numpy             {n_orders / raw:>12,.0f} rows/s ({raw:.2f} s)"
           f"   PostgresStore / raw {raw / pg_s:.2f}x")  # fmt: skip
