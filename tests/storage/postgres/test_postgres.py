@@ -190,3 +190,32 @@ def test_two_stores_in_two_schemas_are_separate(pg_url: str) -> None:
         a.close()
         b.close()
         drop_schema(other)
+
+
+def test_claims_every_capability_the_engine_and_importers_use(
+    open_pg: Callable[..., PostgresStore],
+) -> None:
+    from ecomcrm.storage import (
+        SupportsBulkFacts,
+        SupportsBulkLoad,
+        SupportsPreparedOrders,
+        SupportsSharedUrl,
+        SupportsStateBatches,
+        SupportsSuppressionSummary,
+    )
+
+    store = open_pg()
+    for capability in (
+        SupportsBulkFacts,
+        SupportsBulkLoad,
+        SupportsSharedUrl,
+        SupportsSuppressionSummary,
+    ):
+        assert isinstance(store, capability), capability.__name__
+    assert isinstance(store.orders, SupportsPreparedOrders)
+    assert isinstance(store.state, SupportsStateBatches)
+    with store.bulk_load():  # one pinned connection: several transactions, then released
+        store.customers.put(_customer("b1"))
+        with store.transaction():
+            store.customers.put(_customer("b2"))
+    assert store.customers.count() == 2

@@ -26,7 +26,14 @@ from numpy.typing import NDArray
 
 import ecomcrm.storage.toolkit as sh
 from ecomcrm.errors import StorageError
-from ecomcrm.storage._records import CustomerTable, EventFacts, LineFacts, OrderFacts
+from ecomcrm.storage._records import (
+    ConsentFacts,
+    CustomerTable,
+    EventFacts,
+    LineFacts,
+    LoyaltyFacts,
+    OrderFacts,
+)
 
 Conn = psycopg.Connection[Any]
 
@@ -406,4 +413,44 @@ def customer_table(conn: Conn) -> CustomerTable:
         consents=[(c, k, bool(g)) for c, k, g in consents],
         city=[r[7] for r in rows],
         email=[r[8] for r in rows],
+    )
+
+
+# Rows of merged-away ids count for their final survivor (``survivor_pk`` is always the
+# final one); ledgers are read in their order (``at``, then as recorded) from a sorted
+# subquery, which every aggregate of the statement reads in that order.
+_LEDGER = (
+    "FROM (SELECT coalesce(s.id, c.id) AS owner, k.* FROM {table} k "
+    "JOIN customers c ON c.id = k.customer_id LEFT JOIN customers s ON s.pk = c.survivor_pk "
+    "ORDER BY k.at, k.pk) x"
+)
+
+
+def consent_facts(conn: Conn) -> ConsentFacts:
+    """Every consent decision of live customers as columns, by ``at`` then insertion."""
+    cols = aggregate_columns(
+        conn,
+        _LEDGER.format(table="consents"),
+        [("granted", "x.granted", "b1"), ("at", "x.at", "i8")],
+        [("customer_id", "x.owner"), ("channel", "x.channel"), ("purpose", "x.purpose")],
+    )
+    return ConsentFacts.from_columns(
+        customer_id=cols["customer_id"],
+        channel=cols["channel"],
+        purpose=cols["purpose"],
+        granted=cols["granted"],
+        at_us=cols["at"],
+    )
+
+
+def loyalty_facts(conn: Conn) -> LoyaltyFacts:
+    """Every loyalty entry of live customers as columns, by ``at`` then insertion."""
+    cols = aggregate_columns(
+        conn,
+        _LEDGER.format(table="loyalty"),
+        [("points", "x.points", "i8"), ("at", "x.at", "i8")],
+        [("customer_id", "x.owner")],
+    )
+    return LoyaltyFacts.from_columns(
+        customer_id=cols["customer_id"], points=cols["points"], at_us=cols["at"]
     )

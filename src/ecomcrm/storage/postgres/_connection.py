@@ -15,7 +15,7 @@ import re
 import threading
 import zlib
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -224,8 +224,11 @@ class Db:
             finally:
                 local.depth -= 1
             return
+        home: psycopg.Connection[Any] | None = getattr(local, "home", None)
+        if home is not None and home.broken:
+            home = local.home = None  # dropped: later scopes borrow from the pool again
         try:
-            with self.pool.connection() as conn:
+            with nullcontext(home) if home is not None else self.pool.connection() as conn:
                 local.conn, local.depth = conn, 1
                 try:
                     if snapshot:
@@ -264,10 +267,35 @@ class Db:
         self._check_open()
         conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
         try:
-            if conn is not None:
+            if conn is None:
+                conn = getattr(self._local, "home", None)
+            if conn is not None and not conn.broken:
                 return conn.execute(sql, args).fetchall()
             with self.pool.connection() as own:
                 return own.execute(sql, args).fetchall()
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise translate(exc, self.where) from exc
+
+    @contextmanager
+    def pinned(self) -> Iterator[None]:
+        """A block in which this thread's scopes all use one connection of the pool.
+
+        Statements are prepared per connection (psycopg prepares one after a few uses),
+        so a long run of batches on one connection prepares them once, and no batch
+        waits for a free connection. Commits are the same as outside the block.
+        """
+        self._check_open()
+        local = self._local
+        if getattr(local, "home", None) is not None or getattr(local, "conn", None) is not None:
+            yield  # already pinned, or inside a scope (which holds its connection)
+            return
+        try:
+            with self.pool.connection() as conn:
+                local.home = conn
+                try:
+                    yield
+                finally:
+                    local.home = None
         except (psycopg.Error, PoolTimeout) as exc:
             raise translate(exc, self.where) from exc
 

@@ -24,11 +24,13 @@ from ecomcrm.storage._protocols import (
     TicketRepository,
 )
 from ecomcrm.storage._records import (
+    ConsentFacts,
     Customer360,
     CustomerTable,
     ErasureReceipt,
     EventFacts,
     LineFacts,
+    LoyaltyFacts,
     MergeRecord,
     OrderFacts,
 )
@@ -405,6 +407,26 @@ class PostgresStore(Base):
         with self._db.snapshot() as conn:
             return col.event_facts(conn, names=names)
 
+    def consent_facts(self) -> ConsentFacts:
+        """Every consent decision of live customers as columns (``SupportsBulkFacts``).
+
+        Example:
+            >>> len(store.consent_facts())  # doctest: +SKIP
+            0
+        """
+        with self._db.snapshot() as conn:
+            return col.consent_facts(conn)
+
+    def loyalty_facts(self) -> LoyaltyFacts:
+        """Every loyalty entry of live customers as columns (``SupportsBulkFacts``).
+
+        Example:
+            >>> len(store.loyalty_facts())  # doctest: +SKIP
+            0
+        """
+        with self._db.snapshot() as conn:
+            return col.loyalty_facts(conn)
+
     def customer_360(
         self, customer_id: str, *, recent_events: int = 50, messages: int = 50
     ) -> Customer360:
@@ -415,6 +437,20 @@ class PostgresStore(Base):
             )
 
     # --- maintenance --------------------------------------------------------------------
+
+    def bulk_load(self) -> AbstractContextManager[None]:
+        """A block of many write batches (an import): this thread keeps one connection.
+
+        Every transaction of the block runs on the same pooled connection, whose
+        prepared statements stay warm, and none waits for a free one; each commits as
+        it would outside the block (``SupportsBulkLoad``). Importers enter it by
+        themselves.
+
+        Example:
+            >>> with store.bulk_load():  # doctest: +SKIP
+            ...     pass
+        """
+        return self._db.pinned()
 
     def vacuum(self, tables: Iterable[str] | None = None, *, full: bool = False) -> None:
         """VACUUM the store's tables (all by default), so deleted row versions are reclaimed.
