@@ -11,7 +11,7 @@ rejected and the import goes on.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -20,6 +20,7 @@ from dateutil import parser as date_parser
 from ecomcrm.domain import Identity, IdentityKind, OrderStatus
 from ecomcrm.errors import ValidationError
 from ecomcrm.io._rows import RowError
+from ecomcrm.storage.toolkit import from_micros
 
 #: The longest cell read as a number or a date; anything longer is refused unread.
 MAX_NUMBER_TEXT = 64
@@ -88,12 +89,9 @@ def parse_epoch_micros(value: Any, column: str) -> datetime:
         raise RowError(column, "must be microseconds since the epoch", value)
     us = parse_int(str(value), column, digits=18)
     try:
-        return _EPOCH + timedelta(microseconds=us)
+        return from_micros(us)
     except OverflowError:
         raise RowError(column, "is out of range (microseconds since the epoch)", value) from None
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def parse_decimal(text: str, column: str, *, default: Decimal | None = None) -> Decimal:

@@ -10,8 +10,9 @@ import numpy as np
 from dateutil.relativedelta import relativedelta
 from numpy.typing import NDArray
 
+from ecomcrm.storage.toolkit import from_micros
+
 UTC = dt.UTC
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 
 #: The longest duration a value can have: what ``timedelta64[us]`` holds (its smallest
 #: value is NaT), about 292,000 years. Longer results of arithmetic are null.
@@ -113,7 +114,7 @@ def from_datetime64(value: np.datetime64) -> dt.datetime | None:
     if np.isnat(value):
         return None
     micros = int(value.astype("datetime64[us]").astype(np.int64))
-    return _EPOCH + dt.timedelta(microseconds=micros)
+    return from_micros(micros)
 
 
 def to_timedelta64(value: dt.timedelta | None) -> np.timedelta64:
