@@ -28,22 +28,13 @@ from ecomcrm.rules._conditions import CUSTOMER_FIELDS, EVENT_PROPERTIES, Conditi
 from ecomcrm.rules._engine import Engine
 from ecomcrm.rules._flow import (
     ORDER_EVENT,
-    STEP_TYPES,
-    ActionStep,
-    BranchStep,
     Exit,
     Flow,
     Holdout,
-    OnCap,
     ReentryMode,
     ReentryPolicy,
-    SplitStep,
-    Step,
     Trigger,
     TriggerKind,
-    Variant,
-    WaitStep,
-    WaitUntilStep,
 )
 from ecomcrm.rules._policies import (
     Defer,
@@ -57,6 +48,17 @@ from ecomcrm.rules._policies import (
     Verdict,
 )
 from ecomcrm.rules._retry import Retry
+from ecomcrm.rules._steps import (
+    STEP_TYPES,
+    ActionStep,
+    BranchStep,
+    OnCap,
+    SplitStep,
+    Step,
+    Variant,
+    WaitStep,
+    WaitUntilStep,
+)
 
 __all__ = [
     "BUILTIN_FLOWS",

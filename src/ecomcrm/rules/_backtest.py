@@ -31,9 +31,10 @@ from ecomcrm.domain import Event
 from ecomcrm.errors import ValidationError
 from ecomcrm.rules._actions import Action
 from ecomcrm.rules._engine import Replay
-from ecomcrm.rules._flow import Flow, WaitStep, WaitUntilStep
+from ecomcrm.rules._flow import Flow
 from ecomcrm.rules._policies import Policies
 from ecomcrm.rules._schedule import parse_duration, require_aware, to_micros
+from ecomcrm.rules._steps import WaitStep, WaitUntilStep
 from ecomcrm.segments import FeatureTable
 from ecomcrm.storage import Store
 

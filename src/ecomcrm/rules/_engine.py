@@ -36,6 +36,7 @@ from ecomcrm.rules._keys import (
     SEEN,
     TIMER,
     TIMER_END,
+    TRG,
     act_key,
     enr_key,
     timer_due,
@@ -521,7 +522,7 @@ class Engine:
             SEEN + event.id, cid, to_micros(event.at)
         ):
             return  # delivered before: what it did (or was refused) then stands
-        props = _json_safe(event.properties)
+        props = _json_safe(event.properties) if event.properties else {}
         exits, triggers, activity, recheck = plan
         if exits:
             exit_on_event = self._enrollments.exit_on_event
@@ -572,7 +573,7 @@ class Engine:
         work.delete(key)
         if target is None or target.get("timer") != key:
             return  # stale
-        if target_key.startswith("trg:"):
+        if target_key.startswith(TRG):
             self._triggers.fire(work, target_key, target, now)
         else:
             self._enrollments.wake(work, target_key, target, now)

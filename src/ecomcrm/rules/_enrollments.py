@@ -18,22 +18,21 @@ import attrs
 
 from ecomcrm.rules._actions import Action, action_id_for, idempotency_key
 from ecomcrm.rules._context import ANONYMOUS_PREFIX, CustomerData, Record
-from ecomcrm.rules._flow import (
+from ecomcrm.rules._flow import Flow, ReentryMode
+from ecomcrm.rules._keys import act_key, cap_key, enr_key, timer_key
+from ecomcrm.rules._policies import Defer, ExitFlow, Skip
+from ecomcrm.rules._runtime import Runtime
+from ecomcrm.rules._schedule import format_duration, from_micros, next_local_time, to_micros
+from ecomcrm.rules._steps import (
     ActionStep,
     BranchStep,
-    Flow,
-    ReentryMode,
     SplitStep,
     WaitStep,
     WaitUntilStep,
     stable_fraction,
 )
-from ecomcrm.rules._keys import act_key, cap_key, enr_key, timer_key
-from ecomcrm.rules._policies import Defer, ExitFlow, Skip
-from ecomcrm.rules._runtime import Runtime
-from ecomcrm.rules._schedule import format_duration, from_micros, next_local_time, to_micros
 from ecomcrm.rules._work import Work
-from ecomcrm.storage.toolkit import FrozenList, freeze_state_value
+from ecomcrm.storage.toolkit import FrozenDict, FrozenList, freeze_state_value
 
 ACTIVE = "active"
 _FROZEN_EMPTY = freeze_state_value({})  # read-only: one shared empty mapping
@@ -111,7 +110,7 @@ class Enrollments:
         if rejected_last(enr, reason):
             return
         self.log(work, enr, now, "rejected", None, reason, text)
-        work.put(key, enr)
+        work.put_owned(key, enr, enr["cust"])
 
     # --- entering and leaving --------------------------------------------------------------
 
@@ -199,7 +198,7 @@ class Enrollments:
                 work, enr, now, "holdout", None, "holdout",
                 f"{why}: in the {holdout.percent:g}% holdout group; no actions",
             )  # fmt: skip
-            work.put(key, enr)
+            work.put_owned(key, enr, enr["cust"])
             return
         self.log(work, enr, now, "enrolled", None, "trigger", f"{why}: enrolled on v{flow.version}")
         self.proceed(work, key, enr, flow, now)
@@ -253,7 +252,7 @@ class Enrollments:
         kind = "completed" if status == "done" else "exited"
         self.log(work, enr, now, kind, enr.get("step"), reason, text)
         enr["step"] = None
-        work.put(key, enr)
+        work.put_owned(key, enr, enr["cust"])
 
     def _schedule(self, work: Work, key: str, enr: dict[str, Any], due: int) -> None:
         timer = timer_key(due, key)
@@ -261,8 +260,8 @@ class Enrollments:
             work.delete(enr["timer"])
         enr["timer"] = timer
         enr["due"] = due
-        work.put(timer, {"k": key})
-        work.put(key, enr)
+        work.put_owned(timer, FrozenDict(k=key), enr["cust"])  # built frozen: no copy walk
+        work.put_owned(key, enr, enr["cust"])
 
     def wake(self, work: Work, key: str, target: Mapping[str, Any], now: datetime) -> None:
         """The timer of enrollment ``key`` (value ``target``) fired: run its next steps."""
@@ -270,7 +269,7 @@ class Enrollments:
         enr = dict(target)
         enr["timer"] = None
         if enr.get("status") != ACTIVE:
-            work.put(key, enr)
+            work.put_owned(key, enr, enr["cust"])
             return
         flow = rt.flow_version(enr["flow"], enr["v"])
         if flow is None or enr["flow"] not in rt.flows:

@@ -174,11 +174,6 @@ def timer_due(key: str) -> int:
     return int(key[len(TIMER) : _DUE_END])
 
 
-def prefix_of(kind: str, flow_id: str) -> str:
-    """The common start of every ``<kind>:<flow>:`` key of a flow (for a range scan)."""
-    return f"{kind}:{flow_id}:"
-
-
 def owner_of(key: str, value: Mapping[str, Any] | None) -> str | None:
     """The person a state record is about (its ``owner``, which erasure deletes by).
 

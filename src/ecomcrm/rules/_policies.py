@@ -27,7 +27,6 @@ import attrs
 
 from ecomcrm.domain import Channel, Customer
 from ecomcrm.errors import ValidationError
-from ecomcrm.rules._flow import ActionStep, OnCap
 from ecomcrm.rules._schedule import (
     format_duration,
     format_time_of_day,
@@ -39,6 +38,7 @@ from ecomcrm.rules._schedule import (
     to_micros,
     zone,
 )
+from ecomcrm.rules._steps import ActionStep, OnCap
 
 
 def _channels(value: Iterable[Channel | str] | None) -> frozenset[Channel] | None:

@@ -46,7 +46,7 @@ from ecomcrm.rules._conditions import CUSTOMER_FIELDS
 from ecomcrm.rules._context import Record
 from ecomcrm.rules._enrollments import Enrollments
 from ecomcrm.rules._flow import ORDER_EVENT, Flow, TriggerKind
-from ecomcrm.rules._keys import cnt_key, enr_key, prefix_of, seg_key, timer_key, trg_key
+from ecomcrm.rules._keys import cnt_key, enr_key, seg_key, timer_key, trg_key
 from ecomcrm.rules._runtime import Runtime
 from ecomcrm.rules._schedule import (
     format_duration,
@@ -371,7 +371,7 @@ def _segment_candidates(
         member = np.asarray(expression.mask(table, now), dtype=bool)
     except Exception:  # undecidable by arrays: every customer is checked
         return everyone
-    rows, values = _stored_rows(rt, prefix_of("seg", flow.id), cols)
+    rows, values = _stored_rows(rt, seg_key(flow.id, ""), cols)
     before = np.zeros(n, dtype=bool)
     before[rows] = np.asarray([bool(v.get("in")) for v in values], dtype=bool)
     return np.asarray(member != before, dtype=bool)
@@ -573,7 +573,7 @@ class Triggers:
         cid = trg["cust"]
         due = trg["due"]
         trg["timer"] = None
-        work.put(key, trg)
+        work.put_owned(key, trg, cid)
         if flow is None:
             return
         when = from_micros(due)
@@ -635,7 +635,7 @@ class Triggers:
         candidates = np.zeros(n, dtype=bool)
         for flow in self.date_flows:
             dues = _date_dues(rt, flow, cols, now, now_us)
-            rows, values = _stored_rows(rt, prefix_of("trg", flow.id), cols)
+            rows, values = _stored_rows(rt, trg_key(flow.id, ""), cols)
             before = np.full(n, _NONE, dtype=np.int64)
             before[rows] = np.asarray([v.get("due", _NONE) for v in values], dtype=np.int64)
             has_record = np.zeros(n, dtype=bool)
@@ -650,7 +650,7 @@ class Triggers:
             _, _, last = cols.order_stats(as_of)
             base = np.where(last != _NONE, last, cols.created_us)
             for flow in self.inactivity_flows:
-                rows, values = _stored_rows(rt, prefix_of("trg", flow.id), cols)
+                rows, values = _stored_rows(rt, trg_key(flow.id, ""), cols)
                 assert flow.trigger.inactive_for is not None
                 length = int(flow.trigger.inactive_for / _td_us())
                 due = np.maximum(base + length, now_us)
