@@ -8,13 +8,14 @@ this backtest 5x slower (27 s -> 141 s). Goal: within 1.2x.
 
 The shop is ``ecomcrm demo``'s synthetic one (``SyntheticShop(seed=7)``) in SQLite; the
 backtest replays the built-in flows over its last 30 days, warm from the store (as
-``benchmarks/bench_backtest_warmup.py``'s "warm (store)" run). The two runs alternate
-(``--rounds``) and the best of each is compared; wall and CPU seconds of this process are
+``benchmarks/bench_backtest_warmup.py``'s "warm (store)" run). The runs alternate, in
+reversed order every other round (``--rounds``), and the medians are compared (on a
+loaded machine the best run is a lucky one, the median is steadier); wall and CPU seconds of this process are
 printed (the machine's load first: the wall figure also measures other work). With
 ``--core-only`` a third run goes through the wrapper class without its capability mixins
 (the core contract only), which shows what the capabilities are worth.
 
-Run:  .venv/bin/python benchmarks/bench_wrapper.py [--customers 3000] [--rounds 2] [--core-only]
+Run:  .venv/bin/python benchmarks/bench_wrapper.py [--customers 3000] [--rounds 4] [--core-only]
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -64,7 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=3_000)
     parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--core-only", action="store_true")
     args = parser.parse_args()
     forwarding = _forwarding()
@@ -83,22 +85,30 @@ def main() -> None:
         }
         if args.core_only:
             stores["wrapper, core contract only"] = forwarding.ForwardingStore(bare)
-        best: dict[str, tuple[float, float]] = {}
+        runs: dict[str, list[tuple[float, float]]] = {label: [] for label in stores}
         actions: dict[str, int] = {}
-        for _ in range(args.rounds):
-            for label, store in stores.items():
+        for n in range(args.rounds):
+            # the order alternates (ABBA), so a load that drifts during the run favours none
+            order = list(stores.items())
+            for label, store in order if n % 2 == 0 else reversed(order):
                 wall, cpu = time.perf_counter(), time.process_time()
                 report = backtest(store, flows, window, start=start, end=now)
                 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
                 actions[label] = len(report.actions)
-                old = best.get(label, (float("inf"), float("inf")))
-                best[label] = (min(old[0], wall), min(old[1], cpu))
+                runs[label].append((wall, cpu))
+        median = {
+            label: (
+                statistics.median(w for w, _ in times),
+                statistics.median(c for _, c in times),
+            )
+            for label, times in runs.items()
+        }
         print(
             f"backtest of {args.customers:,} customers, last {args.days} days "
-            f"({len(window):,} events), best of {args.rounds}:"
+            f"({len(window):,} events), median of {args.rounds} interleaved runs:"
         )
-        base_wall, base_cpu = best["bare SqliteStore"]
-        for label, (wall, cpu) in best.items():
+        base_wall, base_cpu = median["bare SqliteStore"]
+        for label, (wall, cpu) in median.items():
             print(
                 f"  {label:<30}{wall:7.1f} s wall {cpu:7.1f} s CPU   "
                 f"ratio {wall / base_wall:4.2f}x wall {cpu / base_cpu:4.2f}x CPU   "
