@@ -21,8 +21,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from ecomcrm.io._batches import DEFAULT_BATCH_SIZE
 from ecomcrm.io._cells import parse_epoch_micros, parse_int
-from ecomcrm.io._common import DEFAULT_BATCH_SIZE
 from ecomcrm.io._progress import ProgressOption
 from ecomcrm.io._report import ImportReport
 from ecomcrm.io._rows import PathLike, RowError, reject, source_name, unexpected

@@ -24,6 +24,7 @@ from ecomcrm.domain import (
     OrderLine,
 )
 from ecomcrm.errors import ValidationError
+from ecomcrm.io._batches import DEFAULT_BATCH_SIZE, BatchWriter
 from ecomcrm.io._cells import (
     email_identity,
     parse_consent,
@@ -34,7 +35,6 @@ from ecomcrm.io._cells import (
     parse_order_status,
     phone_identity,
 )
-from ecomcrm.io._common import DEFAULT_BATCH_SIZE, BatchWriter
 from ecomcrm.io._csvfile import open_text, read_rows
 from ecomcrm.io._items import (
     add_customer_row,

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from ecomcrm.domain import Address, Channel, Consent, Customer, Identity, Purpose, is_time_zone
 from ecomcrm.errors import EcomcrmError, ValidationError
-from ecomcrm.io._common import BatchWriter
+from ecomcrm.io._batches import BatchWriter
 from ecomcrm.io._people import Resolver
 from ecomcrm.io._progress import ProgressOption, make_progress
 from ecomcrm.io._report import ImportReport

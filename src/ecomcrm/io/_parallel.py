@@ -36,7 +36,7 @@ from typing import Any
 import attrs
 
 from ecomcrm.errors import StorageError, ValidationError
-from ecomcrm.io._common import count_repeated_orders
+from ecomcrm.io._batches import count_repeated_orders
 from ecomcrm.io._progress import ProgressOption, make_progress
 from ecomcrm.io._report import ImportReport
 from ecomcrm.storage import Store, SupportsSharedUrl

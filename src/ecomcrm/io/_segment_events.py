@@ -28,6 +28,7 @@ from ecomcrm.domain import (
     Refund,
 )
 from ecomcrm.errors import NotFoundError, ValidationError
+from ecomcrm.io._batches import DEFAULT_BATCH_SIZE, BatchWriter
 from ecomcrm.io._cells import (
     email_identity,
     parse_datetime,
@@ -36,7 +37,6 @@ from ecomcrm.io._cells import (
     parse_json,
     phone_identity,
 )
-from ecomcrm.io._common import DEFAULT_BATCH_SIZE, BatchWriter
 from ecomcrm.io._csvfile import open_text
 from ecomcrm.io._items import queue_record
 from ecomcrm.io._people import Resolver, customer_id_for, merge_customer

@@ -27,6 +27,7 @@ from ecomcrm.domain import (
     Refund,
 )
 from ecomcrm.errors import ValidationError
+from ecomcrm.io._batches import DEFAULT_BATCH_SIZE
 from ecomcrm.io._cells import (
     SHOPIFY_FINANCIAL_STATUSES,
     email_identity,
@@ -37,7 +38,6 @@ from ecomcrm.io._cells import (
     parse_order_status,
     phone_identity,
 )
-from ecomcrm.io._common import DEFAULT_BATCH_SIZE
 from ecomcrm.io._csvfile import Header, cell, open_text, read_groups, read_rows
 from ecomcrm.io._items import (
     add_customer_row,

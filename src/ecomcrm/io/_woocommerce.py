@@ -22,6 +22,7 @@ from ecomcrm.domain import (
     Refund,
 )
 from ecomcrm.errors import ValidationError
+from ecomcrm.io._batches import DEFAULT_BATCH_SIZE
 from ecomcrm.io._cells import (
     WOOCOMMERCE_STATUSES,
     email_identity,
@@ -31,7 +32,6 @@ from ecomcrm.io._cells import (
     parse_order_status,
     phone_identity,
 )
-from ecomcrm.io._common import DEFAULT_BATCH_SIZE
 from ecomcrm.io._csvfile import Header, cell, open_text, read_rows
 from ecomcrm.io._items import add_rows, new_customer, optional_address, start_import, time_zone
 from ecomcrm.io._people import Resolver, customer_id_for
