@@ -11,12 +11,13 @@ may go on. Driver exceptions are translated here, at the boundary, into
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ecomcrm.errors import (
@@ -126,26 +127,70 @@ def describe(conninfo: str) -> str:
 def translate(exc: BaseException, where: str) -> EcomcrmError:
     """The ecomcrm error for a driver exception (``where`` names the database and schema).
 
-    Unique and foreign-key violations are conflicts; serialization failures, deadlocks and
-    lock timeouts mean another writer won the race (retryable: StorageBusyError); anything
+    Unique and foreign-key violations are conflicts; serialization failures and deadlocks
+    mean another writer won the race (ConflictError: nothing was written, the work may be
+    computed again; see :func:`retry_races`); lock timeouts are StorageBusyError; anything
     else, dropped connections included, is a StorageError.
     """
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(exc, pg_errors.UniqueViolation | pg_errors.ForeignKeyViolation):
         return ConflictError(f"constraint failed: {text}", entity=where)
-    if isinstance(
-        exc,
-        pg_errors.SerializationFailure
-        | pg_errors.DeadlockDetected
-        | pg_errors.LockNotAvailable
-        | pg_errors.QueryCanceled,
-    ):
-        return StorageBusyError(f"lost a race with another writer: {text}", entity=where)
+    if isinstance(exc, _RACES):
+        return ConflictError(f"lost a race with another writer: {text}", entity=where)
+    if isinstance(exc, pg_errors.LockNotAvailable | pg_errors.QueryCanceled):
+        return StorageBusyError(f"waited too long for a lock: {text}", entity=where)
     if isinstance(exc, PoolTimeout):
         return StorageBusyError(f"no free connection in the pool: {text}", entity=where)
     if isinstance(exc, psycopg.OperationalError):
         return StorageError(f"the connection failed: {text}", entity=where)
     return StorageError(f"{type(exc).__name__}: {text}", entity=where)
+
+
+_RACES = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
+
+ATTEMPTS = 3
+"""How many times a unit that owns its transaction runs before a lost race is raised."""
+
+
+def lost_race(exc: BaseException) -> bool:
+    """True when ``exc`` is a translated serialization failure or deadlock."""
+    return isinstance(exc, ConflictError) and isinstance(exc.__cause__, _RACES)
+
+
+class _HasDb(Protocol):
+    _db: Db
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+S = TypeVar("S", bound=_HasDb)
+
+
+def retry_races(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
+    """Run a write method again, at once, when its transaction lost a race (bounded).
+
+    A serialization failure or deadlock rolls the whole transaction back, so a method
+    that opened it (no scope was open on the thread) is run again from the start, up to
+    :data:`ATTEMPTS` times in all, with no wait (nothing in the library sleeps); the last
+    loss is raised as ConflictError. Inside a caller's transaction the method runs once:
+    the caller owns the transaction and decides (the rules engine computes the unit
+    again). Iterator arguments are read into lists first, so a second run sees them whole.
+    """
+
+    @functools.wraps(method)
+    def run(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        if self._db.depth:
+            return method(self, *args, **kwargs)
+        args = tuple(list(a) if isinstance(a, Iterator) else a for a in args)  # type: ignore[assignment]
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return method(self, *args, **kwargs)
+            except ConflictError as exc:
+                if attempt == ATTEMPTS or not lost_race(exc):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return run
 
 
 def lock_key(schema: str) -> int:

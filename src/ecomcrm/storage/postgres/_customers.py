@@ -19,6 +19,7 @@ from ecomcrm.domain import (
 from ecomcrm.errors import ConflictError, NotFoundError
 from ecomcrm.storage.postgres._base import Base, Conn
 from ecomcrm.storage.postgres._bulk import copy_rows
+from ecomcrm.storage.postgres._connection import retry_races
 
 # --------------------------------------------------------------------------------------
 
@@ -128,6 +129,7 @@ class PostgresCustomers(Base):
         )
         self._write_identities(conn, pk, customer)
 
+    @retry_races
     def put(self, customer: Customer) -> None:
         """Insert a new customer (ConflictError when the id or an identity is taken)."""
         with self._db.write() as conn:
@@ -158,12 +160,14 @@ class PostgresCustomers(Base):
         self.replace(conn, own, customer)
         return False
 
+    @retry_races
     def upsert(self, customer: Customer) -> bool:
         """Insert or replace the profile with this id; True when it was created."""
         with self._db.write() as conn:
             self._db.lock_customers(conn)
             return self._upsert(conn, customer)
 
+    @retry_races
     def put_many(self, customers: Iterable[Customer]) -> int:
         """Upsert many customers in one transaction (COPY when all are new); the count."""
         batch = list(customers)

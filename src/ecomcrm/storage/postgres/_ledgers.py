@@ -24,6 +24,7 @@ from ecomcrm.domain import (
 from ecomcrm.errors import NotFoundError
 from ecomcrm.storage.postgres._base import Base, survivors
 from ecomcrm.storage.postgres._bulk import copy_rows, last_of_each, unnest_insert
+from ecomcrm.storage.postgres._connection import retry_races
 
 
 class PostgresEvents(Base):
@@ -33,6 +34,7 @@ class PostgresEvents(Base):
         """Store an event; False when its id is already stored."""
         return self.append_many([event]) == 1
 
+    @retry_races
     def append_many(self, events: Iterable[Event]) -> int:
         """Store many events in one statement; returns how many were new."""
         rows = [rw.event_values(e) for e in events]
@@ -116,6 +118,7 @@ class PostgresEvents(Base):
 class PostgresConsents(Base):
     """The append-only consent ledger in ``consents``."""
 
+    @retry_races
     def record(self, consent: Consent) -> None:
         """Append a consent decision. NotFoundError when the customer does not exist."""
         with self._db.write() as conn:
@@ -126,6 +129,7 @@ class PostgresConsents(Base):
                 rw.consent_values(consent, cid),
             )
 
+    @retry_races
     def record_many(self, consents: Iterable[Consent]) -> int:
         """Append many decisions in one transaction (COPY, in order); returns how many."""
         batch = list(consents)
@@ -181,6 +185,7 @@ class PostgresTickets(Base):
         "LEFT JOIN customers s ON s.pk = c.survivor_pk "
     )
 
+    @retry_races
     def upsert(self, ticket: SupportTicket) -> bool:
         """Insert or replace a ticket; True when created. NotFoundError for unknown customers."""
         with self._db.write() as conn:
@@ -193,6 +198,7 @@ class PostgresTickets(Base):
             ).fetchone()
             return bool(row and row[0])
 
+    @retry_races
     def put_many(self, tickets: Iterable[SupportTicket]) -> int:
         """Upsert many tickets in one statement; returns the count."""
         batch = list(tickets)
@@ -244,6 +250,7 @@ class PostgresLoyalty(Base):
         """Append an entry; False when an entry with its id exists."""
         return self.append_many([entry]) == 1
 
+    @retry_races
     def append_many(self, entries: Iterable[LoyaltyEntry]) -> int:
         """Append many entries in one statement (in order); returns how many were new."""
         batch = list(entries)
@@ -293,6 +300,7 @@ class PostgresMessages(Base):
         f"{rw.excluded(rw.MESSAGE_COLUMNS)} RETURNING (xmax = 0)"
     )
 
+    @retry_races
     def upsert(self, message: Message) -> bool:
         """Insert or replace a message; True when created."""
         with self._db.write() as conn:

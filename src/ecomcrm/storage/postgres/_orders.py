@@ -21,6 +21,7 @@ from ecomcrm.domain import (
 from ecomcrm.errors import NotFoundError
 from ecomcrm.storage.postgres._base import Base, Conn, merged_map, survivors
 from ecomcrm.storage.postgres._bulk import copy_rows, last_of_each, unnest_insert
+from ecomcrm.storage.postgres._connection import retry_races
 
 
 class PreparedOrders(list[Order]):
@@ -116,6 +117,7 @@ class PostgresOrders(Base):
                     row=row if len(orders) > 1 else None,
                 ) from exc
 
+    @retry_races
     def upsert(self, order: Order) -> bool:
         """Insert or replace the order (lines included); True when created."""
         with self._db.write() as conn:
@@ -127,7 +129,10 @@ class PostgresOrders(Base):
             return created
 
     def put_many(self, orders: Iterable[Order], *, batch_size: int = 50_000) -> int:
-        """Upsert many orders in one transaction (written in batches); returns the count."""
+        """Upsert many orders in one transaction (written in batches); returns the count.
+
+        Not run again on a lost race: ``orders`` is streamed, never held whole.
+        """
         n = 0
         with self._db.write() as conn:
             merged = merged_map(conn)
@@ -192,6 +197,7 @@ class PostgresOrders(Base):
         """Record a refund or return; False when its id exists. NotFoundError without order."""
         return self.add_refunds([refund], single=True) == 1
 
+    @retry_races
     def add_refunds(self, refunds: Iterable[Refund], *, single: bool = False) -> int:
         """Record many refunds (one array insert); returns how many were new."""
         batch = list(refunds)

@@ -18,6 +18,7 @@ from ecomcrm.errors import ValidationError
 from ecomcrm.storage._records import StateRecord
 from ecomcrm.storage.postgres._base import Base
 from ecomcrm.storage.postgres._bulk import unnest_insert
+from ecomcrm.storage.postgres._connection import retry_races
 
 # --------------------------------------------------------------------------------------
 # state
@@ -76,6 +77,7 @@ class PostgresState(Base):
         sh.check_state_key(key)
         self.apply([(key, None, expected_version, None)])
 
+    @retry_races
     def apply(self, changes: Iterable[sh.StateChange]) -> None:
         """Several compare-and-set writes at once: all are applied, or none.
 

@@ -36,7 +36,13 @@ from ecomcrm.storage._records import (
 )
 from ecomcrm.storage.postgres._base import Base
 from ecomcrm.storage.postgres._bulk import copy_rows
-from ecomcrm.storage.postgres._connection import DEFAULT_SCHEMA, Db, check_schema, parse_url
+from ecomcrm.storage.postgres._connection import (
+    DEFAULT_SCHEMA,
+    Db,
+    check_schema,
+    parse_url,
+    retry_races,
+)
 from ecomcrm.storage.postgres._customers import PostgresCustomers
 from ecomcrm.storage.postgres._ledgers import (
     PostgresConsents,
@@ -166,6 +172,7 @@ class PostgresStore(Base):
 
     # --- identity resolution ----------------------------------------------------------
 
+    @retry_races
     def link_identity(self, customer_id: str, identity: Identity) -> None:
         """Attach an identity to a customer (anonymous ids also re-point their events)."""
         with self._db.write() as conn:
@@ -210,6 +217,7 @@ class PostgresStore(Base):
         )
         return customer_id if not rows else str(rows[0][0])
 
+    @retry_races
     def merge(self, survivor_id: str, merged_id: str, *, at: datetime) -> MergeRecord:
         """Fold ``merged_id`` into ``survivor_id``, re-pointing every child row."""
         sh.check_merge_arguments(survivor_id, merged_id, at)
@@ -286,6 +294,7 @@ class PostgresStore(Base):
         with self._db.read():
             return sh.build_export(self, customer_id)
 
+    @retry_races
     def erase(self, customer_id: str, *, keep_order_facts: bool = False) -> ErasureReceipt:
         """Remove the person's personal data everywhere and suppress their identities.
 
