@@ -46,7 +46,7 @@ import psycopg
 from ecomcrm.domain import Consent, Customer, Event, Identity, Order, OrderLine
 from ecomcrm.rules import ActionStep, Engine, Flow, Policies, Retry, Trigger, WaitStep
 from ecomcrm.storage import PostgresStore, SqliteStore
-from ecomcrm.storage.postgres._rows import LINE_COLUMNS, ORDER_COLUMNS, line_values, order_values
+from ecomcrm.storage._sql_rows import LINE_COLUMNS, ORDER_COLUMNS, line_values, order_values
 
 SERVER = os.environ.get("ECOMCRM_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 T0 = datetime(2023, 1, 1, tzinfo=UTC)

@@ -49,8 +49,10 @@ from ecomcrm.domain import (
     OrderLine,
     SupportTicket,
 )
+from ecomcrm.storage._sql_rows import line_values as _line_values
+from ecomcrm.storage._sql_rows import order_values as _order_values
 from ecomcrm.storage.sqlite import SqliteStore
-from ecomcrm.storage.sqlite._rows import _LINE_INSERT, _line_values, _order_values
+from ecomcrm.storage.sqlite._rows import _LINE_INSERT
 
 T0 = datetime(2023, 1, 1, tzinfo=UTC)
 SKUS = [f"SKU-{i:04d}" for i in range(500)]

@@ -408,7 +408,7 @@ def test_order_facts_equal_object_reads_and_the_memory_store(
 @given(order=strategies.orders())
 def test_the_hand_written_order_row_matches_the_shared_analytic_columns(order: Order) -> None:
     import ecomcrm.storage.toolkit as sh
-    from ecomcrm.storage.sqlite._rows import _order_values
+    from ecomcrm.storage._sql_rows import order_values as _order_values
 
     values = _order_values(order, order.customer_id)
     expected = sh.order_row(order)

@@ -7,7 +7,8 @@ Open it with :func:`ecomcrm.open_store`::
 It needs the ``postgres`` extra (psycopg 3 and psycopg_pool): ``pip install
 'ecomcrm[postgres]'``; without it, importing this package raises a StorageError saying
 so. Layers, one module each: the pool and error translation (``_connection``), the
-schema and its migrations (``_schema``), rows <-> domain objects (``_rows``), bulk writes
+schema and its migrations (``_schema``), placeholders and column types over the row specs
+shared with SQLite in ``storage._sql_rows`` (``_rows``), bulk writes
 (``_bulk``), the repositories (``_repositories``), columnar reads (``_columnar``) and the
 store (``_store``). See docs/postgresql.md for deployment.
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-import ecomcrm.storage.postgres._rows as rw
+import ecomcrm.storage._sql_rows as rw
+import ecomcrm.storage.postgres._rows as pg
 import ecomcrm.storage.toolkit as sh
 from ecomcrm.domain import (
     Customer,
@@ -110,7 +111,7 @@ class PostgresCustomers(Base):
         """Insert a customer row and its identities (no checks); returns its pk."""
         row = conn.execute(
             f"INSERT INTO customers ({rw.CUSTOMER_COLUMNS}) "
-            f"VALUES ({rw.placeholders(rw.CUSTOMER_COLUMNS)}) RETURNING pk",
+            f"VALUES ({pg.placeholders(rw.CUSTOMER_COLUMNS)}) RETURNING pk",
             rw.customer_values(customer),
         ).fetchone()
         assert row is not None

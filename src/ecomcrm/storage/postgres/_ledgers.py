@@ -10,7 +10,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-import ecomcrm.storage.postgres._rows as rw
+import ecomcrm.storage._sql_rows as rw
+import ecomcrm.storage.postgres._rows as pg
 import ecomcrm.storage.toolkit as sh
 from ecomcrm.domain import (
     Channel,
@@ -43,7 +44,7 @@ class PostgresEvents(Base):
                 conn,
                 "events",
                 rw.EVENT_COLUMNS,
-                rw.EVENT_TYPES,
+                pg.EVENT_TYPES,
                 rows,
                 "ON CONFLICT (id) DO NOTHING",
             )
@@ -125,7 +126,7 @@ class PostgresConsents(Base):
             _, cid = self._require(conn, consent.customer_id, "Consent")
             conn.execute(
                 f"INSERT INTO consents ({rw.CONSENT_COLUMNS}) "
-                f"VALUES ({rw.placeholders(rw.CONSENT_COLUMNS)})",
+                f"VALUES ({pg.placeholders(rw.CONSENT_COLUMNS)})",
                 rw.consent_values(consent, cid),
             )
 
@@ -177,7 +178,7 @@ class PostgresConsents(Base):
 class PostgresTickets(Base):
     """Support tickets in ``tickets``."""
 
-    _TAIL = f"ON CONFLICT (id) DO UPDATE SET {rw.excluded(rw.TICKET_COLUMNS)}"
+    _TAIL = f"ON CONFLICT (id) DO UPDATE SET {pg.excluded(rw.TICKET_COLUMNS)}"
     _SELECT = (
         "SELECT t.id, t.customer_id, t.channel, t.subject, t.tags, t.status, t.opened_at, "
         "t.first_response_at, t.closed_at, t.satisfaction, t.order_id, coalesce(s.id, c.id) "
@@ -192,7 +193,7 @@ class PostgresTickets(Base):
             _, cid = self._require(conn, ticket.customer_id, "SupportTicket")
             row = conn.execute(
                 f"INSERT INTO tickets ({rw.TICKET_COLUMNS}) "
-                f"VALUES ({rw.placeholders(rw.TICKET_COLUMNS)}) {self._TAIL} "
+                f"VALUES ({pg.placeholders(rw.TICKET_COLUMNS)}) {self._TAIL} "
                 "RETURNING (xmax = 0)",
                 rw.ticket_values(ticket, cid),
             ).fetchone()
@@ -217,7 +218,7 @@ class PostgresTickets(Base):
                     )
                 rows.append(rw.ticket_values(ticket, cid))
             unnest_insert(
-                conn, "tickets", rw.TICKET_COLUMNS, rw.TICKET_TYPES, last_of_each(rows), self._TAIL
+                conn, "tickets", rw.TICKET_COLUMNS, pg.TICKET_TYPES, last_of_each(rows), self._TAIL
             )
         return len(rows)
 
@@ -261,7 +262,7 @@ class PostgresLoyalty(Base):
                 conn,
                 "loyalty",
                 rw.LOYALTY_COLUMNS,
-                rw.LOYALTY_TYPES,
+                pg.LOYALTY_TYPES,
                 rows,
                 "ON CONFLICT (id) DO NOTHING",
             )
@@ -296,8 +297,8 @@ class PostgresMessages(Base):
 
     _UPSERT = (
         f"INSERT INTO messages ({rw.MESSAGE_COLUMNS}) VALUES "
-        f"({rw.placeholders(rw.MESSAGE_COLUMNS)}) ON CONFLICT (id) DO UPDATE SET "
-        f"{rw.excluded(rw.MESSAGE_COLUMNS)} RETURNING (xmax = 0)"
+        f"({pg.placeholders(rw.MESSAGE_COLUMNS)}) ON CONFLICT (id) DO UPDATE SET "
+        f"{pg.excluded(rw.MESSAGE_COLUMNS)} RETURNING (xmax = 0)"
     )
 
     @retry_races

@@ -12,7 +12,8 @@ from typing import Any
 
 import psycopg
 
-import ecomcrm.storage.postgres._rows as rw
+import ecomcrm.storage._sql_rows as rw
+import ecomcrm.storage.postgres._rows as pg
 from ecomcrm.domain import (
     Order,
     OrderLine,
@@ -48,7 +49,7 @@ def prepare(orders: Iterable[Order]) -> PreparedOrders:
 class PostgresOrders(Base):
     """Orders in ``orders`` and ``order_lines``, refunds in ``refunds``."""
 
-    _UPSERT_TAIL = f"ON CONFLICT (id) DO UPDATE SET {rw.excluded(rw.ORDER_COLUMNS)}"
+    _UPSERT_TAIL = f"ON CONFLICT (id) DO UPDATE SET {pg.excluded(rw.ORDER_COLUMNS)}"
 
     def prepare_many(self, orders: Iterable[Order]) -> Sequence[Order]:
         """The orders, with their table rows computed now, for a later :meth:`put_many`.
@@ -86,7 +87,7 @@ class PostgresOrders(Base):
                 else:
                     latest = last_of_each(rows)
                     unnest_insert(
-                        conn, "orders", rw.ORDER_COLUMNS, rw.ORDER_TYPES, latest, self._UPSERT_TAIL
+                        conn, "orders", rw.ORDER_COLUMNS, pg.ORDER_TYPES, latest, self._UPSERT_TAIL
                     )
         except psycopg.errors.ForeignKeyViolation as exc:
             self._explain(conn, orders, merged, exc)
@@ -96,7 +97,7 @@ class PostgresOrders(Base):
         conn.execute("DELETE FROM order_lines WHERE order_id = ANY(%s)", (ids,))
         final = {o.id: o for o in prepared}  # each id's last version
         lines = [v for o in final.values() for v in rw.line_values(o)]
-        unnest_insert(conn, "order_lines", rw.LINE_COLUMNS, rw.LINE_TYPES, lines)
+        unnest_insert(conn, "order_lines", rw.LINE_COLUMNS, pg.LINE_TYPES, lines)
 
     def _explain(
         self, conn: Conn, orders: Sequence[Order], merged: Mapping[str, str], exc: Exception
@@ -228,7 +229,7 @@ class PostgresOrders(Base):
                 conn,
                 "refunds",
                 rw.REFUND_COLUMNS,
-                rw.REFUND_TYPES,
+                pg.REFUND_TYPES,
                 rows,
                 "ON CONFLICT (id) DO NOTHING",
             )

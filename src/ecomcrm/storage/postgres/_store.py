@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+import ecomcrm.storage._sql_rows as rw
 import ecomcrm.storage.postgres._columnar as col
-import ecomcrm.storage.postgres._rows as rw
 import ecomcrm.storage.toolkit as sh
 from ecomcrm.domain import Identity, IdentityKind
 from ecomcrm.errors import ConflictError, StorageError, ValidationError

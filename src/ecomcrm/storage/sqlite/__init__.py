@@ -2,8 +2,9 @@
 
 One layer per module: ``_connection`` (transactions and savepoints, read scopes, opening
 and checking the file, error translation), ``_sql`` (placeholder lists and chunked
-queries), ``_rows`` (the columns of each table and the conversion of domain objects to
-and from rows: plain values, no connection, reusable by another SQL adapter), ``_base``
+queries), ``_rows`` (its statements, prepared orders and state JSON over the row specs
+shared with PostgreSQL in ``storage._sql_rows``: each table's columns, domain objects
+to and from rows), ``_base``
 (what the repositories share), the repositories (``_customers``, ``_orders``,
 ``_activity``, ``_state``), ``_store`` (:class:`SqliteStore`), ``_schema`` (the versioned
 schema and its migrations), ``_columnar`` and ``_lines`` (the columnar reads).

@@ -19,42 +19,44 @@ from ecomcrm.domain import (
 from ecomcrm.errors import (
     NotFoundError,
 )
-from ecomcrm.storage.sqlite._base import _Base
-from ecomcrm.storage.sqlite._rows import (
-    _EVENT_COLUMNS,
-    _LOYALTY_COLUMNS,
-    _MESSAGE_COLUMNS,
-    _TICKET_COLUMNS,
-    _consent_from,
-    _event_from,
-    _event_values,
-    _loyalty_from,
-    _message_from,
-    _message_values,
-    _micros,
-    _opt_micros,
-    _ticket_from,
-    _ticket_values,
+from ecomcrm.storage._sql_rows import (
+    CONSENT_COLUMNS,
+    EVENT_COLUMNS,
+    LOYALTY_COLUMNS,
+    MESSAGE_COLUMNS,
+    TICKET_COLUMNS,
+    consent_from,
+    consent_values,
+    event_from,
+    event_values,
+    loyalty_from,
+    loyalty_values,
+    message_from,
+    message_values,
+    micros,
+    ticket_from,
+    ticket_values,
 )
+from ecomcrm.storage.sqlite._base import _Base
 from ecomcrm.storage.sqlite._sql import _in, _insert_rows, _marks, _reassign_rows, _survivors
 
 
 class SqliteEvents(_Base, sh.BaseEventRepository):
     """Behavioural events in ``events``."""
 
-    _INSERT = f"INSERT OR IGNORE INTO events ({_EVENT_COLUMNS})"
+    _INSERT = f"INSERT OR IGNORE INTO events ({EVENT_COLUMNS})"
 
     def append(self, event: Event) -> bool:
         """Store an event; False when its id is already stored."""
         with self._db.write() as conn:
             return (
-                conn.execute(f"{self._INSERT} VALUES ({_marks(8)})", _event_values(event)).rowcount
+                conn.execute(f"{self._INSERT} VALUES ({_marks(8)})", event_values(event)).rowcount
                 == 1
             )
 
     def append_many(self, events: Iterable[Event]) -> int:
         """Store many events in one transaction; returns how many were new."""
-        rows = [_event_values(e) for e in events]
+        rows = [event_values(e) for e in events]
         with self._db.write() as conn:
             before = conn.total_changes
             _insert_rows(conn, self._INSERT, rows)
@@ -102,7 +104,7 @@ class SqliteEvents(_Base, sh.BaseEventRepository):
             args: list[Any] = []
             if since is not None:
                 where.append("e.at >= ?")
-                args.append(_micros(since))
+                args.append(micros(since))
             if wanted is not None:
                 if not wanted:
                     return []
@@ -112,7 +114,7 @@ class SqliteEvents(_Base, sh.BaseEventRepository):
         rows.sort(key=lambda r: (r[2], r[0]))
         if limit is not None:
             rows = rows[-limit:] if limit > 0 else []
-        return [_event_from(r, cid if r[3] is not None else None) for r in rows]
+        return [event_from(r, cid if r[3] is not None else None) for r in rows]
 
     def for_anonymous(self, anonymous_id: str) -> list[Event]:
         """Events carrying this anonymous id, by ``at``."""
@@ -120,7 +122,7 @@ class SqliteEvents(_Base, sh.BaseEventRepository):
             rows = conn.execute(
                 self._SELECT + "WHERE e.anonymous_id = ? ORDER BY e.at, e.id", (anonymous_id,)
             ).fetchall()
-        return [_event_from(r, r[-1]) for r in rows]
+        return [event_from(r, r[-1]) for r in rows]
 
     def count(self) -> int:
         """How many events are stored."""
@@ -131,7 +133,7 @@ class SqliteEvents(_Base, sh.BaseEventRepository):
         """Every stored event (customer ids resolved through merges)."""
         with self._db.read() as conn:
             rows = conn.execute(self._SELECT).fetchall()
-        return iter([_event_from(r, r[-1]) for r in rows])
+        return iter([event_from(r, r[-1]) for r in rows])
 
     def reassign(
         self, customer_ids: Collection[str], to: str | None, *, anonymous_ids: Collection[str] = ()
@@ -157,16 +159,8 @@ class SqliteConsents(_Base, sh.BaseConsentRepository):
         with self._db.write() as conn:
             _, cid = self._require(conn, consent.customer_id, "Consent")
             conn.execute(
-                "INSERT INTO consents (customer_id, channel, purpose, granted, at, source) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    cid,
-                    consent.channel.value,
-                    consent.purpose.value,
-                    int(consent.granted),
-                    _micros(consent.at),
-                    consent.source,
-                ),
+                f"INSERT INTO consents ({CONSENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                consent_values(consent, cid),
             )
 
     def record_many(self, consents: Iterable[Consent]) -> int:
@@ -185,19 +179,10 @@ class SqliteConsents(_Base, sh.BaseConsentRepository):
                         value=consent.customer_id,
                         row=row,
                     )
-                rows.append(
-                    (
-                        cid,
-                        consent.channel.value,
-                        consent.purpose.value,
-                        int(consent.granted),
-                        _micros(consent.at),
-                        consent.source,
-                    )
-                )
+                rows.append(consent_values(consent, cid))
             _insert_rows(
                 conn,
-                "INSERT INTO consents (customer_id, channel, purpose, granted, at, source)",
+                f"INSERT INTO consents ({CONSENT_COLUMNS})",
                 rows,
             )
         return len(rows)
@@ -213,7 +198,7 @@ class SqliteConsents(_Base, sh.BaseConsentRepository):
                 ids,
             )
         rows.sort(key=lambda r: (r[4], r[6]))
-        return [_consent_from(r, cid) for r in rows]
+        return [consent_from(r, cid) for r in rows]
 
     def current(self, customer_id: str) -> dict[tuple[Channel, Purpose], Consent]:
         """The latest decision per (channel, purpose)."""
@@ -234,9 +219,9 @@ class SqliteTickets(_Base, sh.BaseTicketRepository):
     """Support tickets in ``tickets``."""
 
     _ON_CONFLICT = " ON CONFLICT(id) DO UPDATE SET " + ", ".join(
-        f"{c} = excluded.{c}" for c in _TICKET_COLUMNS.split(", ")[1:]
+        f"{c} = excluded.{c}" for c in TICKET_COLUMNS.split(", ")[1:]
     )
-    _UPSERT = f"INSERT INTO tickets ({_TICKET_COLUMNS}) VALUES ({_marks(11)})" + _ON_CONFLICT
+    _UPSERT = f"INSERT INTO tickets ({TICKET_COLUMNS}) VALUES ({_marks(11)})" + _ON_CONFLICT
     _SELECT = (
         "SELECT t.id, t.customer_id, t.channel, t.subject, t.tags, t.status, t.opened_at, "
         "t.first_response_at, t.closed_at, t.satisfaction, t.order_id, coalesce(s.id, c.id) "
@@ -251,7 +236,7 @@ class SqliteTickets(_Base, sh.BaseTicketRepository):
             created = (
                 conn.execute("SELECT 1 FROM tickets WHERE id = ?", (ticket.id,)).fetchone() is None
             )
-            conn.execute(self._UPSERT, _ticket_values(ticket, cid))
+            conn.execute(self._UPSERT, ticket_values(ticket, cid))
             return created
 
     def put_many(self, tickets: Iterable[SupportTicket]) -> int:
@@ -270,8 +255,8 @@ class SqliteTickets(_Base, sh.BaseTicketRepository):
                         value=ticket.customer_id,
                         row=row,
                     )
-                rows.append(_ticket_values(ticket, cid))
-            _insert_rows(conn, f"INSERT INTO tickets ({_TICKET_COLUMNS})", rows, self._ON_CONFLICT)
+                rows.append(ticket_values(ticket, cid))
+            _insert_rows(conn, f"INSERT INTO tickets ({TICKET_COLUMNS})", rows, self._ON_CONFLICT)
         return len(rows)
 
     def get(self, ticket_id: str) -> SupportTicket:
@@ -282,7 +267,7 @@ class SqliteTickets(_Base, sh.BaseTicketRepository):
             raise NotFoundError(
                 "no such ticket", entity="SupportTicket", field="id", value=ticket_id
             )
-        return _ticket_from(row, row[-1])
+        return ticket_from(row, row[-1])
 
     def for_customer(self, customer_id: str) -> list[SupportTicket]:
         """The customer's tickets (following merges), by ``opened_at``."""
@@ -290,7 +275,7 @@ class SqliteTickets(_Base, sh.BaseTicketRepository):
             _, ids = self._group(conn, customer_id)
             rows = _in(conn, self._SELECT + "WHERE t.customer_id IN ({ids})", ids)
         rows.sort(key=lambda r: (r[6], r[0]))
-        return [_ticket_from(r, r[-1]) for r in rows]
+        return [ticket_from(r, r[-1]) for r in rows]
 
     def reassign(self, customer_ids: Collection[str], to: str | None) -> None:
         """Re-point (or delete, for None) the rows of these ids (one statement per 500 ids)."""
@@ -307,17 +292,8 @@ class SqliteLoyalty(_Base, sh.BaseLoyaltyRepository):
             found = self._survivor(conn, entry.customer_id)
             cid = found[1] if found is not None else entry.customer_id
             cur = conn.execute(
-                f"INSERT OR IGNORE INTO loyalty ({_LOYALTY_COLUMNS}) VALUES ({_marks(8)})",
-                (
-                    entry.id,
-                    cid,
-                    entry.kind.value,
-                    entry.points,
-                    _micros(entry.at),
-                    _opt_micros(entry.expires_at),
-                    entry.source,
-                    entry.description,
-                ),
+                f"INSERT OR IGNORE INTO loyalty ({LOYALTY_COLUMNS}) VALUES ({_marks(8)})",
+                loyalty_values(entry, cid),
             )
             return cur.rowcount == 1
 
@@ -326,21 +302,9 @@ class SqliteLoyalty(_Base, sh.BaseLoyaltyRepository):
         batch = list(entries)
         with self._db.write() as conn:
             owners = _survivors(conn, [e.customer_id for e in batch])
-            rows = [
-                (
-                    e.id,
-                    owners.get(e.customer_id, e.customer_id),
-                    e.kind.value,
-                    e.points,
-                    _micros(e.at),
-                    _opt_micros(e.expires_at),
-                    e.source,
-                    e.description,
-                )
-                for e in batch
-            ]
+            rows = [loyalty_values(e, owners.get(e.customer_id, e.customer_id)) for e in batch]
             before = conn.total_changes
-            _insert_rows(conn, f"INSERT OR IGNORE INTO loyalty ({_LOYALTY_COLUMNS})", rows)
+            _insert_rows(conn, f"INSERT OR IGNORE INTO loyalty ({LOYALTY_COLUMNS})", rows)
             return conn.total_changes - before
 
     def has(self, entry_id: str) -> bool:
@@ -357,11 +321,11 @@ class SqliteLoyalty(_Base, sh.BaseLoyaltyRepository):
             cid, ids = self._group(conn, customer_id)
             rows = _in(
                 conn,
-                f"SELECT {_LOYALTY_COLUMNS}, pk FROM loyalty WHERE customer_id IN ({{ids}})",
+                f"SELECT {LOYALTY_COLUMNS}, pk FROM loyalty WHERE customer_id IN ({{ids}})",
                 ids,
             )
         rows.sort(key=lambda r: (r[4], r[8]))
-        return [_loyalty_from(r, cid) for r in rows]
+        return [loyalty_from(r, cid) for r in rows]
 
     def balance(self, customer_id: str) -> int:
         """The sum of the customer's entries' points."""
@@ -384,8 +348,8 @@ class SqliteMessages(_Base, sh.BaseMessageRepository):
     """The message log in ``messages``."""
 
     _UPSERT = (
-        f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({_marks(11)}) ON CONFLICT(id) DO "
-        "UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in _MESSAGE_COLUMNS.split(", ")[1:])
+        f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ({_marks(11)}) ON CONFLICT(id) DO "
+        "UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in MESSAGE_COLUMNS.split(", ")[1:])
     )
 
     def upsert(self, message: Message) -> bool:
@@ -397,34 +361,34 @@ class SqliteMessages(_Base, sh.BaseMessageRepository):
                 conn.execute("SELECT 1 FROM messages WHERE id = ?", (message.id,)).fetchone()
                 is None
             )
-            conn.execute(self._UPSERT, _message_values(message, cid))
+            conn.execute(self._UPSERT, message_values(message, cid))
             return created
 
     def get(self, message_id: str) -> Message:
         """The message; NotFoundError when there is none."""
         with self._db.read() as conn:
             row = conn.execute(
-                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,)
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,)
             ).fetchone()
             if row is None:
                 raise NotFoundError(
                     "no such message", entity="Message", field="id", value=message_id
                 )
             found = self._survivor(conn, row[1])
-        return _message_from(row, found[1] if found is not None else row[1])
+        return message_from(row, found[1] if found is not None else row[1])
 
     def for_customer(self, customer_id: str, *, since: datetime | None = None) -> list[Message]:
         """The customer's messages (following merges), by ``at``."""
         with self._db.read() as conn:
             cid, ids = self._group(conn, customer_id)
-            sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE customer_id IN ({{ids}})"
+            sql = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE customer_id IN ({{ids}})"
             args: tuple[Any, ...] = ()
             if since is not None:
                 sql += " AND at >= ?"
-                args = (_micros(since),)
+                args = (micros(since),)
             rows = _in(conn, sql, ids, *args)
         rows.sort(key=lambda r: (r[3], r[0]))
-        return [_message_from(r, cid) for r in rows]
+        return [message_from(r, cid) for r in rows]
 
     def reassign(self, customer_ids: Collection[str], to: str | None) -> None:
         """Re-point (or delete, for None) the rows of these ids (one statement per 500 ids)."""

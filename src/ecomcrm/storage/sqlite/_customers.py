@@ -14,13 +14,15 @@ from ecomcrm.errors import (
     ConflictError,
     NotFoundError,
 )
+from ecomcrm.storage._sql_rows import (
+    customer_from,
+    customer_values,
+)
 from ecomcrm.storage.sqlite._base import _Base
 from ecomcrm.storage.sqlite._rows import (
     _CUSTOMER_COLUMNS,
     _CUSTOMER_INSERT,
     _IDENTITY_INSERT,
-    _customer_from,
-    _customer_values,
 )
 from ecomcrm.storage.sqlite._sql import _in, _insert_rows, _marks
 
@@ -46,7 +48,7 @@ class SqliteCustomers(_Base, sh.BaseCustomerRepository):
         row = conn.execute(
             f"SELECT {_CUSTOMER_COLUMNS} FROM customers WHERE pk = ?", (pk,)
         ).fetchone()
-        return _customer_from(row, self._identities(conn, [pk]).get(pk, []))
+        return customer_from(row, self._identities(conn, [pk]).get(pk, []))
 
     def _check_identities(
         self, conn: sqlite3.Connection, customer: Customer, own_pk: int | None
@@ -82,14 +84,14 @@ class SqliteCustomers(_Base, sh.BaseCustomerRepository):
         )
 
     def _insert(self, conn: sqlite3.Connection, customer: Customer) -> int:
-        cur = conn.execute(f"{_CUSTOMER_INSERT} VALUES ({_marks(12)})", _customer_values(customer))
+        cur = conn.execute(f"{_CUSTOMER_INSERT} VALUES ({_marks(12)})", customer_values(customer))
         pk = cur.lastrowid
         assert pk is not None
         self._write_identities(conn, pk, customer)
         return pk
 
     def _replace(self, conn: sqlite3.Connection, pk: int, customer: Customer) -> None:
-        values = _customer_values(customer)
+        values = customer_values(customer)
         conn.execute(
             "UPDATE customers SET created_at = ?, first_name = ?, last_name = ?, birthday = ?, "
             "timezone = ?, locale = ?, country = ?, acquisition_channel = ?, addresses = ?, "
@@ -166,7 +168,7 @@ class SqliteCustomers(_Base, sh.BaseCustomerRepository):
             hashes = sh.erasure_tombstones([i for c in batch for i in c.identities], ids)
             if _in(conn, "SELECT 1 FROM suppressed WHERE hash IN ({ids})", hashes):
                 return False
-        _insert_rows(conn, _CUSTOMER_INSERT, [_customer_values(c) for c in batch])
+        _insert_rows(conn, _CUSTOMER_INSERT, [customer_values(c) for c in batch])
         pks = dict(_in(conn, "SELECT id, pk FROM customers WHERE id IN ({ids})", ids))
         _insert_rows(
             conn,
@@ -217,7 +219,7 @@ class SqliteCustomers(_Base, sh.BaseCustomerRepository):
             if not rows:
                 return
             for row in rows:
-                yield _customer_from(row, identities.get(row[0], []))
+                yield customer_from(row, identities.get(row[0], []))
             last = rows[-1][1]
 
     def count(self) -> int:

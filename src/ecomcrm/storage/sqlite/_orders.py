@@ -16,18 +16,20 @@ from ecomcrm.domain import (
 from ecomcrm.errors import (
     NotFoundError,
 )
+from ecomcrm.storage._sql_rows import (
+    REFUND_COLUMNS,
+    line_from,
+    order_from,
+    refund_from,
+    refund_values,
+)
 from ecomcrm.storage.sqlite._base import _Base
 from ecomcrm.storage.sqlite._rows import (
     _LINE_INSERT,
     _ORDER_INSERT,
     _ORDER_ON_CONFLICT,
-    _REFUND_COLUMNS,
-    _line_from,
-    _order_from,
     _prepare,
     _PreparedOrders,
-    _refund_from,
-    _refund_values,
 )
 from ecomcrm.storage.sqlite._sql import (
     _chunks,
@@ -156,12 +158,12 @@ class SqliteOrders(_Base, sh.BaseOrderRepository):
             "FROM order_lines WHERE order_id IN ({ids}) ORDER BY order_id, position",
             order_ids,
         ):
-            out.setdefault(row[0], []).append(_line_from(row))
+            out.setdefault(row[0], []).append(line_from(row))
         return out
 
     def _build(self, conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> list[Order]:
         lines = self._lines(conn, [r[0] for r in rows])
-        return [_order_from(r, r[-1], lines.get(r[0], [])) for r in rows]
+        return [order_from(r, r[-1], lines.get(r[0], [])) for r in rows]
 
     _SELECT = (
         "SELECT o.id, o.customer_id, o.placed_at, o.currency, o.subtotal, o.discount, o.shipping, "
@@ -207,8 +209,8 @@ class SqliteOrders(_Base, sh.BaseOrderRepository):
             found = self._survivor(conn, refund.customer_id)
             cid = found[1] if found is not None else str(row[0])
             conn.execute(
-                f"INSERT INTO refunds ({_REFUND_COLUMNS}) VALUES ({_marks(11)})",
-                _refund_values(refund, cid),
+                f"INSERT INTO refunds ({REFUND_COLUMNS}) VALUES ({_marks(11)})",
+                refund_values(refund, cid),
             )
             self._touch_facts(conn)
             return True
@@ -243,9 +245,9 @@ class SqliteOrders(_Base, sh.BaseOrderRepository):
                     continue
                 seen.add(refund.id)
                 cid = owners.get(refund.customer_id, str(buyers[refund.order_id]))
-                rows.append(_refund_values(refund, cid))
+                rows.append(refund_values(refund, cid))
             if rows:
-                _insert_rows(conn, f"INSERT INTO refunds ({_REFUND_COLUMNS})", rows)
+                _insert_rows(conn, f"INSERT INTO refunds ({REFUND_COLUMNS})", rows)
                 self._touch_facts(conn)
             return len(rows)
 
@@ -261,7 +263,7 @@ class SqliteOrders(_Base, sh.BaseOrderRepository):
             rows = conn.execute(
                 self._REFUNDS + "WHERE r.order_id = ? ORDER BY r.at, r.pk", (order_id,)
             ).fetchall()
-            return [_refund_from(r, r[-1]) for r in rows]
+            return [refund_from(r, r[-1]) for r in rows]
 
     def refunds_for_customer(self, customer_id: str) -> list[Refund]:
         """The customer's refunds (following merges), by ``at``."""
@@ -269,7 +271,7 @@ class SqliteOrders(_Base, sh.BaseOrderRepository):
             _, ids = self._group(conn, customer_id)
             rows = _in(conn, self._REFUNDS + "WHERE r.customer_id IN ({ids})", ids)
             rows.sort(key=lambda r: (r[3], r[0]))
-            return [_refund_from(r, r[-1]) for r in rows]
+            return [refund_from(r, r[-1]) for r in rows]
 
     def reassign(
         self, customer_ids: Collection[str], to: str | None, *, anonymise: bool = False
@@ -303,7 +305,7 @@ class SqliteOrders(_Base, sh.BaseOrderRepository):
             if to is not None:
                 self._write(conn, [sh.anonymise_order(o, to) for o in orders], {})
                 conn.executemany(
-                    f"INSERT INTO refunds ({_REFUND_COLUMNS}) VALUES ({_marks(11)})",
-                    [_refund_values(sh.anonymise_refund(r, to), to) for r in refunds.values()],
+                    f"INSERT INTO refunds ({REFUND_COLUMNS}) VALUES ({_marks(11)})",
+                    [refund_values(sh.anonymise_refund(r, to), to) for r in refunds.values()],
                 )
             self._touch_facts(conn)

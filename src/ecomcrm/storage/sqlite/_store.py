@@ -30,6 +30,10 @@ from ecomcrm.storage._records import (
     MergeRecord,
     OrderFacts,
 )
+from ecomcrm.storage._sql_rows import (
+    from_micros,
+    micros,
+)
 from ecomcrm.storage.sqlite._activity import (
     SqliteConsents,
     SqliteEvents,
@@ -41,7 +45,6 @@ from ecomcrm.storage.sqlite._base import _Base
 from ecomcrm.storage.sqlite._connection import _Db, _translate
 from ecomcrm.storage.sqlite._customers import SqliteCustomers
 from ecomcrm.storage.sqlite._orders import SqliteOrders
-from ecomcrm.storage.sqlite._rows import _from_micros, _micros
 from ecomcrm.storage.sqlite._sql import _in
 from ecomcrm.storage.sqlite._state import SqliteState
 
@@ -208,7 +211,7 @@ class SqliteStore(_Base, sh.BaseStore):
             conn.execute(
                 "INSERT INTO merges (merged_pk, survivor_pk, survivor_id, merged_id, at) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (m_pk, s_pk, record.survivor_id, record.merged_id, _micros(record.at)),
+                (m_pk, s_pk, record.survivor_id, record.merged_id, micros(record.at)),
             )
             self._touch_facts(conn)
 
@@ -216,7 +219,7 @@ class SqliteStore(_Base, sh.BaseStore):
         """Every merge record, in the order they were recorded."""
         with self._db.read() as conn:
             rows = conn.execute("SELECT survivor_id, merged_id, at FROM merges ORDER BY seq")
-            return [MergeRecord(survivor_id=a, merged_id=b, at=_from_micros(t)) for a, b, t in rows]
+            return [MergeRecord(survivor_id=a, merged_id=b, at=from_micros(t)) for a, b, t in rows]
 
     def merge_record(self, merged_id: str) -> MergeRecord | None:
         """The merge record of ``merged_id``, or None (one indexed lookup)."""
@@ -226,7 +229,7 @@ class SqliteStore(_Base, sh.BaseStore):
         return (
             None
             if row is None
-            else MergeRecord(survivor_id=row[0], merged_id=row[1], at=_from_micros(row[2]))
+            else MergeRecord(survivor_id=row[0], merged_id=row[1], at=from_micros(row[2]))
         )
 
     def forget_merges(self, customer_ids: Collection[str]) -> None:
@@ -248,7 +251,7 @@ class SqliteStore(_Base, sh.BaseStore):
                 "(SELECT pk FROM customers WHERE pk = ? OR survivor_pk = ?) ORDER BY at, seq",
                 (pk, pk),
             ).fetchall()
-        return [MergeRecord(survivor_id=s, merged_id=m, at=_from_micros(t)) for s, m, t in rows]
+        return [MergeRecord(survivor_id=s, merged_id=m, at=from_micros(t)) for s, m, t in rows]
 
     # --- privacy ------------------------------------------------------------------------
 
