@@ -443,7 +443,7 @@ def test_orders_round_trip_exactly(tmp_path_factory: pytest.TempPathFactory, ord
     )
 )
 def test_sort_by_time_then_id_matches_python_sorting(rows: list[tuple[int, str]]) -> None:
-    from ecomcrm.storage.sqlite._columnar import sort_by_time_then_id
+    from ecomcrm.storage.toolkit._columnar import sort_by_time_then_id
 
     at = np.array([r[0] for r in rows], dtype=np.int64)
     ids = np.empty(len(rows), dtype=object)

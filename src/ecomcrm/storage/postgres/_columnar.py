@@ -34,6 +34,7 @@ from ecomcrm.storage._records import (
     LoyaltyFacts,
     OrderFacts,
 )
+from ecomcrm.storage.toolkit._columnar import sort_by_time_then_id
 
 Conn = psycopg.Connection[Any]
 
@@ -150,29 +151,6 @@ def aggregate_columns(
     return out
 
 
-def _sorted_by_time_then_id(at: NDArray[np.int64], ids: NDArray[np.object_]) -> NDArray[np.intp]:
-    """The permutation ordering rows by ``at`` then id (code point order).
-
-    Times are sorted as integers; only rows sharing a time are compared by id.
-    """
-    perm = np.argsort(at, kind="stable")
-    n = perm.shape[0]
-    if n < 2:
-        return perm
-    sorted_at = at[perm]
-    same = sorted_at[1:] == sorted_at[:-1]
-    if not same.any():
-        return perm
-    starts = np.flatnonzero(np.concatenate(([True], ~same)))
-    sizes = np.diff(np.append(starts, n))
-    group = np.repeat(np.arange(starts.shape[0]), sizes)
-    tied = np.flatnonzero(sizes[group] > 1)
-    rows = perm[tied]
-    keys = np.array(ids[rows].tolist(), dtype=str)
-    perm[tied] = rows[np.lexsort((keys, group[tied]))]
-    return perm
-
-
 _LIVE = 'SELECT {col} FROM customers WHERE survivor_pk IS NULL ORDER BY id COLLATE "C"'
 _CURRENCIES = (
     'SELECT currency FROM (SELECT DISTINCT currency FROM orders) d ORDER BY currency COLLATE "C"'
@@ -231,7 +209,7 @@ def order_facts(
     if order_id.shape[0] == 0:
         return attrs.evolve(OrderFacts.empty(target), customer_ids=customer_ids)
     index = _index_of(customer_pk, cols["owner"])
-    perm = _sorted_by_time_then_id(cols["placed_at"], order_id)
+    perm = sort_by_time_then_id(cols["placed_at"], order_id)
     perm = perm[index[perm] >= 0]
     factors = np.array([table.get(c, 1.0) for c in currencies], dtype=np.float64)
     factor: Any = None

@@ -34,6 +34,7 @@ from ecomcrm.storage._records import (
     LoyaltyFacts,
     OrderFacts,
 )
+from ecomcrm.storage.toolkit._columnar import sort_by_time_then_id
 
 if TYPE_CHECKING:
     from ecomcrm.storage.sqlite._connection import _Db
@@ -97,30 +98,6 @@ def _objects(values: list[Any]) -> NDArray[np.object_]:
     out = np.empty(len(values), dtype=object)
     out[:] = values
     return out
-
-
-def sort_by_time_then_id(at: NDArray[np.int64], ids: NDArray[np.object_]) -> NDArray[np.intp]:
-    """The permutation ordering rows by ``at`` then id (code point order), vectorised.
-
-    Times are sorted as integers; only rows sharing a time are compared by id, as a numpy
-    unicode array (so no Python comparison per row).
-    """
-    perm = np.argsort(at, kind="stable")
-    n = perm.shape[0]
-    if n < 2:
-        return perm
-    sorted_at = at[perm]
-    same = sorted_at[1:] == sorted_at[:-1]
-    if not same.any():
-        return perm
-    starts = np.flatnonzero(np.concatenate(([True], ~same)))
-    sizes = np.diff(np.append(starts, n))
-    group = np.repeat(np.arange(starts.shape[0]), sizes)
-    tied = np.flatnonzero(sizes[group] > 1)
-    rows = perm[tied]
-    keys = np.array(ids[rows].tolist(), dtype=str)
-    perm[tied] = rows[np.lexsort((keys, group[tied]))]
-    return perm
 
 
 _SCAN_ROWS = 2_000_000  # orders per group_concat string (bounded by SQLite's max length)

@@ -659,3 +659,27 @@ def customer_table_from_columns(
         if email is None
         else _email_domains(np.asarray(email, dtype=object))[order],
     )
+
+
+def sort_by_time_then_id(at: NDArray[np.int64], ids: NDArray[np.object_]) -> NDArray[np.intp]:
+    """The permutation ordering rows by ``at`` then id (code point order), vectorised.
+
+    Times are sorted as integers; only rows sharing a time are compared by id, as a numpy
+    unicode array (so no Python comparison per row).
+    """
+    perm = np.argsort(at, kind="stable")
+    n = perm.shape[0]
+    if n < 2:
+        return perm
+    sorted_at = at[perm]
+    same = sorted_at[1:] == sorted_at[:-1]
+    if not same.any():
+        return perm
+    starts = np.flatnonzero(np.concatenate(([True], ~same)))
+    sizes = np.diff(np.append(starts, n))
+    group = np.repeat(np.arange(starts.shape[0]), sizes)
+    tied = np.flatnonzero(sizes[group] > 1)
+    rows = perm[tied]
+    keys = np.array(ids[rows].tolist(), dtype=str)
+    perm[tied] = rows[np.lexsort((keys, group[tied]))]
+    return perm
