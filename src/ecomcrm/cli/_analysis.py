@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import base64
-import html
-import io as _io
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,6 +8,7 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
+from ecomcrm.cli._report_data import ReportData, build_report
 from ecomcrm.errors import ConvergenceError, ValidationError
 from ecomcrm.rules import BacktestReport, Policies, backtest, builtin_flows, warmup_horizon
 from ecomcrm.segments import (
@@ -48,6 +46,7 @@ class Analysis:
     rfm: dict[str, int]
     at_risk: list[dict[str, Any]]
     flows: BacktestReport | None
+    report: ReportData
 
     @property
     def revenue(self) -> float:
@@ -139,6 +138,13 @@ def analyze_store(
             currency=currency, rates=rates, features=table,
         )  # fmt: skip
     keep = ~facts.cancelled
+    say("computing the report's figures")
+    data = build_report(
+        store, now=now, facts=facts, table=table,
+        segments={name: membership[name] for name in membership},
+        stage_codes=codes, flows=report, model_note="" if models is not None else note,
+        currency=currency, rates=rates,
+    )  # fmt: skip
     return Analysis(
         now=now,
         customers=len(table),
@@ -157,6 +163,7 @@ def analyze_store(
         rfm=dict(sorted(rfm.items(), key=lambda kv: -kv[1])),
         at_risk=at_risk,
         flows=report,
+        report=data,
     )
 
 
@@ -290,65 +297,11 @@ def render_text(analysis: Analysis) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _png(fig: Any) -> str:
-    buffer = _io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    return base64.b64encode(buffer.getvalue()).decode()
+def render_html(analysis: Analysis) -> str:
+    """The HTML report: one self-contained page (charts need matplotlib; tables do not)."""
+    from ecomcrm.cli._report_html import render_page
 
-
-def render_html(analysis: Analysis) -> str | None:
-    """The HTML report with its charts; None when matplotlib is not installed."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    from ecomcrm.metrics import cohort_retention
-    from ecomcrm.predict import plot_probability_alive_matrix
-
-    images: list[tuple[str, str]] = []
-    facts = analysis.facts
-    keep = ~facts.cancelled
-    if keep.any():
-        cohorts = cohort_retention(facts.customer_index[keep], facts.placed_at[keep])
-        fig, ax = plt.subplots(figsize=(9, 5))
-        ax.imshow(np.asarray(cohorts.retention, dtype=float), aspect="auto", cmap="viridis")
-        ax.set_xlabel("months since first order")
-        ax.set_ylabel("acquisition cohort")
-        ax.set_title("Cohort retention")
-        images.append(("Cohort retention", _png(fig)))
-        plt.close(fig)
-    r = np.asarray(analysis.table.column("r_score"), dtype=float)
-    f = np.asarray(analysis.table.column("f_score"), dtype=float)
-    ok = np.isfinite(r) & np.isfinite(f)
-    if ok.any():
-        grid = np.zeros((5, 5))
-        np.add.at(grid, (f[ok].astype(int) - 1, r[ok].astype(int) - 1), 1)
-        fig, ax = plt.subplots(figsize=(5, 4))
-        ax.imshow(grid, origin="lower", cmap="Blues")
-        ax.set_xticks(range(5), [str(i) for i in range(1, 6)])
-        ax.set_yticks(range(5), [str(i) for i in range(1, 6)])
-        ax.set_xlabel("recency score")
-        ax.set_ylabel("frequency score")
-        ax.set_title("RFM grid (customers)")
-        images.append(("RFM grid", _png(fig)))
-        plt.close(fig)
-    if analysis.models is not None:
-        ax = plot_probability_alive_matrix(analysis.models.purchase)
-        images.append(("P(alive) by frequency and recency", _png(ax.figure)))
-        plt.close(ax.figure)
-    body = "\n".join(
-        f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>"
-        for title, data in images
-    )
-    text = html.escape(render_text(analysis))
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>ecomcrm report</title>"
-        "<style>body{font-family:sans-serif;margin:2em}pre{background:#f6f6f6;padding:1em}</style>"
-        f"</head><body><h1>ecomcrm report</h1><pre>{text}</pre>{body}</body></html>"
-    )
+    return render_page(analysis.report)
 
 
 def _model(model: Any) -> dict[str, Any]:
