@@ -48,7 +48,10 @@ def test_demo_prints_the_report_and_writes_html(
     assert "BetaGeo (weekly)" in out
     assert (cwd / "ecomcrm-demo.db").exists()
     page = (cwd / "ecomcrm-report.html").read_text()
-    assert page.count("data:image/png;base64,") == 3
+    assert page.startswith("<!doctype html>") and "data:image" not in page
+    for section in ("headline", "trend", "cohorts", "rfm", "segments", "at-risk", "flows"):
+        assert f'<section id="{section}">' in page
+    assert page.count("<svg") >= 6
 
 
 def test_segments_export_and_erase_on_the_demo_store(

@@ -134,7 +134,7 @@ def test_report_html_writes_the_page(
 
 
 @pytest.mark.parametrize("command", ["report", "analyze"])
-def test_html_without_matplotlib_says_what_to_install(
+def test_html_without_matplotlib_says_what_to_install_and_writes_the_tables(
     command: str,
     shop_db: Path,
     tmp_path: Path,
@@ -145,9 +145,11 @@ def test_html_without_matplotlib_says_what_to_install(
     source = ["--db", str(shop_db)] if command == "report" else [str(DATA / "shopify_orders.csv")]
     page = tmp_path / "r.html"
     code, _out, err = run(capsys, command, *source, "--html", str(page), "--quiet")
-    assert code == 2
-    assert "pip install 'ecomcrm[plot]'" in err and "Traceback" not in err
-    assert not page.exists()
+    assert code == 0, err
+    assert "pip install 'ecomcrm[report]'" in err and "Traceback" not in err
+    text = page.read_text()
+    assert "<svg" not in text and "pip install &#x27;ecomcrm[report]&#x27;" in text
+    assert '<section id="headline">' in text and '<section id="trend">' in text
 
 
 def test_flows_backtest_json_is_structured(

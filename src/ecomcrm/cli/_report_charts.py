@@ -93,13 +93,13 @@ def _trend(data: Trend, currency: str) -> tuple[Any, str]:
     top.set_ylabel(f"revenue ({currency})")
     top.set_title(f"Revenue per {data.unit}, net of refunds ({currency})")
     top.yaxis.set_major_formatter(_thousands())
-    top.legend(loc="upper left", frameon=False)
+    top.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     bottom.bar(x, data.orders_new, color=NEW, label="first orders")
     bottom.bar(x, data.orders_returning, bottom=data.orders_new, color=RETURNING,
                label="repeat orders")  # fmt: skip
     bottom.set_ylabel("orders")
     bottom.set_title(f"Orders per {data.unit}")
-    bottom.legend(loc="upper left", frameon=False)
+    bottom.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     _ticks(data.labels, bottom)
     return fig, f"Revenue and orders per {data.unit}, new vs returning customers"
 
@@ -124,13 +124,16 @@ def _cohorts(data: Cohorts) -> tuple[Any, str]:
         raise AssertionError("no month after the first")
     cmap = _cmap("Blues")
     top = float(np.nanmax(shown)) if shown.count() else 1.0
-    image = ax.imshow(shown, aspect="auto", cmap=cmap, vmin=0, vmax=max(top, 1.0))
+    # pcolormesh draws vector cells (imshow would embed a bitmap in the SVG)
+    image = ax.pcolormesh(shown, cmap=cmap, vmin=0, vmax=max(top, 1.0), edgecolors="white",
+                          linewidth=0.5)  # fmt: skip
+    ax.invert_yaxis()
     for i in range(rows):
         for j in range(cols - 1):
             value = data.retention[i, j + 1]
             if np.isfinite(value):
                 dark = value * 100 > 0.6 * max(top, 1.0)
-                ax.text(j, i, f"{value * 100:.0f}%", ha="center", va="center", fontsize=8,
+                ax.text(j + 0.5, i + 0.5, f"{value * 100:.0f}%", ha="center", va="center", fontsize=8,
                         color="white" if dark else "#222")  # fmt: skip
     ax.set_xticks(range(cols - 1), [str(j) for j in range(1, cols)])
     ax.set_yticks(
@@ -144,15 +147,20 @@ def _cohorts(data: Cohorts) -> tuple[Any, str]:
         ax.spines[side].set_visible(False)
     bar = fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02)
     bar.set_label("customers who ordered (%)")
+    _vector(bar)
     return fig, "Cohort retention: share of each month's new customers ordering in later months"
+
+
+def _vector(bar: Any) -> None:
+    """Keep a colour bar's gradient as vector cells (matplotlib rasterizes long ones)."""
+    if bar.solids is not None:
+        bar.solids.set_rasterized(False)
 
 
 def _cmap(name: str) -> Any:
     import matplotlib
 
-    cmap = matplotlib.colormaps[name].copy()
-    cmap.set_bad("#f4f4f4")
-    return cmap
+    return matplotlib.colormaps[name].with_extremes(bad="#f4f4f4")
 
 
 def cohort_chart(data: Cohorts) -> str | None:
@@ -165,21 +173,22 @@ def cohort_chart(data: Cohorts) -> str | None:
 def _rfm(grid: RfmGrid) -> tuple[Any, str]:
     fig = _figure(7.5, 4.6)
     ax = fig.subplots()
-    image = ax.imshow(grid.counts, origin="lower", cmap=_cmap("Greens"), aspect="auto")
+    image = ax.pcolormesh(grid.counts, cmap=_cmap("Greens"), edgecolors="white", linewidth=0.5)
     top = max(int(grid.counts.max()), 1)
     for f in range(5):
         for r in range(5):
             count = int(grid.counts[f, r])
             dark = count > 0.6 * top
-            ax.text(r, f, f"{count:,}\n{grid.names[f][r]}", ha="center", va="center", fontsize=7.5,
+            ax.text(r + 0.5, f + 0.5, f"{count:,}\n{grid.names[f][r]}", ha="center", va="center", fontsize=7.5,
                     color="white" if dark else "#222")  # fmt: skip
-    ax.set_xticks(range(5), ["1\nlong ago", "2", "3", "4", "5\nrecent"])
-    ax.set_yticks(range(5), ["1 (fewest)", "2", "3", "4", "5 (most)"])
+    ax.set_xticks(np.arange(5) + 0.5, ["1\nlong ago", "2", "3", "4", "5\nrecent"])
+    ax.set_yticks(np.arange(5) + 0.5, ["1 (fewest)", "2", "3", "4", "5 (most)"])
     ax.set_xlabel("recency score (how recently they ordered)")
     ax.set_ylabel("frequency score (how often)")
     ax.set_title("Customers by RFM score, with the most common segment of each cell")
     bar = fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02)
     bar.set_label("customers")
+    _vector(bar)
     return fig, "RFM grid: customers by recency and frequency score"
 
 

@@ -306,8 +306,14 @@ def build_report(
         cohort_note = ""
         if not len(cohort_table.size):
             cohort_table, cohort_note = None, "No cohort has a month after its first yet."
-    rfm = _rfm_grid(table)
-    rfm_note = "" if rfm is not None else f"{buyers} buying customers: too few for RFM scores."
+    rfm = _rfm_grid(table) if span >= MONTHLY_MIN_DAYS else None
+    if span < MONTHLY_MIN_DAYS:
+        rfm_note = (
+            f"{_days(span)} of orders: too short for RFM scores (recency and frequency need "
+            "two months or more to tell customers apart)."
+        )
+    else:
+        rfm_note = "" if rfm is not None else f"{buyers} buying customers: too few for RFM scores."
     spent = _numbers(table, "total_spent")
     labels = [s.label for s in LifecycleStage]
     codes = np.asarray(stage_codes, dtype=np.int64)

@@ -136,7 +136,7 @@ def period_figures(counted: Counted, start_us: int, end_us: int) -> PeriodFigure
 
 def period_days(span_days: float) -> int:
     """The headline period's length: 30 days, or half a history shorter than 60 days."""
-    return 30 if span_days >= 60 else int(span_days // 2)
+    return 30 if span_days >= 60 else round(span_days) // 2
 
 
 @attrs.frozen(kw_only=True)
@@ -148,6 +148,8 @@ class Headline:
     previous: PeriodFigures | None
     predicted_revenue: float | None
     predicted_customers: int
+    year_covered: bool
+    """The history reaches a year before the previous period: active and lost mean something."""
 
 
 def headline(counted: Counted, now: datetime, predicted_clv: NDArray[np.float64]) -> Headline:
@@ -165,6 +167,7 @@ def headline(counted: Counted, now: datetime, predicted_clv: NDArray[np.float64]
         previous=previous,
         predicted_revenue=float(clv[scored].sum()) if scored.any() else None,
         predicted_customers=int(scored.sum()),
+        year_covered=counted.span_days(now_us) >= ACTIVE_DAYS + 2 * max(days, 1),
     )
 
 

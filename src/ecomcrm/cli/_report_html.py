@@ -62,6 +62,9 @@ def percent(value: float | None, digits: int = 1) -> str:
     return f"{value * 100:.{digits}f}%"
 
 
+_SHORT = '<span class="change flat">needs a year of history to compare</span>'
+
+
 def _change(current: float | None, previous: float | None, *, good_up: bool = True) -> str:
     if current is None or previous is None:
         return '<span class="change flat">no earlier period to compare</span>'
@@ -134,14 +137,16 @@ def _headline(data: ReportData) -> str:
         card("Repeat-purchase rate", percent(cur.repeat_rate),
              _change(cur.repeat_rate, before("repeat_rate")),
              "share of the period's buyers with 2 or more orders so far"),
-        card("Active customers", f"{cur.active:,}", _change(cur.active, before("active")),
+        card("Active customers", f"{cur.active:,}",
+             _change(cur.active, before("active")) if head.year_covered else _SHORT,
              "customers with an order in the last 365 days"),
-        card("Customers lost", f"{cur.lost:,}", _change(cur.lost, before("lost"), good_up=False),
+        card("Customers lost", f"{cur.lost:,}" if head.year_covered else "—",
+             _change(cur.lost, before("lost"), good_up=False) if head.year_covered else _SHORT,
              "customers whose last order turned 365 days old in the period"),
         card("Predicted revenue, next 12 months", money(head.predicted_revenue, c, 0),
              f'<span class="change flat">model forecast for {head.predicted_customers:,} '
              "customers</span>" if head.predicted_revenue is not None
-             else f'<span class="change flat">{_e(data.model_note)}</span>'),
+             else '<span class="change flat">no forecast: no purchase model (see the end)</span>'),
     ]  # fmt: skip
     return _section(
         "headline",
@@ -300,13 +305,13 @@ def _flows(data: ReportData) -> str:
     intro = (
         f"<p class='sub'>What the built-in flows would have sent{_e(span)}, replaying "
         f"{f.events:,} events. A conversion is an order within the flow's window after "
-        "entering.</p>"
+        "entering; skipped: held back by consent, frequency caps or quiet hours.</p>"
     )
     if not f.rows:
         return _section("flows", "Flow results", intro + "<p>No flow would have acted.</p>")
     body = table(
         ["flow", "customers entered", "messages", "conversions", "conversion rate",
-         "uplift vs holdout", "skipped (consent, caps, quiet hours)"],
+         "uplift vs holdout", "skipped"],
         ((r.flow_id, f"{r.entered:,}", f"{r.actions:,}", f"{r.conversions:,}",
           percent(r.conversion_rate), percent(r.uplift), f"{r.skipped:,}") for r in f.rows),
         [False, True, True, True, True, True, True],
