@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 from typing import Any
 
 from ecomcrm.cli._commands import (
@@ -27,6 +28,42 @@ _RATES_HELP = (
     "exchange rates into --currency: a JSON object such as '{\"JPY\": 0.0061}' (units of "
     "--currency per unit of each), or the path of a file holding one"
 )
+
+
+#: The keys a generic importer's --mapping may name, per --kind (``ecomcrm.io.GENERIC_FIELDS``,
+#: copied so that ``--help`` does not import the importers; a test keeps the two equal),
+#: and the keys each kind needs (one of each group).
+MAPPING_KEYS: dict[str, tuple[str, ...]] = {
+    "orders": (
+        "order_id", "customer_id", "email", "phone", "placed_at", "currency", "total", "sku",
+        "title", "quantity", "unit_price", "shipping", "tax", "discount", "status",
+    ),
+    "customers": (
+        "customer_id", "email", "phone", "first_name", "last_name", "created_at", "country",
+        "timezone", "email_marketing", "sms_marketing", "tags",
+    ),
+    "events": ("event_id", "name", "at", "customer_id", "email", "phone", "anonymous_id",
+               "properties"),
+}  # fmt: skip
+MAPPING_NEEDS = {
+    "orders": "placed_at; customer_id, email or phone; total or unit_price",
+    "customers": "customer_id, email or phone",
+    "events": "name; at; customer_id, email, phone or anonymous_id",
+}
+
+
+def mapping_epilog() -> str:
+    """The ``--mapping`` keys of each ``--kind``, for the import commands' ``--help``."""
+    lines = ["--mapping keys (ecomcrm field -> the file's column), per --kind:"]
+    for kind, keys in MAPPING_KEYS.items():
+        lines.append(textwrap.fill(f"{kind}: {', '.join(keys)}", 78, initial_indent="  ",
+                                   subsequent_indent="    "))  # fmt: skip
+        lines.append(f"    needs: {MAPPING_NEEDS[kind]}")
+    lines.append("A file with one row per order line repeats order_id on each line (sku, title,")
+    lines.append(
+        "quantity, unit_price per line). See docs/cli.md, 'Any CSV: the generic importer'."
+    )
+    return "\n".join(lines)
 
 
 def _money(parser: argparse.ArgumentParser, *, rates: bool = True) -> None:
@@ -79,10 +116,15 @@ def _analysis_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
+_QUIET = "no progress messages on stderr"
+
+
 def register_commands(sub: Any) -> None:
     demo = sub.add_parser("demo", help="build a sample shop and show what ecomcrm sees in it")
     demo.add_argument("--customers", type=int, default=5_000, help="shop size (default 5,000)")
-    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument(
+        "--seed", type=int, default=7, help="random seed of the sample shop (default 7)"
+    )
     demo.add_argument("--db", default="ecomcrm-demo.db", help="SQLite file to (re)create")
     demo.add_argument("--now", help="analysis time (default: the end of the shop's history)")
     demo.add_argument(
@@ -91,7 +133,7 @@ def register_commands(sub: Any) -> None:
     demo.add_argument(
         "--html", default="ecomcrm-report.html", help="HTML report path ('' for none)"
     )
-    demo.add_argument("--quiet", action="store_true")
+    demo.add_argument("--quiet", action="store_true", help=_QUIET)
     demo.set_defaults(handler=cmd_demo)
 
     def with_db(parser: argparse.ArgumentParser) -> None:
@@ -99,10 +141,13 @@ def register_commands(sub: Any) -> None:
             "--db", default="ecomcrm.db", metavar="FILE",
             help="the SQLite store, a plain file path (default ecomcrm.db)",
         )  # fmt: skip
-        parser.add_argument("--quiet", action="store_true")
+        parser.add_argument("--quiet", action="store_true", help=_QUIET)
 
-    imp = sub.add_parser("import", help="import an export file into the store (created if new)")
-    imp.add_argument("file")
+    imp = sub.add_parser(
+        "import", help="import an export file into the store (created if new)",
+        epilog=mapping_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    imp.add_argument("file", help="the export file (.gz files are read compressed)")
     _import_options(imp)
     _money(imp, rates=False)
     imp.add_argument(
@@ -113,8 +158,11 @@ def register_commands(sub: Any) -> None:
     with_db(imp)
     imp.set_defaults(handler=cmd_import)
 
-    ana = sub.add_parser("analyze", help="analyse export files without keeping a store")
-    ana.add_argument("files", nargs="+")
+    ana = sub.add_parser(
+        "analyze", help="analyse export files without keeping a store",
+        epilog=mapping_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    ana.add_argument("files", nargs="+", help="export files, imported in this order")
     _import_options(ana)
     _analysis_options(ana)
     ana.set_defaults(handler=cmd_analyze)
@@ -126,8 +174,10 @@ def register_commands(sub: Any) -> None:
 
     seg = sub.add_parser("segments", help="segment sizes, or the customers matching an expression")
     seg.add_argument("expression", nargs="?", help='e.g. "total_spent > 100 and consent_email"')
-    seg.add_argument("--now")
-    seg.add_argument("--limit", type=int, default=20)
+    seg.add_argument("--now", help="evaluation time (default: the data's last timestamp)")
+    seg.add_argument(
+        "--limit", type=int, default=20, help="customer ids to print for an expression (default 20)"
+    )
     _money(seg)
     with_db(seg)
     seg.set_defaults(handler=cmd_segments)
@@ -135,20 +185,23 @@ def register_commands(sub: Any) -> None:
     flows = sub.add_parser("flows", help="lifecycle flows")
     flow_sub = flows.add_subparsers(dest="flows_command", metavar="ACTION", required=True)
     bt = flow_sub.add_parser("backtest", help="replay recent events through the built-in flows")
-    bt.add_argument("--days", type=int, default=30)
-    bt.add_argument("--now")
+    bt.add_argument("--days", type=int, default=30, help="days of events to replay (default 30)")
+    bt.add_argument("--now", help="end of the replay (default: the data's last timestamp)")
     bt.add_argument("--json", action="store_true", help="print the report as a JSON object")
     _money(bt)
     with_db(bt)
     bt.set_defaults(handler=cmd_flows)
 
     exp = sub.add_parser("export", help="print everything stored about a customer (JSON)")
-    exp.add_argument("customer")
+    exp.add_argument("customer", help="the customer's id")
     with_db(exp)
     exp.set_defaults(handler=cmd_export)
 
     era = sub.add_parser("erase", help="erase a customer's personal data")
-    era.add_argument("customer")
-    era.add_argument("--keep-order-facts", action="store_true")
+    era.add_argument("customer", help="the customer's id")
+    era.add_argument(
+        "--keep-order-facts", action="store_true",
+        help="keep their orders, without personal data, for the shop's figures",
+    )  # fmt: skip
     with_db(era)
     era.set_defaults(handler=cmd_erase)
