@@ -194,6 +194,32 @@ class ImportReport:
             f"suppressed {self.suppressed}"
         )
 
+    def _repr_html_(self, limit: int = 10) -> str:
+        """The counts, then the first ``limit`` rejected rows, as an HTML table (Jupyter).
+
+        Example:
+            >>> "rejected" in ImportReport(source="c.csv", kind="shopify_customers")._repr_html_()
+            True
+        """
+        from ecomcrm._html import html_table
+
+        counts = html_table(
+            f"ImportReport: {self.source} ({self.kind})",
+            ["read", "imported", "updated", "unchanged", "rejected", "suppressed"],
+            [[self.read, self.imported, self.updated, self.unchanged, self.rejected,
+              self.suppressed]],
+        )  # fmt: skip
+        if not self.rejections:
+            return counts
+        hidden = self.rejected - min(limit, len(self.rejections))
+        rejected = html_table(
+            "Rejected rows",
+            ["line", "column", "reason", "value"],
+            [[r.line, r.column, r.reason, r.value] for r in self.rejections[:limit]],
+            note=f"... and {hidden:,} more" if hidden > 0 else "",
+        )
+        return counts + rejected
+
     def format(self, *, limit: int = 20) -> str:
         """The summary followed by the first ``limit`` rejected rows, one per line.
 

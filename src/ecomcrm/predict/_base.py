@@ -468,6 +468,35 @@ class BaseModel:
                 )
         self._params = {n: float(params[n]) for n in names}
 
+    def _repr_html_(self) -> str:
+        """The parameters (with standard errors once fitted to data) as an HTML table.
+
+        Example:
+            >>> from ecomcrm.predict import BetaGeo
+            >>> "alpha" in BetaGeo({"r": 0.24, "alpha": 4.4, "a": 0.79, "b": 2.4})._repr_html_()
+            True
+        """
+        from ecomcrm._html import html_table
+
+        name = type(self).__name__
+        if self._params is None:
+            return html_table(
+                f"{name} (not fitted)", ["parameter"], [[p] for p in self._param_names]
+            )
+        errors: dict[str, float] = {}
+        if self._cov_log is not None:
+            try:
+                errors = self.standard_errors
+            except (ValidationError, ConvergenceError):
+                errors = {}
+        rows = [[k, v, errors.get(k, float("nan"))] for k, v in self._params.items()]
+        note = ""
+        if np.isfinite(self._log_likelihood):
+            note = f"log-likelihood {self._log_likelihood:.6g}, {self.n_customers:,.0f} customers"
+            if self._info is not None:
+                note += f", converged: {self._info.converged}"
+        return html_table(name, ["parameter", "value", "standard error"], rows, note=note)
+
     def __repr__(self) -> str:
         if self._params is None:
             return f"{type(self).__name__}(unfitted)"

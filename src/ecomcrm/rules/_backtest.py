@@ -146,6 +146,38 @@ class BacktestReport:
         """How many times quiet hours deferred an action."""
         return sum(f.deferred.get("quiet_hours", 0) for f in self.flows.values())
 
+    def _repr_html_(self) -> str:
+        """One row per flow (entered, actions, conversions, uplift) as an HTML table.
+
+        Example:
+            >>> r = BacktestReport(events=3, start=None, end=None, actions=(), flows={})
+            >>> "3 events" in r._repr_html_()
+            True
+        """
+        from ecomcrm._html import html_table
+
+        rows = [
+            [
+                flow_id, f.enrollments, sum(f.actions.values()), f.treated_conversions,
+                "" if f.treated_rate is None else f"{f.treated_rate:.1%}",
+                "" if f.uplift is None else f"{f.uplift:+.1%}",
+                sum(f.skipped.values()), sum(f.deferred.values()),
+            ]
+            for flow_id, f in sorted(self.flows.items())
+        ]  # fmt: skip
+        window = (
+            f" {self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M}"
+            if self.start is not None and self.end is not None
+            else ""
+        )
+        return html_table(
+            f"BacktestReport{window}: {self.events:,} events, {len(self.actions):,} actions",
+            ["flow", "entered", "actions", "conversions", "conversion rate", "uplift",
+             "skipped", "deferred"],
+            rows,
+            note=f"{self.caps_hit} capped, {self.quiet_hours_hit} quiet-hours deferrals",
+        )  # fmt: skip
+
     def summary(self) -> str:
         """A plain-text table: one line per flow."""
         lines = [

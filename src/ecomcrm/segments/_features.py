@@ -292,6 +292,13 @@ def _convert(name: str, kind: FieldType, values: Any, n: int) -> Column:
     return col
 
 
+def _html_value(value: Any) -> Any:
+    """A record value as a notebook cell shows it (datetimes without microseconds)."""
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return value
+
+
 def _null_column(kind: FieldType, n: int) -> Column:
     if kind in (FieldType.STRING, FieldType.CATEGORY):
         return StringColumn(np.full(n, -1, dtype=np.int32), ())
@@ -492,6 +499,38 @@ class FeatureTable:
 
     def __repr__(self) -> str:
         return f"FeatureTable({len(self)} rows, columns={list(self._columns)})"
+
+    def _repr_html_(self, rows: int = 10, columns: int = 12) -> str:
+        """The first rows and columns as a compact HTML table (Jupyter shows it).
+
+        Example:
+            >>> t = FeatureTable([1, 2], {"total_spent": [5.0, None]}, {"total_spent": "number"})
+            >>> "<caption" in t._repr_html_() and "2 customers" in t._repr_html_()
+            True
+        """
+        from ecomcrm._html import html_table
+
+        names = list(self._columns)[:columns]
+        shown = min(len(self), rows)
+        body = []
+        for i in range(shown):  # at most ``rows`` rows
+            record = self.to_record(i)
+            body.append([self.ids[i], *(_html_value(record.get(n)) for n in names)])
+        hidden_cols = len(self._columns) - len(names)
+        note = ", ".join(
+            part
+            for part in (
+                f"{len(self) - shown:,} more rows" if len(self) > shown else "",
+                f"{hidden_cols} more columns" if hidden_cols > 0 else "",
+            )
+            if part
+        )
+        return html_table(
+            f"FeatureTable: {len(self):,} customers x {len(self._columns)} columns",
+            ["id", *names],
+            body,
+            note=f"... {note}" if note else "",
+        )
 
     def column(self, name: str) -> Column:
         """The stored column ``name`` (see the class docstring for its form).

@@ -148,6 +148,27 @@ class SegmentMembership(Mapping[str, NDArray[np.bool_]]):
         """Members per segment."""
         return {name: int(mask.sum()) for name, mask in self._masks.items()}
 
+    def _repr_html_(self) -> str:
+        """Members and share of the customers per segment, as an HTML table (Jupyter).
+
+        Example:
+            >>> m = SegmentMembership(np.array([7, 8]), {"a": np.array([True, False])})
+            >>> "<td" in m._repr_html_() and "50.0%" in m._repr_html_()
+            True
+        """
+        from ecomcrm._html import html_table
+
+        n = len(self.ids)
+        rows = [
+            [name, count, f"{count / n:.1%}" if n else ""] for name, count in self.counts().items()
+        ]
+        when = "" if self.evaluated_at is None else f" as of {self.evaluated_at:%Y-%m-%d %H:%M}"
+        return html_table(
+            f"SegmentMembership: {len(self)} segments over {n:,} customers{when}",
+            ["segment", "customers", "share"],
+            rows,
+        )
+
     def segments_of(self, customer_id: Any) -> tuple[str, ...]:
         """The segments one customer is in."""
         rows = np.flatnonzero(self.ids == customer_id)
