@@ -109,18 +109,6 @@ class Flows:
 
 
 @attrs.frozen(kw_only=True)
-class Support:
-    """Support tickets opened, still open, first-response time and satisfaction."""
-
-    tickets: int
-    open: int
-    period_tickets: int
-    median_first_response_hours: float | None
-    csat: float | None
-    rated: int
-
-
-@attrs.frozen(kw_only=True)
 class ReportData:
     """The whole report: every figure, table and chart series, in the shop's one currency."""
 
@@ -142,7 +130,6 @@ class ReportData:
     products: Ranked
     categories: Ranked
     returns: Returns
-    support: Support | None
     model_note: str
 
 
@@ -287,7 +274,6 @@ def build_report(
     currency: str | None = None,
     rates: Mapping[str, float] | None = None,
     at_risk_limit: int = 15,
-    support: Support | None = None,
 ) -> ReportData:
     """The report's figures from the analysis' facts, feature table and segments."""
     counted = Counted.of(facts)
@@ -347,7 +333,6 @@ def build_report(
         products=products,
         categories=categories,
         returns=returns(counted, head.current.start, head.current.end),
-        support=support,
         model_note=model_note,
     )
 
