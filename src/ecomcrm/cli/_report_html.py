@@ -13,7 +13,7 @@ from datetime import UTC
 
 import numpy as np
 
-from ecomcrm.cli import _report_charts as charts
+import ecomcrm.cli._report_charts as charts
 from ecomcrm.cli._report_data import GroupRow, ReportData
 from ecomcrm.cli._report_figures import Ranked
 
