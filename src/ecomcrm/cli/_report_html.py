@@ -113,7 +113,9 @@ def _headline(data: ReportData) -> str:
     head = data.headline
     cur, prev = head.current, head.previous
     days = f"{head.days} days" if head.days != 1 else "day"
-    when = f"{cur.start:%d %b %Y} – {cur.end:%d %b %Y}"
+    # a short period names its hours: "27 Nov 23:59 – 29 Nov 23:59" is two days, not three
+    fmt = "%d %b %Y" if head.days >= 7 else "%d %b %H:%M"
+    when = f"{cur.start:{fmt}} – {cur.end:{fmt}}" + ("" if head.days >= 7 else " UTC")
     sub = f"The last {days} ({when}) against the {days} before." if prev else (
         f"The last {days} ({when}); the history is too short for an earlier period."
     )  # fmt: skip
@@ -389,11 +391,16 @@ def render_page(data: ReportData) -> str:
         f"As of {now:%d %b %Y %H:%M} UTC · {data.customers:,} customers · "
         f"{_history(data)} · amounts in {data.currency}"
     )
+    models = (
+        "P(alive) and predicted values come from a BG/NBD purchase model and a Gamma-Gamma "
+        "spend model fitted to this shop's orders."
+        if not data.model_note
+        else f"No purchase model: {data.model_note}."
+    )
     footer = (
         "<footer class='note'><p>Made by ecomcrm. Orders count unless cancelled; revenue "
-        "is order totals less refunds. Active: ordered in the last 365 days. P(alive) and "
-        "predicted values come from a BG/NBD purchase model and a Gamma-Gamma spend model "
-        f"fitted to this shop's orders{_e('' if not data.model_note else '; ' + data.model_note)}.</p></footer>"
+        f"is order totals less refunds. Active: ordered in the last 365 days. {_e(models)}"
+        "</p></footer>"
     )
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
