@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 import ecomcrm
-from ecomcrm.cli._analysis import Analysis, analyze_store, render_html
+from ecomcrm.cli._analysis import Analysis, analyze_store, render_html, report_dict
 from ecomcrm.io import SyntheticShop
 from ecomcrm.segments import LifecycleStage, classify_lifecycle
 from ecomcrm.storage import Store
@@ -131,6 +131,18 @@ def test_headline_figures(
     ]:  # fmt: skip
         change = (cur[key] - prev[key]) / abs(prev[key])
         assert f"{change * 100:+.1f}% vs previous" in cards[label]["change"], label
+    figures = report_dict(analysis)["headline"]  # --json: the same figures, unrounded
+    assert figures["period_days"] == 30
+    for name, want in (("current", cur), ("previous", prev)):
+        got = figures[name]
+        assert got["revenue"] == pytest.approx(want["revenue"])
+        assert got["aov"] == pytest.approx(want["aov"])
+        assert got["repeat_rate"] == pytest.approx(want["repeat"])
+        assert (got["orders"], got["active"], got["lost"]) == (
+            want["orders"],
+            want["active"],
+            want["lost"],
+        )
     clv = pd.Series(np.asarray(analysis.table.column("predicted_clv"), dtype=float)).dropna()
     predicted = cards["Predicted revenue, next 12 months"]
     assert predicted["value"] == f"{clv.sum():,.0f} {cur_}"

@@ -8,7 +8,7 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from ecomcrm.cli._report_data import ReportData, build_report
+from ecomcrm.cli._report_data import ReportData, build_report, report_figures
 from ecomcrm.errors import ConvergenceError, ValidationError
 from ecomcrm.rules import BacktestReport, Policies, backtest, builtin_flows, warmup_horizon
 from ecomcrm.segments import (
@@ -331,6 +331,7 @@ def report_dict(analysis: Analysis) -> dict[str, Any]:
         "rfm_segments": dict(analysis.rfm),
         "lifecycle_stages": dict(analysis.stages),
         "at_risk": list(analysis.at_risk),
+        "headline": report_figures(analysis.report),
         "flows": None
         if flows is None
         else {
