@@ -79,10 +79,10 @@ class AtRiskRow:
     def action(self) -> str:
         """What a shop owner can do: a personal win-back where consent allows."""
         if self.email:
-            return "send a personal win-back email"
+            return "personal win-back email"
         if self.phone:
-            return "send a win-back SMS"
-        return "no consent: leave out of campaigns"
+            return "win-back SMS"
+        return "no consent: no campaign"
 
 
 @attrs.frozen(kw_only=True)

@@ -23,7 +23,7 @@ CSS = """
 :root{--ink:#1d2733;--muted:#5b6877;--line:#e3e7ec;--up:#1a7f37;--down:#c62828;--card:#f7f9fb}
 *{box-sizing:border-box}
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
-color:var(--ink);margin:0 auto;max-width:1080px;padding:16px}
+color:var(--ink);margin:0 auto;max-width:1240px;padding:16px}
 h1{font-size:1.6em;margin:.2em 0}h2{font-size:1.25em;margin:1.6em 0 .4em;
 border-bottom:2px solid var(--line);padding-bottom:.2em}h3{font-size:1.05em;margin:1em 0 .3em}
 .sub{color:var(--muted);margin:0 0 1em}.note{color:var(--muted)}
@@ -80,12 +80,20 @@ def _change(current: float | None, previous: float | None, *, good_up: bool = Tr
 
 
 def table(
-    header: Sequence[str], rows: Iterable[Sequence[object]], numeric: Sequence[bool] = ()
+    header: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    numeric: Sequence[bool] = (),
+    nowrap: Sequence[int] = (),
 ) -> str:
-    """An HTML table (escaped); columns flagged in ``numeric`` are right-aligned."""
+    """An HTML table (escaped).
+
+    Columns flagged in ``numeric`` are right-aligned; the columns numbered in ``nowrap``
+    never wrap.
+    """
 
     def cell(tag: str, i: int, value: object) -> str:
         cls = ' class="n"' if i < len(numeric) and numeric[i] else ""
+        cls = ' class="d"' if i in nowrap and not cls else cls
         return f"<{tag}{cls}>{_e(value)}</{tag}>"
 
     head = "".join(cell("th", i, h) for i, h in enumerate(header))
@@ -277,8 +285,7 @@ def _at_risk(data: ReportData) -> str:
         )
     rows = [
         (
-            f"{r.name} ({r.customer_id})" if r.name else r.customer_id,
-            r.email or r.phone or "no marketing consent",
+            r.name or "—", r.customer_id, r.email or r.phone or "no marketing consent",
             f"{r.total_spent:,.2f}", f"{r.orders:,}",
             "—" if r.last_order is None else f"{r.last_order:%d %b %Y}",
             f"{r.days_idle:,.0f}", percent(r.p_alive, 0), f"{r.predicted_clv:,.2f}", r.action,
@@ -291,9 +298,9 @@ def _at_risk(data: ReportData) -> str:
         "marketing consent allows.</p>"
     )
     body = table(
-        ["customer", "contact", f"spent to date ({c})", "orders", "last order", "days idle",
-         "P(alive)", f"predicted 12-month value ({c})", "suggested action"],
-        rows, [False, False, True, True, True, True, True, True, False],
+        ["name", "customer id", "contact", f"spent ({c})", "orders", "last order", "days idle",
+         "P(alive)", f"12-month value ({c})", "suggested action"],
+        rows, [False, False, False, True, True, True, True, True, True, False], nowrap=(0, 1),
     )  # fmt: skip
     return _section("at-risk", "Most valuable customers at risk", intro + body)
 
