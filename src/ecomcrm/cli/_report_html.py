@@ -285,10 +285,10 @@ def _at_risk(data: ReportData) -> str:
         )
     rows = [
         (
-            r.name or "—", r.customer_id, r.email or r.phone or "no marketing consent",
+            r.name or "—", r.email or r.phone or "no marketing consent", r.action,
             f"{r.total_spent:,.2f}", f"{r.orders:,}",
             "—" if r.last_order is None else f"{r.last_order:%d %b %Y}",
-            f"{r.days_idle:,.0f}", percent(r.p_alive, 0), f"{r.predicted_clv:,.2f}", r.action,
+            f"{r.days_idle:,.0f}", percent(r.p_alive, 0), f"{r.predicted_clv:,.2f}", r.customer_id,
         )
         for r in data.at_risk
     ]  # fmt: skip
@@ -298,9 +298,9 @@ def _at_risk(data: ReportData) -> str:
         "marketing consent allows.</p>"
     )
     body = table(
-        ["name", "customer id", "contact", f"spent ({c})", "orders", "last order", "days idle",
-         "P(alive)", f"12-month value ({c})", "suggested action"],
-        rows, [False, False, False, True, True, True, True, True, True, False], nowrap=(0, 1),
+        ["name", "contact", "suggested action", f"spent ({c})", "orders", "last order",
+         "days idle", "P(alive)", f"12-month value ({c})", "customer id"],
+        rows, [False, False, False, True, True, True, True, True, True, False], nowrap=(0, 2, 9),
     )  # fmt: skip
     return _section("at-risk", "Most valuable customers at risk", intro + body)
 
