@@ -40,7 +40,7 @@ def test_markdown_examples_run(path: Path, tmp_path: Path, monkeypatch: pytest.M
 # --- the site itself: `mkdocs build --strict` with no warning, and API pages that render well ---
 
 REFERENCE_PAGES = [
-    "ecomcrm", "errors", "domain", "storage", "metrics", "predict", "segments",
+    "ecomcrm", "errors", "domain", "storage", "metrics", "predict", "dask", "segments",
     "rules", "io", "loyalty", "service", "recommend", "testing", "cli",
 ]  # fmt: skip
 ROLE = re.compile(r":(?:py:)?(?:class|func|meth|attr|mod|data|exc|obj|const):`")

@@ -13,6 +13,7 @@ from ecomcrm.predict._base import (
     FloatArray,
     as_float_array,
     check_lengths,
+    compress,
     validate_weights,
 )
 from ecomcrm.predict._simulate import simulate_spend
@@ -131,7 +132,9 @@ class GammaGamma(BaseModel):
             raise ValidationError(
                 "needs at least one customer with frequency > 0", entity=entity, field="frequency"
             )
-        x, m, w = x[keep], m[keep], w[keep]
+        # unique rows first: the spend scale below then does not depend on row order, so a
+        # fit on merged compressed tables (ecomcrm.dask) equals the fit on all rows
+        (x, m), w = compress([x[keep], m[keep]], w[keep])
         scale = float(w.sum() / np.sum(w * m))  # spend rescaled to mean 1 while fitting
         self._fit_compressed({"frequency": x, "monetary_value": m * scale}, w, scale)
         return self
