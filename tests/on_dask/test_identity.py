@@ -235,7 +235,12 @@ def test_scores_and_segment_masks_equal_single_machine(summary_pair: tuple) -> N
     np.testing.assert_allclose(scores["predicted_clv"], clv, rtol=1e-9)
     assert scores["churn_risk"].tolist() == churn_risk_labels(p_alive).tolist()
 
-    features = got.merge(ed.score_customers(got, bg, gg, model_period="W"), on="customer_id")
+    features = ed.customer_features(got, bg, gg, model_period="W")
+    rows = by_id(features.compute())
+    want = rfm_scores(ref.T - ref.recency, ref.frequency, ref.monetary_value)
+    assert np.array_equal(rows["rfm_code"].to_numpy(), want.code)
+    np.testing.assert_allclose(rows["predicted_clv"], clv, rtol=1e-9)
+    assert np.array_equal(rows["total_spent"].to_numpy(), ref.total_spent)
     exprs = {
         "valuable": "predicted_clv > 100 and p_alive >= 0.5",
         "at_risk": "churn_risk == 'high' or (frequency >= 2 and T - recency > 20)",

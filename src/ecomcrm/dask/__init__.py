@@ -9,7 +9,8 @@ customer id, :func:`customer_bucket`); then the ordinary array functions run per
 :func:`summaries` and :func:`calibration_holdout` (``ecomcrm.metrics``), RFM scores with
 exact global boundaries (:func:`rfm_scores`: one pass merges per-partition histograms), model
 fits on merged compressed tables (:func:`fit_model`: only unique rows with counts reach the
-client), scores (:func:`score_customers`) and segment masks (:func:`segment_masks`). The
+client), scores (:func:`score_customers`, or all feature columns at once with
+:func:`customer_features`) and segment masks (:func:`segment_masks`). The
 per-partition functions (``*_partition``) take and return pandas DataFrames, so other
 engines can call them too. See docs/dask.md.
 
@@ -32,6 +33,7 @@ from ecomcrm.dask._require import INSTALL_HINT
 
 # isort: split
 
+from ecomcrm.dask._features import customer_features, features_partition
 from ecomcrm.dask._fit import compressed_table, fit_model
 from ecomcrm.dask._partitions import (
     CustomerPartitions,
@@ -57,6 +59,8 @@ __all__ = [
     "calibration_partition",
     "compressed_table",
     "customer_bucket",
+    "customer_features",
+    "features_partition",
     "fit_model",
     "partition_transactions",
     "rfm_boundaries",
