@@ -267,3 +267,34 @@ def test_parquet_output_is_partitioned_by_customer_hash(
     for i in range(got.npartitions):
         part = pd.read_parquet(tmp_path / "summary" / f"part.{i}.parquet")
         assert set(ed.customer_bucket(part["customer_id"].to_numpy(), got.npartitions)) <= {i}
+
+
+def test_store_read_in_hash_partitions_equals_single_machine(tmp_path: Path) -> None:
+    import ecomcrm
+    from ecomcrm.io import SyntheticShop
+    from ecomcrm.segments import fit_value_models
+
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    store = ecomcrm.open_store(url)
+    SyntheticShop(customers=300, seed=4, events=False).to_store(store)
+    facts = store.order_facts()
+    store.close()
+    end = np.datetime64("2031-01-01", "us")
+    parts = ed.read_store(url, npartitions=4)
+    for i in range(4):
+        part = parts.frame.get_partition(i).compute()
+        assert set(ed.customer_bucket(part["customer_id"].to_numpy(), 4)) <= {i}
+    keep = ~facts.cancelled
+    ids = facts.customer_ids[facts.customer_index][keep]
+    ref = customer_summary(
+        ids, facts.placed_at[keep], facts.amount[keep], observation_end=end, freq="W"
+    )
+    got = ed.summaries(parts, observation_end=end, freq="W").compute()
+    got["customer_id"] = got["customer_id"].astype(object)
+    assert_same(got, ref.to_dict())
+    models = fit_value_models(facts, now=end, freq="W")
+    assert ed.fit_model(
+        type(models.purchase)(), ed.summaries(parts, observation_end=end, freq="W")
+    ).params == pytest.approx(models.purchase.params, rel=1e-9)
+    with pytest.raises(ConfigurationError, match="memory"):
+        ed.read_store("memory://", npartitions=2)

@@ -4,6 +4,8 @@ The optional extra ``dask`` (``pip install "ecomcrm[dask]"``: dask[dataframe], d
 pyarrow) is needed; without it, importing this package raises ImportError saying so. The
 core package never imports dask.
 
+Transactions come as a dask or pandas DataFrame, a Parquet or CSV glob
+(:func:`partition_transactions`) or a store (:func:`read_store`, already partitioned).
 One shuffle puts every customer's transactions in one partition (by a stable hash of the
 customer id, :func:`customer_bucket`); then the ordinary array functions run per partition:
 :func:`summaries` and :func:`calibration_holdout` (``ecomcrm.metrics``), RFM scores with
@@ -48,6 +50,7 @@ from ecomcrm.dask._score import (
     segment_masks,
     segment_partition,
 )
+from ecomcrm.dask._store import read_store, store_partition
 from ecomcrm.dask._summary import calibration_holdout, summaries
 from ecomcrm.dask._write import write_parquet
 
@@ -63,6 +66,7 @@ __all__ = [
     "features_partition",
     "fit_model",
     "partition_transactions",
+    "read_store",
     "rfm_boundaries",
     "rfm_partition",
     "rfm_scores",
@@ -70,6 +74,7 @@ __all__ = [
     "score_partition",
     "segment_masks",
     "segment_partition",
+    "store_partition",
     "summaries",
     "summary_partition",
     "write_parquet",
