@@ -123,7 +123,7 @@ def run_dask(
     with (
         LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, memory_limit="6GiB",
-            dashboard_address=None,
+            dashboard_address=":0",
         ) as cluster,
         Client(cluster) as client,
     ):  # fmt: skip

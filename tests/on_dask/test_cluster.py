@@ -28,7 +28,7 @@ END = np.datetime64("2024-12-31T23:59", "us")
 def client() -> Iterator[Client]:
     with (
         LocalCluster(
-            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0"
         ) as cluster,
         Client(cluster) as c,
     ):
