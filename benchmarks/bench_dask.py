@@ -212,7 +212,8 @@ def main() -> None:
     root = pathlib.Path(args.data)
     for size in args.sizes:
         data = root / f"tx-{size}"
-        if not data.exists():
+        if not (data.parent / f"tx-{size}.rows").exists():  # none, or left half-written
+            shutil.rmtree(data, ignore_errors=True)
             t0 = time.perf_counter()
             rows = write_dataset(data, size, args.chunk_customers)
             (data.parent / f"tx-{size}.rows").write_text(str(rows))
