@@ -32,11 +32,11 @@ def features_partition(
         >>> from ecomcrm.predict import BetaGeo
         >>> bg = BetaGeo(params={"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426})
         >>> h = {d: (np.array([0.0, 4.0]), np.array([1, 1])) for d in ("recency", "frequency", "monetary")}
-        >>> part = pd.DataFrame({"customer_id": [7], "T": [4.0], "recency": [0.0],
+        >>> part = pd.DataFrame({"customer_id": [7], "T": [6.0], "recency": [4.0],
         ...                      "frequency": [4.0], "monetary_value": [4.0]})
         >>> row = features_partition(part, RFMBoundaries.from_histogram(h, bins=2), bg, model_period="W")
         >>> row[["rfm_code", "churn_risk"]].values.tolist()
-        [[122, 'medium']]
+        [[222, 'low']]
     """
     rfm = rfm_partition(frame, boundaries, monetary=monetary)
     scores = score_partition(
