@@ -134,14 +134,16 @@ def test_nan_amounts_omit_equals_single_machine(tx: pd.DataFrame) -> None:
 
 def test_nan_amounts_raise_names_the_input_row(tx: pd.DataFrame) -> None:
     bad = tx.copy()
-    bad.loc[bad.index[77], "amount"] = np.nan
-    parts = parts_of(dd.from_pandas(bad, npartitions=3, sort=False), 4)
+    bad.loc[bad.index[777], "amount"] = np.nan
+    source = dd.from_pandas(bad, npartitions=3, sort=False)
+    starts = np.cumsum([0, *source.map_partitions(len).compute()])
+    part = int(np.searchsorted(starts, 777, side="right") - 1)
+    parts = parts_of(source, 4)
     with pytest.raises(ValidationError) as info:
         ed.summaries(parts, observation_end=END).compute()
     err = info.value
-    chunk = len(bad) // 3 + 1
-    assert "is missing" in str(err)
-    assert f"input partition {77 // chunk}" in str(err) and f"row {77 % chunk}" in str(err)
+    assert part > 0 and "is missing" in str(err)
+    assert f"input partition {part})" in str(err) and f"at row {777 - starts[part]}" in str(err)
 
 
 def test_unknown_currency_and_bad_options_raise(tx: pd.DataFrame) -> None:
