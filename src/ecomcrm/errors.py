@@ -7,6 +7,7 @@ is the natural thing to catch, the error also inherits it::
     EcomcrmError
      +-- ValidationError      (also ValueError)   bad input: names entity, field, value, row
      |    +-- ExpressionError                       a condition that does not parse or compile
+     |    +-- SignatureError                        a webhook whose signature does not verify
      +-- NotFoundError        (also LookupError)  no such customer / order / record
      +-- ConflictError                            stale compare-and-set, duplicate key
      +-- StorageError                             the backing store failed or is not ours
@@ -40,6 +41,7 @@ __all__ = [
     "ExpressionError",
     "NotFoundError",
     "SchemaVersionError",
+    "SignatureError",
     "StorageBusyError",
     "StorageError",
     "ValidationError",
@@ -157,6 +159,18 @@ class ExpressionError(ValidationError):
                     shown = lines[line - 1]
                     text += f"\n  {shown}\n  {' ' * (column - 1)}^"
         super().__init__(text, field=field)
+
+
+class SignatureError(ValidationError):
+    """A webhook whose signature is missing or does not match its body and secret.
+
+    Nothing of the request was read or written; answer it with HTTP 401.
+
+    Example:
+        >>> err = SignatureError("does not match", entity="shopify webhook", field="X-Shopify-Hmac-Sha256")
+        >>> isinstance(err, ValidationError), err.field
+        (True, 'X-Shopify-Hmac-Sha256')
+    """
 
 
 class NotFoundError(EcomcrmError, LookupError):

@@ -39,6 +39,9 @@ from ecomcrm.io._shopify import (
     shopify_data_request,
 )
 from ecomcrm.io._synthetic import SyntheticShop, generate_shop
+from ecomcrm.io._webhook_core import MAX_WEBHOOK_BODY, WebhookResult
+from ecomcrm.io._webhook_shopify import SHOPIFY_WEBHOOK_TOPICS
+from ecomcrm.io._webhooks import WEBHOOK_PLATFORMS, handle_webhook
 from ecomcrm.io._woocommerce import (
     WOOCOMMERCE_ORDER_COLUMNS,
     import_woocommerce_orders,
@@ -50,8 +53,11 @@ __all__ = [
     "GENERIC_FIELDS",
     "LIFETIMES_COLUMNS",
     "MAX_REJECTION_DETAILS",
+    "MAX_WEBHOOK_BODY",
     "SHOPIFY_CUSTOMER_COLUMNS",
     "SHOPIFY_ORDER_COLUMNS",
+    "SHOPIFY_WEBHOOK_TOPICS",
+    "WEBHOOK_PLATFORMS",
     "WOOCOMMERCE_ORDER_COLUMNS",
     "GenerationSummary",
     "ImportReport",
@@ -60,11 +66,13 @@ __all__ = [
     "RowWarning",
     "SyntheticShop",
     "TextProgress",
+    "WebhookResult",
     "frame_to_feature_table",
     "from_frame",
     "ga4_to_segment",
     "generate_shop",
     "handle_shopify_webhook",
+    "handle_webhook",
     "import_ga4_events",
     "import_generic",
     "import_segment_events",
