@@ -242,7 +242,7 @@ def test_checkout_started_drives_the_abandoned_cart_flow(store: Store) -> None:
             granted=True,
             at=event.at,
             source="test",
-        )  # fmt: skip
+        )
     )
     engine = Engine(store, [builtin_flow("abandoned_cart")])
     engine.handle_many(result.events)
