@@ -43,6 +43,12 @@ def shopify(store: Store, topic: str, body: bytes) -> WebhookResult:
     return handle_webhook("shopify", headers, body, secret=SECRET, store=store)
 
 
+def woocommerce(store: Store, topic: str, body: bytes) -> WebhookResult:
+    headers = {"X-WC-Webhook-Topic": topic, "X-WC-Webhook-Signature": _sig(body),
+               "X-WC-Webhook-Delivery-ID": hashlib.sha1(body).hexdigest()}  # fmt: skip
+    return handle_webhook("woocommerce", headers, body, secret=SECRET, store=store)
+
+
 # (platform sender, topic, fixture file)
 CASES: list[tuple[Callable[[Store, str, bytes], WebhookResult], str, str]] = [
     (shopify, "orders/create", "shopify_orders_create.json"),
@@ -50,12 +56,15 @@ CASES: list[tuple[Callable[[Store, str, bytes], WebhookResult], str, str]] = [
     (shopify, "customers/create", "shopify_customers_create.json"),
     (shopify, "checkouts/create", "shopify_checkouts_create.json"),
     (shopify, "fulfillments/create", "shopify_fulfillments_create.json"),
+    (woocommerce, "order.created", "woocommerce_order_created.json"),
+    (woocommerce, "customer.created", "woocommerce_customer_created.json"),
 ]
 
 
 def _store_with_order() -> Store:
     store = ecomcrm.open_store("memory://")
     shopify(store, "orders/create", (DATA / "shopify_orders_create.json").read_bytes())
+    woocommerce(store, "order.created", (DATA / "woocommerce_order_created.json").read_bytes())
     return store
 
 

@@ -96,9 +96,16 @@ def test_same_event_id_under_two_webhook_ids_is_a_duplicate(store: Store) -> Non
 )
 def test_currencies_keep_exact_amounts(store: Store, currency: str, price: str, total: str) -> None:
     p = payload("orders_create")
-    p.update(currency=currency, subtotal_price=total, total_price=total, total_tax="0",
-             total_discounts="0", discount_codes=[], total_shipping_price_set=None,
-             shipping_lines=[])  # fmt: skip
+    p.update(
+        currency=currency,
+        subtotal_price=total,
+        total_price=total,
+        total_tax="0",
+        total_discounts="0",
+        discount_codes=[],
+        total_shipping_price_set=None,
+        shipping_lines=[],
+    )
     for line in p["line_items"]:
         line["price"] = price
     deliver(store, "orders/create", p, f"w-{currency}")
@@ -115,9 +122,19 @@ def test_json_numbers_are_exact_decimals_not_floats(store: Store) -> None:
 
 def test_phone_only_buyer_and_zero_value_order(store: Store) -> None:
     p = payload("orders_create")
-    p.update(email=None, contact_email=None, customer=None, phone="+44 7700 900123",
-             subtotal_price="0.00", total_price="0.00", total_tax="0.00", total_discounts="0.00",
-             discount_codes=[], total_shipping_price_set=None, shipping_lines=[])  # fmt: skip
+    p.update(
+        email=None,
+        contact_email=None,
+        customer=None,
+        phone="+44 7700 900123",
+        subtotal_price="0.00",
+        total_price="0.00",
+        total_tax="0.00",
+        total_discounts="0.00",
+        discount_codes=[],
+        total_shipping_price_set=None,
+        shipping_lines=[],
+    )
     for line in p["line_items"]:
         line["price"] = "0.00"
     result = deliver(store, "orders/create", p, "w-phone")

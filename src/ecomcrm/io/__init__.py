@@ -41,6 +41,7 @@ from ecomcrm.io._shopify import (
 from ecomcrm.io._synthetic import SyntheticShop, generate_shop
 from ecomcrm.io._webhook_core import MAX_WEBHOOK_BODY, WebhookResult
 from ecomcrm.io._webhook_shopify import SHOPIFY_WEBHOOK_TOPICS
+from ecomcrm.io._webhook_woocommerce import WOOCOMMERCE_WEBHOOK_TOPICS
 from ecomcrm.io._webhooks import WEBHOOK_PLATFORMS, handle_webhook
 from ecomcrm.io._woocommerce import (
     WOOCOMMERCE_ORDER_COLUMNS,
@@ -59,6 +60,7 @@ __all__ = [
     "SHOPIFY_WEBHOOK_TOPICS",
     "WEBHOOK_PLATFORMS",
     "WOOCOMMERCE_ORDER_COLUMNS",
+    "WOOCOMMERCE_WEBHOOK_TOPICS",
     "GenerationSummary",
     "ImportReport",
     "ProgressCallback",

@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 from ecomcrm.errors import ValidationError
 from ecomcrm.io._webhook_core import MAX_WEBHOOK_BODY, WebhookResult
 from ecomcrm.io._webhook_shopify import shopify_webhook
+from ecomcrm.io._webhook_woocommerce import woocommerce_webhook
 from ecomcrm.storage import Store
 
 #: The platforms :func:`handle_webhook` knows.
-WEBHOOK_PLATFORMS: tuple[str, ...] = ("shopify",)
+WEBHOOK_PLATFORMS: tuple[str, ...] = ("shopify", "woocommerce")
 
 
 def handle_webhook(
@@ -66,6 +67,8 @@ def handle_webhook(
     at = now if now is not None else datetime.now(UTC)
     if platform == "shopify":
         return shopify_webhook(store, headers, body, secret=secret, now=at, max_bytes=max_bytes)
+    if platform == "woocommerce":
+        return woocommerce_webhook(store, headers, body, secret=secret, now=at, max_bytes=max_bytes)
     raise ValidationError(
         f"is not a platform handled here ({', '.join(WEBHOOK_PLATFORMS)})",
         entity="webhook", field="platform", value=platform,

@@ -75,6 +75,46 @@ def parse_pipe_fields(text: str) -> dict[str, str]:
     return out
 
 
+def woocommerce_line(
+    column: str,
+    *,
+    sku: str,
+    product_id: str,
+    name: str,
+    quantity: int,
+    subtotal: Decimal,
+    total: Decimal,
+) -> OrderLine:
+    """A WooCommerce line item: ``subtotal`` before coupons, ``total`` after (both ex tax).
+
+    The unit price is ``subtotal / quantity`` and the coupons' share the line's discount.
+    Without a sku the line is ``woo-<product_id>``, else its name. The CSV export and the
+    REST API's order JSON both read their lines through here.
+
+    Example:
+        >>> woocommerce_line("line_items[0]", sku="", product_id="15", name="Beanie",
+        ...     quantity=2, subtotal=Decimal("40.00"), total=Decimal("36.00")).sku
+        'woo-15'
+    """
+    if quantity <= 0:
+        raise RowError(column + ".quantity", "must be positive", quantity)
+    sku = sku or (f"woo-{product_id}" if product_id and product_id != "0" else name)
+    if not sku:
+        raise RowError(column, "has no sku, product_id or name", name)
+    try:
+        return OrderLine(
+            sku=sku,
+            title=name,
+            quantity=quantity,
+            unit_price=(subtotal / quantity).quantize(Decimal("0.0001")).normalize()
+            if subtotal % quantity
+            else subtotal / quantity,
+            discount=max(subtotal - total, _ZERO),
+        )
+    except ValidationError as exc:
+        raise RowError.from_validation(exc, column) from None
+
+
 def import_woocommerce_orders(
     store: Store,
     path: PathLike,
@@ -171,27 +211,17 @@ def _build(
         qty = parse_int(fields.get("quantity", ""), column + ".quantity")
         total = parse_decimal(fields.get("total", ""), column + ".total")
         sub = parse_decimal(fields.get("sub_total", ""), column + ".sub_total", default=total)
-        if qty <= 0:
-            raise RowError(column + ".quantity", "must be positive", qty)
-        sku = fields.get("sku") or (
-            f"woo-{fields['product_id']}" if fields.get("product_id") else fields.get("name", "")
-        )
-        if not sku:
-            raise RowError(column, "has no sku, product_id or name", text)
-        try:
-            lines.append(
-                OrderLine(
-                    sku=sku,
-                    title=fields.get("name", ""),
-                    quantity=qty,
-                    unit_price=(sub / qty).quantize(Decimal("0.0001")).normalize()
-                    if sub % qty
-                    else sub / qty,
-                    discount=max(sub - total, _ZERO),
-                )
+        lines.append(
+            woocommerce_line(
+                column,
+                sku=fields.get("sku", ""),
+                product_id=fields.get("product_id", ""),
+                name=fields.get("name", ""),
+                quantity=qty,
+                subtotal=sub,
+                total=total,
             )
-        except ValidationError as exc:
-            raise RowError.from_validation(exc, column) from None
+        )
     if not lines:
         raise RowError("line_item_1", "the order has no line items", "")
     shipping = parse_decimal(get("shipping_total"), "shipping_total", default=_ZERO)
