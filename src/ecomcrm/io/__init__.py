@@ -42,7 +42,7 @@ from ecomcrm.io._synthetic import SyntheticShop, generate_shop
 from ecomcrm.io._webhook_core import MAX_WEBHOOK_BODY, WebhookResult
 from ecomcrm.io._webhook_shopify import SHOPIFY_WEBHOOK_TOPICS
 from ecomcrm.io._webhook_woocommerce import WOOCOMMERCE_WEBHOOK_TOPICS
-from ecomcrm.io._webhooks import WEBHOOK_PLATFORMS, handle_webhook
+from ecomcrm.io._webhooks import SECRET_HEADER, WEBHOOK_PLATFORMS, handle_webhook, sync_resource
 from ecomcrm.io._woocommerce import (
     WOOCOMMERCE_ORDER_COLUMNS,
     import_woocommerce_orders,
@@ -55,6 +55,7 @@ __all__ = [
     "LIFETIMES_COLUMNS",
     "MAX_REJECTION_DETAILS",
     "MAX_WEBHOOK_BODY",
+    "SECRET_HEADER",
     "SHOPIFY_CUSTOMER_COLUMNS",
     "SHOPIFY_ORDER_COLUMNS",
     "SHOPIFY_WEBHOOK_TOPICS",
@@ -87,6 +88,7 @@ __all__ = [
     "shopify_customer_redact",
     "shopify_data_request",
     "summary_frame",
+    "sync_resource",
     "to_columns",
     "to_frame",
 ]

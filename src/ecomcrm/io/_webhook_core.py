@@ -293,14 +293,20 @@ def ident(value: Any, field: str) -> str:
 
 
 def amount(value: Any, field: str, *, default: Decimal | None = None) -> Decimal:
-    """An exact amount from a string or JSON number; ``default`` when absent."""
+    """An exact amount from a string or JSON number; ``default`` when absent.
+
+    Example:
+        >>> amount("19.99", "total_price"), amount(84.2, "grand_total")
+        (Decimal('19.99'), Decimal('84.2'))
+    """
     if value is None or value == "":
         if default is None:
             raise RowError(field, "is missing, an amount is required", value)
         return default
-    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         raise RowError(field, "must be an amount (a string or a number)", value)
-    found = parse_decimal(str(value), field)
+    # a float (an object the app parsed itself) is read as its shortest repr: 84.2 -> "84.2"
+    found = parse_decimal(repr(value) if isinstance(value, float) else str(value), field)
     if found < 0:
         raise RowError(field, "must not be negative", value)
     return found

@@ -12,9 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from ecomcrm.domain import Channel, Customer, Event, Identity, IdentityKind, Order, OrderStatus
+from ecomcrm.domain import (
+    Channel,
+    Customer,
+    Event,
+    Identity,
+    IdentityKind,
+    Order,
+    OrderStatus,
+    Refund,
+)
 from ecomcrm.errors import NotFoundError, ValidationError
 from ecomcrm.io._cells import email_identity, phone_identity
 from ecomcrm.io._items import add_customer_row, new_customer
@@ -75,9 +85,15 @@ def upsert_person(
     identities: Sequence[Identity],
     at: datetime,
     consents: Sequence[tuple[Channel, bool | None, str]],
+    *,
+    changed_at: datetime | None = None,
     **details: Any,
 ) -> Customer:
-    """A customer payload's person, new or merged into the stored one, with their consents."""
+    """A customer payload's person, new or merged into the stored one, with their consents.
+
+    ``at`` is when the person was created; consents are dated ``changed_at`` (when the
+    platform says the customer last changed), else ``at``.
+    """
     existing_id = resolver.find_person(identities)
     existing = resolver.get(existing_id) if existing_id else None
     try:
@@ -97,7 +113,7 @@ def upsert_person(
             )  # fmt: skip
     except ValidationError as exc:
         raise RowError.from_validation(exc) from None
-    add_customer_row(item, resolver, existing, customer, at, consents)
+    add_customer_row(item, resolver, existing, customer, changed_at or at, consents)
     return customer
 
 
@@ -221,3 +237,29 @@ def checkout_event(
             "platform": platform,
         },
     )  # fmt: skip
+
+
+def refunded_total(
+    store: Store, order: Order, refunded: Decimal, field: str, at: datetime
+) -> list[Refund]:
+    """The refund a payload's refunded-so-far total implies beyond the stored refunds.
+
+    BigCommerce (``refunded_amount``) and Magento (``total_refunded``) state only how much
+    of an order was refunded in all; each increase becomes one refund of the difference,
+    dated ``at``, so replays and repeats add nothing.
+    """
+    if refunded > order.total:
+        raise RowError(field, f"is more than the order's total ({order.total})", str(refunded))
+    known = sum((r.amount for r in store.orders.refunds_for_order(order.id)), Decimal(0))
+    if refunded <= known:
+        return []
+    return [
+        Refund(
+            id=f"{order.id}:refund:{refunded}",
+            order_id=order.id,
+            customer_id=order.customer_id,
+            at=max(at, order.placed_at),
+            amount=refunded - known,
+            currency=order.currency,
+        )
+    ]

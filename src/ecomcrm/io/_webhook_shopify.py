@@ -467,10 +467,8 @@ def _customer_change(
         ((Channel.EMAIL, email_consent, source), (Channel.SMS, sms_consent, source)),
         first_name=text(p.get("first_name"), "first_name"),
         last_name=text(p.get("last_name"), "last_name"), country=country,
-        addresses=(address,) if address else (), tags=parse_tags(tags),
+        addresses=(address,) if address else (), tags=parse_tags(tags), changed_at=updated,
     )  # fmt: skip
-    # consents are dated when Shopify says the customer changed, not when the hook arrived
-    item.consents = [attrs.evolve(c, at=updated) for c in item.consents]
     events: list[Event] = []
     if topic == "customers/create":
         events.append(

@@ -8,15 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from ecomcrm.errors import ValidationError
+from ecomcrm.io._webhook_bigcommerce import bigcommerce_callback, sync_bigcommerce
 from ecomcrm.io._webhook_core import MAX_WEBHOOK_BODY, WebhookResult
+from ecomcrm.io._webhook_magento import magento_webhook, sync_magento
 from ecomcrm.io._webhook_shopify import shopify_webhook
 from ecomcrm.io._webhook_woocommerce import woocommerce_webhook
 from ecomcrm.storage import Store
 
 #: The platforms :func:`handle_webhook` knows.
-WEBHOOK_PLATFORMS: tuple[str, ...] = ("shopify", "woocommerce")
+WEBHOOK_PLATFORMS: tuple[str, ...] = ("shopify", "woocommerce", "bigcommerce", "magento")
+
+#: The header carrying the shared secret of platforms that do not sign (BigCommerce, Magento).
+SECRET_HEADER = "X-Webhook-Secret"
 
 
 def handle_webhook(
@@ -28,6 +34,7 @@ def handle_webhook(
     store: Store,
     now: datetime | None = None,
     max_bytes: int = MAX_WEBHOOK_BODY,
+    secret_header: str = SECRET_HEADER,
 ) -> WebhookResult:
     """Verify, parse, map and store one webhook delivery; returns what it did.
 
@@ -45,6 +52,13 @@ def handle_webhook(
 
     ``now`` (default: the current time) decides whether a shipment's estimated delivery
     has passed.
+
+    Platforms: ``"shopify"`` (``X-Shopify-Hmac-Sha256``), ``"woocommerce"``
+    (``X-WC-Webhook-Signature``), ``"bigcommerce"`` and ``"magento"``, which do not sign
+    their requests: register the webhook with a custom header ``secret_header`` (default
+    ``X-Webhook-Secret``) holding ``secret``. A BigCommerce callback carries only an id:
+    its result has status ``"fetch"`` and ``fetch=(kind, id)``; fetch that object from the
+    REST API and pass it to :func:`sync_resource` with ``delivery_id=result.delivery_id``.
 
     Example:
         >>> import base64, hashlib, hmac, json, ecomcrm
@@ -69,7 +83,58 @@ def handle_webhook(
         return shopify_webhook(store, headers, body, secret=secret, now=at, max_bytes=max_bytes)
     if platform == "woocommerce":
         return woocommerce_webhook(store, headers, body, secret=secret, now=at, max_bytes=max_bytes)
+    if platform == "bigcommerce":
+        return bigcommerce_callback(
+            store, headers, body, secret=secret, secret_header=secret_header, max_bytes=max_bytes
+        )
+    if platform == "magento":
+        return magento_webhook(
+            store, headers, body, secret=secret, secret_header=secret_header, max_bytes=max_bytes
+        )
     raise ValidationError(
         f"is not a platform handled here ({', '.join(WEBHOOK_PLATFORMS)})",
+        entity="webhook", field="platform", value=platform,
+    )  # fmt: skip
+
+
+def sync_resource(
+    platform: str,
+    kind: str,
+    resource: Mapping[str, Any],
+    *,
+    store: Store,
+    products: Sequence[Mapping[str, Any]] | None = None,
+    delivery_id: str | None = None,
+    topic: str | None = None,
+) -> WebhookResult:
+    """Map an object the app fetched from a platform's REST API into the store.
+
+    For ``"bigcommerce"``: ``kind`` ``"order"`` (``GET /v2/orders/{id}``, with ``products``
+    from ``GET /v2/orders/{id}/products``), ``"customer"`` (a v3 customer) or ``"cart"``
+    (``GET /v3/carts/{id}``, optionally with its ``redirect_urls``). For ``"magento"``:
+    ``"order"`` (``GET /V1/orders/{id}``) or ``"customer"`` (``GET /V1/customers/{id}``).
+    The rules, errors and result are :func:`handle_webhook`'s; ``delivery_id`` (the
+    callback's, from its result) makes a redelivered callback a duplicate.
+
+    Example:
+        >>> import ecomcrm
+        >>> from ecomcrm.io import sync_resource
+        >>> store = ecomcrm.open_store("memory://")
+        >>> cart = {"id": "a1b2", "customer_id": 0, "email": "ada@example.com",
+        ...         "currency": {"code": "GBP"}, "cart_amount": 30, "line_items": {},
+        ...         "created_time": "2024-03-01T10:00:00+00:00"}
+        >>> result = sync_resource("bigcommerce", "cart", cart, store=store)
+        >>> [e.name for e in result.events], result.events[0].properties["value"]
+        (['Checkout Started'], 30.0)
+    """
+    name = topic or f"{kind} sync"
+    if platform == "bigcommerce":
+        return sync_bigcommerce(
+            store, kind, resource, products=products, delivery_id=delivery_id, topic=name
+        )
+    if platform == "magento":
+        return sync_magento(store, kind, resource, delivery_id=delivery_id, topic=name)
+    raise ValidationError(
+        "is not a platform whose objects are fetched (bigcommerce, magento)",
         entity="webhook", field="platform", value=platform,
     )  # fmt: skip
