@@ -120,6 +120,17 @@ def test_json_numbers_are_exact_decimals_not_floats(store: Store) -> None:
     assert store.orders.get("#9999").total == Decimal("419.94")
 
 
+def test_free_shipping_code_uses_the_discounted_shipping_line(store: Store) -> None:
+    p = payload("orders_create")
+    p["shipping_lines"][0]["discounted_price"] = "0.00"
+    p["total_price"] = "409.94"
+    p["discount_codes"].append({"code": "FREESHIP", "amount": "10.00", "type": "shipping"})
+    deliver(store, "orders/create", p, "w-free")
+    order = store.orders.get("#9999")
+    assert (order.shipping, order.total) == (Decimal("0.00"), Decimal("409.94"))
+    assert order.discount_codes == ("SPRING10", "FREESHIP")
+
+
 def test_phone_only_buyer_and_zero_value_order(store: Store) -> None:
     p = payload("orders_create")
     p.update(

@@ -171,14 +171,23 @@ def _lines(payload: Mapping[str, Any]) -> list[OrderLine]:
 
 
 def _shipping(payload: Mapping[str, Any]) -> Decimal:
-    shipping_set = payload.get("total_shipping_price_set")
-    if isinstance(shipping_set, Mapping):
-        money = obj(shipping_set.get("shop_money"), "total_shipping_price_set.shop_money")
+    """The shipping charged: the shipping lines after their discounts (a free-shipping code).
+
+    ``total_shipping_price_set`` is before discounts, so it is used only without lines.
+    """
+    lines = items(payload.get("shipping_lines"), "shipping_lines")
+    if not lines:
+        shipping_set = payload.get("total_shipping_price_set")
+        if shipping_set is None:
+            return _ZERO
+        money = obj(obj(shipping_set, "total_shipping_price_set").get("shop_money"),
+                    "total_shipping_price_set.shop_money")  # fmt: skip
         return amount(money.get("amount"), "total_shipping_price_set.shop_money.amount")
     total = _ZERO
-    for k, raw in enumerate(items(payload.get("shipping_lines"), "shipping_lines")):
+    for k, raw in enumerate(lines):
         line = obj(raw, f"shipping_lines[{k}]")
-        total += amount(line.get("price"), f"shipping_lines[{k}].price", default=_ZERO)
+        key = "discounted_price" if line.get("discounted_price") is not None else "price"
+        total += amount(line.get(key), f"shipping_lines[{k}].{key}", default=_ZERO)
     return total
 
 
