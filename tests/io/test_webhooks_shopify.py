@@ -302,6 +302,10 @@ def test_privacy_topics_still_work(store: Store) -> None:
     result = deliver(store, "customers/redact", body, "w2")
     assert result.status == "privacy" and result.response is not None
     assert store.customers.count() == 0
+    shop = deliver(
+        store, "shop/redact", {"shop_id": 954889, "shop_domain": "x.myshopify.com"}, "w3"
+    )
+    assert shop.status == "privacy" and "delete" in shop.reason
 
 
 @pytest.mark.parametrize(

@@ -97,6 +97,11 @@ def shopify_webhook(
     webhook_id = header(headers, "X-Shopify-Webhook-Id")
     delivery = f"{topic}:{event_id}" if event_id else webhook_id
     payload = parse_body(body, platform=_P, topic=topic, max_bytes=max_bytes)
+    if topic == "shop/redact":  # Shopify needs a 200; deleting the whole store is the app's call
+        return WebhookResult(
+            platform=_P, topic=topic, status="privacy", delivery_id=delivery,
+            reason="the shop asked to delete all its data: close and delete this store",
+        )  # fmt: skip
     if topic in _PRIVACY:
         response = map_payload(
             lambda: handle_shopify_webhook(store, topic, payload), platform=_P, topic=topic
