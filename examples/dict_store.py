@@ -27,7 +27,7 @@ instead)::
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -47,7 +47,7 @@ from ecomcrm.domain import (
     SupportTicket,
 )
 from ecomcrm.errors import ConflictError, NotFoundError, StorageError
-from ecomcrm.storage import MergeRecord, StateRecord
+from ecomcrm.storage import AuditEntry, MergeRecord, StateRecord
 from ecomcrm.storage import toolkit as tk
 
 TABLES = (
@@ -63,6 +63,7 @@ TABLES = (
     "loyalty",  # id -> LoyaltyEntry (in insertion order)
     "messages",  # id -> Message
     "state",  # key -> StateRecord
+    "audit",  # sequence number -> AuditEntry (the optional audit log)
 )
 
 
@@ -253,7 +254,9 @@ class Consents(_Table, tk.BaseConsentRepository):
     def record(self, consent: Consent) -> None:
         with self.store.transaction():
             owner = self.owner(consent.customer_id, "Consent")
-            self.t["consents"][self.s.seq()] = attrs.evolve(consent, customer_id=owner)
+            stored = attrs.evolve(consent, customer_id=owner)
+            self.t["consents"][self.s.seq()] = stored
+            tk.audit_consents(self.store, [stored])  # the audit log's consent entries
 
     def history(self, customer_id: str) -> list[Consent]:
         cid = self.store.resolve(customer_id)
@@ -360,6 +363,24 @@ class State(_Table, tk.BaseStateRepository):
         return [self.t["state"][k] for k in keys[:limit]]
 
 
+class Audit(_Table, tk.BaseAuditLog):
+    """The optional audit log (``SupportsAuditLog``): three primitives, the rest is the toolkit's."""
+
+    name = "audit"
+
+    def add(self, entries: Sequence[AuditEntry]) -> None:
+        for entry in entries:
+            self.t["audit"][self.s.seq()] = entry
+
+    def scan(self) -> Iterator[AuditEntry]:
+        return iter(list(self.t["audit"].values()))
+
+    def rename_subjects(self, subjects: Collection[str], to: str) -> None:
+        for key, entry in list(self.t["audit"].items()):
+            if entry.subject in subjects:
+                self.t["audit"][key] = tk.pseudonymised(entry, subjects, to)
+
+
 class DictStore(tk.BaseStore):
     """The example adapter: every table is a dict; a transaction snapshots them all."""
 
@@ -375,6 +396,7 @@ class DictStore(tk.BaseStore):
         self.loyalty = Loyalty(self)
         self.messages = Messages(self)
         self.state = State(self)
+        self.audit = Audit(self)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> DictStore:

@@ -41,6 +41,7 @@ from typing import Any, TypeVar, cast
 
 from ecomcrm.domain import Identity
 from ecomcrm.storage import (
+    AuditLog,
     ConsentFacts,
     Customer360,
     CustomerTable,
@@ -51,6 +52,7 @@ from ecomcrm.storage import (
     MergeRecord,
     OrderFacts,
     Store,
+    SupportsAuditLog,
     SupportsBulkFacts,
     SupportsBulkLoad,
     SupportsSharedUrl,
@@ -175,11 +177,20 @@ class _ForwardSuppressionSummary:
         return cast(SupportsSuppressionSummary, self.inner).has_suppressions()
 
 
+class _ForwardAuditLog:
+    inner: Store
+
+    @property
+    def audit(self) -> AuditLog:
+        return cast(SupportsAuditLog, self.inner).audit
+
+
 _MIXINS: tuple[tuple[type, type], ...] = (
     (SupportsBulkFacts, _ForwardBulkFacts),
     (SupportsBulkLoad, _ForwardBulkLoad),
     (SupportsSharedUrl, _ForwardSharedUrl),
     (SupportsSuppressionSummary, _ForwardSuppressionSummary),
+    (SupportsAuditLog, _ForwardAuditLog),
 )
 
 F = TypeVar("F", bound=ForwardingStore)

@@ -12,7 +12,7 @@ prove their adapter with ``ecomcrm.testing.StoreConformance``.
 Beyond the core contract a store may claim named optional capabilities
 (:class:`SupportsStateBatches`, :class:`SupportsBulkFacts`, :class:`SupportsBulkLoad`,
 :class:`SupportsPreparedOrders`, :class:`SupportsSharedUrl`,
-:class:`SupportsSuppressionSummary`): fast paths that callers test for with
+:class:`SupportsSuppressionSummary`, :class:`SupportsAuditLog`): fast paths that callers test for with
 ``isinstance`` and do without when they are absent.
 
 Example:
@@ -30,6 +30,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ecomcrm.storage._audit import (
+    AuditAction,
+    AuditContext,
+    AuditEntry,
+    AuditLog,
+    SupportsAuditLog,
+    audit_context,
+    current_audit_context,
+)
 from ecomcrm.storage._capabilities import (
     StateChange,
     SupportsBulkFacts,
@@ -77,6 +86,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "AuditAction",
+    "AuditContext",
+    "AuditEntry",
+    "AuditLog",
     "ConsentFacts",
     "ConsentRepository",
     "Customer360",
@@ -99,6 +112,7 @@ __all__ = [
     "StateRecord",
     "StateRepository",
     "Store",
+    "SupportsAuditLog",
     "SupportsBulkFacts",
     "SupportsBulkLoad",
     "SupportsPreparedOrders",
@@ -106,6 +120,8 @@ __all__ = [
     "SupportsStateBatches",
     "SupportsSuppressionSummary",
     "TicketRepository",
+    "audit_context",
+    "current_audit_context",
     "open_store",
     "register_store",
     "store_schemes",

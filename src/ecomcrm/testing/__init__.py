@@ -37,6 +37,7 @@ if typing.TYPE_CHECKING:
     from ecomcrm.testing._clock import FakeClock
     from ecomcrm.testing._conformance import (
         AnalyticsBehaviour,
+        AuditLogBehaviour,
         BulkFactsBehaviour,
         BulkLoadBehaviour,
         ConsentBehaviour,
@@ -65,6 +66,7 @@ if typing.TYPE_CHECKING:
 
 __all__ = [
     "AnalyticsBehaviour",
+    "AuditLogBehaviour",
     "BulkFactsBehaviour",
     "BulkLoadBehaviour",
     "ConsentBehaviour",

@@ -339,6 +339,7 @@ class _Consents(sh.BaseConsentRepository):
             seq = s._next_seq()
             s._dset(s._consents, seq, consent)
             s._index_add(s._consents_by_customer, owner, seq)
+            sh.audit_consents(self.store, [consent])
 
     def record_many(self, consents: Iterable[Consent]) -> int:
         s = self._s

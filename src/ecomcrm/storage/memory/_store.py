@@ -29,6 +29,7 @@ from ecomcrm.storage._records import (
     MergeRecord,
     OrderFacts,
 )
+from ecomcrm.storage.memory._audit import _Audit
 from ecomcrm.storage.memory._repositories import (
     _check_type,
     _Consents,
@@ -73,6 +74,7 @@ class MemoryStore(_Tables, sh.BaseStore):
         self.loyalty = _Loyalty(self, self)
         self.messages = _Messages(self, self)
         self.state = _State(self, self)
+        self.audit = _Audit(self, self)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{len(self._customers)} customers"

@@ -6,6 +6,8 @@ from collections.abc import Collection, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
+import attrs
+
 import ecomcrm.storage.toolkit as sh
 from ecomcrm.domain import (
     Channel,
@@ -162,6 +164,7 @@ class SqliteConsents(_Base, sh.BaseConsentRepository):
                 f"INSERT INTO consents ({CONSENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
                 consent_values(consent, cid),
             )
+            sh.audit_consents(self.store, [attrs.evolve(consent, customer_id=cid)])
 
     def record_many(self, consents: Iterable[Consent]) -> int:
         """Append many decisions in one transaction (multi-row inserts); returns how many."""
@@ -169,6 +172,7 @@ class SqliteConsents(_Base, sh.BaseConsentRepository):
         with self._db.write() as conn:
             owners = _survivors(conn, [c.customer_id for c in batch])
             rows = []
+            stored = []
             for row, consent in enumerate(batch):
                 cid = owners.get(consent.customer_id)
                 if cid is None:
@@ -180,11 +184,17 @@ class SqliteConsents(_Base, sh.BaseConsentRepository):
                         row=row,
                     )
                 rows.append(consent_values(consent, cid))
+                stored.append(
+                    consent
+                    if cid == consent.customer_id
+                    else attrs.evolve(consent, customer_id=cid)
+                )
             _insert_rows(
                 conn,
                 f"INSERT INTO consents ({CONSENT_COLUMNS})",
                 rows,
             )
+            sh.audit_consents(self.store, stored)
         return len(rows)
 
     def history(self, customer_id: str) -> list[Consent]:

@@ -22,6 +22,9 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from ecomcrm.storage.sqlite._audit_schema import AUDIT_VERSION, migrate_audit, record_migration
 
 APPLICATION_ID = 0x45434D43  # "ECMC"
 """``PRAGMA application_id`` of every ecomcrm SQLite database."""
@@ -291,6 +294,7 @@ MIGRATIONS: Sequence[Migration] = (
     _script(_V2),  # -> 2: the persisted columnar cache of order facts
     _script(_V3),  # -> 3: drop the unused orders_placed and events_at indexes
     _v4,  # -> 4: state records name their owner (erasure compares it, never parses keys)
+    migrate_audit,  # -> 5: the append-only audit log
 )
 """Forward migrations; ``MIGRATIONS[i]`` takes a database from version ``i`` to ``i + 1``."""
 
@@ -308,6 +312,8 @@ def migrate(conn: sqlite3.Connection, current: int, target: int = SCHEMA_VERSION
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (str(version + 1),),
         )
+    if target >= AUDIT_VERSION and target > current:
+        record_migration(conn, current, target, datetime.now(UTC))
     if current == 0:
         conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         conn.execute("INSERT INTO meta(key, value) VALUES ('application', 'ecomcrm')")

@@ -20,6 +20,7 @@ from ecomcrm.errors import (
     ConflictError,
     StorageError,
 )
+from ecomcrm.storage._audit import AuditAction
 from ecomcrm.storage._records import (
     ConsentFacts,
     Customer360,
@@ -41,6 +42,7 @@ from ecomcrm.storage.sqlite._activity import (
     SqliteMessages,
     SqliteTickets,
 )
+from ecomcrm.storage.sqlite._audit import SqliteAudit
 from ecomcrm.storage.sqlite._base import _Base
 from ecomcrm.storage.sqlite._connection import _Db, _translate
 from ecomcrm.storage.sqlite._customers import SqliteCustomers
@@ -97,6 +99,7 @@ class SqliteStore(_Base, sh.BaseStore):
         self.loyalty = SqliteLoyalty(self._db, self)
         self.messages = SqliteMessages(self._db, self)
         self.state = SqliteState(self._db, self)
+        self.audit = SqliteAudit(self._db, self)
 
     @property
     def url(self) -> str | None:
@@ -256,9 +259,11 @@ class SqliteStore(_Base, sh.BaseStore):
     # --- privacy ------------------------------------------------------------------------
 
     def export(self, customer_id: str) -> dict[str, Any]:
-        """Everything stored about the person, as one JSON-serialisable document."""
+        """Everything stored about the person, as one JSON-serialisable document (audited)."""
         with self._db.read():
-            return sh.build_export(self, customer_id)
+            document = sh.build_export(self, customer_id)
+        sh.write_audit(self, AuditAction.EXPORT, document["customer_id"])
+        return document
 
     # erase itself is the toolkit's (BaseStore.erase) over these primitives
 

@@ -26,6 +26,8 @@ concern:
   :func:`anonymous_customer`, :func:`anonymise_order`, :func:`anonymise_refund`,
   :func:`new_anonymous_id` (which facts stay, anonymous);
 - **consents**: :func:`latest_consents`, :func:`consent_key`;
+- **audit log**: :class:`BaseAuditLog` (three primitives), :func:`write_audit`,
+  :func:`audit_consents`, :func:`pseudonymise_audit`, :func:`audit_pseudonym`;
 - **the state area**: :func:`check_state_key`, :func:`check_state_owner`,
   :func:`freeze_state_value` (read-only :class:`FrozenDict` / :class:`FrozenList` values
   shared between readers) and :func:`check_expected_version` (compare-and-set);
@@ -52,6 +54,17 @@ Example:
 from __future__ import annotations
 
 from ecomcrm.storage._capabilities import StateChange
+from ecomcrm.storage.toolkit._audit import (
+    BaseAuditLog,
+    audit_consents,
+    audit_entry,
+    audit_pseudonym,
+    check_audit_filters,
+    consent_entries,
+    pseudonymise_audit,
+    pseudonymised,
+    write_audit,
+)
 from ecomcrm.storage.toolkit._columnar import (
     NO_CURRENCY,
     OrderRow,
@@ -127,6 +140,7 @@ __all__ = [
     "NO_CURRENCY",
     "SUPPRESSED_KINDS",
     "TOMBSTONE_SALT",
+    "BaseAuditLog",
     "BaseConsentRepository",
     "BaseCustomerRepository",
     "BaseEventRepository",
@@ -145,8 +159,12 @@ __all__ = [
     "anonymise_order",
     "anonymise_refund",
     "anonymous_customer",
+    "audit_consents",
+    "audit_entry",
+    "audit_pseudonym",
     "build_customer_360",
     "build_export",
+    "check_audit_filters",
     "check_aware",
     "check_customer_id",
     "check_expected_version",
@@ -155,6 +173,7 @@ __all__ = [
     "check_not_suppressed",
     "check_state_key",
     "check_state_owner",
+    "consent_entries",
     "consent_key",
     "conversion_rates",
     "customer_id_identity",
@@ -174,10 +193,13 @@ __all__ = [
     "new_anonymous_id",
     "order_facts_from_columns",
     "order_row",
+    "pseudonymise_audit",
+    "pseudonymised",
     "refund_row",
     "required_method_names",
     "required_methods",
     "state_owners_of",
     "to_micros",
     "tombstone_key",
+    "write_audit",
 ]

@@ -21,6 +21,7 @@ import attrs
 
 from ecomcrm.domain import Identity, IdentityKind
 from ecomcrm.errors import ConflictError, NotFoundError, ValidationError
+from ecomcrm.storage._audit import AuditAction
 from ecomcrm.storage._records import (
     Customer360,
     CustomerTable,
@@ -30,6 +31,7 @@ from ecomcrm.storage._records import (
     MergeRecord,
     OrderFacts,
 )
+from ecomcrm.storage.toolkit._audit import audit_pseudonym, pseudonymise_audit, write_audit
 from ecomcrm.storage.toolkit._columnar import (
     customer_table_from_columns,
     event_facts_from_columns,
@@ -233,6 +235,7 @@ class BaseStore(ABC):
             self.customers.upsert(merge_profiles(kept, gone))
             record = MergeRecord(survivor_id=survivor, merged_id=merged, at=at)
             self.record_merge(record)
+            write_audit(self, AuditAction.MERGE, survivor, {"merged_id": merged})
             return record
 
     def _live(self, resolved: str, requested: str) -> Any:
@@ -244,8 +247,11 @@ class BaseStore(ABC):
     # --- privacy ------------------------------------------------------------------------
 
     def export(self, customer_id: str) -> dict[str, Any]:
-        """Everything stored about the person (:func:`build_export`)."""
-        return build_export(self, customer_id)
+        """Everything stored about the person (:func:`build_export`); audited as ``export``."""
+        with self.transaction():
+            document = build_export(self, customer_id)
+            write_audit(self, AuditAction.EXPORT, document["customer_id"])
+        return document
 
     def erase(self, customer_id: str, *, keep_order_facts: bool = False) -> ErasureReceipt:
         """Remove the person's personal data everywhere (see the protocol): the one erasure.
@@ -288,6 +294,10 @@ class BaseStore(ABC):
             self.forget_merges(ids)
             counts["state"] = self.state.delete_owned(state_owners_of(ids, person.identities))
             self.customers.remove(ids)
+            pseudonym = audit_pseudonym(cid)
+            pseudonymise_audit(self, ids, pseudonym)
+            write_audit(self, AuditAction.ERASURE, pseudonym, dict(sorted(counts.items())))
+            write_audit(self, AuditAction.SUPPRESSION_ADDED, pseudonym, {"count": len(stones)})
             return ErasureReceipt(
                 customer_id=cid,
                 tombstones=tuple(stones),

@@ -32,7 +32,7 @@ an optional capability are skipped when the class does not declare it:
 
 Each named optional capability of :mod:`ecomcrm.storage` (``SupportsStateBatches``,
 ``SupportsBulkFacts``, ``SupportsBulkLoad``, ``SupportsPreparedOrders``,
-``SupportsSharedUrl``, ``SupportsSuppressionSummary``) has its own group
+``SupportsSharedUrl``, ``SupportsSuppressionSummary``, ``SupportsAuditLog``) has its own group
 (``StateBatchesBehaviour``...), which proves that the fast path gives what the core
 contract gives. An adapter claims a capability by having its members, so these groups
 need no declaration: they run for an adapter that claims the capability and are
@@ -44,6 +44,7 @@ One module per behaviour group; ``_fixtures`` holds the hooks and builders they 
 from __future__ import annotations
 
 from ecomcrm.testing._conformance._analytics import AnalyticsBehaviour
+from ecomcrm.testing._conformance._audit import AuditLogBehaviour
 from ecomcrm.testing._conformance._bulk_facts import BulkFactsBehaviour
 from ecomcrm.testing._conformance._bulk_load import BulkLoadBehaviour
 from ecomcrm.testing._conformance._consents import ConsentBehaviour
@@ -70,6 +71,7 @@ from ecomcrm.testing._conformance._transactions import TransactionBehaviour
 
 __all__ = [
     "AnalyticsBehaviour",
+    "AuditLogBehaviour",
     "BulkFactsBehaviour",
     "BulkLoadBehaviour",
     "ConsentBehaviour",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ecomcrm.testing._conformance._analytics import AnalyticsBehaviour
+from ecomcrm.testing._conformance._audit import AuditLogBehaviour
 from ecomcrm.testing._conformance._bulk_facts import BulkFactsBehaviour
 from ecomcrm.testing._conformance._bulk_load import BulkLoadBehaviour
 from ecomcrm.testing._conformance._consents import ConsentBehaviour
@@ -49,6 +50,7 @@ class StoreConformance(
     PreparedOrdersBehaviour,
     SharedUrlBehaviour,
     SuppressionSummaryBehaviour,
+    AuditLogBehaviour,
 ):
     """The whole storage contract: subclass it and define a ``store`` fixture.
 
