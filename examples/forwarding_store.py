@@ -51,10 +51,13 @@ from ecomcrm.storage import (
     LoyaltyFacts,
     MergeRecord,
     OrderFacts,
+    RetentionPolicy,
+    RetentionReport,
     Store,
     SupportsAuditLog,
     SupportsBulkFacts,
     SupportsBulkLoad,
+    SupportsRetention,
     SupportsSharedUrl,
     SupportsSuppressionSummary,
 )
@@ -185,12 +188,20 @@ class _ForwardAuditLog:
         return cast(SupportsAuditLog, self.inner).audit
 
 
+class _ForwardRetention:
+    inner: Store
+
+    def apply_retention(self, policy: RetentionPolicy, now: datetime) -> RetentionReport:
+        return cast(SupportsRetention, self.inner).apply_retention(policy, now)
+
+
 _MIXINS: tuple[tuple[type, type], ...] = (
     (SupportsBulkFacts, _ForwardBulkFacts),
     (SupportsBulkLoad, _ForwardBulkLoad),
     (SupportsSharedUrl, _ForwardSharedUrl),
     (SupportsSuppressionSummary, _ForwardSuppressionSummary),
     (SupportsAuditLog, _ForwardAuditLog),
+    (SupportsRetention, _ForwardRetention),
 )
 
 F = TypeVar("F", bound=ForwardingStore)

@@ -251,33 +251,3 @@ def cmd_flows(args: argparse.Namespace) -> int:
     else:
         print(report.summary())
     return EXIT_OK
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    store = _open_db(args, must_exist=True)
-    try:
-        document = store.export(args.customer)
-    finally:
-        store.close()
-    print(json.dumps(document, indent=2, ensure_ascii=False))
-    return EXIT_OK
-
-
-def cmd_erase(args: argparse.Namespace) -> int:
-    from ecomcrm.rules import Engine
-
-    store = _open_db(args, must_exist=True)
-    try:
-        receipt = store.erase(args.customer, keep_order_facts=args.keep_order_facts)
-        # What a rules engine running on this store kept about them (enrollments, timers,
-        # actions handed out) goes too.
-        engine = Engine(store, [])
-        forgotten = sum(engine.forget(cid) for cid in {args.customer, receipt.customer_id})
-    finally:
-        store.close()
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(receipt.counts.items()))
-    print(
-        f"erased {receipt.customer_id}: {counts}; {len(receipt.tombstones)} identities "
-        f"suppressed; {forgotten} rules records"
-    )
-    return EXIT_OK

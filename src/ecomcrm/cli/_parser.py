@@ -9,14 +9,18 @@ from typing import Any
 from ecomcrm.cli._commands import (
     cmd_analyze,
     cmd_demo,
-    cmd_erase,
-    cmd_export,
     cmd_flows,
     cmd_import,
     cmd_report,
     cmd_segments,
 )
 from ecomcrm.cli._importing import FORMATS
+from ecomcrm.cli._privacy import (
+    audit_options,
+    cmd_erase,
+    cmd_export,
+    register_privacy_commands,
+)
 
 _CURRENCY_HELP = (
     "the currency of amounts in files without a currency column, and the currency of the "
@@ -194,6 +198,8 @@ def register_commands(sub: Any) -> None:
 
     exp = sub.add_parser("export", help="print everything stored about a customer (JSON)")
     exp.add_argument("customer", help="the customer's id")
+    exp.add_argument("--output", metavar="FILE", help="write the JSON to FILE instead of stdout")
+    audit_options(exp)
     with_db(exp)
     exp.set_defaults(handler=cmd_export)
 
@@ -203,5 +209,9 @@ def register_commands(sub: Any) -> None:
         "--keep-order-facts", action="store_true",
         help="keep their orders, without personal data, for the shop's figures",
     )  # fmt: skip
+    era.add_argument("--json", action="store_true", help="print the erasure report as JSON")
+    audit_options(era)
     with_db(era)
     era.set_defaults(handler=cmd_erase)
+
+    register_privacy_commands(sub, with_db)

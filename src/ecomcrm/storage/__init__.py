@@ -12,7 +12,7 @@ prove their adapter with ``ecomcrm.testing.StoreConformance``.
 Beyond the core contract a store may claim named optional capabilities
 (:class:`SupportsStateBatches`, :class:`SupportsBulkFacts`, :class:`SupportsBulkLoad`,
 :class:`SupportsPreparedOrders`, :class:`SupportsSharedUrl`,
-:class:`SupportsSuppressionSummary`, :class:`SupportsAuditLog`): fast paths that callers test for with
+:class:`SupportsSuppressionSummary`, :class:`SupportsAuditLog`, :class:`SupportsRetention`): fast paths that callers test for with
 ``isinstance`` and do without when they are absent.
 
 Example:
@@ -78,6 +78,13 @@ from ecomcrm.storage._registry import (
     store_schemes,
     unregister_store,
 )
+from ecomcrm.storage._retention import (
+    Period,
+    RetentionPolicy,
+    RetentionReport,
+    SupportsRetention,
+    parse_period,
+)
 from ecomcrm.storage.memory import MemoryStore
 from ecomcrm.storage.sqlite import SqliteStore
 
@@ -106,7 +113,10 @@ __all__ = [
     "MessageRepository",
     "OrderFacts",
     "OrderRepository",
+    "Period",
     "PostgresStore",
+    "RetentionPolicy",
+    "RetentionReport",
     "SqliteStore",
     "StateChange",
     "StateRecord",
@@ -116,6 +126,7 @@ __all__ = [
     "SupportsBulkFacts",
     "SupportsBulkLoad",
     "SupportsPreparedOrders",
+    "SupportsRetention",
     "SupportsSharedUrl",
     "SupportsStateBatches",
     "SupportsSuppressionSummary",
@@ -123,6 +134,7 @@ __all__ = [
     "audit_context",
     "current_audit_context",
     "open_store",
+    "parse_period",
     "register_store",
     "store_schemes",
     "unregister_store",

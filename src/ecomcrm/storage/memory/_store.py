@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ from ecomcrm.storage._records import (
     MergeRecord,
     OrderFacts,
 )
+from ecomcrm.storage._retention import RetentionPolicy, RetentionReport
 from ecomcrm.storage.memory._audit import _Audit
 from ecomcrm.storage.memory._repositories import (
     _check_type,
@@ -40,6 +42,7 @@ from ecomcrm.storage.memory._repositories import (
     _Orders,
     _Tickets,
 )
+from ecomcrm.storage.memory._retention import MemoryPurger
 from ecomcrm.storage.memory._state import _State
 from ecomcrm.storage.memory._tables import _Tables
 
@@ -83,6 +86,18 @@ class MemoryStore(_Tables, sh.BaseStore):
     # --- undo-logged primitives ---------------------------------------------------------
 
     # --- transactions -------------------------------------------------------------------
+
+    def apply_retention(self, policy: RetentionPolicy, now: datetime) -> RetentionReport:
+        """Delete or pseudonymise what ``policy`` says is due at ``now`` (``SupportsRetention``).
+
+        Example:
+            >>> from datetime import datetime, timezone
+            >>> from ecomcrm.storage import RetentionPolicy
+            >>> MemoryStore().apply_retention(RetentionPolicy(events="2y"),
+            ...                               datetime(2024, 1, 1, tzinfo=timezone.utc)).counts
+            {'events': 0}
+        """
+        return sh.apply_retention(self, policy, now, MemoryPurger(self))
 
     def transaction(self) -> AbstractContextManager[None]:
         """A block whose writes, across all repositories, are applied atomically.

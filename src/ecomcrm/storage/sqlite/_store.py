@@ -6,6 +6,7 @@ import os
 import sqlite3
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -31,6 +32,7 @@ from ecomcrm.storage._records import (
     MergeRecord,
     OrderFacts,
 )
+from ecomcrm.storage._retention import RetentionPolicy, RetentionReport
 from ecomcrm.storage._sql_rows import (
     from_micros,
     micros,
@@ -47,6 +49,7 @@ from ecomcrm.storage.sqlite._base import _Base
 from ecomcrm.storage.sqlite._connection import _Db, _translate
 from ecomcrm.storage.sqlite._customers import SqliteCustomers
 from ecomcrm.storage.sqlite._orders import SqliteOrders
+from ecomcrm.storage.sqlite._retention import SqlitePurger
 from ecomcrm.storage.sqlite._sql import _in
 from ecomcrm.storage.sqlite._state import SqliteState
 
@@ -266,6 +269,22 @@ class SqliteStore(_Base, sh.BaseStore):
         return document
 
     # erase itself is the toolkit's (BaseStore.erase) over these primitives
+
+    def apply_retention(self, policy: RetentionPolicy, now: datetime) -> RetentionReport:
+        """Delete or pseudonymise what ``policy`` says is due at ``now`` (``SupportsRetention``).
+
+        One set-based statement per data class, all in one transaction; the freed bytes
+        are overwritten (``secure_delete``) and the WAL is checkpointed afterwards.
+
+        Example:
+            >>> from datetime import datetime, timezone
+            >>> from ecomcrm.storage import RetentionPolicy
+            >>> SqliteStore(":memory:").apply_retention(RetentionPolicy(messages="1y"),
+            ...     datetime(2024, 1, 1, tzinfo=timezone.utc)).counts
+            {'messages': 0}
+        """
+        self._db.cleanup_pending = True
+        return sh.apply_retention(self, policy, now, SqlitePurger(self._db))
 
     def add_tombstones(self, keys: Iterable[str]) -> None:
         """Keep these tombstone keys: an erasure is under way.

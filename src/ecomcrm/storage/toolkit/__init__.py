@@ -31,6 +31,8 @@ concern:
 - **the state area**: :func:`check_state_key`, :func:`check_state_owner`,
   :func:`freeze_state_value` (read-only :class:`FrozenDict` / :class:`FrozenList` values
   shared between readers) and :func:`check_expected_version` (compare-and-set);
+- **retention**: :func:`apply_retention` over an adapter's :class:`RetentionPurger`
+  bulk primitives, :func:`retention_cutoffs`;
 - **documents**: :func:`build_export` and :func:`build_customer_360`, from repository
   reads only;
 - **columnar builders**: :func:`order_row`, :func:`refund_row`,
@@ -88,6 +90,7 @@ from ecomcrm.storage.toolkit._documents import (
     build_export,
 )
 from ecomcrm.storage.toolkit._erasure import (
+    ANONYMOUS_ID_PREFIX,
     anonymise_order,
     anonymise_refund,
     anonymous_customer,
@@ -105,6 +108,11 @@ from ecomcrm.storage.toolkit._repositories import (
     BaseRepository,
     BaseStateRepository,
     BaseTicketRepository,
+)
+from ecomcrm.storage.toolkit._retention import (
+    RetentionPurger,
+    apply_retention,
+    retention_cutoffs,
 )
 from ecomcrm.storage.toolkit._state import (
     FrozenDict,
@@ -134,6 +142,7 @@ from ecomcrm.storage.toolkit._suppression import (
 from ecomcrm.storage.toolkit._time import check_aware, from_micros, to_micros
 
 __all__ = [
+    "ANONYMOUS_ID_PREFIX",
     "ERASED_ID_PREFIX",
     "EXPORT_SCHEMA_VERSION",
     "LOYALTY_TIER_ATTRIBUTE",
@@ -155,10 +164,12 @@ __all__ = [
     "FrozenList",
     "OrderRow",
     "RefundRow",
+    "RetentionPurger",
     "StateChange",
     "anonymise_order",
     "anonymise_refund",
     "anonymous_customer",
+    "apply_retention",
     "audit_consents",
     "audit_entry",
     "audit_pseudonym",
@@ -198,6 +209,7 @@ __all__ = [
     "refund_row",
     "required_method_names",
     "required_methods",
+    "retention_cutoffs",
     "state_owners_of",
     "to_micros",
     "tombstone_key",

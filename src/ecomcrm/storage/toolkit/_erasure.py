@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     pass
 
 
+ANONYMOUS_ID_PREFIX = "anon_"
+"""The prefix of the ids of the anonymous profiles that carry an erased person's kept facts."""
+
+
 def new_anonymous_id() -> str:
     """A fresh random id for the anonymous facts an erasure keeps (``anon_`` + 24 hex).
 
@@ -27,7 +31,7 @@ def new_anonymous_id() -> str:
         >>> new_anonymous_id().startswith("anon_")
         True
     """
-    return "anon_" + secrets.token_hex(12)
+    return ANONYMOUS_ID_PREFIX + secrets.token_hex(12)
 
 
 def anonymous_customer(erased: Customer, new_id: str) -> Customer:

@@ -32,7 +32,7 @@ an optional capability are skipped when the class does not declare it:
 
 Each named optional capability of :mod:`ecomcrm.storage` (``SupportsStateBatches``,
 ``SupportsBulkFacts``, ``SupportsBulkLoad``, ``SupportsPreparedOrders``,
-``SupportsSharedUrl``, ``SupportsSuppressionSummary``, ``SupportsAuditLog``) has its own group
+``SupportsSharedUrl``, ``SupportsSuppressionSummary``, ``SupportsAuditLog``, ``SupportsRetention``) has its own group
 (``StateBatchesBehaviour``...), which proves that the fast path gives what the core
 contract gives. An adapter claims a capability by having its members, so these groups
 need no declaration: they run for an adapter that claims the capability and are
@@ -61,6 +61,7 @@ from ecomcrm.testing._conformance._messages import MessageBehaviour
 from ecomcrm.testing._conformance._orders import OrderBehaviour
 from ecomcrm.testing._conformance._prepared_orders import PreparedOrdersBehaviour
 from ecomcrm.testing._conformance._random_operations import StatefulBehaviour
+from ecomcrm.testing._conformance._retention import RetentionBehaviour
 from ecomcrm.testing._conformance._round_trip import RoundTripBehaviour
 from ecomcrm.testing._conformance._shared_url import SharedUrlBehaviour
 from ecomcrm.testing._conformance._state import StateBehaviour
@@ -85,6 +86,7 @@ __all__ = [
     "MessageBehaviour",
     "OrderBehaviour",
     "PreparedOrdersBehaviour",
+    "RetentionBehaviour",
     "RoundTripBehaviour",
     "SharedUrlBehaviour",
     "StateBatchesBehaviour",

@@ -105,8 +105,9 @@ class AuditLogBehaviour(StoreFixtures):
     def test_the_api_cannot_change_or_delete_entries(self, store: Store) -> None:
         """Contract: the log has no update or delete; append refuses what is not an entry."""
         log = self._log(store)
+        offered = set(dir(log))
         for name in ("delete", "update", "remove", "clear", "put"):
-            assert not hasattr(log, name), f"the audit log must not offer {name}()"
+            assert name not in offered, f"the audit log must not offer {name}()"
         with pytest.raises(ValidationError):
             log.append({"action": "x"})  # type: ignore[arg-type]
         with pytest.raises(ValidationError):

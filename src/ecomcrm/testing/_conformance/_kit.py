@@ -18,6 +18,7 @@ from ecomcrm.testing._conformance._messages import MessageBehaviour
 from ecomcrm.testing._conformance._orders import OrderBehaviour
 from ecomcrm.testing._conformance._prepared_orders import PreparedOrdersBehaviour
 from ecomcrm.testing._conformance._random_operations import StatefulBehaviour
+from ecomcrm.testing._conformance._retention import RetentionBehaviour
 from ecomcrm.testing._conformance._round_trip import RoundTripBehaviour
 from ecomcrm.testing._conformance._shared_url import SharedUrlBehaviour
 from ecomcrm.testing._conformance._state import StateBehaviour
@@ -51,6 +52,7 @@ class StoreConformance(
     SharedUrlBehaviour,
     SuppressionSummaryBehaviour,
     AuditLogBehaviour,
+    RetentionBehaviour,
 ):
     """The whole storage contract: subclass it and define a ``store`` fixture.
 
