@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+import attrs
+
 import ecomcrm.storage._sql_rows as rw
 import ecomcrm.storage.postgres._rows as pg
 import ecomcrm.storage.toolkit as sh
@@ -25,7 +27,7 @@ from ecomcrm.domain import (
 from ecomcrm.errors import NotFoundError
 from ecomcrm.storage.postgres._base import Base, survivors
 from ecomcrm.storage.postgres._bulk import copy_rows, last_of_each, unnest_insert
-from ecomcrm.storage.postgres._connection import retry_races
+from ecomcrm.storage.postgres._connection import Db, retry_races
 
 
 class PostgresEvents(Base):
@@ -117,7 +119,11 @@ class PostgresEvents(Base):
 
 
 class PostgresConsents(Base):
-    """The append-only consent ledger in ``consents``."""
+    """The append-only consent ledger in ``consents`` (each decision audited in ``audit``)."""
+
+    def __init__(self, db: Db, audit: sh.BaseAuditLog | None = None) -> None:
+        super().__init__(db)
+        self._audit = audit
 
     @retry_races
     def record(self, consent: Consent) -> None:
@@ -129,6 +135,8 @@ class PostgresConsents(Base):
                 f"VALUES ({pg.placeholders(rw.CONSENT_COLUMNS)})",
                 rw.consent_values(consent, cid),
             )
+            if self._audit is not None:
+                self._audit.add(sh.consent_entries([attrs.evolve(consent, customer_id=cid)]))
 
     @retry_races
     def record_many(self, consents: Iterable[Consent]) -> int:
@@ -150,6 +158,14 @@ class PostgresConsents(Base):
                 rows.append(rw.consent_values(consent, cid))
             if rows:
                 copy_rows(conn, "consents", rw.CONSENT_COLUMNS, rows)
+            if self._audit is not None and batch:
+                stored = [
+                    attrs.evolve(c, customer_id=owners[c.customer_id])
+                    if owners[c.customer_id] != c.customer_id
+                    else c
+                    for c in batch
+                ]
+                self._audit.add(sh.consent_entries(stored))
         return len(rows)
 
     def history(self, customer_id: str) -> list[Consent]:

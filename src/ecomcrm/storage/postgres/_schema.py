@@ -27,6 +27,7 @@ from typing import Any
 import psycopg
 
 from ecomcrm.errors import SchemaVersionError, StorageError
+from ecomcrm.storage.postgres._audit_schema import migrate_audit, record_migration
 
 _V1 = """
 CREATE TABLE meta (
@@ -211,6 +212,9 @@ CREATE TABLE state (
 CREATE INDEX state_owner ON state(owner) WHERE owner IS NOT NULL
 """
 
+AUDIT_VERSION = 2
+"""The schema version that created the ``audit`` table."""
+
 Migration = Callable[["psycopg.Connection[Any]"], None]
 
 
@@ -225,6 +229,7 @@ def _script(sql: str) -> Migration:
 
 MIGRATIONS: Sequence[Migration] = (
     _script(_V1),  # -> 1: the tables of every repository (state keys in code point order)
+    migrate_audit,  # -> 2: the append-only audit log
 )
 """Forward migrations; ``MIGRATIONS[i]`` takes a schema from version ``i`` to ``i + 1``."""
 
@@ -297,6 +302,8 @@ def migrate(
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (str(version + 1),),
             )
+        if target >= AUDIT_VERSION:
+            record_migration(conn, current, target)
         if current == 0:
             conn.execute("INSERT INTO meta(key, value) VALUES ('application', 'ecomcrm')")
         return current

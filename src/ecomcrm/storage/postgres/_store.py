@@ -13,6 +13,7 @@ import ecomcrm.storage.postgres._columnar as col
 import ecomcrm.storage.toolkit as sh
 from ecomcrm.domain import Identity, IdentityKind
 from ecomcrm.errors import ConflictError, StorageError, ValidationError
+from ecomcrm.storage._audit import AuditAction
 from ecomcrm.storage._protocols import (
     ConsentRepository,
     CustomerRepository,
@@ -34,6 +35,7 @@ from ecomcrm.storage._records import (
     MergeRecord,
     OrderFacts,
 )
+from ecomcrm.storage.postgres._audit import PostgresAudit
 from ecomcrm.storage.postgres._base import Base
 from ecomcrm.storage.postgres._bulk import copy_rows
 from ecomcrm.storage.postgres._connection import (
@@ -57,13 +59,13 @@ from ecomcrm.storage.postgres._state import PostgresState
 
 TABLES = (
     "meta", "customers", "identities", "suppressed", "merges", "orders", "order_lines",
-    "refunds", "events", "consents", "tickets", "loyalty", "messages", "state",
+    "refunds", "events", "consents", "tickets", "loyalty", "messages", "state", "audit",
 )  # fmt: skip
 """Every table of a store's schema."""
 
 _PERSONAL = (
     "customers", "identities", "merges", "orders", "order_lines", "refunds", "events",
-    "consents", "tickets", "loyalty", "messages", "state",
+    "consents", "tickets", "loyalty", "messages", "state", "audit",
 )  # fmt: skip
 
 
@@ -131,7 +133,8 @@ class PostgresStore(Base):
         self.customers: CustomerRepository = self._customers
         self.orders: OrderRepository = self._orders
         self.events: EventRepository = PostgresEvents(db)
-        self.consents: ConsentRepository = PostgresConsents(db)
+        self.audit = PostgresAudit(db)
+        self.consents: ConsentRepository = PostgresConsents(db, self.audit)
         self.tickets: TicketRepository = PostgresTickets(db)
         self.loyalty: LoyaltyRepository = PostgresLoyalty(db)
         self.messages: MessageRepository = PostgresMessages(db)
@@ -271,6 +274,7 @@ class PostgresStore(Base):
                 "VALUES (%s, %s, %s, %s, %s)",
                 (m_pk, s_pk, s_id, m_id, rw.micros(at)),
             )
+            sh.write_audit(self, AuditAction.MERGE, s_id, {"merged_id": m_id})
             return MergeRecord(survivor_id=s_id, merged_id=m_id, at=at)
 
     def merges(self, customer_id: str) -> list[MergeRecord]:
@@ -292,7 +296,9 @@ class PostgresStore(Base):
     def export(self, customer_id: str) -> dict[str, Any]:
         """Everything stored about the person, as one JSON-serialisable document."""
         with self._db.read():
-            return sh.build_export(self, customer_id)
+            document = sh.build_export(self, customer_id)
+        sh.write_audit(self, AuditAction.EXPORT, document["customer_id"])
+        return document
 
     @retry_races
     def erase(self, customer_id: str, *, keep_order_facts: bool = False) -> ErasureReceipt:
@@ -362,6 +368,12 @@ class PostgresStore(Base):
             conn.execute("UPDATE customers SET survivor_pk = NULL WHERE pk = ANY(%s)", (pks,))
             conn.execute("DELETE FROM customers WHERE pk = ANY(%s)", (pks,))
             counts["customers"] = 1
+            pseudonym = sh.audit_pseudonym(cid)
+            sh.pseudonymise_audit(self, ids, pseudonym)
+            sh.write_audit(self, AuditAction.ERASURE, pseudonym, dict(sorted(counts.items())))
+            sh.write_audit(
+                self, AuditAction.SUPPRESSION_ADDED, pseudonym, {"count": len(tombstones)}
+            )
         return ErasureReceipt(
             customer_id=cid,
             tombstones=tuple(tombstones),
