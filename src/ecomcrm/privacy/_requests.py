@@ -53,9 +53,10 @@ def export_person(
 ) -> dict[str, Any]:
     """Everything stored about the person as one machine-readable JSON document (Art. 15, 20).
 
-    The store's export (every record, the consent decisions with their sources, and the
-    audit entries about the person on a store that keeps an audit log) wrapped with
-    ``format``, ``generated_at`` and the legal bases. Recorded as ``export`` in the audit log.
+    The store's export (every record, the consent decisions with their sources) as
+    ``data``, wrapped with ``format``, ``generated_at``, the legal bases and, on a store
+    that keeps an audit log, ``audit``: the entries about the person or an id merged
+    into them, this export included. Recorded as ``export`` in the audit log.
 
     Example:
         >>> from datetime import datetime, timezone
@@ -64,18 +65,23 @@ def export_person(
         >>> store = ecomcrm.open_store("memory://")
         >>> store.customers.put(Customer(id="c1", created_at=datetime(2024, 1, 1, tzinfo=timezone.utc)))
         >>> doc = export_person(store, "c1", actor="dpo", reason="access request 17")
-        >>> doc["format"], doc["data"]["customer"]["id"], store.audit.entries(action="export")[-1].actor
+        >>> doc["format"], doc["data"]["customer"]["id"], doc["audit"][-1]["actor"]
         ('ecomcrm.data-subject-export', 'c1', 'dpo')
     """
     with audit_context(actor, reason=reason, source=source):
         data = store.export(customer_id)
-    return {
+    document: dict[str, Any] = {
         "format": EXPORT_FORMAT,
         "generated_at": (now or datetime.now(UTC)).isoformat(),
         "legal_basis": ["GDPR Art. 15 (right of access)", "GDPR Art. 20 (portability)"],
         "subject": data["customer_id"],
         "data": data,
     }
+    if isinstance(store, SupportsAuditLog):
+        subjects = sorted({data["customer_id"], *(m["merged_id"] for m in data["merges"])})
+        entries = [e for s in subjects for e in store.audit.entries(subject=s)]
+        document["audit"] = [e.to_dict() for e in sorted(entries, key=lambda e: e.at)]
+    return document
 
 
 @attrs.frozen

@@ -9,7 +9,6 @@ from ecomcrm.domain import (
     to_dict,
 )
 from ecomcrm.errors import ValidationError
-from ecomcrm.storage._audit import SupportsAuditLog
 from ecomcrm.storage._records import (
     Customer360,
 )
@@ -31,9 +30,7 @@ def build_export(store: Store, customer_id: str) -> dict[str, Any]:
     honours the contract. Keys: ``type`` (``"CustomerExport"``), ``schema_version``,
     ``customer_id`` (the resolved id), ``requested_id``, ``customer``, ``orders``,
     ``refunds``, ``events``, ``consents``, ``current_consents``, ``tickets``,
-    ``loyalty`` (``balance`` and ``entries``), ``messages``, ``merges``, and, for a store
-    with an audit log (:class:`~ecomcrm.storage.SupportsAuditLog`), ``audit``: the
-    entries about the person or an id merged into them; domain objects are
+    ``loyalty`` (``balance`` and ``entries``), ``messages``, ``merges``; domain objects are
     :func:`~ecomcrm.domain.to_dict` dicts. NotFoundError when there is no such customer.
 
     Example:
@@ -49,8 +46,7 @@ def build_export(store: Store, customer_id: str) -> dict[str, Any]:
     customer = store.customers.get(customer_id)
     cid = customer.id
     current = store.consents.current(cid)
-    merges = store.merges(cid)
-    document: dict[str, Any] = {
+    return {
         "type": "CustomerExport",
         "schema_version": EXPORT_SCHEMA_VERSION,
         "customer_id": cid,
@@ -70,13 +66,8 @@ def build_export(store: Store, customer_id: str) -> dict[str, Any]:
             "entries": [to_dict(e) for e in store.loyalty.entries(cid)],
         },
         "messages": [to_dict(m) for m in store.messages.for_customer(cid)],
-        "merges": [merge_record_to_dict(m) for m in merges],
+        "merges": [merge_record_to_dict(m) for m in store.merges(cid)],
     }
-    if isinstance(store, SupportsAuditLog):
-        subjects = {cid, *(m.merged_id for m in merges)}
-        entries = [e for s in sorted(subjects) for e in store.audit.entries(subject=s)]
-        document["audit"] = [e.to_dict() for e in sorted(entries, key=lambda e: e.at)]
-    return document
 
 
 LOYALTY_TIER_ATTRIBUTE = "loyalty_tier"
