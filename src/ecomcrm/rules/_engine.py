@@ -288,9 +288,11 @@ class Engine:
     def advance(self, now: datetime, *, limit: int | None = None) -> list[Action]:
         """Move the clock to ``now``: run every timer due at or before it; returns the actions.
 
-        Timers are claimed with compare-and-set, so two processes advancing at once
-        never both run one. ``limit`` bounds how many timers one call runs (the rest
-        stay due for the next call).
+        Each timer runs once even when several processes advance at once: its commit is
+        compare-and-set, and on a store whose state claims records (``SupportsClaims``,
+        PostgresStore) each batch of due timers is claimed first, so the processes run
+        disjoint timers side by side instead of racing for the same ones. ``limit``
+        bounds how many timers one call runs (the rest stay due for the next call).
 
         Example:
             >>> import ecomcrm
@@ -302,12 +304,17 @@ class Engine:
         rt = self._rt
         stop = timer_key(to_micros(now) + 1, "")
         due = rt.state.scan(TIMER, stop=stop, limit=limit)
+        claims = rt.claims
         out: list[Action] = []
         batch_size = 256
         for start in range(0, len(due), batch_size):
             chunk = due[start : start + batch_size]
 
             def unit(work: Work, chunk: Sequence[StateRecord] = chunk) -> None:
+                if claims is not None:
+                    # the timers of the chunk that still exist and no other process holds,
+                    # locked until this unit commits (a skipped one is another's to run)
+                    chunk = claims.claim([record.key for record in chunk])
                 rt.prefetch_timers(work, chunk)
                 for record in chunk:
                     self._fire(work, record.key, now)
@@ -316,7 +323,11 @@ class Engine:
                 out.extend(rt.run(unit, retries=1, hold=True))
             except LOST_RACE:
                 for record in chunk:
-                    out.extend(rt.run(functools.partial(self._fire, key=record.key, now=now)))
+                    if claims is not None:
+                        one: Sequence[StateRecord] = (record,)
+                        out.extend(rt.run(functools.partial(unit, chunk=one), hold=True))
+                    else:
+                        out.extend(rt.run(functools.partial(self._fire, key=record.key, now=now)))
         return out
 
     def refresh(self, now: datetime, customer_ids: Iterable[str] | None = None) -> list[Action]:

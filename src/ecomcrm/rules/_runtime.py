@@ -14,7 +14,9 @@ delete, expected version)`` (without it each record is put or deleted in one
 transaction); ``get_many(keys)`` reads many records at once, so batches read
 ahead what they will need and compute inside one transaction of the state store, so a
 batch costs a few statements instead of several per event. The compare-and-set checks
-run at commit in every case.
+run at commit in every case. With ``SupportsClaims`` too (PostgresStore), ``advance``
+claims each batch of due timers in that transaction, so processes advancing at once run
+disjoint timers instead of racing for the same ones.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from ecomcrm.rules._retry import Retry
 from ecomcrm.rules._schedule import to_micros
 from ecomcrm.rules._work import LOST_RACE, Work, gave_up
 from ecomcrm.segments import FeatureTable
-from ecomcrm.storage import StateRecord, Store, SupportsStateBatches
+from ecomcrm.storage import StateRecord, Store, SupportsClaims, SupportsStateBatches
 
 Observer = Callable[[str, str, str | None, Decision], None]
 LogObserver = Callable[[str, str, str | None, Any], None]
@@ -85,6 +87,10 @@ class Runtime:
         state = self.state
         self.batch_state = state if isinstance(state, SupportsStateBatches) else None
         self.batches = self.batch_state is not None
+        # the claim capability (SELECT ... FOR UPDATE SKIP LOCKED on a server database):
+        # processes advancing at once take disjoint due timers; used with batches only
+        # (a claim lasts for the held transaction of a batched unit of work)
+        self.claims = state if self.batches and isinstance(state, SupportsClaims) else None
         self.log_limit = max(int(decision_log), 1)
         self.record_messages = record_messages
         self.observer = observer

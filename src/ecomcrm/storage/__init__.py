@@ -10,9 +10,10 @@ or any scheme a plugin registers under the
 prove their adapter with ``ecomcrm.testing.StoreConformance``.
 
 Beyond the core contract a store may claim named optional capabilities
-(:class:`SupportsStateBatches`, :class:`SupportsBulkFacts`, :class:`SupportsBulkLoad`,
-:class:`SupportsPreparedOrders`, :class:`SupportsSharedUrl`,
-:class:`SupportsSuppressionSummary`, :class:`SupportsAuditLog`, :class:`SupportsRetention`): fast paths that callers test for with
+(:class:`SupportsStateBatches`, :class:`SupportsClaims`, :class:`SupportsBulkFacts`,
+:class:`SupportsBulkLoad`, :class:`SupportsPreparedOrders`, :class:`SupportsSharedUrl`,
+:class:`SupportsSuppressionSummary`, :class:`SupportsAuditLog`, :class:`SupportsRetention`):
+fast paths that callers test for with
 ``isinstance`` and do without when they are absent.
 
 Example:
@@ -43,6 +44,7 @@ from ecomcrm.storage._capabilities import (
     StateChange,
     SupportsBulkFacts,
     SupportsBulkLoad,
+    SupportsClaims,
     SupportsPreparedOrders,
     SupportsSharedUrl,
     SupportsStateBatches,
@@ -125,6 +127,7 @@ __all__ = [
     "SupportsAuditLog",
     "SupportsBulkFacts",
     "SupportsBulkLoad",
+    "SupportsClaims",
     "SupportsPreparedOrders",
     "SupportsRetention",
     "SupportsSharedUrl",

@@ -13,6 +13,8 @@ capability                  claimed by           used by
 ==========================  ===================  ==========================================
 SupportsStateBatches        ``store.state``      rules engine: one read and one commit
                                                  per unit of work
+SupportsClaims              ``store.state``      rules engine: processes advancing at once
+                                                 run disjoint due timers
 SupportsBulkFacts           the store            rules engine: backtests and refresh read
                                                  consents and loyalty as columns
 SupportsBulkLoad            the store            importers: a mode for many large batches
@@ -98,6 +100,43 @@ class SupportsStateBatches(Protocol):
             >>> state.apply([("k", None, 1)])
             >>> state.get("k") is None
             True
+        """
+        ...
+
+
+@runtime_checkable
+class SupportsClaims(Protocol):
+    """A state repository that lets concurrent transactions claim disjoint records.
+
+    Contract: ``claim(keys)`` must run inside ``store.transaction()``; it returns, in key
+    order, the records of those keys that exist and that no other open transaction has
+    claimed (or locked for writing), and claims them: until this transaction ends, a
+    ``claim`` in any other transaction, of this or another process, skips them instead of
+    waiting, and a write of them there waits. Each returned record equals ``get(key)``.
+    A record whose claimer's transaction ended is claimable again if it still exists
+    (a rolled-back claimer leaves it for the next one). Outside a transaction ``claim``
+    raises StorageError; an invalid key raises ValidationError as ``get`` does.
+
+    The rules engine's ``advance(now)`` claims each batch of due timers before running
+    it, so several processes advancing at once run disjoint timers side by side and each
+    action is emitted once without a lost race. Without it every process reads the same
+    due timers and the compare-and-set commit settles who runs each (the losers compute
+    their batch again): still exactly once, but the work is done several times.
+
+    Example:
+        >>> import ecomcrm
+        >>> store = ecomcrm.open_store("memory://")
+        >>> isinstance(store.state, SupportsClaims)
+        False
+    """
+
+    def claim(self, keys: Iterable[str]) -> list[StateRecord]:
+        """Claim the existing, unclaimed records of ``keys`` until the transaction ends.
+
+        Example:
+            >>> import ecomcrm
+            >>> hasattr(ecomcrm.open_store("memory://").state, "claim")
+            False
         """
         ...
 

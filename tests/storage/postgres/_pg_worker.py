@@ -73,6 +73,24 @@ def engine_job(url: str, count: int, customers: int, batch: int) -> dict[str, ob
         store.close()
 
 
+def advance_job(url: str, steps: int, step_seconds: int) -> dict[str, object]:
+    """Advance the clock in ``steps`` steps from ``T0 + 1h``, as a scheduler would."""
+    store = PostgresStore(url, pool_max=2)
+    try:
+        engine = Engine(store, [flow()], Policies(), retry=Retry(attempts=100))
+        print("ready", flush=True)
+        sys.stdin.readline()
+        started = time.perf_counter()
+        actions: list[str] = []
+        for step in range(1, steps + 1):
+            now = T0 + H + timedelta(seconds=step * step_seconds)
+            actions += [a.id for a in engine.advance(now)]
+        seconds = time.perf_counter() - started
+        return {"actions": actions, "seconds": seconds}
+    finally:
+        store.close()
+
+
 def upsert_job(url: str, worker: int, customers: int) -> dict[str, object]:
     """Upsert the same customers as every other worker, one by one and in batches."""
     store = PostgresStore(url, pool_max=1)
@@ -115,6 +133,8 @@ def main() -> None:
     numbers = [int(a) for a in args]
     if job == "engine":
         out = engine_job(url, *numbers)
+    elif job == "advance":
+        out = advance_job(url, *numbers)
     elif job == "upsert":
         out = upsert_job(url, *numbers)
     else:

@@ -198,6 +198,7 @@ def test_claims_every_capability_the_engine_and_importers_use(
     from ecomcrm.storage import (
         SupportsBulkFacts,
         SupportsBulkLoad,
+        SupportsClaims,
         SupportsPreparedOrders,
         SupportsSharedUrl,
         SupportsStateBatches,
@@ -214,6 +215,7 @@ def test_claims_every_capability_the_engine_and_importers_use(
         assert isinstance(store, capability), capability.__name__
     assert isinstance(store.orders, SupportsPreparedOrders)
     assert isinstance(store.state, SupportsStateBatches)
+    assert isinstance(store.state, SupportsClaims)
     with store.bulk_load():  # one pinned connection: several transactions, then released
         store.customers.put(_customer("b1"))
         with store.transaction():

@@ -111,6 +111,97 @@ def test_four_processes_emit_each_action_exactly_once() -> None:
             drop_schema(schema)
 
 
+def _enrolled(customers: int) -> tuple[str, str]:
+    """A store where each of ``customers`` people waits on a timer (due T0 + 1h + n s)."""
+    from _pg_worker import events, flow
+
+    schema, url = _prepared(customers)
+    store = PostgresStore(url)
+    try:
+        engine = Engine(store, [flow()], Policies())
+        todo = events(customers, customers)
+        for start in range(0, customers, 500):
+            engine.handle_many(todo[start : start + 500])
+        assert len(store.state.scan("timer:")) == customers
+    finally:
+        store.close()
+    return schema, url
+
+
+@pytest.mark.slow
+def test_four_schedulers_advancing_at_once_run_each_timer_once() -> None:
+    """4 processes calling advance() together claim disjoint timers: one process's actions."""
+    timers, steps = 2000, 5
+    schemas = []
+    try:
+        one_schema, one_url = _enrolled(timers)
+        four_schema, four_url = _enrolled(timers)
+        schemas = [one_schema, four_schema]
+        (alone,) = _together("advance", one_url, 1, steps, timers // steps)
+        four = _together("advance", four_url, 4, steps, timers // steps)
+        reference = alone["actions"]
+        together = [a for report in four for a in report["actions"]]
+        assert len(reference) == len(set(reference)) == timers
+        assert len(together) == len(set(together)), "an action was emitted twice"
+        assert set(together) == set(reference)
+        store = PostgresStore(four_url)
+        try:
+            assert store.state.scan("timer:") == []
+            assert len(store.state.scan("act:")) == 2 * timers  # promo_1 and promo_2 each
+        finally:
+            store.close()
+        print(
+            f"\n{timers} timers; 1 process {alone['seconds']:.1f} s; 4 processes "
+            f"{max(r['seconds'] for r in four):.1f} s, actions per process "
+            f"{[len(r['actions']) for r in four]}"
+        )
+    finally:
+        for schema in schemas:
+            drop_schema(schema)
+
+
+def test_advance_skips_the_timers_another_transaction_holds(pg_url: str) -> None:
+    """A scheduler does not wait for timers another one claimed: it runs the others."""
+    from _pg_worker import T0, H, flow
+
+    from ecomcrm.domain import Consent, Customer, Event, Identity
+
+    store = PostgresStore(pg_url, pool_max=2)
+    other = PostgresStore(pg_url, pool_max=2)
+    try:
+        store.customers.put_many(
+            Customer(id=f"c{n}", created_at=T0, identities=[Identity.email(f"c{n}@example.com")])
+            for n in range(6)
+        )
+        store.consents.record_many(
+            Consent(customer_id=f"c{n}", channel="email", purpose="marketing", granted=True,
+                    at=T0)
+            for n in range(6)
+        )  # fmt: skip
+        engine = Engine(store, [flow()], Policies())
+        engine.handle_many(
+            [Event(id=f"e{n}", name="Checkout Started", at=T0, customer_id=f"c{n}")
+             for n in range(6)]
+        )  # fmt: skip
+        due = [r.key for r in store.state.scan("timer:")]
+        assert len(due) == 6
+        later = T0 + 2 * H
+        with other.transaction():
+            held = other.state.claim(due[:2])  # another scheduler is running these two
+            assert len(held) == 2
+            first = engine.advance(later)  # no wait: the four others run
+            assert {a.customer_id for a in first} == {"c2", "c3", "c4", "c5"}
+            assert sorted(r.key for r in store.state.scan("timer:")) == due[:2]
+        # the holder rolled back (ended without running them): they are due still
+        second = engine.advance(later)
+        assert len(second) == 2
+        assert {a.id for a in first}.isdisjoint(a.id for a in second)
+        assert store.state.scan("timer:") == []
+    finally:
+        other.close()
+        store.close()
+
+
 def test_two_processes_upserting_the_same_customers_lose_no_write(pg_url: str) -> None:
     count = 300
     PostgresStore(pg_url).close()

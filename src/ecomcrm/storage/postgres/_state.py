@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import ecomcrm.storage.toolkit as sh
-from ecomcrm.errors import ValidationError
+from ecomcrm.errors import StorageError, ValidationError
 from ecomcrm.storage._records import StateRecord
 from ecomcrm.storage.postgres._base import Base
 from ecomcrm.storage.postgres._bulk import unnest_insert
@@ -39,7 +39,9 @@ class PostgresState(Base):
 
     Besides the protocol, two batch operations for the rules engine: ``get_many`` (one
     statement) and ``apply`` (a batch of compare-and-set writes: the stored rows locked
-    in key order and checked, then written with two array statements, all or nothing).
+    in key order and checked, then written with two array statements, all or nothing);
+    and ``claim`` (``SELECT ... FOR UPDATE SKIP LOCKED``), with which processes advancing
+    the engine at once take disjoint due timers.
     """
 
     def get(self, key: str) -> StateRecord | None:
@@ -57,6 +59,30 @@ class PostgresState(Base):
             "SELECT key, value, version, owner FROM state WHERE key = ANY(%s)", (wanted,)
         )
         return {k: _record(k, v, n, o) for k, v, n, o in rows}
+
+    def claim(self, keys: Iterable[str]) -> list[StateRecord]:
+        """Lock the existing records of ``keys`` that no other transaction holds; by key.
+
+        One ``SELECT ... ORDER BY key FOR UPDATE SKIP LOCKED``: rows another transaction
+        has locked (claimed, or being written) are skipped, not waited for, and the rows
+        returned stay locked until the enclosing ``store.transaction()`` ends. Needs that
+        transaction (StorageError outside one: the locks would end with the statement).
+        """
+        wanted = list(dict.fromkeys(sh.check_state_key(k) for k in keys))
+        if not self._db.depth:
+            raise StorageError(
+                "claim needs an open store.transaction() (its locks last until it ends)",
+                entity="state",
+                field="claim",
+            )
+        if not wanted:
+            return []
+        rows = self._db.query(
+            "SELECT key, value, version, owner FROM state WHERE key = ANY(%s) "
+            "ORDER BY key FOR UPDATE SKIP LOCKED",
+            (wanted,),
+        )
+        return [_record(k, v, n, o) for k, v, n, o in rows]
 
     def put(
         self,

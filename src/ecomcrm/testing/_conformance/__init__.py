@@ -31,8 +31,9 @@ an optional capability are skipped when the class does not declare it:
   interleaves writes through both and checks none is lost.
 
 Each named optional capability of :mod:`ecomcrm.storage` (``SupportsStateBatches``,
-``SupportsBulkFacts``, ``SupportsBulkLoad``, ``SupportsPreparedOrders``,
-``SupportsSharedUrl``, ``SupportsSuppressionSummary``, ``SupportsAuditLog``, ``SupportsRetention``) has its own group
+``SupportsClaims``, ``SupportsBulkFacts``, ``SupportsBulkLoad``, ``SupportsPreparedOrders``,
+``SupportsSharedUrl``, ``SupportsSuppressionSummary``, ``SupportsAuditLog``,
+``SupportsRetention``) has its own group
 (``StateBatchesBehaviour``...), which proves that the fast path gives what the core
 contract gives. An adapter claims a capability by having its members, so these groups
 need no declaration: they run for an adapter that claims the capability and are
@@ -47,6 +48,7 @@ from ecomcrm.testing._conformance._analytics import AnalyticsBehaviour
 from ecomcrm.testing._conformance._audit import AuditLogBehaviour
 from ecomcrm.testing._conformance._bulk_facts import BulkFactsBehaviour
 from ecomcrm.testing._conformance._bulk_load import BulkLoadBehaviour
+from ecomcrm.testing._conformance._claims import ClaimsBehaviour
 from ecomcrm.testing._conformance._consents import ConsentBehaviour
 from ecomcrm.testing._conformance._customer360 import Customer360Behaviour
 from ecomcrm.testing._conformance._customers import CustomerBehaviour
@@ -75,6 +77,7 @@ __all__ = [
     "AuditLogBehaviour",
     "BulkFactsBehaviour",
     "BulkLoadBehaviour",
+    "ClaimsBehaviour",
     "ConsentBehaviour",
     "Customer360Behaviour",
     "CustomerBehaviour",

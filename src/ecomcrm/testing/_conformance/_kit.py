@@ -6,6 +6,7 @@ from ecomcrm.testing._conformance._analytics import AnalyticsBehaviour
 from ecomcrm.testing._conformance._audit import AuditLogBehaviour
 from ecomcrm.testing._conformance._bulk_facts import BulkFactsBehaviour
 from ecomcrm.testing._conformance._bulk_load import BulkLoadBehaviour
+from ecomcrm.testing._conformance._claims import ClaimsBehaviour
 from ecomcrm.testing._conformance._consents import ConsentBehaviour
 from ecomcrm.testing._conformance._customer360 import Customer360Behaviour
 from ecomcrm.testing._conformance._customers import CustomerBehaviour
@@ -46,6 +47,7 @@ class StoreConformance(
     StatefulBehaviour,
     DurabilityBehaviour,
     StateBatchesBehaviour,
+    ClaimsBehaviour,
     BulkFactsBehaviour,
     BulkLoadBehaviour,
     PreparedOrdersBehaviour,
