@@ -15,7 +15,7 @@ import functools
 import re
 import threading
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -33,6 +33,7 @@ INSTALL_HINT = "pip install 'ecomcrm[postgres]'"
 try:
     import psycopg
     import psycopg.errors as pg_errors
+    from psycopg import pq
     from psycopg_pool import ConnectionPool, PoolTimeout
 except ImportError as exc:  # pragma: no cover - the test extra installs psycopg
     raise StorageError(
@@ -193,6 +194,27 @@ def retry_races(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[
     return run
 
 
+def _pipeline(
+    conn: psycopg.Connection[Any],
+    statements: Sequence[tuple[str, Sequence[Any] | Mapping[str, Any]]],
+    *,
+    wrap: bool,
+) -> list[list[tuple[Any, ...]]]:
+    """Run ``statements`` in one pipeline (``wrap``: inside their own read-only snapshot)."""
+    try:
+        with conn.pipeline():
+            if wrap:
+                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            cursors = [conn.execute(sql.encode(), args) for sql, args in statements]
+            if wrap:
+                conn.execute("COMMIT")
+        return [cursor.fetchall() for cursor in cursors]
+    except BaseException:
+        if wrap and not conn.broken and conn.info.transaction_status != pq.TransactionStatus.IDLE:
+            conn.rollback()  # a statement failed: the pipeline left the transaction open
+        raise
+
+
 def lock_key(schema: str) -> int:
     """The advisory-lock key of a schema's customer graph (a signed 32-bit hash).
 
@@ -318,6 +340,30 @@ class Db:
                 return conn.execute(sql, args).fetchall()
             with self.pool.connection() as own:
                 return own.execute(sql, args).fetchall()
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise translate(exc, self.where) from exc
+
+    def pipelined(
+        self, statements: Sequence[tuple[str, Sequence[Any] | Mapping[str, Any]]]
+    ) -> list[list[tuple[Any, ...]]]:
+        """The rows of each statement, all sent at once: one round trip, one snapshot.
+
+        The statements go out together in pipeline mode and their results come back
+        together. Inside the thread's scope they join its transaction; otherwise they are
+        wrapped in a read-only REPEATABLE READ transaction sent in the same pipeline, so
+        they read one snapshot without a round trip of their own for BEGIN and COMMIT.
+        """
+        self._check_open()
+        local = self._local
+        conn: psycopg.Connection[Any] | None = getattr(local, "conn", None)
+        try:
+            if conn is not None:
+                return _pipeline(conn, statements, wrap=False)
+            home: psycopg.Connection[Any] | None = getattr(local, "home", None)
+            if home is not None and not home.broken:
+                return _pipeline(home, statements, wrap=True)
+            with self.pool.connection() as own:
+                return _pipeline(own, statements, wrap=True)
         except (psycopg.Error, PoolTimeout) as exc:
             raise translate(exc, self.where) from exc
 

@@ -46,6 +46,7 @@ from ecomcrm.storage.postgres._connection import (
     retry_races,
 )
 from ecomcrm.storage.postgres._customers import PostgresCustomers
+from ecomcrm.storage.postgres._documents import customer_360
 from ecomcrm.storage.postgres._ledgers import (
     PostgresConsents,
     PostgresEvents,
@@ -451,11 +452,8 @@ class PostgresStore(Base):
     def customer_360(
         self, customer_id: str, *, recent_events: int = 50, messages: int = 50
     ) -> Customer360:
-        """The whole view of one customer for a support agent (one transaction)."""
-        with self._db.read():
-            return sh.build_customer_360(
-                self, customer_id, recent_events=recent_events, messages=messages
-            )
+        """The whole view of one customer for a support agent (one round trip, one snapshot)."""
+        return customer_360(self._db, customer_id, recent_events=recent_events, messages=messages)
 
     # --- maintenance --------------------------------------------------------------------
 

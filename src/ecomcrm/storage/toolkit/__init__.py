@@ -34,7 +34,8 @@ concern:
 - **retention**: :func:`apply_retention` over an adapter's :class:`RetentionPurger`
   bulk primitives, :func:`retention_cutoffs`;
 - **documents**: :func:`build_export` and :func:`build_customer_360`, from repository
-  reads only;
+  reads only (:func:`customer_360_from` assembles the view from parts an adapter read
+  its own way);
 - **columnar builders**: :func:`order_row`, :func:`refund_row`,
   :func:`order_facts_from_columns`, :func:`line_facts_from_columns` (and
   :func:`line_facts_from_objects` for adapters that keep domain objects),
@@ -88,6 +89,7 @@ from ecomcrm.storage.toolkit._documents import (
     LOYALTY_TIER_ATTRIBUTE,
     build_customer_360,
     build_export,
+    customer_360_from,
 )
 from ecomcrm.storage.toolkit._erasure import (
     ANONYMOUS_ID_PREFIX,
@@ -187,6 +189,7 @@ __all__ = [
     "consent_entries",
     "consent_key",
     "conversion_rates",
+    "customer_360_from",
     "customer_id_identity",
     "customer_table_from_columns",
     "erasure_tombstones",

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ecomcrm.domain import (
+    Channel,
+    Consent,
+    Customer,
+    Event,
+    LoyaltyEntry,
+    Message,
+    Order,
+    Purpose,
+    Refund,
+    SupportTicket,
     to_dict,
 )
 from ecomcrm.errors import ValidationError
@@ -102,29 +113,67 @@ def build_customer_360(
             )
     customer = store.customers.get(customer_id)
     cid = customer.id
-    orders = store.orders.for_customer(cid)
-    refunds = store.orders.refunds_for_customer(cid)
+    all_messages = store.messages.for_customer(cid) if messages else []
+    return customer_360_from(
+        customer=customer,
+        orders=store.orders.for_customer(cid),
+        refunds=store.orders.refunds_for_customer(cid),
+        recent_events=store.events.for_customer(cid, limit=recent_events) if recent_events else [],
+        tickets=store.tickets.for_customer(cid),
+        current_consents=store.consents.current(cid),
+        loyalty_balance=store.loyalty.balance(cid),
+        loyalty_entries=store.loyalty.entries(cid),
+        messages=all_messages[-messages:] if messages else (),
+        merged_ids=[m.merged_id for m in store.merges(cid)],
+    )
+
+
+def customer_360_from(
+    *,
+    customer: Customer,
+    orders: Sequence[Order],
+    refunds: Sequence[Refund],
+    recent_events: Sequence[Event],
+    tickets: Sequence[SupportTicket],
+    current_consents: Mapping[tuple[Channel, Purpose], Consent],
+    loyalty_balance: int,
+    loyalty_entries: Sequence[LoyaltyEntry],
+    messages: Sequence[Message],
+    merged_ids: Sequence[str],
+) -> Customer360:
+    """The customer 360 view from its parts, read already (as :func:`build_customer_360` reads them).
+
+    For an adapter that reads the parts its own faster way (PostgresStore: one pipelined
+    round trip): the totals, tier and consent order are derived here, once for all.
+
+    Example:
+        >>> from datetime import datetime, timezone
+        >>> from ecomcrm.domain import Customer
+        >>> c = Customer(id="c1", created_at=datetime(2024, 1, 1, tzinfo=timezone.utc))
+        >>> view = customer_360_from(customer=c, orders=[], refunds=[], recent_events=[],
+        ...     tickets=[], current_consents={}, loyalty_balance=0, loyalty_entries=[],
+        ...     messages=[], merged_ids=[])
+        >>> view.customer.id, view.total_spent
+        ('c1', {})
+    """
     totals: dict[str, Decimal] = {}
     for order in orders:
         if not order.is_cancelled:
             totals[order.currency] = totals.get(order.currency, Decimal(0)) + order.total
     for refund in refunds:
         totals[refund.currency] = totals.get(refund.currency, Decimal(0)) - refund.amount
-    events = store.events.for_customer(cid, limit=recent_events) if recent_events else []
-    all_messages = store.messages.for_customer(cid) if messages else []
     tier = customer.attributes.get(LOYALTY_TIER_ATTRIBUTE)
-    current = store.consents.current(cid)
     return Customer360(
         customer=customer,
         orders=tuple(orders),
         refunds=tuple(refunds),
-        recent_events=tuple(events),
-        tickets=tuple(store.tickets.for_customer(cid)),
-        consents=tuple(current[k] for k in sorted(current)),
-        loyalty_balance=store.loyalty.balance(cid),
+        recent_events=tuple(recent_events),
+        tickets=tuple(tickets),
+        consents=tuple(current_consents[k] for k in sorted(current_consents)),
+        loyalty_balance=loyalty_balance,
         loyalty_tier=tier if isinstance(tier, str) else None,
-        loyalty_entries=tuple(store.loyalty.entries(cid)),
-        messages=tuple(all_messages[-messages:] if messages else ()),
-        merged_ids=tuple(m.merged_id for m in store.merges(cid)),
+        loyalty_entries=tuple(loyalty_entries),
+        messages=tuple(messages),
+        merged_ids=tuple(merged_ids),
         total_spent={cur: str(amount) for cur, amount in sorted(totals.items())},
     )
