@@ -15,7 +15,7 @@ plus a float copy.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -176,6 +176,40 @@ def line_values(o: Order) -> Iterator[tuple[Any, ...]]:
             str(line.discount),
             dumps(list(line.category)) if line.category else None,
         )
+
+
+class PreparedOrders(list[Order]):
+    """Orders with their ``orders`` and ``order_lines`` rows (an adapter's ``prepare_many``).
+
+    Example:
+        >>> len(PreparedOrders([], [], []))
+        0
+    """
+
+    def __init__(
+        self, orders: list[Order], rows: list[tuple[Any, ...]], line_rows: list[tuple[Any, ...]]
+    ) -> None:
+        super().__init__(orders)
+        self.rows = rows
+        self.line_rows = line_rows
+
+
+def prepare_orders(orders: Iterable[Order]) -> PreparedOrders:
+    """The orders with their rows computed now (``order_values``, ``line_values``).
+
+    Nothing is written: SQL adapters call it outside any transaction, so the conversion
+    does not run while a transaction holds its locks.
+
+    Example:
+        >>> prepare_orders([]).rows
+        []
+    """
+    batch = list(orders)
+    return PreparedOrders(
+        batch,
+        [order_values(o, o.customer_id) for o in batch],
+        [v for o in batch for v in line_values(o)],
+    )
 
 
 def order_from(row: Sequence[Any], customer_id: str, lines: Sequence[OrderLine]) -> Order:

@@ -25,27 +25,6 @@ from ecomcrm.storage.postgres._bulk import copy_rows, last_of_each, unnest_inser
 from ecomcrm.storage.postgres._connection import retry_races
 
 
-class PreparedOrders(list[Order]):
-    """Orders with their ``orders`` and ``order_lines`` rows (see ``prepare_many``)."""
-
-    def __init__(
-        self, orders: list[Order], rows: list[tuple[Any, ...]], line_rows: list[tuple[Any, ...]]
-    ) -> None:
-        super().__init__(orders)
-        self.rows = rows
-        self.line_rows = line_rows
-
-
-def prepare(orders: Iterable[Order]) -> PreparedOrders:
-    """The orders with their table rows computed now (outside any transaction)."""
-    batch = list(orders)
-    return PreparedOrders(
-        batch,
-        [rw.order_values(o, o.customer_id) for o in batch],
-        [v for o in batch for v in rw.line_values(o)],
-    )
-
-
 class PostgresOrders(Base):
     """Orders in ``orders`` and ``order_lines``, refunds in ``refunds``."""
 
@@ -66,11 +45,11 @@ class PostgresOrders(Base):
             >>> len(PostgresOrders.prepare_many(None, [o]))  # doctest: +SKIP
             1
         """
-        return prepare(orders)
+        return rw.prepare_orders(orders)
 
     def write(self, conn: Conn, orders: Sequence[Order], merged: Mapping[str, str]) -> None:
         """Upsert ``orders`` (lines replaced); COPY when none of them is stored yet."""
-        prepared = orders if isinstance(orders, PreparedOrders) else prepare(orders)
+        prepared = orders if isinstance(orders, rw.PreparedOrders) else rw.prepare_orders(orders)
         rows: list[Sequence[Any]] = list(prepared.rows)
         if merged:
             rows = [(r[0], merged.get(r[1], r[1]), *r[2:]) for r in rows]
@@ -137,7 +116,7 @@ class PostgresOrders(Base):
         n = 0
         with self._db.write() as conn:
             merged = merged_map(conn)
-            if isinstance(orders, PreparedOrders):
+            if isinstance(orders, rw.PreparedOrders):
                 self.write(conn, orders, merged)
                 return len(orders)
             batch: list[Order] = []

@@ -18,8 +18,10 @@ from ecomcrm.errors import (
 )
 from ecomcrm.storage._sql_rows import (
     REFUND_COLUMNS,
+    PreparedOrders,
     line_from,
     order_from,
+    prepare_orders,
     refund_from,
     refund_values,
 )
@@ -28,8 +30,6 @@ from ecomcrm.storage.sqlite._rows import (
     _LINE_INSERT,
     _ORDER_INSERT,
     _ORDER_ON_CONFLICT,
-    _prepare,
-    _PreparedOrders,
 )
 from ecomcrm.storage.sqlite._sql import (
     _chunks,
@@ -71,12 +71,12 @@ class SqliteOrders(_Base, sh.BaseOrderRepository):
             >>> len(store.orders.prepare_many([o]))
             1
         """
-        return _prepare(orders)
+        return prepare_orders(orders)
 
     def _write(
         self, conn: sqlite3.Connection, orders: Sequence[Order], merged: Mapping[str, str]
     ) -> None:
-        prepared = orders if isinstance(orders, _PreparedOrders) else _prepare(orders)
+        prepared = orders if isinstance(orders, PreparedOrders) else prepare_orders(orders)
         rows = prepared.rows
         if merged:
             rows = [(r[0], merged.get(r[1], r[1]), *r[2:]) for r in rows]
@@ -131,7 +131,7 @@ class SqliteOrders(_Base, sh.BaseOrderRepository):
         n = 0
         with self._db.write() as conn:
             merged = self._merged_map(conn)
-            if isinstance(orders, _PreparedOrders):
+            if isinstance(orders, PreparedOrders):
                 self._write(conn, orders, merged)
                 self._touch_facts(conn)
                 return len(orders)

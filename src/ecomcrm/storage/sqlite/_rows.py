@@ -1,24 +1,21 @@
 """What the SQLite adapter adds to the shared row specs (``storage._sql_rows``).
 
 The INSERT statements and upsert clause of its tables, the ``pk``-led customer columns it
-selects, orders prepared as rows ahead of their transaction, and the strict JSON of state
-values. Nothing here touches a connection.
+selects, and the strict JSON of state values (orders prepared as rows ahead of their
+transaction are the shared ``_sql_rows.prepare_orders``). Nothing here touches a connection.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from ecomcrm.domain import Order
 from ecomcrm.errors import ValidationError
 from ecomcrm.storage._sql_rows import (
     CUSTOMER_COLUMNS,
     LINE_COLUMNS,
     ORDER_COLUMNS,
-    line_values,
-    order_values,
 )
 
 _STATE_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -56,27 +53,3 @@ _ORDER_ON_CONFLICT = " ON CONFLICT(id) DO UPDATE SET " + ", ".join(
     f"{c} = excluded.{c}" for c in ORDER_COLUMNS.split(", ")[1:]
 )
 _LINE_INSERT = f"INSERT INTO order_lines ({LINE_COLUMNS})"
-
-
-class _PreparedOrders(list[Order]):
-    """Orders with their ``orders`` and ``order_lines`` rows (see ``prepare_many``)."""
-
-    def __init__(
-        self,
-        orders: list[Order],
-        rows: list[tuple[Any, ...]],
-        line_rows: list[tuple[Any, ...]],
-    ) -> None:
-        super().__init__(orders)
-        self.rows = rows
-        self.line_rows = line_rows
-
-
-def _prepare(orders: Iterable[Order]) -> _PreparedOrders:
-    """The orders with their rows computed now (``order_values``, ``line_values``)."""
-    batch = list(orders)
-    return _PreparedOrders(
-        batch,
-        [order_values(o, o.customer_id) for o in batch],
-        [v for o in batch for v in line_values(o)],
-    )
