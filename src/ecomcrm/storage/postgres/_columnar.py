@@ -125,6 +125,7 @@ def aggregate_columns(
     source: str,
     numeric: Sequence[tuple[str, str, str]],
     text: Sequence[tuple[str, str]] = (),
+    args: Sequence[Any] = (),
 ) -> dict[str, Any]:
     """Columns of ``source`` (``FROM ... [WHERE ...]``) read by one aggregating statement.
 
@@ -133,12 +134,14 @@ def aggregate_columns(
     server sends it as one value (``array_send`` for numbers, parsed by numpy without a
     Python object per row; a text array for strings), instead of one COPY message per
     row. Every aggregate of one statement reads the rows in the same order, so the
-    columns line up without sorting on the server.
+    columns line up without sorting on the server. ``args`` fill the ``%s`` of ``source``.
+    The server sends the whole row as one message of at most 1 GB: a caller reading
+    millions of rows reads them in slices (:func:`chunked_columns`).
     """
     parts = [f"array_send(array_agg({expr}))" for _, expr, _ in numeric]
     parts += [f"array_agg({expr})" for _, expr in text]
     with conn.cursor(binary=True) as cur:
-        row = cur.execute(f"SELECT {', '.join(parts)} {source}".encode()).fetchone()
+        row = cur.execute(f"SELECT {', '.join(parts)} {source}".encode(), args).fetchone()
     assert row is not None
     out: dict[str, Any] = {}
     for (name, _, kind), data in zip(numeric, row, strict=False):
@@ -159,11 +162,55 @@ _CODES = (
     'SELECT currency, (row_number() OVER (ORDER BY currency COLLATE "C") - 1)::int8 AS code '
     "FROM (SELECT DISTINCT currency FROM orders) d"
 )
+CHUNK_ROWS = 1_000_000
+"""Rows per aggregating statement of the order facts (keys ``[lo, lo + CHUNK_ROWS)``).
+
+One statement's row must stay under PostgreSQL's 1 GB message limit: about 100 bytes
+per order, so 10M orders in one statement failed ("out of memory").
+"""
+
+
+def chunked_columns(
+    conn: Conn,
+    table: str,
+    source: str,
+    numeric: Sequence[tuple[str, str, str]],
+    text: Sequence[tuple[str, str]] = (),
+    args: Sequence[Any] = (),
+) -> dict[str, Any]:
+    """:func:`aggregate_columns` over slices of ``table``'s keys, the slices concatenated.
+
+    ``source`` ends with a ``WHERE`` (or ``AND``) that the key range completes: it is
+    followed by ``pk BETWEEN lo AND hi`` for each slice of at most :data:`CHUNK_ROWS`
+    keys. The slices come in key order; rows within one follow the statement's order.
+    """
+    bounds = conn.execute(f"SELECT min(pk), max(pk) FROM {table}".encode()).fetchone()
+    names = [n for n, _, _ in numeric] + [n for n, _ in text]
+    if bounds is None or bounds[0] is None:
+        return aggregate_columns(conn, source + " false", numeric, text, args)
+    low, high = int(bounds[0]), int(bounds[1])
+    parts: list[dict[str, Any]] = []
+    for start in range(low, high + 1, CHUNK_ROWS):
+        parts.append(
+            aggregate_columns(
+                conn,
+                source + " o.pk BETWEEN %s AND %s",
+                numeric,
+                text,
+                (*args, start, min(start + CHUNK_ROWS - 1, high)),
+            )
+        )
+    if len(parts) == 1:
+        return parts[0]
+    return {name: np.concatenate([part[name] for part in parts]) for name in names}
+
+
+# the currencies (listed first, in code point order) coded by their position in that list
 _ORDER_SOURCE = (
     "FROM orders o LEFT JOIN customers c ON c.id = o.customer_id "
     "LEFT JOIN (SELECT order_id, sum(amount_real) AS refunded, sum(returned_units) AS returned "
     "FROM refunds GROUP BY order_id) r ON r.order_id = o.id "
-    f"JOIN ({_CODES}) k ON k.currency = o.currency"
+    "JOIN unnest(%s::text[]) WITH ORDINALITY k(currency, n) ON k.currency = o.currency WHERE"
 )
 _ORDER_FIELDS = (
     ("placed_at", "o.placed_at", "i8"),
@@ -174,7 +221,7 @@ _ORDER_FIELDS = (
     ("units", "o.units", "i8"),
     ("returned", "coalesce(r.returned, 0)::int8", "i8"),
     ("cancelled", "o.cancelled", "b1"),
-    ("code", "k.code", "i8"),
+    ("code", "(k.n - 1)::int8", "i8"),
 )
 
 
@@ -204,7 +251,9 @@ def order_facts(
     customer_pk, customer_ids = _live(conn)
     currencies = [r[0] for r in conn.execute(_CURRENCIES).fetchall()]
     target, table = sh.conversion_rates(currencies, currency, rates)
-    cols = aggregate_columns(conn, _ORDER_SOURCE, _ORDER_FIELDS, [("order_id", "o.id")])
+    cols = chunked_columns(
+        conn, "orders", _ORDER_SOURCE, _ORDER_FIELDS, [("order_id", "o.id")], (currencies,)
+    )
     order_id = cols["order_id"]
     if order_id.shape[0] == 0:
         return attrs.evolve(OrderFacts.empty(target), customer_ids=customer_ids)
