@@ -2,9 +2,9 @@
 
 The repository reads the toolkit's ``build_customer_360`` makes cost about twenty
 statements, each a round trip to the server (resolving the customer's merge group again
-for every part). Here every part is one statement that resolves the group itself, all of
-them sent together in pipeline mode, inside one read-only snapshot; the rows become
-domain objects with the same row builders the repositories use.
+for every part). Here one statement reads the profile and the group's ids, and the
+other parts are one statement each, sent together in pipeline mode; both round trips
+read one snapshot. The rows become domain objects with the repositories' row builders.
 """
 
 from __future__ import annotations
@@ -20,53 +20,54 @@ from ecomcrm.storage.postgres._customers import PostgresCustomers
 from ecomcrm.storage.postgres._ledgers import PostgresEvents, PostgresTickets
 from ecomcrm.storage.postgres._orders import PostgresOrders
 
-# the surviving pk of the requested id, and every id of its merge group
-_PK = "(SELECT coalesce(c.survivor_pk, c.pk) FROM customers c WHERE c.id = %(id)s)"
-_GROUP = f"array(SELECT g.id FROM customers g WHERE g.pk = {_PK} OR g.survivor_pk = {_PK})"
-_ANONYMOUS = (
-    "array(SELECT i.value FROM identities i JOIN customers a ON a.pk = i.customer_pk "
-    f"WHERE a.id = ANY({_GROUP}) AND i.kind = 'anonymous')"
-)
+# First round trip: the profile with its identities, every id of its merge group and the
+# group's anonymous ids. The other parts then take those ids as array parameters, so the
+# planner knows how few they are and uses the per-customer indexes (a group found by a
+# subquery inside each statement looked unbounded to it: hash joins over whole tables).
+_GROUP_PKS = "array(SELECT g.pk FROM customers g WHERE g.pk = t.pk OR g.survivor_pk = t.pk)"
 _CUSTOMER = (
-    PostgresCustomers._LOAD + "FROM customers c JOIN customers t "
+    PostgresCustomers._LOAD + ", array(SELECT g.id FROM customers g WHERE g.pk = t.pk "
+    "OR g.survivor_pk = t.pk), array(SELECT i.value FROM identities i WHERE "
+    f"i.customer_pk = ANY({_GROUP_PKS}) AND i.kind = 'anonymous' ORDER BY i.customer_pk, "
+    "i.position) FROM customers c JOIN customers t "
     "ON t.pk = coalesce(c.survivor_pk, c.pk) WHERE c.id = %(id)s"
 )
 _ORDERS = (
     PostgresOrders._SELECT
-    + f'WHERE o.customer_id = ANY({_GROUP}) ORDER BY o.placed_at, o.id COLLATE "C"'
+    + 'WHERE o.customer_id = ANY(%(ids)s) ORDER BY o.placed_at, o.id COLLATE "C"'
 )
 _LINES = (
-    f"SELECT {rw.LINE_COLUMNS} FROM order_lines WHERE order_id IN "
-    f"(SELECT id FROM orders WHERE customer_id = ANY({_GROUP})) ORDER BY order_id, position"
+    f"SELECT {rw.LINE_COLUMNS} FROM order_lines WHERE order_id = ANY(array("
+    "SELECT id FROM orders WHERE customer_id = ANY(%(ids)s))) ORDER BY order_id, position"
 )
 _REFUNDS = (
-    PostgresOrders._REFUNDS + f'WHERE r.customer_id = ANY({_GROUP}) ORDER BY r.at, r.id COLLATE "C"'
+    PostgresOrders._REFUNDS + 'WHERE r.customer_id = ANY(%(ids)s) ORDER BY r.at, r.id COLLATE "C"'
 )
 _EVENTS = (
-    f"SELECT * FROM ({PostgresEvents._SELECT}WHERE (e.customer_id = ANY({_GROUP}) OR "
-    f"(e.customer_id IS NULL AND e.anonymous_id = ANY({_ANONYMOUS}))) "
+    f"SELECT * FROM ({PostgresEvents._SELECT}WHERE (e.customer_id = ANY(%(ids)s) OR "
+    "(e.customer_id IS NULL AND e.anonymous_id = ANY(%(anonymous)s))) "
     'ORDER BY e.at DESC, e.id COLLATE "C" DESC LIMIT %(events)s) x '
     'ORDER BY x.at, x.id COLLATE "C"'
 )
 _MESSAGES = (
     f"SELECT * FROM (SELECT {rw.MESSAGE_COLUMNS} FROM messages WHERE customer_id = "
-    f'ANY({_GROUP}) ORDER BY at DESC, id COLLATE "C" DESC LIMIT %(messages)s) x '
+    'ANY(%(ids)s) ORDER BY at DESC, id COLLATE "C" DESC LIMIT %(messages)s) x '
     'ORDER BY x.at, x.id COLLATE "C"'
 )
 _TICKETS = (
     PostgresTickets._SELECT
-    + f'WHERE t.customer_id = ANY({_GROUP}) ORDER BY t.opened_at, t.id COLLATE "C"'
+    + 'WHERE t.customer_id = ANY(%(ids)s) ORDER BY t.opened_at, t.id COLLATE "C"'
 )
 _CONSENTS = (
     "SELECT k.customer_id, k.channel, k.purpose, k.granted, k.at, k.source FROM consents k "
-    f"WHERE k.customer_id = ANY({_GROUP}) ORDER BY k.at, k.pk"
+    "WHERE k.customer_id = ANY(%(ids)s) ORDER BY k.at, k.pk"
 )
 _LOYALTY = (
-    f"SELECT {rw.LOYALTY_COLUMNS} FROM loyalty WHERE customer_id = ANY({_GROUP}) ORDER BY at, pk"
+    f"SELECT {rw.LOYALTY_COLUMNS} FROM loyalty WHERE customer_id = ANY(%(ids)s) ORDER BY at, pk"
 )
 _MERGES = (
-    "SELECT merged_id FROM merges WHERE survivor_pk IN "
-    f"(SELECT pk FROM customers WHERE pk = {_PK} OR survivor_pk = {_PK}) ORDER BY at, seq"
+    "SELECT merged_id FROM merges WHERE survivor_pk = ANY(array("
+    "SELECT pk FROM customers WHERE pk = %(pk)s OR survivor_pk = %(pk)s)) ORDER BY at, seq"
 )
 
 
@@ -79,31 +80,40 @@ def _bound(name: str, value: Any) -> int:
 
 
 def customer_360(db: Db, customer_id: str, *, recent_events: int, messages: int) -> Customer360:
-    """The support agent's view of one customer: every part read in one pipelined round trip.
+    """The support agent's view of one customer: the profile, then every part at once.
 
     Equal to ``ecomcrm.storage.toolkit.build_customer_360`` over the store's repositories.
     """
-    args = {
-        "id": customer_id,
-        "events": _bound("recent_events", recent_events),
-        "messages": _bound("messages", messages),
-    }
-    (
-        customer_rows, orders, lines, refunds, events, message_rows, tickets, consents,
-        loyalty, merges,
-    ) = db.pipelined(
-        [(sql, args) for sql in (
-            _CUSTOMER, _ORDERS, _LINES, _REFUNDS, _EVENTS, _MESSAGES, _TICKETS, _CONSENTS,
-            _LOYALTY, _MERGES,
-        )]
-    )  # fmt: skip
-    customer = PostgresCustomers._loaded(customer_rows[0] if customer_rows else None)
-    if customer is None:
-        raise NotFoundError("no such customer", entity="Customer", field="id", value=customer_id)
+    events_bound = _bound("recent_events", recent_events)
+    messages_bound = _bound("messages", messages)
+    with db.snapshot():  # both round trips read one snapshot
+        (found,) = db.pipelined([(_CUSTOMER, {"id": customer_id})])
+        if not found:
+            raise NotFoundError(
+                "no such customer", entity="Customer", field="id", value=customer_id
+            )
+        row = found[0]
+        args = {
+            "ids": list(row[-2]),
+            "anonymous": list(row[-1]),
+            "pk": row[0],
+            "events": events_bound,
+            "messages": messages_bound,
+        }
+        (
+            orders, lines, refunds, events, message_rows, tickets, consents, loyalty, merges,
+        ) = db.pipelined(
+            [(sql, args) for sql in (
+                _ORDERS, _LINES, _REFUNDS, _EVENTS, _MESSAGES, _TICKETS, _CONSENTS, _LOYALTY,
+                _MERGES,
+            )]
+        )  # fmt: skip
+    customer = PostgresCustomers._loaded(row[:-2])
+    assert customer is not None
     cid = customer.id
     by_order: dict[str, list[Any]] = {}
-    for row in lines:
-        by_order.setdefault(row[0], []).append(rw.line_from(row))
+    for line in lines:
+        by_order.setdefault(line[0], []).append(rw.line_from(line))
     entries = [rw.loyalty_from(r, cid) for r in loyalty]
     return sh.customer_360_from(
         customer=customer,
