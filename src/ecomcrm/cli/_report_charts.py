@@ -135,9 +135,10 @@ def _cohorts(data: Cohorts) -> tuple[Any, str]:
                 dark = value * 100 > 0.6 * max(top, 1.0)
                 ax.text(j + 0.5, i + 0.5, f"{value * 100:.0f}%", ha="center", va="center", fontsize=8,
                         color="white" if dark else "#222")  # fmt: skip
-    ax.set_xticks(range(cols - 1), [str(j) for j in range(1, cols)])
+    # pcolormesh cells span [j, j + 1): labels go to their centres
+    ax.set_xticks(np.arange(cols - 1) + 0.5, [str(j) for j in range(1, cols)])
     ax.set_yticks(
-        range(rows),
+        np.arange(rows) + 0.5,
         [f"{label} ({size:,})" for label, size in zip(data.labels, data.size, strict=True)],
     )
     ax.set_xlabel("months after the first order")
@@ -155,6 +156,7 @@ def _vector(bar: Any) -> None:
     """Keep a colour bar's gradient as vector cells (matplotlib rasterizes long ones)."""
     if bar.solids is not None:
         bar.solids.set_rasterized(False)
+        bar.solids.set_edgecolor("face")  # no seams between the cells in a browser
 
 
 def _cmap(name: str) -> Any:
