@@ -61,6 +61,10 @@ class _Flaky:
         self._maybe_fail()
         self._inner.apply(changes)
 
+    def apply_marked(self, changes: Any, marks: Any) -> None:  # SupportsEventMarks' commit
+        self._maybe_fail()
+        self._inner.apply_marked(changes, marks)
+
     def put(self, key: str, value: Any, **kwargs: Any) -> Any:
         if not key.startswith("flowdef:"):
             self._maybe_fail()

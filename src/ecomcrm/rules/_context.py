@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 import numpy as np
@@ -34,6 +35,9 @@ from ecomcrm.segments._fields import (
 from ecomcrm.storage import OrderFacts, Store, SupportsBulkFacts
 
 _DAY = timedelta(days=1)
+# a customer without orders: the rows, and their fields (equal at every instant), built once
+_NO_ROWS = OrderRows([], [], [], [], [], [], [])
+_NO_ORDER_FIELDS: Mapping[str, Any] = MappingProxyType(order_record(_NO_ROWS, 0))
 _CONSENT_FIELDS = {
     "consent_email": Channel.EMAIL,
     "consent_sms": Channel.SMS,
@@ -338,6 +342,11 @@ class CustomerData:
                 found = OrderRows.from_facts(facts)
         if found is None:
             orders = self._order_list(customer.id)
+            if not orders:
+                # no order (the common case of an event stream's visitors): nothing to add
+                # up, and the fields are the same at every instant (``_order_fields``)
+                self._cache[key] = _NO_ROWS
+                return _NO_ROWS
             refund_list = self._refunds(customer.id) if refunds else []
             try:
                 found = OrderRows.from_orders(
@@ -356,12 +365,15 @@ class CustomerData:
         self._cache[key] = found
         return found
 
-    def _order_fields(self, customer: Customer, now: datetime, refunds: bool) -> dict[str, Any]:
+    def _order_fields(self, customer: Customer, now: datetime, refunds: bool) -> Mapping[str, Any]:
         """The order fields at ``now`` (the registry's definitions)."""
+        rows = self._rows(customer, refunds)
+        if rows is _NO_ROWS:
+            return _NO_ORDER_FIELDS  # without orders no field depends on ``now``
         key = f"orders:{to_micros(now)}:{refunds}"
-        found: dict[str, Any] | None = self._cache.get(key)
+        found: Mapping[str, Any] | None = self._cache.get(key)
         if found is None:
-            found = self._cache[key] = order_record(self._rows(customer, refunds), to_micros(now))
+            found = self._cache[key] = order_record(rows, to_micros(now))
         return found
 
     def consent(self, channel: Channel, purpose: Purpose = Purpose.MARKETING) -> bool:

@@ -253,7 +253,7 @@ class Engine:
         if plan is None:
             return []
         when = require_aware(now, "now") if now is not None else event.at
-        return self._rt.run(functools.partial(self._handle_event, event=event, now=when, plan=plan))
+        return self._rt.run(self._handle_event, event, when, plan)
 
     def handle_many(self, events: Iterable[Event], *, now: datetime | None = None) -> list[Action]:
         """Feed many events in one store transaction (much faster on SQLite).
@@ -327,7 +327,7 @@ class Engine:
                         one: Sequence[StateRecord] = (record,)
                         out.extend(rt.run(functools.partial(unit, chunk=one), hold=True))
                     else:
-                        out.extend(rt.run(functools.partial(self._fire, key=record.key, now=now)))
+                        out.extend(rt.run(self._fire, record.key, now))
         return out
 
     def refresh(self, now: datetime, customer_ids: Iterable[str] | None = None) -> list[Action]:

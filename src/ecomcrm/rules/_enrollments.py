@@ -9,6 +9,7 @@ observer once committed).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -35,6 +36,8 @@ from ecomcrm.rules._work import Work
 from ecomcrm.storage.toolkit import FrozenDict, FrozenList, freeze_state_value
 
 ACTIVE = "active"
+# a wait's length as text, once per length (a flow has a few; every enrollment logs them)
+_duration_text = functools.lru_cache(maxsize=1024)(format_duration)
 _FROZEN_EMPTY = freeze_state_value({})  # read-only: one shared empty mapping
 
 
@@ -327,7 +330,7 @@ class Enrollments:
                 enr["step"] = flow.successor(step.id, step.next)
                 enr["due"] = target
                 self.log(work, enr, now, "waiting", step.id, "wait",
-                         f"wait {format_duration(length)} until {from_micros(target).isoformat()}")  # fmt: skip
+                         f"wait {_duration_text(length)} until {from_micros(target).isoformat()}")  # fmt: skip
             elif isinstance(step, WaitUntilStep):
                 tz = rt.data(work, cid, at).timezone(rt.policies.default_timezone)
                 when = next_local_time(at, step.at, tz, weekdays=step.weekdays)

@@ -43,7 +43,13 @@ from ecomcrm.rules._retry import Retry
 from ecomcrm.rules._schedule import to_micros
 from ecomcrm.rules._work import LOST_RACE, Work, gave_up
 from ecomcrm.segments import FeatureTable
-from ecomcrm.storage import StateRecord, Store, SupportsClaims, SupportsStateBatches
+from ecomcrm.storage import (
+    StateRecord,
+    Store,
+    SupportsClaims,
+    SupportsEventMarks,
+    SupportsStateBatches,
+)
 
 Observer = Callable[[str, str, str | None, Decision], None]
 LogObserver = Callable[[str, str, str | None, Any], None]
@@ -91,6 +97,8 @@ class Runtime:
         # processes advancing at once take disjoint due timers; used with batches only
         # (a claim lasts for the held transaction of a batched unit of work)
         self.claims = state if self.batches and isinstance(state, SupportsClaims) else None
+        # the marks capability (``seen:`` marks written compactly), checked once too
+        self.marks = isinstance(state, SupportsEventMarks)
         self.log_limit = max(int(decision_log), 1)
         self.record_messages = record_messages
         self.observer = observer
@@ -280,9 +288,13 @@ class Runtime:
     # --- units of work ---------------------------------------------------------------------
 
     def run(
-        self, unit: Callable[[Work], None], *, retries: int | None = None, hold: bool = False
+        self,
+        unit: Callable[..., None],
+        *args: Any,
+        retries: int | None = None,
+        hold: bool = False,
     ) -> list[Action]:
-        """Run a unit of work and commit it; recompute it on a conflict or a busy store.
+        """Run ``unit(work, *args)`` and commit it; recompute it on a conflict or a busy store.
 
         A lost race (ConflictError at the compare-and-set commit, StorageBusyError when the
         database stayed locked) wrote nothing: the unit is computed again from the fresh
@@ -306,14 +318,15 @@ class Runtime:
         # transaction may end normally after a conflict: whatever else happened inside
         # the block (another engine's unit nested in ours, on this thread) stays committed.
         batched = self.batches
+        marked = self.marks
         hold = hold and batched
         for n in range(1, attempts + 1):
-            work = Work(state, observed, drafts=hold, batches=batched)
+            work = Work(state, observed, hold, batched, marked)
             try:
                 if hold:
                     conflict: ConflictError | None = None
                     with transaction():
-                        unit(work)
+                        unit(work, *args)
                         try:
                             self._commit(work)
                         except ConflictError as exc:
@@ -321,7 +334,7 @@ class Runtime:
                     if conflict is not None:
                         raise conflict
                 else:
-                    unit(work)
+                    unit(work, *args)
                     self._commit(work)
             except LOST_RACE as exc:
                 if n < attempts:
@@ -345,7 +358,7 @@ class Runtime:
 
     def _commit(self, work: Work) -> None:
         unstored = self._unstored
-        if unstored and work.writes:
+        if unstored and work.has_writes():
             # the first unit that writes stores the flow definitions too; one stored by
             # another engine meanwhile is left as it is (it was checked equal or is newer)
             for key, definition in unstored.items():
@@ -361,7 +374,7 @@ class Runtime:
                             entity=f"flow {flow.id!r}", field="version", value=flow.version,
                         )  # fmt: skip
         work.commit(self.state, self.state_store.transaction)
-        if unstored and work.writes:
+        if unstored and work.has_writes():
             self._unstored = {}
 
     def prefetch(self, work: Work, keys: Iterable[str]) -> list[Mapping[str, Any]]:

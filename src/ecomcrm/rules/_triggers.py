@@ -466,7 +466,7 @@ class Triggers:
                 return
             group = str(props.get(trigger.group_by)) if trigger.group_by else "*"
             now_us = to_micros(now)
-            window_start = now_us - micros_of(trigger.within)
+            window_start = now_us - _window_us(trigger.within)
             seen = [t for t in counts.get(group, ()) if t > window_start]
             seen.append(now_us)
             recent_ids = [*ids[-(trigger.count - 1) :], event.id]
@@ -697,3 +697,7 @@ def micros_of(value: timedelta | None) -> int:
     if value is None:
         return 0
     return (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
+
+
+# a repeated-event trigger's window, converted once per length (every matching event asks)
+_window_us = functools.lru_cache(maxsize=256)(micros_of)

@@ -32,12 +32,17 @@ class Work:
     """
 
     __slots__ = (
-        "actions", "apply", "data", "decisions", "drafts", "first_timer", "owners", "reads",
-        "resolved", "state", "writes",
+        "actions", "apply", "data", "decisions", "drafts", "first_timer", "marks", "owners",
+        "reads", "resolved", "state", "writes",
     )  # fmt: skip
 
     def __init__(
-        self, state: Any, observed: bool, drafts: bool = False, batches: bool = False
+        self,
+        state: Any,
+        observed: bool,
+        drafts: bool = False,
+        batches: bool = False,
+        marks: bool = False,
     ) -> None:
         self.state = state
         # ``batches``: the state repository claims SupportsStateBatches (checked once)
@@ -56,6 +61,13 @@ class Work:
         self.data: dict[str, CustomerData] = {}
         self.resolved: dict[tuple[str | None, str | None], str] = {}
         self.first_timer = TIMER_END  # the earliest timer key this unit wrote (keys sort by due)
+        # ``marks``: the state repository claims SupportsEventMarks; the ``seen:`` marks
+        # then wait here as ``key: (at µs, owner)`` and are committed by ``apply_marked``
+        self.marks: dict[str, tuple[int, str]] | None = {} if marks else None
+
+    def has_writes(self) -> bool:
+        """Whether the unit writes anything at commit (records or marks)."""
+        return bool(self.writes or self.marks)
 
     def get(self, key: str) -> Mapping[str, Any] | None:
         """The value of ``key`` as this unit sees it (its own writes first)."""
@@ -91,8 +103,9 @@ class Work:
         read-ahead when there was one. The value is built frozen and its owner is known,
         so nothing is copied, checked or parsed again before the store keeps it.
         """
-        writes = self.writes
-        if key in writes:
+        marks = self.marks
+        pending: Mapping[str, Any] = self.writes if marks is None else marks
+        if key in pending:
             return False  # the same event earlier in this unit (marks are never deleted)
         reads = self.reads
         if key in reads:
@@ -100,7 +113,10 @@ class Work:
                 return False
         elif (reads.setdefault(key, self.state.get(key))) is not None:
             return False
-        writes[key] = FrozenDict(at=at_us, cust=cid)
+        if marks is not None:
+            marks[key] = (at_us, cid)  # a mark: written compactly by ``apply_marked``
+            return True
+        self.writes[key] = FrozenDict(at=at_us, cust=cid)
         self.owners[key] = cid
         return True
 
@@ -111,7 +127,8 @@ class Work:
 
     def commit(self, state: Any, transaction: Callable[[], Any]) -> None:
         """Write everything, each record compare-and-set against the version read."""
-        if not self.writes:
+        marks = self.marks
+        if not self.writes and not marks:
             return
         reads = self.reads
         owners = self.owners
@@ -128,7 +145,10 @@ class Work:
                     continue
                 owner = owners[key] if key in owners else owner_of(key, value)
                 append((key, value, None if record is None else record.version, owner))
-            apply(changes)
+            if marks:
+                state.apply_marked(changes, [(k, at, c) for k, (at, c) in marks.items()])
+            else:
+                apply(changes)
             return
         with transaction():
             for key, value in self.writes.items():

@@ -10,7 +10,8 @@ or any scheme a plugin registers under the
 prove their adapter with ``ecomcrm.testing.StoreConformance``.
 
 Beyond the core contract a store may claim named optional capabilities
-(:class:`SupportsStateBatches`, :class:`SupportsClaims`, :class:`SupportsBulkFacts`,
+(:class:`SupportsStateBatches`, :class:`SupportsClaims`, :class:`SupportsEventMarks`,
+:class:`SupportsBulkFacts`,
 :class:`SupportsBulkLoad`, :class:`SupportsPreparedOrders`, :class:`SupportsSharedUrl`,
 :class:`SupportsSuppressionSummary`, :class:`SupportsAuditLog`, :class:`SupportsRetention`):
 fast paths that callers test for with
@@ -41,10 +42,12 @@ from ecomcrm.storage._audit import (
     current_audit_context,
 )
 from ecomcrm.storage._capabilities import (
+    EventMark,
     StateChange,
     SupportsBulkFacts,
     SupportsBulkLoad,
     SupportsClaims,
+    SupportsEventMarks,
     SupportsPreparedOrders,
     SupportsSharedUrl,
     SupportsStateBatches,
@@ -106,6 +109,7 @@ __all__ = [
     "CustomerTable",
     "ErasureReceipt",
     "EventFacts",
+    "EventMark",
     "EventRepository",
     "LineFacts",
     "LoyaltyFacts",
@@ -128,6 +132,7 @@ __all__ = [
     "SupportsBulkFacts",
     "SupportsBulkLoad",
     "SupportsClaims",
+    "SupportsEventMarks",
     "SupportsPreparedOrders",
     "SupportsRetention",
     "SupportsSharedUrl",

@@ -15,6 +15,8 @@ SupportsStateBatches        ``store.state``      rules engine: one read and one 
                                                  per unit of work
 SupportsClaims              ``store.state``      rules engine: processes advancing at once
                                                  run disjoint due timers
+SupportsEventMarks          ``store.state``      rules engine: the ``seen:`` mark of each
+                                                 event, written compactly
 SupportsBulkFacts           the store            rules engine: backtests and refresh read
                                                  consents and loyalty as columns
 SupportsBulkLoad            the store            importers: a mode for many large batches
@@ -100,6 +102,62 @@ class SupportsStateBatches(Protocol):
             >>> state.apply([("k", None, 1)])
             >>> state.get("k") is None
             True
+        """
+        ...
+
+
+EventMark = tuple[str, int, str]
+"""One mark of a :meth:`SupportsEventMarks.apply_marked` batch: ``(key, at µs, owner)``."""
+
+
+@runtime_checkable
+class SupportsEventMarks(SupportsStateBatches, Protocol):
+    """A state repository that writes marks (small write-once records) compactly.
+
+    A *mark* ``(key, at, owner)`` is the state record ``key`` with value
+    ``{"at": at, "cust": owner}``, version 1, owned by ``owner``: the rules engine writes
+    one per event it handles (``seen:<event id>``), so a redelivered event changes
+    nothing. An adapter may keep marks in a compact form (the memory store keeps two
+    scalars instead of a record and a mapping, a database may skip the JSON encoder);
+    every other method sees them as the records they stand for.
+
+    Contract (besides :class:`SupportsStateBatches`):
+
+    - ``apply_marked(changes, marks)`` is ``apply(changes)`` plus, in the same
+      all-or-nothing batch, one new record per mark: a mark whose key exists already is
+      a stale change (ConflictError naming the key, nothing of the batch written), a key
+      given twice (among the marks or the changes) or a mark that is not ``(non-empty
+      str key, int at, non-empty str owner)`` raises ValidationError, writing nothing.
+      Inside ``store.transaction()`` the batch joins the enclosing transaction.
+    - A mark reads back through ``get``, ``get_many`` and ``scan`` as that record
+      (``value == {"at": at, "cust": owner}``, ``version == 1``, ``owner == owner``), is
+      deleted by ``delete(key, expected_version=1)`` and replaced by ``put`` like any
+      record, and goes with its owner on :meth:`~ecomcrm.storage.Store.erase`.
+
+    Without it the rules engine writes each ``seen:`` mark as an ordinary record of the
+    unit's batch; with it the marks cost less to write and to keep (the exactly-once
+    promise is the same: a mark is created in the same commit as what its event did).
+
+    Example:
+        >>> import ecomcrm
+        >>> state = ecomcrm.open_store("memory://").state
+        >>> isinstance(state, SupportsEventMarks)
+        True
+        >>> state.apply_marked([("a", {"n": 1}, None, "c1")], [("seen:e1", 1_000, "c1")])
+        >>> record = state.get("seen:e1")
+        >>> dict(record.value), record.version, record.owner
+        ({'at': 1000, 'cust': 'c1'}, 1, 'c1')
+    """
+
+    def apply_marked(self, changes: Iterable[StateChange], marks: Iterable[EventMark]) -> None:
+        """Apply the changes and create the marks as one batch: all of them, or none.
+
+        Example:
+            >>> import ecomcrm
+            >>> state = ecomcrm.open_store("memory://").state
+            >>> state.apply_marked([], [("seen:e1", 5, "c1")])
+            >>> [r.key for r in state.scan("seen:")]
+            ['seen:e1']
         """
         ...
 

@@ -166,7 +166,9 @@ class _Orders(sh.BaseOrderRepository):
     def for_customer(self, customer_id: str) -> list[Order]:
         s = self._s
         s._check_open()
-        ids = s._orders_by_customer.get(s.resolve(customer_id), {})
+        ids = s._orders_by_customer.get(s.resolve(customer_id))
+        if not ids:
+            return []  # no order: nothing to sort
         return sorted((s._orders[i] for i in ids), key=lambda o: (o.placed_at, o.id))
 
     def count(self) -> int:
@@ -456,7 +458,12 @@ class _Loyalty(sh.BaseLoyaltyRepository):
         return [entry for _, entry in rows]
 
     def balance(self, customer_id: str) -> int:
-        return sum(e.points for e in self.entries(customer_id))
+        s = self._s
+        s._check_open()
+        ids = s._loyalty_by_customer.get(s.resolve(customer_id))
+        if not ids:
+            return 0  # no entry (most customers between purchases): nothing to sort or add
+        return sum(s._loyalty[i][1].points for i in ids)  # a sum of ints: order is irrelevant
 
     def reassign(self, customer_ids: Collection[str], to: str | None) -> None:
         s = self._s

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 import ecomcrm.storage.toolkit as sh
 from ecomcrm.errors import ValidationError
-from ecomcrm.storage._capabilities import StateChange
+from ecomcrm.storage._capabilities import EventMark, StateChange
 from ecomcrm.storage._protocols import Store
 from ecomcrm.storage._records import (
     StateRecord,
 )
-from ecomcrm.storage.memory._tables import _restore_state, _Tables
+from ecomcrm.storage.memory._tables import StateEntry, _restore_state, _Tables
 
 
 class _State(sh.BaseStateRepository):
@@ -33,7 +33,10 @@ class _State(sh.BaseStateRepository):
         if s._closed or type(key) is not str or not key:  # the checks, inlined for the fast path
             s._check_open()
             sh.check_state_key(key)
-        return s._state.get(key)
+        record = s._state.get(key)
+        if isinstance(record, tuple):  # a mark, kept compact
+            return _mark_record(key, record)
+        return record
 
     def get_many(self, keys: Iterable[str]) -> dict[str, StateRecord]:
         s = self._s
@@ -45,7 +48,7 @@ class _State(sh.BaseStateRepository):
                 sh.check_state_key(key)
             record = state.get(key)
             if record is not None:
-                found[key] = record
+                found[key] = _mark_record(key, record) if isinstance(record, tuple) else record
         return found
 
     def put(
@@ -64,10 +67,7 @@ class _State(sh.BaseStateRepository):
         # anything or makes one undo-logged change (rolled back with an enclosing block).
         with s._lock:
             s._check_open()
-            stored = s._state.get(key)
-            version = sh.check_expected_version(
-                key, None if stored is None else stored.version, expected_version
-            )
+            version = sh.check_expected_version(key, _version(s._state, key), expected_version)
             record = StateRecord(key=key, value=frozen, version=version, owner=owner)
             s._dset(s._state, key, record)
         return record
@@ -77,10 +77,7 @@ class _State(sh.BaseStateRepository):
         sh.check_state_key(key)
         with s._lock:
             s._check_open()
-            stored = s._state.get(key)
-            sh.check_expected_version(
-                key, None if stored is None else stored.version, expected_version
-            )
+            sh.check_expected_version(key, _version(s._state, key), expected_version)
             s._ddel(s._state, key)
 
     def apply(self, changes: Iterable[StateChange]) -> None:
@@ -91,16 +88,30 @@ class _State(sh.BaseStateRepository):
         (ConflictError naming the first stale key) before anything changes; keys must be
         distinct.
         """
+        self.apply_marked(changes, ())
+
+    def apply_marked(self, changes: Iterable[StateChange], marks: Iterable[EventMark]) -> None:
+        """``apply(changes)`` plus new marks ``(key, at µs, owner)``, all or nothing.
+
+        A mark is kept as the pair ``(at, owner)``: a tuple of two scalars that the garbage
+        collector stops tracking, where a record would keep a record and a mapping alive
+        in every full collection; ``get``, ``get_many`` and ``scan`` hand it out as the
+        record ``{"at": at, "cust": owner}`` (version 1, owned by ``owner``).
+        """
         s = self._s
         freeze = sh.freeze_state_value
         frozen_dict = sh.FrozenDict
         batch: list[tuple[str, sh.FrozenDict | None, int | None, str | None]] = []
         append = batch.append
+        keys: dict[str, None] = {}  # every key of the batch, in order (each once)
         for change in changes:
             key, value, expected = change[0], change[1], change[2]
             owner = change[3] if len(change) > 3 else None
             if type(key) is not str or not key:
                 sh.check_state_key(key)
+            if key in keys:
+                _twice(key)
+            keys[key] = None
             if value is not None:
                 if owner is not None and (type(owner) is not str or not owner):
                     sh.check_state_owner(owner)
@@ -111,40 +122,44 @@ class _State(sh.BaseStateRepository):
                 raise ValidationError("a delete needs the expected version", entity="state",
                                       field="expected_version", value=key)  # fmt: skip
             else:
-                batch.append((key, None, expected, None))
-        if len({change[0] for change in batch}) != len(batch):
-            keys = [change[0] for change in batch]
-            twice = next(k for k in keys if keys.count(k) > 1)
-            raise ValidationError("given twice in one batch", entity="state", field="key",
-                                  value=twice)  # fmt: skip
+                append((key, None, expected, None))
+        compact: list[tuple[str, tuple[int, str]]] = []
+        for mark in marks:
+            key, at, owner = sh.check_event_mark(mark)
+            if key in keys:
+                _twice(key)
+            keys[key] = None
+            compact.append((key, (at, owner)))
         with s._lock:
-            s._check_open()
+            if s._closed:
+                s._check_open()
             state = s._state
-            previous: list[tuple[str, StateRecord | None]] = []
+            get = state.get
             for key, _, expected, _ in batch:  # every version first: all or nothing
-                stored = state.get(key)
-                found = None if stored is None else stored.version
+                stored = get(key)
+                found = None if stored is None else _version_of(stored)
                 if found != expected or (expected is not None and type(expected) is not int):
                     sh.check_expected_version(key, found, expected)  # raises
-                previous.append((key, stored))
+            for key, _ in compact:
+                if key in state:  # a mark is a new record: one that exists is a lost race
+                    sh.check_expected_version(key, _version_of(state[key]), None)  # raises
+            if s._undo is not None:
+                # Inside a transaction one undo step restores the whole batch: logging each
+                # key (``_dset``) made a held ``handle_many(1000)`` unit 15 % slower.
+                s._record(_restore_state, state, [(k, get(k)) for k in keys])
             add_key = state.keys_in_order.add
+            setitem = dict.__setitem__
             for key, value, expected, owner in batch:
                 if value is None:
                     del state[key]
                 elif expected is None:  # checked above: the key is new
                     add_key(key)
-                    dict.__setitem__(
-                        state, key, StateRecord(key=key, value=value, version=1, owner=owner)
-                    )
+                    setitem(state, key, _new_record(key, value, 1, owner))
                 else:
-                    dict.__setitem__(
-                        state,
-                        key,
-                        StateRecord(key=key, value=value, version=expected + 1, owner=owner),
-                    )
-            # Inside a transaction one undo step restores the whole batch: logging each
-            # key (``_dset``) made a held ``handle_many(1000)`` unit 15 % slower.
-            s._record(_restore_state, state, previous)
+                    setitem(state, key, _new_record(key, value, expected + 1, owner))
+            for key, pair in compact:
+                add_key(key)
+                setitem(state, key, pair)
 
     def scan(
         self,
@@ -165,7 +180,47 @@ class _State(sh.BaseStateRepository):
             for key in state.keys_in_order.range(first, stop):
                 if not key.startswith(prefix):
                     break
-                out.append(state[key])
+                record = state[key]
+                out.append(_mark_record(key, record) if isinstance(record, tuple) else record)
                 if limit is not None and len(out) >= limit:
                     break
             return out
+
+
+# StateRecord is a frozen slotted attrs class: its ``__init__`` sets each field through
+# ``object.__setattr__``; the slots' own descriptors build the same record in half the time
+_SLOTS = vars(StateRecord)
+_set_key, _set_value = _SLOTS["key"].__set__, _SLOTS["value"].__set__
+_set_version, _set_owner = _SLOTS["version"].__set__, _SLOTS["owner"].__set__
+_alloc = object.__new__
+
+
+def _new_record(key: str, value: Any, version: int, owner: str | None) -> StateRecord:
+    """``StateRecord(key=key, value=value, version=version, owner=owner)``, checked before."""
+    record: StateRecord = _alloc(StateRecord)
+    _set_key(record, key)
+    _set_value(record, value)
+    _set_version(record, version)
+    _set_owner(record, owner)
+    return record
+
+
+def _twice(key: str) -> NoReturn:
+    raise ValidationError("given twice in one batch", entity="state", field="key", value=key)
+
+
+def _version_of(stored: StateEntry) -> int:
+    """The version of a stored entry (a compact mark is at version 1)."""
+    return 1 if isinstance(stored, tuple) else stored.version
+
+
+def _version(state: dict[str, Any], key: str) -> int | None:
+    """The version of ``key`` in the map, None when absent."""
+    stored = state.get(key)
+    return None if stored is None else _version_of(stored)
+
+
+def _mark_record(key: str, pair: tuple[int, str]) -> StateRecord:
+    """The record a compact mark stands for."""
+    at, owner = pair
+    return _new_record(key, sh.FrozenDict(at=at, cust=owner), 1, owner)

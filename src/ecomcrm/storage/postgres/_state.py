@@ -19,6 +19,7 @@ from ecomcrm.storage._records import StateRecord
 from ecomcrm.storage.postgres._base import Base
 from ecomcrm.storage.postgres._bulk import unnest_insert
 from ecomcrm.storage.postgres._connection import retry_races
+from ecomcrm.storage.postgres._marks import EventMarks
 
 # --------------------------------------------------------------------------------------
 # state
@@ -34,7 +35,7 @@ def _record(key: str, text: str, version: int, owner: str | None) -> StateRecord
     return StateRecord(key=key, value=json.loads(text), version=version, owner=owner)
 
 
-class PostgresState(Base):
+class PostgresState(EventMarks, Base):
     """Versioned JSON records with compare-and-set, in ``state`` (row versions).
 
     Besides the protocol, two batch operations for the rules engine: ``get_many`` (one

@@ -10,12 +10,12 @@ import ecomcrm.storage.toolkit as sh
 from ecomcrm.errors import (
     ValidationError,
 )
-from ecomcrm.storage._capabilities import StateChange
+from ecomcrm.storage._capabilities import EventMark, StateChange
 from ecomcrm.storage._records import (
     StateRecord,
 )
 from ecomcrm.storage.sqlite._base import _Base
-from ecomcrm.storage.sqlite._rows import _state_json
+from ecomcrm.storage.sqlite._rows import _STATE_ENCODER, _state_json
 from ecomcrm.storage.sqlite._sql import _chunks, _in, _marks
 
 _STATE_UPSERT = (
@@ -92,6 +92,14 @@ class SqliteState(_Base, sh.BaseStateRepository):
         (ConflictError naming the first stale key) before anything changes; keys must be
         distinct.
         """
+        self.apply_marked(changes, ())
+
+    def apply_marked(self, changes: Iterable[StateChange], marks: Iterable[EventMark]) -> None:
+        """``apply(changes)`` plus new marks ``(key, at µs, owner)``, in one transaction.
+
+        A mark is an ordinary row of ``state`` whose JSON text is written directly (no
+        encoder walk); like a new key of the batch it must not exist yet.
+        """
         batch: list[tuple[str, str | None, int | None, str | None]] = []
         seen: set[str] = set()
         for change in changes:
@@ -112,6 +120,15 @@ class SqliteState(_Base, sh.BaseStateRepository):
                 )
             text = None if value is None else _state_json(value)
             batch.append((key, text, expected, sh.check_state_owner(owner)))
+        for mark in marks:
+            key, at, owner = sh.check_event_mark(mark)
+            if key in seen:
+                raise ValidationError(
+                    "given twice in one batch", entity="state", field="key", value=key
+                )
+            seen.add(key)
+            text = f'{{"at":{at},"cust":{_STATE_ENCODER.encode(owner)}}}'  # what the encoder writes
+            batch.append((key, text, None, owner))
         if not batch:
             return
         with self._db.write() as conn:

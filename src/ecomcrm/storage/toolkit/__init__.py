@@ -29,8 +29,9 @@ concern:
 - **audit log**: :class:`BaseAuditLog` (three primitives), :func:`write_audit`,
   :func:`audit_consents`, :func:`pseudonymise_audit`, :func:`audit_pseudonym`;
 - **the state area**: :func:`check_state_key`, :func:`check_state_owner`,
-  :func:`freeze_state_value` (read-only :class:`FrozenDict` / :class:`FrozenList` values
-  shared between readers) and :func:`check_expected_version` (compare-and-set);
+  :func:`check_event_mark` (a mark of ``SupportsEventMarks``), :func:`freeze_state_value`
+  (read-only :class:`FrozenDict` / :class:`FrozenList` values shared between readers) and
+  :func:`check_expected_version` (compare-and-set);
 - **retention**: :func:`apply_retention` over an adapter's :class:`RetentionPurger`
   bulk primitives, :func:`retention_cutoffs`;
 - **documents**: :func:`build_export` and :func:`build_customer_360`, from repository
@@ -119,6 +120,7 @@ from ecomcrm.storage.toolkit._retention import (
 from ecomcrm.storage.toolkit._state import (
     FrozenDict,
     FrozenList,
+    check_event_mark,
     check_expected_version,
     check_state_key,
     check_state_owner,
@@ -180,6 +182,7 @@ __all__ = [
     "check_audit_filters",
     "check_aware",
     "check_customer_id",
+    "check_event_mark",
     "check_expected_version",
     "check_id_not_erased",
     "check_merge_arguments",

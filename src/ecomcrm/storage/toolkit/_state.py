@@ -37,6 +37,33 @@ def check_state_key(key: Any) -> str:
     return key
 
 
+def check_event_mark(mark: Any) -> tuple[str, int, str]:
+    """Validate a mark of ``SupportsEventMarks.apply_marked`` and return it as a tuple.
+
+    A mark is ``(key, at, owner)``: a state key, an int (µs) and a non-empty owner; the
+    record it stands for is ``key`` -> ``{"at": at, "cust": owner}`` (version 1).
+
+    Example:
+        >>> check_event_mark(["seen:e1", 5, "c1"])
+        ('seen:e1', 5, 'c1')
+    """
+    try:
+        key, at, owner = mark
+    except (TypeError, ValueError):
+        raise ValidationError(
+            "a mark is (key, at µs, owner)", entity="state", field="mark", value=mark
+        ) from None
+    if type(key) is not str or not key:
+        check_state_key(key)
+    if type(at) is not int:
+        raise ValidationError("must be an int (µs)", entity="state", field="at", value=at)
+    if type(owner) is not str or not owner:
+        raise ValidationError(
+            "must be a non-empty string", entity="state", field="owner", value=owner
+        )
+    return key, at, owner
+
+
 class FrozenDict(dict[str, Any]):
     """A read-only ``dict`` holding a stored state value (see :func:`freeze_state_value`).
 
@@ -150,6 +177,12 @@ def _freeze(value: Any) -> Any:
 def _freeze_items(value: Mapping[Any, Any]) -> FrozenDict:
     if not value:
         return _EMPTY_DICT
+    shared = _SHARED
+    for key, item in value.items():
+        if type(key) is not str or type(item) not in shared:
+            break
+    else:  # str keys, scalar or frozen values (a record read, one field changed): one copy
+        return FrozenDict(value)
     out: dict[str, Any] = {}
     for key, item in value.items():
         if type(key) is not str:

@@ -12,6 +12,9 @@ from datetime import UTC, datetime, timedelta
 from ecomcrm.errors import ValidationError
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_last_to_micros: tuple[datetime, int] = (_EPOCH, 0)  # the latest conversion (see to_micros)
+_last_from_micros: tuple[int, datetime] = (0, _EPOCH)  # and the latest back (from_micros)
 
 
 def to_micros(when: datetime) -> int:
@@ -22,8 +25,15 @@ def to_micros(when: datetime) -> int:
         >>> to_micros(datetime(1970, 1, 1, 0, 0, 1, tzinfo=timezone.utc))
         1000000
     """
-    delta = when - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    global _last_to_micros
+    last = _last_to_micros
+    if last[0] is when:
+        return last[1]  # the same instant again (the rules engine converts one ``now`` often)
+    micros: int = (when - _EPOCH) // _MICROSECOND  # exact: timedelta // timedelta is an int
+    # one tuple, replaced whole: a reader on another thread sees an old pair or a new one
+    # (datetimes are immutable, and the pair holds its datetime alive, so ``is`` is sound)
+    _last_to_micros = (when, micros)
+    return micros
 
 
 def from_micros(micros: int) -> datetime:
@@ -33,7 +43,13 @@ def from_micros(micros: int) -> datetime:
         >>> from_micros(1_000_000).isoformat()
         '1970-01-01T00:00:01+00:00'
     """
-    return _EPOCH + timedelta(microseconds=micros)
+    global _last_from_micros
+    last = _last_from_micros
+    if last[0] == micros and type(micros) is int:
+        return last[1]  # the same instant again: the same (immutable) datetime
+    when = _EPOCH + timedelta(microseconds=micros)
+    _last_from_micros = (micros, when)
+    return when
 
 
 def check_aware(value: datetime, *, entity: str, field: str) -> datetime:

@@ -31,7 +31,8 @@ an optional capability are skipped when the class does not declare it:
   interleaves writes through both and checks none is lost.
 
 Each named optional capability of :mod:`ecomcrm.storage` (``SupportsStateBatches``,
-``SupportsClaims``, ``SupportsBulkFacts``, ``SupportsBulkLoad``, ``SupportsPreparedOrders``,
+``SupportsClaims``, ``SupportsEventMarks``, ``SupportsBulkFacts``, ``SupportsBulkLoad``,
+``SupportsPreparedOrders``,
 ``SupportsSharedUrl``, ``SupportsSuppressionSummary``, ``SupportsAuditLog``,
 ``SupportsRetention``) has its own group
 (``StateBatchesBehaviour``...), which proves that the fast path gives what the core

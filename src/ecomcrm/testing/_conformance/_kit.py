@@ -12,6 +12,7 @@ from ecomcrm.testing._conformance._customer360 import Customer360Behaviour
 from ecomcrm.testing._conformance._customers import CustomerBehaviour
 from ecomcrm.testing._conformance._durability import DurabilityBehaviour
 from ecomcrm.testing._conformance._erasure import ExportEraseBehaviour
+from ecomcrm.testing._conformance._event_marks import EventMarksBehaviour
 from ecomcrm.testing._conformance._events import EventBehaviour
 from ecomcrm.testing._conformance._loyalty import LoyaltyBehaviour
 from ecomcrm.testing._conformance._merges import MergeBehaviour
@@ -48,6 +49,7 @@ class StoreConformance(
     DurabilityBehaviour,
     StateBatchesBehaviour,
     ClaimsBehaviour,
+    EventMarksBehaviour,
     BulkFactsBehaviour,
     BulkLoadBehaviour,
     PreparedOrdersBehaviour,
