@@ -26,7 +26,10 @@ def check_state_owner(owner: Any) -> str | None:
 
 
 def check_state_key(key: Any) -> str:
-    """Validate a state key (a non-empty string) and return it.
+    """Validate a state key (a non-empty string without U+0000) and return it.
+
+    A NUL character is refused in every store, not only where a server (PostgreSQL text)
+    cannot hold it, so a key means the same thing in every adapter.
 
     Example:
         >>> check_state_key("enrollment:welcome:c1")
@@ -34,6 +37,10 @@ def check_state_key(key: Any) -> str:
     """
     if not isinstance(key, str) or not key:
         raise ValidationError("must be a non-empty string", entity="state", field="key", value=key)
+    if "\x00" in key:
+        raise ValidationError(
+            "must not contain the NUL character (U+0000)", entity="state", field="key", value=key
+        )
     return key
 
 

@@ -79,7 +79,7 @@ class RoundTripBehaviour(StoreFixtures):
 
     @settings(max_examples=25, deadline=None, suppress_health_check=[*_SHARED_TEST_CHECKS])
     @given(
-        key=st.text(min_size=1, max_size=20),
+        key=st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=20),
         value=st.dictionaries(st.text(max_size=5), crm.json_scalars(), max_size=4),
     )
     def test_generated_state_round_trips(

@@ -67,6 +67,12 @@ class StateBehaviour(StoreFixtures):
             store.state.put("k", {"when": datetime(2024, 1, 1)}, expected_version=None)
         assert store.state.get("k") is None
 
+    def test_keys_with_nul_are_refused(self, store: Store) -> None:
+        """Contract: a key holding U+0000 is a ValidationError in every store, and nothing is written."""
+        with pytest.raises(ValidationError):
+            store.state.put("a\x00b", {"v": 1}, expected_version=None)
+        assert store.state.get("a") is None and list(store.state.scan("a")) == []
+
     def test_owner_is_stored_with_the_record(self, store: Store) -> None:
         """Contract: ``owner`` round-trips through put, get and scan; a put replaces it."""
         assert store.state.put("k", {"v": 1}, expected_version=None, owner="a:b%3A").owner == (
