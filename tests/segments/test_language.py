@@ -551,3 +551,37 @@ def test_mask_on_values_at_the_edges_of_int64_never_raises_or_wraps(
             mask = expr.mask(table, now=now)
             if now is NOW:
                 assert mask.tolist() == expected
+
+
+_INT_VALUES = [EDGE, -EDGE - 1, 0, 2**53, 2**53 + 1, 2**53 - 1, -(2**53) - 1, 3, -3]
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.int8, np.uint64])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "orders_count >= 3",
+        "orders_count < -3",
+        "3 <= orders_count",
+        "orders_count == 9007199254740992",
+        "orders_count != 9007199254740992",
+        "orders_count > 9007199254740993",
+        "9007199254740991 < orders_count",
+        "orders_count >= 2.5",
+        "orders_count == 1e308",
+        "orders_count != -1",
+        "-300 > orders_count",
+    ],
+)
+def test_integer_column_against_a_constant_compares_as_floats(text: str, dtype: type) -> None:
+    """The integer fast path gives the float comparison's rows, whatever the width or sign."""
+    info = np.iinfo(dtype)
+    values = [v for v in _INT_VALUES if info.min <= v <= info.max]
+    table = FeatureTable(
+        np.arange(len(values)),
+        {"orders_count": np.array(values, dtype=dtype)},
+        {"orders_count": "integer"},
+    )
+    expr = compile_expression(text, {"orders_count": "integer"})
+    expected = [expr.evaluate({"orders_count": v}) for v in values]
+    assert expr.mask(table).tolist() == expected

@@ -65,6 +65,11 @@ _UFUNC = {
 }
 _FLIP = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 _NEGATE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
+# the same comparison with its operands swapped: ``c < x`` is ``x > c``
+_MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+# integers below this magnitude are exact in float64 and so are their neighbours, so
+# comparing an integer column with such a constant as integers gives the float result
+_EXACT_INT = 2**53
 
 
 class Ctx:
@@ -363,7 +368,24 @@ class _Compiler:
             return self.compare_bool(a_fn, b_fn, op)
         if ty is Ty.STRING:
             return lambda ctx: _compare_str(a_fn(ctx), op, b_fn(ctx), ctx.n)
+        general = self._compare_values(a_fn, b_fn, op)
+        if ty is Ty.NUMBER:
+            field_and_const = self._field_against_constant(node, op)
+            if field_and_const is not None:
+                name, const_fn, field_op = field_and_const
+                return _integer_compare(name, const_fn, field_op, general)
+        return general
 
+    def _field_against_constant(self, node: Compare, op: str) -> tuple[str, ValFn, str] | None:
+        """``(column, constant, op with the column on the left)`` for ``field <op> constant``."""
+        left, right = node.left, node.right
+        if isinstance(left, Field) and self.independent(right):
+            return left.name, self.const(right), op
+        if isinstance(right, Field) and self.independent(left):
+            return right.name, self.const(left), _MIRROR[op]
+        return None
+
+    def _compare_values(self, a_fn: ValFn, b_fn: ValFn, op: str) -> BoolFn:
         def run(ctx: Ctx) -> Mask:
             a, b = a_fn(ctx), b_fn(ctx)
             if (not isinstance(a, np.ndarray) and _is_null_const(a)) or (
@@ -560,6 +582,34 @@ def _compare_str(a: Any, op: str, b: Any, n: int) -> Mask:
     out &= ca >= 0
     out &= cb >= 0
     return out
+
+
+def _integer_compare(name: str, const_fn: ValFn, op: str, general: BoolFn) -> BoolFn:
+    """Compare an integer column with an integral constant without a float copy.
+
+    Numbers compare as float64 (as in the scalar backend); for a constant that is an
+    integer of magnitude below 2**53 the integer comparison gives the same rows, because
+    rounding to float64 is monotonic and such a constant and its neighbours are exact (at
+    2**53 itself, 2**53 + 1 rounds onto the constant). Anything else (a float
+    column, a fractional or huge constant, a null) takes the general path.
+    """
+
+    def run(ctx: Ctx) -> Mask:
+        column = ctx.table.column(name)
+        if isinstance(column, np.ndarray) and column.dtype.kind in "iu":
+            constant = const_fn(ctx)
+            if (
+                isinstance(constant, int | float)
+                and not isinstance(constant, bool)
+                and constant == constant
+                and abs(constant) < _EXACT_INT
+                and float(constant).is_integer()
+            ):
+                out: Mask = _UFUNC[op](column, int(constant))
+                return out
+        return general(ctx)
+
+    return run
 
 
 def _index(vocab: tuple[str, ...], value: str) -> int:
