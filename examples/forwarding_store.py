@@ -59,6 +59,7 @@ from ecomcrm.storage import (
     SupportsBulkLoad,
     SupportsRetention,
     SupportsSharedUrl,
+    SupportsSuppressionRemoval,
     SupportsSuppressionSummary,
 )
 
@@ -180,6 +181,13 @@ class _ForwardSuppressionSummary:
         return cast(SupportsSuppressionSummary, self.inner).has_suppressions()
 
 
+class _ForwardSuppressionRemoval:
+    inner: Store
+
+    def remove_suppression(self, identity: Identity) -> bool:
+        return cast(SupportsSuppressionRemoval, self.inner).remove_suppression(identity)
+
+
 class _ForwardAuditLog:
     inner: Store
 
@@ -200,6 +208,7 @@ _MIXINS: tuple[tuple[type, type], ...] = (
     (SupportsBulkLoad, _ForwardBulkLoad),
     (SupportsSharedUrl, _ForwardSharedUrl),
     (SupportsSuppressionSummary, _ForwardSuppressionSummary),
+    (SupportsSuppressionRemoval, _ForwardSuppressionRemoval),
     (SupportsAuditLog, _ForwardAuditLog),
     (SupportsRetention, _ForwardRetention),
 )

@@ -13,7 +13,8 @@ Beyond the core contract a store may claim named optional capabilities
 (:class:`SupportsStateBatches`, :class:`SupportsClaims`, :class:`SupportsEventMarks`,
 :class:`SupportsBulkFacts`,
 :class:`SupportsBulkLoad`, :class:`SupportsPreparedOrders`, :class:`SupportsSharedUrl`,
-:class:`SupportsSuppressionSummary`, :class:`SupportsAuditLog`, :class:`SupportsRetention`):
+:class:`SupportsSuppressionSummary`, :class:`SupportsSuppressionRemoval`, :class:`SupportsAuditLog`,
+:class:`SupportsRetention`):
 fast paths that callers test for with
 ``isinstance`` and do without when they are absent.
 
@@ -51,6 +52,7 @@ from ecomcrm.storage._capabilities import (
     SupportsPreparedOrders,
     SupportsSharedUrl,
     SupportsStateBatches,
+    SupportsSuppressionRemoval,
     SupportsSuppressionSummary,
 )
 from ecomcrm.storage._protocols import (
@@ -137,6 +139,7 @@ __all__ = [
     "SupportsRetention",
     "SupportsSharedUrl",
     "SupportsStateBatches",
+    "SupportsSuppressionRemoval",
     "SupportsSuppressionSummary",
     "TicketRepository",
     "audit_context",

@@ -24,6 +24,8 @@ SupportsPreparedOrders      ``store.orders``     importers: rows computed outsid
                                                  write transaction
 SupportsSharedUrl           the store            parallel import: workers open the store
 SupportsSuppressionSummary  the store            importers: skip per-identity checks
+SupportsSuppressionRemoval  the store            the app: a returning person's explicit
+                                                 request lifts a suppression (audited)
 ==========================  ===================  ==========================================
 
 A wrapper store (one that forwards to another) passes a capability on by having the
@@ -36,7 +38,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
-from ecomcrm.domain import Order
+from ecomcrm.domain import Identity, Order
 from ecomcrm.storage._records import ConsentFacts, LoyaltyFacts, StateRecord
 
 StateChange = (
@@ -366,6 +368,51 @@ class SupportsSuppressionSummary(Protocol):
         Example:
             >>> import ecomcrm
             >>> ecomcrm.open_store("memory://").has_suppressions()
+            False
+        """
+        ...
+
+
+@runtime_checkable
+class SupportsSuppressionRemoval(Protocol):
+    """A store that lifts the suppression of an identity, on record.
+
+    Contract: ``remove_suppression(identity)`` stops ``identity`` from being suppressed
+    (``is_suppressed`` is False afterwards, and a customer with it may be written again)
+    and returns True when it was suppressed; it returns False, changing nothing and
+    recording nothing, when it was not (an anonymous id never is). A removal is appended
+    to the audit log (when the store keeps one) as ``suppression.removed`` in the same
+    transaction, with the identity's kind and tombstone key (never its value) in the
+    details; lifting the suppression of an erased customer id
+    (``toolkit.customer_id_identity``) names the erasure's pseudonym as subject. Other
+    identities (and ``has_suppressions``) are unaffected. A non-:class:`Identity`
+    raises ValidationError. ``toolkit.lift_suppression`` implements these rules over a
+    delete primitive.
+
+    Only the person's own, explicit request justifies it (they sign up again after an
+    erasure); the erased data does not come back.
+
+    Example:
+        >>> from datetime import datetime, timezone
+        >>> import ecomcrm
+        >>> from ecomcrm.domain import Customer, Identity
+        >>> store = ecomcrm.open_store("memory://")
+        >>> t = datetime(2024, 1, 1, tzinfo=timezone.utc)
+        >>> store.customers.put(Customer(id="c1", created_at=t, identities=[Identity.email("a@b.co")]))
+        >>> _ = store.erase("c1")
+        >>> isinstance(store, SupportsSuppressionRemoval)
+        True
+        >>> store.remove_suppression(Identity.email("a@b.co")), store.is_suppressed(Identity.email("a@b.co"))
+        (True, False)
+    """
+
+    def remove_suppression(self, identity: Identity) -> bool:
+        """Lift the suppression of ``identity``; True when it was suppressed.
+
+        Example:
+            >>> import ecomcrm
+            >>> from ecomcrm.domain import Identity
+            >>> ecomcrm.open_store("memory://").remove_suppression(Identity.email("a@b.co"))
             False
         """
         ...

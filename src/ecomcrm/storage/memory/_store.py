@@ -227,6 +227,25 @@ class MemoryStore(_Tables, sh.BaseStore):
         _check_type(identity, Identity, "Identity")
         return sh.tombstone_key(identity) in self._tombstones
 
+    def remove_suppression(self, identity: Identity) -> bool:
+        """Lift the suppression of ``identity``, audited (``SupportsSuppressionRemoval``).
+
+        Example:
+            >>> from ecomcrm.domain import Identity
+            >>> MemoryStore().remove_suppression(Identity.email("a@b.co"))
+            False
+        """
+        self._check_open()
+
+        def delete(key: str) -> bool:
+            if key not in self._tombstones:
+                return False
+            self._ddel(self._tombstones, key)
+            return True
+
+        with self.transaction():
+            return sh.lift_suppression(self, identity, delete)
+
     # --- analytics ----------------------------------------------------------------------
 
     def consent_facts(self) -> ConsentFacts:

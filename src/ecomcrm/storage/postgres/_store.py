@@ -391,6 +391,22 @@ class PostgresStore(Base):
         """
         return bool(self._db.query("SELECT 1 FROM suppressed LIMIT 1"))
 
+    @retry_races
+    def remove_suppression(self, identity: Identity) -> bool:
+        """Lift the suppression of ``identity``, audited (``SupportsSuppressionRemoval``).
+
+        Example:
+            >>> store.remove_suppression(Identity.email("a@b.co"))  # doctest: +SKIP
+            False
+        """
+        with self._db.write() as conn:
+
+            def delete(key: str) -> bool:
+                gone = int(conn.execute("DELETE FROM suppressed WHERE hash = %s", (key,)).rowcount)
+                return gone > 0
+
+            return sh.lift_suppression(self, identity, delete)
+
     def is_suppressed(self, identity: Identity) -> bool:
         """True when this identity belonged to an erased person."""
         if identity.kind not in sh.SUPPRESSED_KINDS:

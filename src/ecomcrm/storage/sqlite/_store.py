@@ -314,6 +314,22 @@ class SqliteStore(_Base, sh.BaseStore):
         """
         return self._db.query_one("SELECT 1 FROM suppressed LIMIT 1") is not None
 
+    def remove_suppression(self, identity: Identity) -> bool:
+        """Lift the suppression of ``identity``, audited (``SupportsSuppressionRemoval``).
+
+        Example:
+            >>> from ecomcrm.domain import Identity
+            >>> SqliteStore(":memory:").remove_suppression(Identity.email("a@b.co"))
+            False
+        """
+        with self._db.write() as conn:
+
+            def delete(key: str) -> bool:
+                gone = conn.execute("DELETE FROM suppressed WHERE hash = ?", (key,)).rowcount
+                return gone > 0
+
+            return sh.lift_suppression(self, identity, delete)
+
     def is_suppressed(self, identity: Identity) -> bool:
         """True when this identity belonged to an erased person."""
         if identity.kind not in sh.SUPPRESSED_KINDS:

@@ -27,7 +27,8 @@ concern:
   :func:`new_anonymous_id` (which facts stay, anonymous);
 - **consents**: :func:`latest_consents`, :func:`consent_key`;
 - **audit log**: :class:`BaseAuditLog` (three primitives), :func:`write_audit`,
-  :func:`audit_consents`, :func:`pseudonymise_audit`, :func:`audit_pseudonym`;
+  :func:`audit_consents`, :func:`pseudonymise_audit`, :func:`audit_pseudonym`,
+  :func:`lift_suppression` (``SupportsSuppressionRemoval`` over a delete primitive);
 - **the state area**: :func:`check_state_key`, :func:`check_state_owner`,
   :func:`check_event_mark` (a mark of ``SupportsEventMarks``), :func:`freeze_state_value`
   (read-only :class:`FrozenDict` / :class:`FrozenList` values shared between readers) and
@@ -65,6 +66,7 @@ from ecomcrm.storage.toolkit._audit import (
     audit_pseudonym,
     check_audit_filters,
     consent_entries,
+    lift_suppression,
     pseudonymise_audit,
     pseudonymised,
     write_audit,
@@ -203,6 +205,7 @@ __all__ = [
     "freeze_state_value",
     "from_micros",
     "latest_consents",
+    "lift_suppression",
     "line_facts_from_columns",
     "line_facts_from_objects",
     "merge_profiles",

@@ -9,13 +9,13 @@ argument checks and the entries the store writes (:func:`write_audit`,
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import attrs
 
-from ecomcrm.domain import Consent
+from ecomcrm.domain import Consent, Identity, IdentityKind
 from ecomcrm.errors import ValidationError
 from ecomcrm.storage._audit import (
     AuditAction,
@@ -24,7 +24,12 @@ from ecomcrm.storage._audit import (
     current_audit_context,
 )
 from ecomcrm.storage.toolkit._repositories import BaseRepository
-from ecomcrm.storage.toolkit._suppression import customer_id_identity, tombstone_key
+from ecomcrm.storage.toolkit._suppression import (
+    ERASED_ID_PREFIX,
+    SUPPRESSED_KINDS,
+    customer_id_identity,
+    tombstone_key,
+)
 from ecomcrm.storage.toolkit._time import check_aware
 
 
@@ -256,3 +261,42 @@ def pseudonymise_audit(store: Any, customer_ids: Collection[str], pseudonym: str
     audit = _audit_of(store)
     if audit is not None and customer_ids:
         audit.rename_subjects(customer_ids, pseudonym)
+
+
+def lift_suppression(store: Any, identity: Identity, delete: Callable[[str], bool]) -> bool:
+    """``remove_suppression`` (``SupportsSuppressionRemoval``) over a delete primitive.
+
+    ``delete(key)`` drops the tombstone key and tells whether it was kept; call this
+    inside the store's transaction, so the ``suppression.removed`` entry is written
+    exactly when the tombstone goes. The entry's details hold the identity's kind and
+    tombstone key (the erasure receipt's), never its value; the subject is the erasure's
+    pseudonym for an erased customer id, else None.
+
+    Example:
+        >>> import ecomcrm
+        >>> from ecomcrm.domain import Identity
+        >>> store = ecomcrm.open_store("memory://")
+        >>> lift_suppression(store, Identity.email("a@b.co"), lambda key: True)
+        True
+        >>> store.audit.entries()[0].details["kind"]
+        'email'
+    """
+    if not isinstance(identity, Identity):
+        raise ValidationError(
+            "must be an Identity", entity="suppression", field="identity", value=identity
+        )
+    if identity.kind not in SUPPRESSED_KINDS:
+        return False
+    key = tombstone_key(identity)
+    if not delete(key):
+        return False
+    subject = None
+    if identity.kind is IdentityKind.EXTERNAL and identity.value.startswith(ERASED_ID_PREFIX):
+        subject = audit_pseudonym(identity.value[len(ERASED_ID_PREFIX) :])
+    write_audit(
+        store,
+        AuditAction.SUPPRESSION_REMOVED,
+        subject,
+        {"kind": identity.kind.value, "tombstone": key},
+    )
+    return True

@@ -33,7 +33,8 @@ an optional capability are skipped when the class does not declare it:
 Each named optional capability of :mod:`ecomcrm.storage` (``SupportsStateBatches``,
 ``SupportsClaims``, ``SupportsEventMarks``, ``SupportsBulkFacts``, ``SupportsBulkLoad``,
 ``SupportsPreparedOrders``,
-``SupportsSharedUrl``, ``SupportsSuppressionSummary``, ``SupportsAuditLog``,
+``SupportsSharedUrl``, ``SupportsSuppressionSummary``, ``SupportsSuppressionRemoval``,
+``SupportsAuditLog``,
 ``SupportsRetention``) has its own group
 (``StateBatchesBehaviour``...), which proves that the fast path gives what the core
 contract gives. An adapter claims a capability by having its members, so these groups
@@ -69,6 +70,7 @@ from ecomcrm.testing._conformance._round_trip import RoundTripBehaviour
 from ecomcrm.testing._conformance._shared_url import SharedUrlBehaviour
 from ecomcrm.testing._conformance._state import StateBehaviour
 from ecomcrm.testing._conformance._state_batches import StateBatchesBehaviour
+from ecomcrm.testing._conformance._suppression_removal import SuppressionRemovalBehaviour
 from ecomcrm.testing._conformance._suppression_summary import SuppressionSummaryBehaviour
 from ecomcrm.testing._conformance._tickets import TicketBehaviour
 from ecomcrm.testing._conformance._transactions import TransactionBehaviour
@@ -98,6 +100,7 @@ __all__ = [
     "StatefulBehaviour",
     "StoreConformance",
     "StoreFixtures",
+    "SuppressionRemovalBehaviour",
     "SuppressionSummaryBehaviour",
     "TicketBehaviour",
     "TransactionBehaviour",

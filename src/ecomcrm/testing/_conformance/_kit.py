@@ -25,6 +25,7 @@ from ecomcrm.testing._conformance._round_trip import RoundTripBehaviour
 from ecomcrm.testing._conformance._shared_url import SharedUrlBehaviour
 from ecomcrm.testing._conformance._state import StateBehaviour
 from ecomcrm.testing._conformance._state_batches import StateBatchesBehaviour
+from ecomcrm.testing._conformance._suppression_removal import SuppressionRemovalBehaviour
 from ecomcrm.testing._conformance._suppression_summary import SuppressionSummaryBehaviour
 from ecomcrm.testing._conformance._tickets import TicketBehaviour
 from ecomcrm.testing._conformance._transactions import TransactionBehaviour
@@ -55,6 +56,7 @@ class StoreConformance(
     PreparedOrdersBehaviour,
     SharedUrlBehaviour,
     SuppressionSummaryBehaviour,
+    SuppressionRemovalBehaviour,
     AuditLogBehaviour,
     RetentionBehaviour,
 ):
