@@ -22,11 +22,19 @@ Example:
 from ecomcrm.domain._activity import ECOMMERCE_EVENTS, Event, LoyaltyEntry, Message, SupportTicket
 from ecomcrm.domain._commerce import Order, OrderLine, Product, Refund, Return, ReturnLine
 from ecomcrm.domain._currencies import MINOR_UNITS
-from ecomcrm.domain._customer import Address, Consent, Customer, Identity
+from ecomcrm.domain._customer import (
+    Address,
+    Consent,
+    Customer,
+    Identity,
+    current_decision,
+    is_consent_topic,
+)
 from ecomcrm.domain._enums import (
     Channel,
     Direction,
     IdentityKind,
+    LawfulBasis,
     LoyaltyKind,
     MessageOutcome,
     OrderStatus,
@@ -49,6 +57,7 @@ __all__ = [
     "Event",
     "Identity",
     "IdentityKind",
+    "LawfulBasis",
     "LoyaltyEntry",
     "LoyaltyKind",
     "Message",
@@ -63,7 +72,9 @@ __all__ = [
     "ReturnLine",
     "SupportTicket",
     "TicketStatus",
+    "current_decision",
     "from_dict",
+    "is_consent_topic",
     "is_time_zone",
     "normalize_email",
     "normalize_phone",

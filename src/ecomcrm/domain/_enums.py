@@ -39,6 +39,17 @@ class Purpose(StrEnum):
     TRANSACTIONAL = "transactional"
 
 
+class LawfulBasis(StrEnum):
+    """The lawful basis of processing a consent decision rests on (GDPR Art. 6(1)(a)-(f))."""
+
+    CONSENT = "consent"
+    CONTRACT = "contract"
+    LEGAL_OBLIGATION = "legal_obligation"
+    VITAL_INTERESTS = "vital_interests"
+    PUBLIC_TASK = "public_task"
+    LEGITIMATE_INTERESTS = "legitimate_interests"
+
+
 class OrderStatus(StrEnum):
     """Where an order is in its life."""
 
@@ -115,6 +126,10 @@ def to_channel(value: Any) -> Any:
 
 def to_purpose(value: Any) -> Any:
     return _convert(Purpose, value)
+
+
+def to_lawful_basis(value: Any) -> Any:
+    return _convert(LawfulBasis, value)
 
 
 def to_order_status(value: Any) -> Any:

@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 
+from ecomcrm.privacy._preferences import PreferenceCentre
 from ecomcrm.storage import (
     AuditAction,
     ErasureReceipt,
@@ -50,13 +51,17 @@ def export_person(
     reason: str = "",
     source: str = "",
     now: datetime | None = None,
+    preferences: PreferenceCentre | None = None,
 ) -> dict[str, Any]:
     """Everything stored about the person as one machine-readable JSON document (Art. 15, 20).
 
     The store's export (every record, the consent decisions with their sources) as
     ``data``, wrapped with ``format``, ``generated_at``, the legal bases and, on a store
     that keeps an audit log, ``audit``: the entries about the person or an id merged
-    into them, this export included. Recorded as ``export`` in the audit log.
+    into them, this export included. Recorded as ``export`` in the audit log. Every
+    consent decision in ``data["consents"]`` carries its proof (source, topic, basis,
+    wording version, IP address, form id); with ``preferences`` the document also holds
+    ``consent_state``, the person's :class:`~ecomcrm.privacy.ConsentState`.
 
     Example:
         >>> from datetime import datetime, timezone
@@ -77,6 +82,8 @@ def export_person(
         "subject": data["customer_id"],
         "data": data,
     }
+    if preferences is not None:
+        document["consent_state"] = preferences.state(store, data["customer_id"]).to_dict()
     if isinstance(store, SupportsAuditLog):
         subjects = sorted({data["customer_id"], *(m["merged_id"] for m in data["merges"])})
         entries = [e for s in subjects for e in store.audit.entries(subject=s)]

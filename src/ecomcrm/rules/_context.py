@@ -19,6 +19,7 @@ from ecomcrm.domain import (
     Order,
     Purpose,
     Refund,
+    current_decision,
 )
 from ecomcrm.errors import EcomcrmError, ValidationError
 from ecomcrm.rules._conditions import CUSTOMER_FIELDS
@@ -397,9 +398,28 @@ class CustomerData:
                     else:
                         latest = None
                         for c in self._history(customer.id):
-                            if c.channel is channel and c.purpose is purpose and c.at <= self.as_of:
+                            if c.at <= self.as_of and c.covers(channel, purpose, None):
                                 latest = c
                         granted = latest is not None and latest.granted
+            self._cache[key] = granted
+        result: bool = self._cache[key]
+        return result
+
+    def topic_consent(self, channel: Channel, topic: str) -> bool:
+        """True when the decision in force for marketing ``topic`` on ``channel`` is a grant.
+
+        ``ecomcrm.domain.current_decision`` over the consent history (up to ``as_of``).
+        """
+        key = f"topic:{channel.value}:{topic}"
+        if key not in self._cache:
+            customer = self.customer
+            granted = False
+            if customer is not None:
+                history = self._history(customer.id)
+                if self.as_of is not None:
+                    history = [c for c in history if c.at <= self.as_of]
+                found = current_decision(history, channel, Purpose.MARKETING, topic)
+                granted = found is not None and found.granted
             self._cache[key] = granted
         result: bool = self._cache[key]
         return result

@@ -61,6 +61,9 @@ class _Person:
     def consent(self, channel: Any) -> bool:
         return self._data.consent(channel)
 
+    def topic_consent(self, channel: Any, topic: str) -> bool:
+        return self._data.topic_consent(channel, topic)
+
     def timezone(self, default: str) -> str:
         return self._data.timezone(default)
 
@@ -388,7 +391,7 @@ class Enrollments:
             sends = [(str(s[0]), int(s[1])) for s in (cap_record or {}).get("sends", [])]
         verdict = rt.policies.gate(
             step, _Person(rt, data, cid), sends, now,
-            exit_on_consent_withdrawn=flow.exit_on_consent_withdrawn,
+            exit_on_consent_withdrawn=flow.exit_on_consent_withdrawn, topic=flow.topic,
         )  # fmt: skip
         if isinstance(verdict, ExitFlow):
             self.finish(work, key, enr, now, "exited", verdict.reason, verdict.text)

@@ -22,7 +22,7 @@ from typing import Any
 
 import attrs
 
-from ecomcrm.domain import Purpose
+from ecomcrm.domain import Purpose, is_consent_topic
 from ecomcrm.errors import ConfigurationError, ValidationError
 from ecomcrm.rules._conditions import (
     CUSTOMER_FIELDS,
@@ -409,6 +409,10 @@ class Flow:
         holdout: A control group, for uplift.
         exit_on_consent_withdrawn: End the enrollment (instead of skipping the message)
             when a marketing action finds no consent on its channel.
+        topic: The consent topic its marketing messages need (``"newsletter"``,
+            ``"offers"``...; see ``ecomcrm.domain.Consent.topic``): each is sent only
+            while the decision in force for that topic on the channel is a grant. None
+            (the default): a grant for marketing as a whole.
         name: A label for people.
         description: What the flow is for.
 
@@ -436,6 +440,7 @@ class Flow:
     reentry: ReentryPolicy = attrs.field(factory=ReentryPolicy, converter=_to_reentry)
     holdout: Holdout | None = attrs.field(default=None, converter=_to_holdout)
     exit_on_consent_withdrawn: bool = True
+    topic: str | None = None
     name: str = ""
     description: str = ""
     _index: Mapping[str, int] = attrs.field(init=False, repr=False, eq=False)
@@ -519,6 +524,8 @@ class Flow:
             out["holdout"] = self.holdout.to_dict()
         if not self.exit_on_consent_withdrawn:
             out["exit_on_consent_withdrawn"] = False
+        if self.topic is not None:
+            out["topic"] = self.topic
         return out
 
     @classmethod
@@ -541,7 +548,7 @@ class Flow:
             )
         known = {
             "id", "version", "name", "description", "trigger", "filter", "steps", "exits",
-            "reentry", "holdout", "exit_on_consent_withdrawn",
+            "reentry", "holdout", "exit_on_consent_withdrawn", "topic",
         }  # fmt: skip
         unknown = sorted(set(data) - known)
         if unknown:
@@ -563,6 +570,7 @@ class Flow:
                 reentry=data.get("reentry", "never"),
                 holdout=data.get("holdout"),
                 exit_on_consent_withdrawn=data.get("exit_on_consent_withdrawn", True),
+                topic=data.get("topic"),
             )
         except ConfigurationError:
             raise
@@ -578,6 +586,10 @@ def _validate(flow: Flow) -> None:
         )
     if not isinstance(flow.version, int) or isinstance(flow.version, bool) or flow.version < 1:
         raise config_error(fid, "version", "must be a positive integer", flow.version)
+    if flow.topic is not None and not is_consent_topic(flow.topic):
+        raise config_error(
+            fid, "topic", "must be a consent topic name (a-z, 0-9, _ . -)", flow.topic
+        )
     trigger = flow.trigger
     conditions: dict[str, Condition] = {}
     event_schema = flow.event_schema

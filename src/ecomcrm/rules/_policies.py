@@ -4,7 +4,8 @@ Order of checks before an action is handed out (the first that fails decides):
 
 1. the customer is known, not erased and none of their identities is suppressed
    (applies to every message, transactional ones too);
-2. marketing only: a current consent grant for (channel, marketing);
+2. marketing only: a current consent grant for (channel, marketing), or for the flow's
+   consent topic on the channel when the flow declares one (``Flow.topic``);
 3. marketing only: outside the quiet hours of the channel, in the customer's time zone
    (else deferred to the end of the quiet hours);
 4. marketing only: every frequency cap has room (else skipped or deferred, as the step says).
@@ -222,6 +223,13 @@ class Recipient(Protocol):
     def consent(self, channel: Channel) -> bool:
         """True when the customer currently grants marketing on ``channel``."""
 
+    def topic_consent(self, channel: Channel, topic: str) -> bool:
+        """True when the decision in force for marketing ``topic`` on ``channel`` is a grant.
+
+        ``ecomcrm.domain.current_decision`` of the person's consent history; asked only
+        for a flow that declares a topic.
+        """
+
     def timezone(self, default: str) -> str:
         """The customer's time zone (``default`` without one)."""
 
@@ -361,6 +369,7 @@ class Policies:
         now: datetime,
         *,
         exit_on_consent_withdrawn: bool = False,
+        topic: str | None = None,
     ) -> Verdict:
         """May the action of ``step`` go to ``person`` at ``now``? A pure decision.
 
@@ -368,7 +377,8 @@ class Policies:
         decides. An unknown person is skipped while anonymous (they may be identified
         later) and exits the flow otherwise; a suppressed identity exits; a missing
         address skips; missing marketing consent skips (exits with
-        ``exit_on_consent_withdrawn``); quiet hours defer to their end; a full frequency
+        ``exit_on_consent_withdrawn``); with a ``topic`` (the flow's), the consent checked
+        is that topic's on the channel; quiet hours defer to their end; a full frequency
         cap defers or skips as ``step.on_cap`` says. ``sends`` are the person's recent
         marketing messages as (channel, µs).
 
@@ -407,8 +417,12 @@ class Policies:
         if not step.is_marketing:
             return _SEND
         assert channel is not None  # a marketing step has a channel
-        if self.require_consent and not person.consent(channel):
+        if self.require_consent and not (
+            person.consent(channel) if topic is None else person.topic_consent(channel, topic)
+        ):
             text = f"no current {channel.value} marketing consent"
+            if topic is not None:
+                text += f" for topic {topic!r}"
             return ExitFlow("consent", text) if exit_on_consent_withdrawn else Skip("consent", text)
         tz = person.timezone(self.default_timezone)
         quiet = self.quiet_until(channel, now, tz)

@@ -205,10 +205,11 @@ class SupportsClaims(Protocol):
 class SupportsBulkFacts(Protocol):
     """A store that reads every consent decision and loyalty entry as columns.
 
-    Contract: ``consent_facts()`` holds one row per consent decision of every live
-    customer (those of ``customer_table()``), with the surviving customer id; the rows of
-    one customer equal ``store.consents.history(customer_id)`` (same channels, purposes,
-    decisions and instants, same order). ``loyalty_facts()`` holds one row per ledger
+    Contract: ``consent_facts()`` holds one row per purpose-wide consent decision
+    (``Consent.topic`` None) of every live customer (those of ``customer_table()``), with
+    the surviving customer id; the rows of one customer equal the purpose-wide decisions
+    of ``store.consents.history(customer_id)`` (same channels, purposes, decisions and
+    instants, same order). ``loyalty_facts()`` holds one row per ledger
     entry of every live customer; the rows of one customer equal
     ``store.loyalty.entries(customer_id)`` (points and instants, same order). Both are
     ordered by instant, then as recorded.
@@ -234,7 +235,7 @@ class SupportsBulkFacts(Protocol):
     """
 
     def consent_facts(self) -> ConsentFacts:
-        """Every consent decision of live customers as columns, by instant then insertion.
+        """Every purpose-wide consent decision of live customers, by instant then insertion.
 
         Example:
             >>> import ecomcrm

@@ -324,13 +324,14 @@ class Customer360:
 
 @attrs.frozen(kw_only=True)
 class ConsentFacts:
-    """Every consent decision of live customers, as arrays (see ``SupportsBulkFacts``).
+    """Every purpose-wide consent decision of live customers, as arrays (see ``SupportsBulkFacts``).
 
-    One row per recorded decision. ``customer_id`` is the surviving id the decision belongs
+    One row per recorded decision about a whole purpose (decisions about one topic,
+    ``Consent.topic`` set, are read through ``store.consents.history``). ``customer_id`` is the surviving id the decision belongs
     to (merges followed), ``channel`` and ``purpose`` the enum values as strings,
     ``granted`` the decision and ``at`` its instant (UTC, microseconds). Rows are ordered by
     ``at``, then as recorded, so the rows of one customer are that customer's
-    ``store.consents.history(customer_id)`` in its order.
+    ``store.consents.history(customer_id)`` without its topic decisions, in its order.
 
     Example:
         >>> len(ConsentFacts.empty())

@@ -319,16 +319,32 @@ def event_from(row: Sequence[Any], customer_id: str | None) -> Event:
     )
 
 
-CONSENT_COLUMNS = "customer_id, channel, purpose, granted, at, source"
+CONSENT_COLUMNS = "customer_id, channel, purpose, granted, at, source, topic, proof"
+"""The consent ledger's columns: ``topic`` is ``''`` for a purpose-wide decision and ``proof``
+a JSON object of the decision's non-empty ``basis``, ``wording_version``, ``ip_address`` and
+``form_id`` (NULL without any, as every row written before they existed)."""
+
+_PROOF_FIELDS = ("basis", "wording_version", "ip_address", "form_id")
 
 
 def consent_values(c: Consent, customer_id: str) -> tuple[Any, ...]:
     """The ``CONSENT_COLUMNS`` of a decision stored under ``customer_id``."""
-    return (customer_id, c.channel.value, c.purpose.value, c.granted, micros(c.at), c.source)
+    proof = {k: v for k, v in c.proof.items() if k != "source"}
+    return (
+        customer_id,
+        c.channel.value,
+        c.purpose.value,
+        c.granted,
+        micros(c.at),
+        c.source,
+        c.topic or "",
+        dumps(proof) if proof else None,
+    )
 
 
 def consent_from(row: Sequence[Any], customer_id: str) -> Consent:
     """A consent decision from a row in ``CONSENT_COLUMNS`` order."""
+    proof = json.loads(row[7]) if row[7] else {}
     return Consent(
         customer_id=customer_id,
         channel=row[1],
@@ -336,6 +352,8 @@ def consent_from(row: Sequence[Any], customer_id: str) -> Consent:
         granted=bool(row[3]),
         at=from_micros(row[4]),
         source=row[5],
+        topic=row[6] or None,
+        **{k: proof[k] for k in _PROOF_FIELDS if k in proof},
     )
 
 

@@ -40,6 +40,7 @@ from ecomcrm.domain import (
     Event,
     Identity,
     IdentityKind,
+    LawfulBasis,
     LoyaltyEntry,
     LoyaltyKind,
     Message,
@@ -357,7 +358,7 @@ def events(
 
 
 def consents(customer_id: str | None = None) -> st.SearchStrategy[Consent]:
-    """Consent decisions on every channel and purpose."""
+    """Consent decisions on every channel and purpose, purpose-wide or about a topic, with proof."""
     return st.builds(
         Consent,
         customer_id=st.just(customer_id) if customer_id else customer_ids(),
@@ -366,6 +367,11 @@ def consents(customer_id: str | None = None) -> st.SearchStrategy[Consent]:
         granted=st.booleans(),
         at=aware_datetimes(),
         source=_free_text,
+        topic=st.none() | st.sampled_from(["newsletter", "offers", "product_updates", "reviews"]),
+        basis=st.none() | st.sampled_from(list(LawfulBasis)),
+        wording_version=st.sampled_from(["", "v1", "newsletter-2024-05"]),
+        ip_address=st.sampled_from(["", "203.0.113.9", "2001:db8::1"]),
+        form_id=st.sampled_from(["", "signup-form", "footer-7"]),
     )
 
 

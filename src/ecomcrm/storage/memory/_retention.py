@@ -99,9 +99,9 @@ class MemoryPurger:
     def purge_consents(self, cutoff: int) -> int:
         """Delete decisions older than ``cutoff`` that are not current for their key."""
         s = self._s
-        latest: dict[tuple[str, str, str], tuple[int, int]] = {}
+        latest: dict[tuple[str, str, str, str], tuple[int, int]] = {}
         for seq, c in s._consents.items():
-            key = (c.customer_id, c.channel.value, c.purpose.value)
+            key = (c.customer_id, c.channel.value, c.purpose.value, c.topic or "")
             rank = (sh.to_micros(c.at), seq)
             if key not in latest or rank > latest[key]:
                 latest[key] = rank

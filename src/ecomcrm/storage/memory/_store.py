@@ -249,7 +249,7 @@ class MemoryStore(_Tables, sh.BaseStore):
     # --- analytics ----------------------------------------------------------------------
 
     def consent_facts(self) -> ConsentFacts:
-        """Every consent decision of live customers as columns (``SupportsBulkFacts``).
+        """Every purpose-wide consent decision of live customers as columns (``SupportsBulkFacts``).
 
         Example:
             >>> len(MemoryStore().consent_facts())
@@ -260,7 +260,7 @@ class MemoryStore(_Tables, sh.BaseStore):
         rows = sorted(
             (sh.to_micros(c.at), seq, c)
             for seq, c in self._consents.items()
-            if c.customer_id in live
+            if c.customer_id in live and c.topic is None
         )
         return ConsentFacts.from_columns(
             customer_id=[c.customer_id for _, _, c in rows],

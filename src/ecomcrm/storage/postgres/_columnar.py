@@ -427,7 +427,7 @@ def customer_table(conn: Conn) -> CustomerTable:
         "SELECT customer_id, channel || ':' || purpose, granted FROM ("
         " SELECT customer_id, channel, purpose, granted, row_number() OVER ("
         "  PARTITION BY customer_id, channel, purpose ORDER BY at DESC, pk DESC) AS rn"
-        " FROM consents) x WHERE rn = 1"
+        " FROM consents WHERE topic = '') x WHERE rn = 1"
     ).fetchall()
     return sh.customer_table_from_columns(
         ids=[r[0] for r in rows],
@@ -454,10 +454,10 @@ _LEDGER = (
 
 
 def consent_facts(conn: Conn) -> ConsentFacts:
-    """Every consent decision of live customers as columns, by ``at`` then insertion."""
+    """Every purpose-wide consent decision of live customers as columns, by ``at`` then insertion."""
     cols = aggregate_columns(
         conn,
-        _LEDGER.format(table="consents"),
+        _LEDGER.format(table="(SELECT * FROM consents WHERE topic = '')"),
         [("granted", "x.granted", "b1"), ("at", "x.at", "i8")],
         [("customer_id", "x.owner"), ("channel", "x.channel"), ("purpose", "x.purpose")],
     )

@@ -59,7 +59,8 @@ _TICKETS = (
     + 'WHERE t.customer_id = ANY(%(ids)s) ORDER BY t.opened_at, t.id COLLATE "C"'
 )
 _CONSENTS = (
-    "SELECT k.customer_id, k.channel, k.purpose, k.granted, k.at, k.source FROM consents k "
+    "SELECT k.customer_id, k.channel, k.purpose, k.granted, k.at, k.source, k.topic, k.proof "
+    "FROM consents k "
     "WHERE k.customer_id = ANY(%(ids)s) ORDER BY k.at, k.pk"
 )
 _LOYALTY = (

@@ -173,16 +173,17 @@ class PostgresConsents(Base):
         # one statement (consent checks are on the rules engine's hot path): the customer's
         # surviving id and every id merged into it, then their decisions
         rows = self._db.query(
-            "SELECT k.customer_id, k.channel, k.purpose, k.granted, k.at, k.source, t.id "
+            "SELECT k.customer_id, k.channel, k.purpose, k.granted, k.at, k.source, k.topic, "
+            "k.proof, t.id "
             "FROM customers c JOIN customers t ON t.pk = coalesce(c.survivor_pk, c.pk) "
             "JOIN consents k ON k.customer_id = ANY(array(SELECT g.id FROM customers g "
             "WHERE g.pk = t.pk OR g.survivor_pk = t.pk)) WHERE c.id = %s ORDER BY k.at, k.pk",
             (customer_id,),
         )
-        return [rw.consent_from(r, r[6]) for r in rows]
+        return [rw.consent_from(r, r[8]) for r in rows]
 
     def current(self, customer_id: str) -> dict[tuple[Channel, Purpose], Consent]:
-        """The latest decision per (channel, purpose)."""
+        """The latest purpose-wide decision per (channel, purpose)."""
         return sh.latest_consents(self.history(customer_id))
 
     def is_granted(self, customer_id: str, channel: Channel | str, purpose: Purpose | str) -> bool:

@@ -227,9 +227,18 @@ def _script(sql: str) -> Migration:
     return apply
 
 
+# Consent topics and proof (issue 20): '' is the whole purpose (every earlier row); proof
+# is JSON, NULL for earlier rows, which so read back unchanged.
+_V3 = """
+ALTER TABLE consents ADD COLUMN topic TEXT NOT NULL DEFAULT '';
+ALTER TABLE consents ADD COLUMN proof TEXT
+"""
+
+
 MIGRATIONS: Sequence[Migration] = (
     _script(_V1),  # -> 1: the tables of every repository (state keys in code point order)
     migrate_audit,  # -> 2: the append-only audit log
+    _script(_V3),  # -> 3: consent topics and proof of consent
 )
 """Forward migrations; ``MIGRATIONS[i]`` takes a schema from version ``i`` to ``i + 1``."""
 

@@ -161,7 +161,7 @@ class SqliteConsents(_Base, sh.BaseConsentRepository):
         with self._db.write() as conn:
             _, cid = self._require(conn, consent.customer_id, "Consent")
             conn.execute(
-                f"INSERT INTO consents ({CONSENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO consents ({CONSENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 consent_values(consent, cid),
             )
             sh.audit_consents(self.store, [attrs.evolve(consent, customer_id=cid)])
@@ -203,15 +203,14 @@ class SqliteConsents(_Base, sh.BaseConsentRepository):
             cid, ids = self._group(conn, customer_id)
             rows = _in(
                 conn,
-                "SELECT customer_id, channel, purpose, granted, at, source, pk FROM consents "
-                "WHERE customer_id IN ({ids})",
+                f"SELECT {CONSENT_COLUMNS}, pk FROM consents WHERE customer_id IN ({{ids}})",
                 ids,
             )
-        rows.sort(key=lambda r: (r[4], r[6]))
+        rows.sort(key=lambda r: (r[4], r[8]))
         return [consent_from(r, cid) for r in rows]
 
     def current(self, customer_id: str) -> dict[tuple[Channel, Purpose], Consent]:
-        """The latest decision per (channel, purpose)."""
+        """The latest purpose-wide decision per (channel, purpose)."""
         return sh.latest_consents(self.history(customer_id))
 
     def is_granted(self, customer_id: str, channel: Channel | str, purpose: Purpose | str) -> bool:

@@ -407,7 +407,7 @@ def customer_table(conn: sqlite3.Connection) -> CustomerTable:
         "SELECT customer_id, channel || ':' || purpose, granted FROM ("
         " SELECT customer_id, channel, purpose, granted, row_number() OVER ("
         "  PARTITION BY customer_id, channel, purpose ORDER BY at DESC, pk DESC) AS rn"
-        " FROM consents) WHERE rn = 1"
+        " FROM consents WHERE topic = '') WHERE rn = 1"
     ).fetchall()
     return sh.customer_table_from_columns(
         ids=[r[0] for r in rows],
@@ -453,10 +453,10 @@ _SURVIVOR = "JOIN customers c ON c.id = k.customer_id LEFT JOIN customers s ON s
 
 
 def consent_facts(conn: sqlite3.Connection) -> ConsentFacts:
-    """Every consent decision of live customers as columns, by ``at`` then insertion."""
+    """Every purpose-wide consent decision of live customers as columns, by ``at`` then insertion."""
     rows = conn.execute(
         "SELECT coalesce(s.id, c.id), k.channel, k.purpose, k.granted, k.at "
-        f"FROM consents k {_SURVIVOR} ORDER BY k.at, k.pk"
+        f"FROM consents k {_SURVIVOR} WHERE k.topic = '' ORDER BY k.at, k.pk"
     ).fetchall()
     return ConsentFacts.from_columns(
         customer_id=[r[0] for r in rows],

@@ -75,7 +75,7 @@ class SqlitePurger(_Base):
                 conn.execute(
                     "DELETE FROM consents WHERE at < ? AND pk NOT IN ("
                     "SELECT pk FROM (SELECT pk, row_number() OVER (PARTITION BY customer_id, "
-                    "channel, purpose ORDER BY at DESC, pk DESC) AS rank FROM consents) "
+                    "channel, purpose, topic ORDER BY at DESC, pk DESC) AS rank FROM consents) "
                     "WHERE rank = 1)",
                     (cutoff,),
                 ).rowcount

@@ -289,12 +289,22 @@ def _v4(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX state_owner ON state(owner) WHERE owner IS NOT NULL")
 
 
+# Consent topics and proof (issue 20): a decision may be about one topic of its purpose
+# ('' for the whole purpose, as every earlier row) and carries its proof as JSON (NULL for
+# earlier rows, which so read back unchanged).
+_V6 = """
+ALTER TABLE consents ADD COLUMN topic TEXT NOT NULL DEFAULT '';
+ALTER TABLE consents ADD COLUMN proof TEXT
+"""
+
+
 MIGRATIONS: Sequence[Migration] = (
     _script(_V1),  # -> 1: the tables of every repository
     _script(_V2),  # -> 2: the persisted columnar cache of order facts
     _script(_V3),  # -> 3: drop the unused orders_placed and events_at indexes
     _v4,  # -> 4: state records name their owner (erasure compares it, never parses keys)
     migrate_audit,  # -> 5: the append-only audit log
+    _script(_V6),  # -> 6: consent topics and proof of consent
 )
 """Forward migrations; ``MIGRATIONS[i]`` takes a database from version ``i`` to ``i + 1``."""
 

@@ -26,9 +26,10 @@ def consent_key(channel: Channel | str, purpose: Purpose | str) -> str:
 
 
 def latest_consents(history: Iterable[Consent]) -> dict[tuple[Channel, Purpose], Consent]:
-    """The latest decision per (channel, purpose) of a history in ledger order.
+    """The latest purpose-wide decision per (channel, purpose) of a history in ledger order.
 
-    ``history`` must be ordered by ``at`` then insertion (as ``ConsentRepository.history``
+    Decisions about one topic (``Consent.topic`` set) are left out: they decide only that
+    topic (``ecomcrm.domain.current_decision``), never the purpose as a whole. ``history`` must be ordered by ``at`` then insertion (as ``ConsentRepository.history``
     returns it); on equal ``at`` the last recorded decision wins.
 
     Example:
@@ -41,5 +42,7 @@ def latest_consents(history: Iterable[Consent]) -> dict[tuple[Channel, Purpose],
     """
     current: dict[tuple[Channel, Purpose], Consent] = {}
     for consent in sorted(history, key=lambda c: c.at):
+        if consent.topic is not None:
+            continue
         current[(consent.channel, consent.purpose)] = consent
     return current

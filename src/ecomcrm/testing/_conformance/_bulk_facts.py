@@ -49,6 +49,7 @@ def _history_rows(store: Store, cid: str) -> list[tuple[Any, ...]]:
     return [
         (c.channel.value, c.purpose.value, c.granted, _us(c.at).tolist())
         for c in store.consents.history(cid)
+        if c.topic is None  # topic decisions are not purpose-wide facts
     ]
 
 

@@ -94,3 +94,48 @@ class ConsentBehaviour(StoreFixtures):
         assert store.consents.history("ghost") == []
         assert store.consents.current("ghost") == {}
         assert store.consents.is_granted("ghost", "email", "marketing") is False
+
+    def test_topics_and_proof_round_trip(self, store: Store) -> None:
+        """Contract: a decision's topic, basis, wording version, IP and form id read back."""
+        store.customers.put(customer("c1"))
+        store.customers.put(customer("c2"))
+        proven = attrs.evolve(
+            consent("c2", True, 1, source="preference page"),
+            topic="newsletter",
+            basis="consent",
+            wording_version="nl-2024-05",
+            ip_address="2001:db8::7",
+            form_id="prefs-v3",
+        )
+        legacy = consent("c2", True, 0)  # no topic, no proof: as recorded before they existed
+        store.consents.record(legacy)
+        store.consents.record_many([proven, attrs.evolve(proven, basis="legitimate_interests")])
+        store.merge("c1", "c2", at=at(2))
+        history = store.consents.history("c1")
+        expected = [legacy, proven, attrs.evolve(proven, basis="legitimate_interests")]
+        assert history == [attrs.evolve(c, customer_id="c1") for c in expected]
+        assert history[0].topic is None and history[0].proof == {}
+        assert history[1].proof == {
+            "source": "preference page",
+            "basis": "consent",
+            "wording_version": "nl-2024-05",
+            "ip_address": "2001:db8::7",
+            "form_id": "prefs-v3",
+        }
+        exported = store.export("c1")["consents"]
+        assert [c["topic"] for c in exported] == [None, "newsletter", "newsletter"]
+        assert exported[1]["ip_address"] == "2001:db8::7"
+
+    def test_topic_decisions_leave_the_purpose_wide_state_alone(self, store: Store) -> None:
+        """Contract: current / is_granted / customer_table read purpose-wide decisions only."""
+        store.customers.put(customer("c1"))
+        store.consents.record(consent("c1", True, 0))
+        store.consents.record(attrs.evolve(consent("c1", False, 1), topic="offers"))
+        store.consents.record(attrs.evolve(consent("c1", True, 2, channel="sms"), topic="offers"))
+        assert store.consents.is_granted("c1", "email", "marketing") is True
+        assert store.consents.is_granted("c1", "sms", "marketing") is False
+        assert set(store.consents.current("c1")) == {(Channel.EMAIL, Purpose.MARKETING)}
+        table = store.customer_table()
+        assert table.consents["email:marketing"].tolist() == [True]
+        assert "sms:marketing" not in table.consents or not table.consents["sms:marketing"][0]
+        assert len(store.consents.history("c1")) == 3
