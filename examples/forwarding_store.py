@@ -61,6 +61,8 @@ from ecomcrm.storage import (
     SupportsSharedUrl,
     SupportsSuppressionRemoval,
     SupportsSuppressionSummary,
+    SupportsTicketFacts,
+    TicketFacts,
 )
 
 __all__ = ["ForwardingStore", "forwarding_store"]
@@ -203,6 +205,13 @@ class _ForwardRetention:
         return cast(SupportsRetention, self.inner).apply_retention(policy, now)
 
 
+class _ForwardTicketFacts:
+    inner: Store
+
+    def ticket_facts(self) -> TicketFacts:
+        return cast(SupportsTicketFacts, self.inner).ticket_facts()
+
+
 _MIXINS: tuple[tuple[type, type], ...] = (
     (SupportsBulkFacts, _ForwardBulkFacts),
     (SupportsBulkLoad, _ForwardBulkLoad),
@@ -211,6 +220,7 @@ _MIXINS: tuple[tuple[type, type], ...] = (
     (SupportsSuppressionRemoval, _ForwardSuppressionRemoval),
     (SupportsAuditLog, _ForwardAuditLog),
     (SupportsRetention, _ForwardRetention),
+    (SupportsTicketFacts, _ForwardTicketFacts),
 )
 
 F = TypeVar("F", bound=ForwardingStore)

@@ -14,7 +14,7 @@ Beyond the core contract a store may claim named optional capabilities
 :class:`SupportsBulkFacts`,
 :class:`SupportsBulkLoad`, :class:`SupportsPreparedOrders`, :class:`SupportsSharedUrl`,
 :class:`SupportsSuppressionSummary`, :class:`SupportsSuppressionRemoval`, :class:`SupportsAuditLog`,
-:class:`SupportsRetention`):
+:class:`SupportsRetention`, :class:`SupportsTicketFacts`):
 fast paths that callers test for with
 ``isinstance`` and do without when they are absent.
 
@@ -54,6 +54,7 @@ from ecomcrm.storage._capabilities import (
     SupportsStateBatches,
     SupportsSuppressionRemoval,
     SupportsSuppressionSummary,
+    SupportsTicketFacts,
 )
 from ecomcrm.storage._protocols import (
     ConsentRepository,
@@ -68,6 +69,7 @@ from ecomcrm.storage._protocols import (
 )
 from ecomcrm.storage._records import (
     ConsentFacts,
+    TicketFacts,
     Customer360,
     CustomerTable,
     ErasureReceipt,
@@ -141,6 +143,8 @@ __all__ = [
     "SupportsStateBatches",
     "SupportsSuppressionRemoval",
     "SupportsSuppressionSummary",
+    "SupportsTicketFacts",
+    "TicketFacts",
     "TicketRepository",
     "audit_context",
     "current_audit_context",

@@ -26,6 +26,8 @@ SupportsSharedUrl           the store            parallel import: workers open t
 SupportsSuppressionSummary  the store            importers: skip per-identity checks
 SupportsSuppressionRemoval  the store            the app: a returning person's explicit
                                                  request lifts a suppression (audited)
+SupportsTicketFacts         the store            feature table and report: support figures
+                                                 of every customer in one read
 ==========================  ===================  ==========================================
 
 A wrapper store (one that forwards to another) passes a capability on by having the
@@ -39,7 +41,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
 from ecomcrm.domain import Identity, Order
-from ecomcrm.storage._records import ConsentFacts, LoyaltyFacts, StateRecord
+from ecomcrm.storage._records import ConsentFacts, LoyaltyFacts, StateRecord, TicketFacts
 
 StateChange = (
     tuple[str, Mapping[str, Any] | None, int | None, str | None]
@@ -415,5 +417,44 @@ class SupportsSuppressionRemoval(Protocol):
             >>> from ecomcrm.domain import Identity
             >>> ecomcrm.open_store("memory://").remove_suppression(Identity.email("a@b.co"))
             False
+        """
+        ...
+
+
+@runtime_checkable
+class SupportsTicketFacts(Protocol):
+    """A store that reads every support ticket as columns.
+
+    Contract: ``ticket_facts()`` holds one row per ticket of every live customer (those of
+    ``customer_table()``), with the surviving customer id; the rows of one customer equal
+    ``store.tickets.for_customer(customer_id)`` (same ids, channels, statuses, instants
+    and ratings, same order). Rows are ordered by ``opened_at``, then ticket id.
+
+    Without it the feature table's ticket fields and the report's support figures read
+    each customer's tickets one by one (``toolkit.ticket_facts_from_store``).
+
+    Example:
+        >>> from datetime import datetime, timezone
+        >>> import ecomcrm
+        >>> from ecomcrm.domain import Customer, SupportTicket
+        >>> store = ecomcrm.open_store("memory://")
+        >>> t = datetime(2024, 1, 1, tzinfo=timezone.utc)
+        >>> store.customers.put(Customer(id="c1", created_at=t))
+        >>> _ = store.tickets.upsert(SupportTicket(id="t1", customer_id="c1", channel="email",
+        ...                                        opened_at=t, satisfaction=5))
+        >>> isinstance(store, SupportsTicketFacts)
+        True
+        >>> facts = store.ticket_facts()
+        >>> facts.ticket_id.tolist(), facts.satisfaction.tolist()
+        (['t1'], [5.0])
+    """
+
+    def ticket_facts(self) -> TicketFacts:
+        """Every ticket of live customers as columns, by ``opened_at`` then ticket id.
+
+        Example:
+            >>> import ecomcrm
+            >>> len(ecomcrm.open_store("memory://").ticket_facts())
+            0
         """
         ...

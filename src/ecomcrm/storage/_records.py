@@ -436,6 +436,104 @@ class LoyaltyFacts:
         )
 
 
+@attrs.frozen(kw_only=True)
+class TicketFacts:
+    """Every support ticket of live customers, as arrays (see ``SupportsTicketFacts``).
+
+    One row per ticket: ``customer_id`` is the surviving id that owns it (merges
+    followed), ``ticket_id`` its id, ``channel`` and ``status`` the enum values as
+    strings, ``opened_at``, ``first_response_at`` and ``closed_at`` its instants (UTC,
+    microseconds; NaT when not yet answered or closed) and ``satisfaction`` its CSAT
+    rating 1-5 (NaN when not rated). Rows are ordered by ``opened_at``, then ticket id, so
+    the rows of one customer are that customer's ``store.tickets.for_customer(id)`` in its
+    order. Subjects and tags (free text a person wrote) are not part of the facts.
+
+    Example:
+        >>> f = TicketFacts.from_columns(customer_id=["c1"], ticket_id=["t1"], channel=["email"],
+        ...                              status=["open"], opened_at_us=[0],
+        ...                              first_response_at_us=[None], closed_at_us=[None],
+        ...                              satisfaction=[None])
+        >>> len(f), bool(np.isnat(f.closed_at[0])), bool(np.isnan(f.satisfaction[0]))
+        (1, True, True)
+    """
+
+    customer_id: NDArray[np.object_]
+    ticket_id: NDArray[np.object_]
+    channel: NDArray[np.object_]
+    status: NDArray[np.object_]
+    opened_at: NDArray[np.datetime64]
+    first_response_at: NDArray[np.datetime64]
+    closed_at: NDArray[np.datetime64]
+    satisfaction: NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return int(self.opened_at.shape[0])
+
+    @classmethod
+    def empty(cls) -> TicketFacts:
+        """Facts with no rows.
+
+        Example:
+            >>> len(TicketFacts.empty())
+            0
+        """
+        return cls.from_columns(
+            customer_id=[],
+            ticket_id=[],
+            channel=[],
+            status=[],
+            opened_at_us=[],
+            first_response_at_us=[],
+            closed_at_us=[],
+            satisfaction=[],
+        )
+
+    @classmethod
+    def from_columns(
+        cls,
+        *,
+        customer_id: Sequence[str],
+        ticket_id: Sequence[str],
+        channel: Sequence[str],
+        status: Sequence[str],
+        opened_at_us: Sequence[int] | NDArray[np.int64],
+        first_response_at_us: Sequence[int | None],
+        closed_at_us: Sequence[int | None],
+        satisfaction: Sequence[int | None],
+    ) -> TicketFacts:
+        """Facts from equally long columns already in order.
+
+        Instants are µs since the epoch; ``None`` stands for a missing instant or rating.
+
+        Example:
+            >>> f = TicketFacts.from_columns(customer_id=["c1"], ticket_id=["t1"],
+            ...                              channel=["chat"], status=["closed"],
+            ...                              opened_at_us=[0], first_response_at_us=[60_000_000],
+            ...                              closed_at_us=[120_000_000], satisfaction=[4])
+            >>> str(f.closed_at[0]), float(f.satisfaction[0])
+            ('1970-01-01T00:02:00.000000', 4.0)
+        """
+        return cls(
+            customer_id=_objects(customer_id),
+            ticket_id=_objects(ticket_id),
+            channel=_objects(channel),
+            status=_objects(status),
+            opened_at=np.asarray(opened_at_us, dtype=np.int64).reshape(-1).astype("datetime64[us]"),
+            first_response_at=_optional_instants(first_response_at_us),
+            closed_at=_optional_instants(closed_at_us),
+            satisfaction=np.array(
+                [np.nan if v is None else float(v) for v in satisfaction], dtype=np.float64
+            ).reshape(-1),
+        )
+
+
+def _optional_instants(values: Sequence[int | None]) -> NDArray[np.datetime64]:
+    """µs instants as ``datetime64[us]``, ``None`` as NaT."""
+    nat = np.iinfo(np.int64).min  # the bit pattern of NaT
+    micros = np.fromiter((nat if v is None else v for v in values), dtype=np.int64)
+    return micros.astype("datetime64[us]")
+
+
 def _objects(values: Sequence[str]) -> NDArray[np.object_]:
     """A 1-D object array of the values (strings stay Python strings)."""
     out = np.empty(len(values), dtype=object)

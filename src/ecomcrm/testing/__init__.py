@@ -63,6 +63,7 @@ if typing.TYPE_CHECKING:
         SuppressionRemovalBehaviour,
         SuppressionSummaryBehaviour,
         TicketBehaviour,
+        TicketFactsBehaviour,
         TransactionBehaviour,
     )
     from ecomcrm.testing._stateful import StoreStateMachine, run_state_machine
@@ -97,6 +98,7 @@ __all__ = [
     "SuppressionRemovalBehaviour",
     "SuppressionSummaryBehaviour",
     "TicketBehaviour",
+    "TicketFactsBehaviour",
     "TransactionBehaviour",
     "run_state_machine",
 ]

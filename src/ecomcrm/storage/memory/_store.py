@@ -29,6 +29,7 @@ from ecomcrm.storage._records import (
     LoyaltyFacts,
     MergeRecord,
     OrderFacts,
+    TicketFacts,
 )
 from ecomcrm.storage._retention import RetentionPolicy, RetentionReport
 from ecomcrm.storage.memory._audit import _Audit
@@ -288,6 +289,19 @@ class MemoryStore(_Tables, sh.BaseStore):
             customer_id=[e.customer_id for _, _, e in rows],
             points=[e.points for _, _, e in rows],
             at_us=[at for at, _, _ in rows],
+        )
+
+    def ticket_facts(self) -> TicketFacts:
+        """Every ticket of live customers as columns (``SupportsTicketFacts``).
+
+        Example:
+            >>> len(MemoryStore().ticket_facts())
+            0
+        """
+        self._check_open()
+        live = self._customers
+        return sh.ticket_facts_from_tickets(
+            (t.customer_id, t) for t in self._tickets.values() if t.customer_id in live
         )
 
     def customer_table(self) -> CustomerTable:

@@ -34,6 +34,7 @@ from ecomcrm.storage._records import (
     LoyaltyFacts,
     MergeRecord,
     OrderFacts,
+    TicketFacts,
 )
 from ecomcrm.storage.postgres._audit import PostgresAudit
 from ecomcrm.storage.postgres._base import Base
@@ -57,6 +58,7 @@ from ecomcrm.storage.postgres._ledgers import (
 from ecomcrm.storage.postgres._orders import PostgresOrders
 from ecomcrm.storage.postgres._schema import migrate
 from ecomcrm.storage.postgres._state import PostgresState
+from ecomcrm.storage.postgres._ticket_facts import ticket_facts
 
 TABLES = (
     "meta", "customers", "identities", "suppressed", "merges", "orders", "order_lines",
@@ -464,6 +466,16 @@ class PostgresStore(Base):
         """
         with self._db.snapshot() as conn:
             return col.loyalty_facts(conn)
+
+    def ticket_facts(self) -> TicketFacts:
+        """Every ticket of live customers as columns (``SupportsTicketFacts``).
+
+        Example:
+            >>> len(store.ticket_facts())  # doctest: +SKIP
+            0
+        """
+        with self._db.snapshot() as conn:
+            return ticket_facts(conn)
 
     def customer_360(
         self, customer_id: str, *, recent_events: int = 50, messages: int = 50

@@ -31,6 +31,7 @@ from ecomcrm.storage._records import (
     LoyaltyFacts,
     MergeRecord,
     OrderFacts,
+    TicketFacts,
 )
 from ecomcrm.storage._retention import RetentionPolicy, RetentionReport
 from ecomcrm.storage._sql_rows import (
@@ -377,6 +378,16 @@ class SqliteStore(_Base, sh.BaseStore):
         """
         with self._db.read() as conn:
             return col.consent_facts(conn)
+
+    def ticket_facts(self) -> TicketFacts:
+        """Every ticket of live customers as columns (``SupportsTicketFacts``).
+
+        Example:
+            >>> len(SqliteStore(":memory:").ticket_facts())
+            0
+        """
+        with self._db.read() as conn:
+            return col.ticket_facts(conn)
 
     def loyalty_facts(self) -> LoyaltyFacts:
         """Every loyalty entry of live customers as columns (``SupportsBulkFacts``).

@@ -41,7 +41,9 @@ concern:
 - **columnar builders**: :func:`order_row`, :func:`refund_row`,
   :func:`order_facts_from_columns`, :func:`line_facts_from_columns` (and
   :func:`line_facts_from_objects` for adapters that keep domain objects),
-  :func:`event_facts_from_columns`, :func:`customer_table_from_columns`, with the
+  :func:`event_facts_from_columns`, :func:`customer_table_from_columns`,
+  :func:`ticket_facts_from_tickets` (and :func:`ticket_facts_from_store`, through the
+  contract), with the
   currency conversion of :func:`conversion_rates` and its mixed-currency
   :class:`~ecomcrm.errors.ValidationError`.
 
@@ -145,6 +147,7 @@ from ecomcrm.storage.toolkit._suppression import (
     erasure_tombstones,
     tombstone_key,
 )
+from ecomcrm.storage.toolkit._tickets import ticket_facts_from_store, ticket_facts_from_tickets
 from ecomcrm.storage.toolkit._time import check_aware, from_micros, to_micros
 
 __all__ = [
@@ -220,6 +223,8 @@ __all__ = [
     "required_methods",
     "retention_cutoffs",
     "state_owners_of",
+    "ticket_facts_from_store",
+    "ticket_facts_from_tickets",
     "to_micros",
     "tombstone_key",
     "write_audit",

@@ -35,7 +35,7 @@ Each named optional capability of :mod:`ecomcrm.storage` (``SupportsStateBatches
 ``SupportsPreparedOrders``,
 ``SupportsSharedUrl``, ``SupportsSuppressionSummary``, ``SupportsSuppressionRemoval``,
 ``SupportsAuditLog``,
-``SupportsRetention``) has its own group
+``SupportsRetention``, ``SupportsTicketFacts``) has its own group
 (``StateBatchesBehaviour``...), which proves that the fast path gives what the core
 contract gives. An adapter claims a capability by having its members, so these groups
 need no declaration: they run for an adapter that claims the capability and are
@@ -72,6 +72,7 @@ from ecomcrm.testing._conformance._state import StateBehaviour
 from ecomcrm.testing._conformance._state_batches import StateBatchesBehaviour
 from ecomcrm.testing._conformance._suppression_removal import SuppressionRemovalBehaviour
 from ecomcrm.testing._conformance._suppression_summary import SuppressionSummaryBehaviour
+from ecomcrm.testing._conformance._ticket_facts import TicketFactsBehaviour
 from ecomcrm.testing._conformance._tickets import TicketBehaviour
 from ecomcrm.testing._conformance._transactions import TransactionBehaviour
 
@@ -100,6 +101,7 @@ __all__ = [
     "StatefulBehaviour",
     "StoreConformance",
     "StoreFixtures",
+    "TicketFactsBehaviour",
     "SuppressionRemovalBehaviour",
     "SuppressionSummaryBehaviour",
     "TicketBehaviour",

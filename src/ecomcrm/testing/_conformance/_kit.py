@@ -27,6 +27,7 @@ from ecomcrm.testing._conformance._state import StateBehaviour
 from ecomcrm.testing._conformance._state_batches import StateBatchesBehaviour
 from ecomcrm.testing._conformance._suppression_removal import SuppressionRemovalBehaviour
 from ecomcrm.testing._conformance._suppression_summary import SuppressionSummaryBehaviour
+from ecomcrm.testing._conformance._ticket_facts import TicketFactsBehaviour
 from ecomcrm.testing._conformance._tickets import TicketBehaviour
 from ecomcrm.testing._conformance._transactions import TransactionBehaviour
 
@@ -59,6 +60,7 @@ class StoreConformance(
     SuppressionRemovalBehaviour,
     AuditLogBehaviour,
     RetentionBehaviour,
+    TicketFactsBehaviour,
 ):
     """The whole storage contract: subclass it and define a ``store`` fixture.
 
