@@ -7,7 +7,16 @@ import numpy as np
 import pytest
 
 import ecomcrm
-from ecomcrm.domain import Consent, Customer, Event, Order, OrderLine, Refund, ReturnLine
+from ecomcrm.domain import (
+    Consent,
+    Customer,
+    Event,
+    Order,
+    OrderLine,
+    Refund,
+    ReturnLine,
+    SupportTicket,
+)
 from ecomcrm.io import SyntheticShop
 from ecomcrm.segments import (
     CUSTOMER_FEATURES_SCHEMA,
@@ -265,6 +274,15 @@ def test_every_schema_column_is_filled_for_a_customer_with_the_data(
             Event(name="Product Added", customer_id="full", at=NOW - timedelta(days=3)),
             Event(name="Product Viewed", customer_id="full", at=NOW - timedelta(days=2)),
         ]
+    )
+    s.tickets.upsert(
+        SupportTicket(
+            id="tk1",
+            customer_id="full",
+            channel="email",
+            opened_at=NOW - timedelta(days=5),
+            satisfaction=4,
+        )
     )
     models = ValueModels(
         purchase=BetaGeo(params={"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}),

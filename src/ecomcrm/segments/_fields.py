@@ -53,7 +53,7 @@ class CustomerField:
             (the rules engine's own view: the id, whether it is known, loyalty points).
         in_table: A column of the customer feature table.
         in_flows: Readable in flow conditions. Profile and order fields are computed per
-            customer; the others (events, lines, population, model) are read from the
+            customer; the others (events, lines, tickets, population, model) are read from the
             feature table given to the engine (``Engine(..., features=table)``), and
             are null without one.
 
@@ -129,6 +129,10 @@ _FIELDS = (
     _f("browse_abandon_count", "integer", "days", "events", "days with a product view no cart or order followed"),
     _f("last_cart_abandon_at", "datetime", "UTC datetime", "events", "the latest abandoned cart"),
     _f("last_seen_at", "datetime", "UTC datetime", "events", "the latest event or order"),
+    _f("tickets_count", "integer", "tickets", "tickets", "support tickets opened by now"),
+    _f("open_tickets", "integer", "tickets", "tickets", "tickets opened and not closed by now"),
+    _f("last_ticket_at", "datetime", "UTC datetime", "tickets", "when the latest ticket was opened"),
+    _f("avg_satisfaction", "number", "CSAT 1-5", "tickets", "mean satisfaction of the rated tickets (null without one)"),
     _f("r_score", "integer", "score 1-5", "population", "recency quintile among buyers"),
     _f("f_score", "integer", "score 1-5", "population", "frequency quintile among buyers"),
     _f("m_score", "integer", "score 1-5", "population", "monetary (net total_spent) quintile among buyers"),

@@ -25,7 +25,8 @@ from ecomcrm.predict import (
 )
 from ecomcrm.segments._features import FeatureTable, TagsColumn
 from ecomcrm.segments._fields import CUSTOMER_FEATURES_SCHEMA, order_fields, profile_fields
-from ecomcrm.storage import CustomerTable, EventFacts, LineFacts, OrderFacts, Store
+from ecomcrm.segments._ticket_fields import read_ticket_facts, ticket_fields
+from ecomcrm.storage import CustomerTable, EventFacts, LineFacts, OrderFacts, Store, TicketFacts
 
 __all__ = [
     "ModelCoverage",
@@ -318,6 +319,7 @@ def _features(
     orders: OrderFacts,
     events: EventFacts,
     lines: LineFacts,
+    tickets: TicketFacts,
     *,
     now: np.datetime64,
     models: ValueModels | None,
@@ -332,6 +334,7 @@ def _features(
         **profile_fields(customers),
         **order_fields(orders, n, now),
         "categories": _categories(lines, n),
+        **ticket_fields(tickets, customers.ids, now),
     }
     count = np.asarray(columns["orders_count"])
     total = np.asarray(columns["total_spent"])
@@ -485,6 +488,7 @@ def build_customer_features(
         if event_facts is None
         else _only_names(event_facts, _FEATURE_EVENTS),
         store.line_facts(currency=currency, rates=rates),
+        read_ticket_facts(store),
         now=end,
         models=models,
         cart_window=cart_window,
@@ -550,12 +554,17 @@ def refresh_customer_features(
     orders = _take_facts(store.order_facts(currency=currency, rates=rates), rows)
     events = _take_facts(store.event_facts(names=(*CART_EVENTS, *VIEW_EVENTS, *ORDER_EVENTS)), rows)
     lines = _take_facts(store.line_facts(currency=currency, rates=rates), rows)
+    tickets = read_ticket_facts(store)
+    tickets = _take_tickets(
+        tickets, np.isin(tickets.customer_id.astype(str), subset.ids.astype(str))
+    )
     others = table.filter(~np.isin(table.ids.astype(str), np.asarray(wanted, dtype=str)))
     changed = _features(
         subset,
         orders,
         events,
         lines,
+        tickets,
         now=_as_datetime64(now),
         models=models,
         cart_window=cart_window,
@@ -616,3 +625,10 @@ def _take_facts(facts: FactsT, rows: NDArray[np.intp]) -> FactsT:
         if field.name not in changes and isinstance(value, np.ndarray) and value.shape[:1] == (n,):
             changes[field.name] = value[keep]
     return attrs.evolve(facts, **changes)
+
+
+def _take_tickets(facts: TicketFacts, keep: NDArray[np.bool_]) -> TicketFacts:
+    """The ticket rows where ``keep`` is true (every column filtered alike)."""
+    return attrs.evolve(
+        facts, **{f.name: getattr(facts, f.name)[keep] for f in attrs.fields(TicketFacts)}
+    )
