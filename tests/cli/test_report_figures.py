@@ -371,3 +371,74 @@ def test_a_four_day_history_gets_sentences_not_charts(tmp_path: Path) -> None:
     assert cards["Customers lost"]["value"] == "—"
     assert "needs a year of history" in cards["Active customers"]["change"]
     assert "The last 2 days" in page.text("headline")
+
+
+def _hours_text(value: float) -> str:
+    return "—" if np.isnan(value) else f"{value:,.1f} h"
+
+
+def test_support_figures(shop: tuple[Store, Analysis, str]) -> None:
+    """Tickets of the last 30 days by channel, read one customer at a time, in pandas."""
+    store, analysis, html_page = shop
+    page = ReportPage(html_page)
+    now = pd.Timestamp(analysis.now)
+    start, prev = now - pd.Timedelta(days=30), now - pd.Timedelta(days=60)
+    rows = [
+        {
+            "customer": c.id, "channel": t.channel.value, "status": t.status.value,
+            "opened": pd.Timestamp(t.opened_at),
+            "first": pd.Timestamp(t.first_response_at) if t.first_response_at else pd.NaT,
+            "closed": pd.Timestamp(t.closed_at) if t.closed_at else pd.NaT,
+            "csat": np.nan if t.satisfaction is None else float(t.satisfaction),
+        }
+        for c in store.customers.iterate()
+        for t in store.tickets.for_customer(c.id)
+    ]  # fmt: skip
+    t = pd.DataFrame(rows)
+    assert len(t) > 20
+    inside = t[(t["opened"] > start) & (t["opened"] <= now)].copy()
+    before = t[(t["opened"] > prev) & (t["opened"] <= start)]
+    upto = t[t["opened"] <= now]
+    is_open = upto["closed"].isna() & upto["status"].isin(["open", "pending"]) | (
+        upto["closed"] > now
+    )
+    text = page.text("returns")
+    assert (
+        f"{len(inside):,} tickets opened in the last 30 days ({len(before):,} the 30 days before); "
+        f"{int(is_open.sum()):,} open now, from {upto[is_open]['customer'].nunique():,} customers"
+    ) in " ".join(text.split())
+    inside["first_h"] = np.where(
+        inside["first"] <= now,
+        (inside["first"] - inside["opened"]).dt.total_seconds() / 3600,
+        np.nan,
+    )
+    inside["res_h"] = np.where(
+        inside["closed"] <= now,
+        (inside["closed"] - inside["opened"]).dt.total_seconds() / 3600,
+        np.nan,
+    )
+
+    def expected(group: pd.DataFrame, name: str) -> list[str]:
+        rated = group["csat"].dropna()
+        return [
+            name,
+            f"{len(group):,}",
+            _hours_text(
+                np.nanpercentile(group["first_h"], 50) if group["first_h"].notna().any() else np.nan
+            ),
+            _hours_text(
+                np.nanpercentile(group["first_h"], 90) if group["first_h"].notna().any() else np.nan
+            ),
+            _hours_text(
+                np.nanpercentile(group["res_h"], 50) if group["res_h"].notna().any() else np.nan
+            ),
+            "—" if rated.empty else f"{rated.mean():.2f} ({len(rated):,})",
+            "—" if rated.empty else _pct((rated >= 4).mean()),
+        ]
+
+    want = [expected(g, str(ch)) for ch, g in inside.groupby("channel")]
+    if inside["channel"].nunique() > 1:
+        want.append(expected(inside, "all"))
+    support = page.tables("returns")[1]
+    assert support[0][0] == "channel"
+    assert support[1:] == want

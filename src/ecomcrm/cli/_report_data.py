@@ -31,8 +31,10 @@ from ecomcrm.cli._report_figures import (
     top_products,
     trend,
 )
+from ecomcrm.cli._report_support import Support, support_figures
 from ecomcrm.segments import FeatureTable, LifecycleStage
 from ecomcrm.storage import OrderFacts, Store
+from ecomcrm.storage.toolkit import read_ticket_facts
 
 if TYPE_CHECKING:
     from ecomcrm.rules import BacktestReport
@@ -130,6 +132,7 @@ class ReportData:
     products: Ranked
     categories: Ranked
     returns: Returns
+    support: Support | None
     model_note: str
 
 
@@ -333,6 +336,15 @@ def build_report(
         products=products,
         categories=categories,
         returns=returns(counted, head.current.start, head.current.end),
+        support=support_figures(
+            read_ticket_facts(store),
+            np.asarray(table.column("open_tickets"), dtype=np.int64)
+            if "open_tickets" in table
+            else np.zeros(0, dtype=np.int64),
+            start=head.current.start,
+            end=head.current.end,
+            previous_start=None if head.previous is None else head.previous.start,
+        ),
         model_note=model_note,
     )
 

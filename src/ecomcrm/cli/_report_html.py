@@ -373,12 +373,43 @@ def _returns(data: ReportData) -> str:
         (f"refunds on the last {data.headline.days} days' orders", money(r.period_refunded, c)),
     ]
     body = "<h3>Returns and refunds</h3>" + table(["", "figure"], rows, [False, True])
-    body += (
-        "<h3>Support</h3><p class='note'>Support figures (tickets, response times, "
-        "satisfaction) are not in this report yet: the store offers no bulk read of its "
-        "tickets, and reading them one customer at a time does not scale.</p>"
-    )
+    body += "<h3>Support</h3>" + _support(data)
     return _section("returns", "Returns and support", body)
+
+
+def _hours(value: float) -> str:
+    return "—" if not np.isfinite(value) else f"{value:,.1f} h"
+
+
+def _support(data: ReportData) -> str:
+    s = data.support
+    if s is None:
+        return "<p class='note'>No support tickets in the store.</p>"
+    days = data.headline.days
+    change = "" if s.previous_opened is None else f" ({s.previous_opened:,} the {days} days before)"
+    text = (
+        f"<p>{s.opened:,} tickets opened in the last {days} days{_e(change)}; "
+        f"{s.open_now:,} open now, from {s.customers_waiting:,} customers.</p>"
+    )
+    if not s.rows:
+        return text
+    rows = [
+        (
+            r.channel,
+            f"{r.tickets:,}",
+            _hours(r.first_response_median_h),
+            _hours(r.first_response_p90_h),
+            _hours(r.resolution_median_h),
+            "—" if not r.ratings else f"{r.csat_mean:.2f} ({r.ratings:,})",
+            percent(r.satisfied_share if r.ratings else None),
+        )
+        for r in s.rows
+    ]
+    header = [
+        "channel", "tickets", "first response, median", "first response, 90%",
+        "resolution, median", "CSAT 1-5 (ratings)", "rated 4-5",
+    ]  # fmt: skip
+    return text + table(header, rows, [False, True, True, True, True, True, True])
 
 
 def render_page(data: ReportData) -> str:

@@ -25,8 +25,9 @@ from ecomcrm.predict import (
 )
 from ecomcrm.segments._features import FeatureTable, TagsColumn
 from ecomcrm.segments._fields import CUSTOMER_FEATURES_SCHEMA, order_fields, profile_fields
-from ecomcrm.segments._ticket_fields import read_ticket_facts, ticket_fields
+from ecomcrm.segments._ticket_fields import ticket_fields
 from ecomcrm.storage import CustomerTable, EventFacts, LineFacts, OrderFacts, Store, TicketFacts
+from ecomcrm.storage.toolkit import read_ticket_facts
 
 __all__ = [
     "ModelCoverage",

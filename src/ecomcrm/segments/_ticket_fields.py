@@ -7,26 +7,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ecomcrm.storage import Store, SupportsTicketFacts, TicketFacts, toolkit
+from ecomcrm.storage import TicketFacts
 
-__all__ = ["read_ticket_facts", "ticket_fields"]
+__all__ = ["ticket_fields"]
 
 _OPEN_STATUSES = ("open", "pending")
 _NAT = np.iinfo(np.int64).min
-
-
-def read_ticket_facts(store: Store) -> TicketFacts:
-    """Every live customer's tickets as columns: one read where the store claims
-    ``SupportsTicketFacts``, else one ``tickets.for_customer`` per customer.
-
-    Example:
-        >>> import ecomcrm
-        >>> len(read_ticket_facts(ecomcrm.open_store("memory://")))
-        0
-    """
-    if isinstance(store, SupportsTicketFacts):
-        return store.ticket_facts()
-    return toolkit.ticket_facts_from_store(store)
 
 
 def _rows_of(customer_ids: NDArray[Any], owners: NDArray[Any]) -> NDArray[np.int64]:

@@ -43,7 +43,7 @@ concern:
   :func:`line_facts_from_objects` for adapters that keep domain objects),
   :func:`event_facts_from_columns`, :func:`customer_table_from_columns`,
   :func:`ticket_facts_from_tickets` (and :func:`ticket_facts_from_store`, through the
-  contract), with the
+  contract; :func:`read_ticket_facts` picks the capability when claimed), with the
   currency conversion of :func:`conversion_rates` and its mixed-currency
   :class:`~ecomcrm.errors.ValidationError`.
 
@@ -147,7 +147,11 @@ from ecomcrm.storage.toolkit._suppression import (
     erasure_tombstones,
     tombstone_key,
 )
-from ecomcrm.storage.toolkit._tickets import ticket_facts_from_store, ticket_facts_from_tickets
+from ecomcrm.storage.toolkit._tickets import (
+    read_ticket_facts,
+    ticket_facts_from_store,
+    ticket_facts_from_tickets,
+)
 from ecomcrm.storage.toolkit._time import check_aware, from_micros, to_micros
 
 __all__ = [
@@ -218,6 +222,7 @@ __all__ = [
     "order_row",
     "pseudonymise_audit",
     "pseudonymised",
+    "read_ticket_facts",
     "refund_row",
     "required_method_names",
     "required_methods",

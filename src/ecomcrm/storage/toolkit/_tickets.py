@@ -6,11 +6,12 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from ecomcrm.domain import SupportTicket
+from ecomcrm.storage._capabilities import SupportsTicketFacts
 from ecomcrm.storage._protocols import Store
 from ecomcrm.storage._records import TicketFacts
 from ecomcrm.storage.toolkit._time import to_micros
 
-__all__ = ["ticket_facts_from_store", "ticket_facts_from_tickets"]
+__all__ = ["read_ticket_facts", "ticket_facts_from_store", "ticket_facts_from_tickets"]
 
 
 def ticket_facts_from_tickets(owned: Iterable[tuple[str, SupportTicket]]) -> TicketFacts:
@@ -61,3 +62,19 @@ def ticket_facts_from_store(store: Store) -> TicketFacts:
 
 def _micros_or_none(when: datetime | None) -> int | None:
     return None if when is None else to_micros(when)
+
+
+def read_ticket_facts(store: Store) -> TicketFacts:
+    """Every live customer's tickets as columns, however the store offers them.
+
+    One ``ticket_facts()`` read where the store claims ``SupportsTicketFacts``, else
+    :func:`ticket_facts_from_store` (one ``tickets.for_customer`` per customer).
+
+    Example:
+        >>> import ecomcrm
+        >>> len(read_ticket_facts(ecomcrm.open_store("memory://")))
+        0
+    """
+    if isinstance(store, SupportsTicketFacts):
+        return store.ticket_facts()
+    return ticket_facts_from_store(store)
