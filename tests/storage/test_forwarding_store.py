@@ -80,7 +80,7 @@ def _stores(tmp_path: Path) -> list[Store]:
 
 
 def test_the_wrapper_claims_exactly_what_the_inner_store_claims(tmp_path: Path) -> None:
-    assert len(CAPABILITIES) == 11
+    assert len(CAPABILITIES) == 12
     for inner in _stores(tmp_path):
         store = forwarding.forwarding_store(inner)
         assert isinstance(store, Store)

@@ -69,7 +69,6 @@ from ecomcrm.storage._protocols import (
 )
 from ecomcrm.storage._records import (
     ConsentFacts,
-    TicketFacts,
     Customer360,
     CustomerTable,
     ErasureReceipt,
@@ -79,6 +78,7 @@ from ecomcrm.storage._records import (
     MergeRecord,
     OrderFacts,
     StateRecord,
+    TicketFacts,
 )
 from ecomcrm.storage._registry import (
     ENTRY_POINT_GROUP,

@@ -101,9 +101,9 @@ __all__ = [
     "StatefulBehaviour",
     "StoreConformance",
     "StoreFixtures",
-    "TicketFactsBehaviour",
     "SuppressionRemovalBehaviour",
     "SuppressionSummaryBehaviour",
     "TicketBehaviour",
+    "TicketFactsBehaviour",
     "TransactionBehaviour",
 ]
