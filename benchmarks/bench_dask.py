@@ -8,7 +8,12 @@ expected purchases, 12-month CLV and churn risk, results written to Parquet.
   processes=True)``, partitions of a fixed size (``--rows-per-partition``), summaries
   written to Parquet once and read back for the later passes (nothing persisted, so no
   worker holds more than a few partitions whatever the data size);
-* single-process ecomcrm (pandas.read_parquet + the array functions), in a subprocess.
+* single-process ecomcrm (pandas.read_parquet + the array functions), in a subprocess;
+* with ``--lifetimes PYTHON`` (the reference venv of ``setup_reference_envs.sh``): pandas
+  groupby + lifetimes 0.11.3 doing the same work (``summary_data_from_transaction_data``,
+  ``BetaGeoFitter``, ``GammaGammaFitter`` on repeat buyers, P(alive), expected purchases,
+  12-month CLV, RFM quintiles by ``pandas.qcut``) on the same transactions (handed over as
+  ``.npy`` arrays), each step timed, stopped after ``--lifetimes-timeout`` seconds.
 
 Reported per run: wall seconds, CPU seconds (client and scheduler process + both workers;
 for the single process its own), and peak memory: each worker process's peak RSS
@@ -188,6 +193,82 @@ print(json.dumps({"wall": wall, "cpu": u.ru_utime + u.ru_stime, "peak_mib": int(
 """
 
 
+LIFETIMES = r"""
+import json, resource, sys, time
+import numpy as np, pandas as pd
+from lifetimes import BetaGeoFitter, GammaGammaFitter
+from lifetimes.utils import summary_data_from_transaction_data
+folder, end = sys.argv[1], sys.argv[2]
+steps = {}
+def step(name, t0):
+    steps[name] = round(time.perf_counter() - t0, 2)
+    print(json.dumps({"step": name, "seconds": steps[name]}), flush=True)
+    return time.perf_counter()
+t = t0 = time.perf_counter()
+tx = pd.DataFrame({"customer_id": np.load(folder + "/customer_id.npy"),
+                   "date": np.load(folder + "/timestamp.npy"), "amount": np.load(folder + "/amount.npy")})
+t = step("load", t)
+s = summary_data_from_transaction_data(tx, "customer_id", "date", monetary_value_col="amount",
+                                       observation_period_end=end, freq="W")
+del tx
+t = step("summary (pandas groupby)", t)
+rfm = pd.DataFrame({f: pd.qcut(v.rank(method="first"), 5, labels=False) + 1
+                    for f, v in (("r", s["recency"]), ("f", s["frequency"]), ("m", s["monetary_value"]))})
+t = step("RFM quintiles", t)
+bg = BetaGeoFitter(penalizer_coef=0.0).fit(s["frequency"], s["recency"], s["T"])
+t = step("BG/NBD fit", t)
+rep = s[s["frequency"] > 0]
+gg = GammaGammaFitter(penalizer_coef=0.0).fit(rep["frequency"], rep["monetary_value"])
+t = step("Gamma-Gamma fit", t)
+p = bg.conditional_probability_alive(s["frequency"], s["recency"], s["T"])
+e = bg.conditional_expected_number_of_purchases_up_to_time(12 * 30.4375 / 7, s["frequency"], s["recency"], s["T"])
+t = step("P(alive) + expected purchases", t)
+clv = gg.customer_lifetime_value(bg, s["frequency"], s["recency"], s["T"], s["monetary_value"],
+                                 time=12, freq="W", discount_rate=0.01)
+t = step("12-month CLV", t)
+u = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"wall": time.perf_counter() - t0, "cpu": u.ru_utime + u.ru_stime, "steps": steps,
+                  "params": {k: float(v) for k, v in bg.params_.items()}}), flush=True)
+"""
+
+
+def run_lifetimes(
+    python: str, data: pathlib.Path, out: pathlib.Path, timeout: float
+) -> dict[str, Any]:
+    """pandas groupby + lifetimes on the same transactions; the steps done before a timeout."""
+    tx = pd.read_parquet(data, columns=["customer_id", "timestamp", "amount"])
+    folder = out / "npy"
+    folder.mkdir()
+    # integer codes: an object array pickled by numpy 2 does not load in numpy < 1.25
+    np.save(folder / "customer_id.npy", pd.factorize(tx["customer_id"])[0].astype(np.int64))
+    np.save(folder / "timestamp.npy", tx["timestamp"].to_numpy().astype("datetime64[ns]"))
+    np.save(folder / "amount.npy", tx["amount"].to_numpy(dtype=np.float64))
+    del tx
+    steps: dict[str, float] = {}
+    proc = subprocess.Popen(
+        [python, "-c", LIFETIMES, str(folder), OBS_END],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        stdout, stderr = proc.communicate()
+        stderr = f"stopped after {timeout:.0f} s"
+    final: dict[str, Any] = {}
+    for line in stdout.splitlines():
+        record = json.loads(line)
+        if "step" in record:
+            steps[record["step"]] = record["seconds"]
+        else:
+            final = record
+    shutil.rmtree(folder, ignore_errors=True)
+    if not final:
+        tail = stderr.strip().splitlines()[-1:] or ["no output"]
+        return {"error": tail[0], "steps": steps}
+    return final
+
+
 def run_single(data: pathlib.Path, out: pathlib.Path) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-c", SINGLE, str(data), str(out / "single.parquet"), OBS_END],
@@ -207,6 +288,9 @@ def main() -> None:
     ap.add_argument("--chunk-customers", type=int, default=100_000)
     ap.add_argument("--no-single", action="store_true")
     ap.add_argument("--single-up-to", type=int, default=10_000_000)
+    ap.add_argument("--no-dask", action="store_true", help="only the single-process runs")
+    ap.add_argument("--lifetimes", default=None, help="python of the lifetimes reference venv")
+    ap.add_argument("--lifetimes-timeout", type=float, default=1800.0)
     args = ap.parse_args()
     print(f"load average at start: {os.getloadavg()}")
     root = pathlib.Path(args.data)
@@ -222,23 +306,46 @@ def main() -> None:
         out = root / f"out-{size}"
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir()
-        d = run_dask(data, out, rows, args.rows_per_partition)
-        print(
-            f"{rows:>12,} tx  dask 2 workers: wall {d['wall']:7.1f} s (summary {d['summary_wall']:.1f}, "
-            f"+fits {d['fit_wall']:.1f})  cpu {d['cpu']:7.1f} s  partitions {d['npartitions']}  "
-            f"worker peak MiB {d['worker_peak_mib']}",
-            flush=True,
-        )
-        if not args.no_single and size <= args.single_up_to:
-            s = run_single(data, out)
-            if "error" in s:
-                print(f"{'':>12}     single process: {s['error']}")
-            else:
+        d = None if args.no_dask else run_dask(data, out, rows, args.rows_per_partition)
+        if d is not None:
+            print(
+                f"{rows:>12,} tx  dask 2 workers: wall {d['wall']:7.1f} s (summary {d['summary_wall']:.1f}, "
+                f"+fits {d['fit_wall']:.1f})  cpu {d['cpu']:7.1f} s  partitions {d['npartitions']}  "
+                f"worker peak MiB {d['worker_peak_mib']}",
+                flush=True,
+            )
+        if args.no_single or size > args.single_up_to:
+            continue
+        s = run_single(data, out)
+        if "error" in s:
+            print(f"{rows:>12,} tx  single process: {s['error']}")
+        else:
+            versus = ""
+            if d is not None:
                 same = all(abs(s["params"][k] / d["params"][k] - 1) < 1e-9 for k in s["params"])
+                versus = (
+                    f"  (dask/single wall {d['wall'] / s['wall']:.1f}x; "
+                    f"BG/NBD params equal within 1e-9: {same})"
+                )
+            print(
+                f"{rows:>12,} tx  single process: wall {s['wall']:7.1f} s  cpu {s['cpu']:7.1f} s  "
+                f"peak MiB {s['peak_mib']:.0f}{versus}",
+                flush=True,
+            )
+        if args.lifetimes:
+            ref = run_lifetimes(args.lifetimes, data, out, args.lifetimes_timeout)
+            steps = ", ".join(f"{k} {v:.1f} s" for k, v in ref.get("steps", {}).items())
+            if "error" in ref:
+                print(f"{rows:>12,} tx  pandas + lifetimes: {ref['error']}; done: {steps}")
+            else:
+                ratio, agree = "", ""
+                if "error" not in s:
+                    ratio = f"  ({ref['cpu'] / s['cpu']:.1f}x single ecomcrm's CPU)"
+                    diff = max(abs(ref["params"][k] / s["params"][k] - 1) for k in s["params"])
+                    agree = f" (max relative difference from ecomcrm's {diff:.1e})"
                 print(
-                    f"{'':>12}     single process: wall {s['wall']:7.1f} s  cpu {s['cpu']:7.1f} s  "
-                    f"peak MiB {s['peak_mib']:.0f}  (dask/single wall {d['wall'] / s['wall']:.1f}x; "
-                    f"BG/NBD params equal within 1e-9: {same})",
+                    f"{rows:>12,} tx  pandas + lifetimes: wall {ref['wall']:7.1f} s  "
+                    f"cpu {ref['cpu']:7.1f} s{ratio}; {steps}; BG/NBD {ref['params']}{agree}",
                     flush=True,
                 )
     print(f"load average at end: {os.getloadavg()}")
