@@ -46,6 +46,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import ecomcrm.dask as ed
+
 START = np.datetime64("2021-01-01", "us")
 DAYS = 3 * 365
 OBS_END = "2023-12-31T23:59:59"
@@ -53,48 +55,14 @@ US_PER_DAY = 86_400_000_000
 TX_PER_CUSTOMER = 15.0  # about, with the parameters below
 
 
-def _chunk(n: int, first_id: int, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng([seed, first_id])
-    first = rng.uniform(0, DAYS, n)
-    lam = rng.gamma(0.7, 1 / 12.0, n)  # purchases per day while alive
-    p = rng.beta(0.4, 4.0, n)
-    repeats = np.minimum(rng.geometric(p) - 1, 400)
-    owner = np.repeat(np.arange(n), repeats)
-    gaps = rng.exponential(1.0, len(owner)) / lam[owner]
-    starts = np.cumsum(repeats) - repeats
-    csum = np.cumsum(gaps)
-    # cumulative gaps restarting at each customer
-    offset = np.repeat(np.where(starts > 0, csum[np.maximum(starts - 1, 0)], 0.0), repeats)
-    t = first[owner] + (csum - offset)
-    keep = t < DAYS
-    owner = np.concatenate([np.arange(n), owner[keep]])
-    t = np.concatenate([first, t[keep]])
-    nu = rng.gamma(3.7, 1 / 15.4, n)
-    amount = np.round(rng.gamma(6.25, 1.0, len(owner)) / nu[owner], 2)
-    order = rng.permutation(len(owner))
-    return pd.DataFrame(
-        {
-            "customer_id": (first_id + owner[order]).astype(np.int64),
-            "timestamp": START + (t[order] * US_PER_DAY).astype("timedelta64[us]"),
-            "amount": amount[order],
-        }
-    )
-
-
 def write_dataset(
     root: pathlib.Path, transactions: int, chunk_customers: int, seed: int = 0
 ) -> int:
     """Write about ``transactions`` rows as Parquet files, one chunk of customers at a time."""
-    root.mkdir(parents=True, exist_ok=True)
-    customers = int(transactions / TX_PER_CUSTOMER)
-    written = 0
-    for k, i0 in enumerate(range(0, customers, chunk_customers)):
-        frame = _chunk(min(chunk_customers, customers - i0), i0, seed)
-        year = frame["timestamp"].dt.year.to_numpy()
-        for y in np.unique(year):
-            frame[year == y].to_parquet(root / f"tx-{k:05d}-{y}.parquet", index=False)
-        written += len(frame)
-    return written
+    return ed.write_synthetic_transactions(
+        root, transactions=transactions, chunk_customers=chunk_customers, seed=seed,
+        start=str(START.astype("datetime64[D]")), days=DAYS,
+    )  # fmt: skip
 
 
 def _cpu() -> float:

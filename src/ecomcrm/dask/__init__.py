@@ -14,7 +14,8 @@ fits on merged compressed tables (:func:`fit_model`: only unique rows with count
 client), scores (:func:`score_customers`, or all feature columns at once with
 :func:`customer_features`) and segment masks (:func:`segment_masks`). The
 per-partition functions (``*_partition``) take and return pandas DataFrames, so other
-engines can call them too. See docs/dask.md.
+engines can call them too. :func:`write_synthetic_transactions` writes a data set of any
+size to Parquet in parts, to try all this beyond one machine's memory. See docs/dask.md.
 
 Example:
     >>> import dask, numpy as np, pandas as pd
@@ -52,6 +53,7 @@ from ecomcrm.dask._score import (
 )
 from ecomcrm.dask._store import read_store, store_partition
 from ecomcrm.dask._summary import calibration_holdout, summaries
+from ecomcrm.dask._synthetic import synthetic_chunk, write_synthetic_transactions
 from ecomcrm.dask._write import write_parquet
 
 __all__ = [
@@ -77,5 +79,7 @@ __all__ = [
     "store_partition",
     "summaries",
     "summary_partition",
+    "synthetic_chunk",
     "write_parquet",
+    "write_synthetic_transactions",
 ]
