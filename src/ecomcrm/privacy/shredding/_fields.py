@@ -111,6 +111,8 @@ class FieldCipher:
 
     def customer_in(self, customer: Customer) -> Customer:
         """The customer as the store keeps it (personal fields sealed, identities hashed)."""
+        if not isinstance(customer, Customer):
+            return customer  # the store refuses it with its own error
         cid = customer.id
         attributes: dict[str, Any] = {
             k: self.seal(cid, v) if isinstance(v, str) else v
@@ -185,6 +187,8 @@ class FieldCipher:
 
     def event_in(self, event: Event) -> Event:
         """The event with its personal properties' string values sealed."""
+        if not isinstance(event, Event):
+            return event
         subject = self._event_subject(event)
         mine = self.personal_properties.intersection(event.properties)
         if subject is None or not mine:
@@ -206,6 +210,8 @@ class FieldCipher:
 
     def ticket_in(self, ticket: SupportTicket) -> SupportTicket:
         """The ticket with its subject (free text) sealed."""
+        if not isinstance(ticket, SupportTicket):
+            return ticket
         return attrs.evolve(ticket, subject=self.seal(ticket.customer_id, ticket.subject))
 
     def ticket_out(self, ticket: SupportTicket) -> SupportTicket:
@@ -214,7 +220,7 @@ class FieldCipher:
 
     def order_in(self, order: Order) -> Order:
         """The order with its shipping address sealed."""
-        if order.shipping_address is None:
+        if not isinstance(order, Order) or order.shipping_address is None:
             return order
         address = self._address_in(order.customer_id, order.shipping_address)
         return attrs.evolve(order, shipping_address=address)
