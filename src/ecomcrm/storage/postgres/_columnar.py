@@ -32,9 +32,7 @@ from ecomcrm.storage._records import (
     EventFacts,
     LineFacts,
     LoyaltyFacts,
-    OrderFacts,
 )
-from ecomcrm.storage.toolkit._columnar import sort_by_time_then_id
 
 Conn = psycopg.Connection[Any]
 
@@ -155,7 +153,7 @@ def aggregate_columns(
 
 
 _LIVE = 'SELECT {col} FROM customers WHERE survivor_pk IS NULL ORDER BY id COLLATE "C"'
-_CURRENCIES = (
+CURRENCIES = (
     'SELECT currency FROM (SELECT DISTINCT currency FROM orders) d ORDER BY currency COLLATE "C"'
 )
 _CODES = (
@@ -205,27 +203,7 @@ def chunked_columns(
     return {name: np.concatenate([part[name] for part in parts]) for name in names}
 
 
-# the currencies (listed first, in code point order) coded by their position in that list
-_ORDER_SOURCE = (
-    "FROM orders o LEFT JOIN customers c ON c.id = o.customer_id "
-    "LEFT JOIN (SELECT order_id, sum(amount_real) AS refunded, sum(returned_units) AS returned "
-    "FROM refunds GROUP BY order_id) r ON r.order_id = o.id "
-    "JOIN unnest(%s::text[]) WITH ORDINALITY k(currency, n) ON k.currency = o.currency WHERE"
-)
-_ORDER_FIELDS = (
-    ("placed_at", "o.placed_at", "i8"),
-    ("owner", "coalesce(c.survivor_pk, c.pk, -1)", "i8"),
-    ("amount", "o.amount", "f8"),
-    ("discount", "o.discount_amount", "f8"),
-    ("refunded", "coalesce(r.refunded, 0)::float8", "f8"),
-    ("units", "o.units", "i8"),
-    ("returned", "coalesce(r.returned, 0)::int8", "i8"),
-    ("cancelled", "o.cancelled", "b1"),
-    ("code", "(k.n - 1)::int8", "i8"),
-)
-
-
-def _live(conn: Conn) -> tuple[NDArray[np.int64], NDArray[np.object_]]:
+def live_customers(conn: Conn) -> tuple[NDArray[np.int64], NDArray[np.object_]]:
     """Keys and ids of the live customers, ordered by id (code point order)."""
     cols = aggregate_columns(
         conn,
@@ -236,52 +214,12 @@ def _live(conn: Conn) -> tuple[NDArray[np.int64], NDArray[np.object_]]:
     return cols["pk"], cols["id"]
 
 
-def _index_of(customer_pk: NDArray[np.int64], owner: NDArray[np.int64]) -> NDArray[np.int64]:
+def index_of(customer_pk: NDArray[np.int64], owner: NDArray[np.int64]) -> NDArray[np.int64]:
     """The position in ``customer_pk`` of each owner pk (-1 for none)."""
     size = int(max(customer_pk.max(initial=0), owner.max(initial=0))) + 2
     lookup = np.full(size, -1, dtype=np.int64)
     lookup[customer_pk] = np.arange(customer_pk.shape[0], dtype=np.int64)
     return lookup[np.where(owner >= 0, owner, size - 1)]
-
-
-def order_facts(
-    conn: Conn, *, currency: str | None, rates: Mapping[str, float] | None
-) -> OrderFacts:
-    """Order facts of live customers, by ``placed_at`` then order id (one snapshot)."""
-    customer_pk, customer_ids = _live(conn)
-    currencies = [r[0] for r in conn.execute(_CURRENCIES).fetchall()]
-    target, table = sh.conversion_rates(currencies, currency, rates)
-    cols = chunked_columns(
-        conn, "orders", _ORDER_SOURCE, _ORDER_FIELDS, [("order_id", "o.id")], (currencies,)
-    )
-    order_id = cols["order_id"]
-    if order_id.shape[0] == 0:
-        return attrs.evolve(OrderFacts.empty(target), customer_ids=customer_ids)
-    index = _index_of(customer_pk, cols["owner"])
-    perm = sort_by_time_then_id(cols["placed_at"], order_id)
-    perm = perm[index[perm] >= 0]
-    factors = np.array([table.get(c, 1.0) for c in currencies], dtype=np.float64)
-    factor: Any = None
-    if not np.all(factors == 1.0):
-        factor = factors[0] if factors.shape[0] == 1 else factors[cols["code"][perm]]
-
-    def money(name: str) -> NDArray[np.float64]:
-        values: NDArray[np.float64] = cols[name][perm]
-        return values * factor if factor is not None else values
-
-    return OrderFacts(
-        currency=target,
-        customer_ids=customer_ids,
-        customer_index=index[perm],
-        order_id=order_id[perm],
-        placed_at=cols["placed_at"][perm].view("datetime64[us]"),
-        amount=money("amount"),
-        discount=money("discount"),
-        refunded=money("refunded"),
-        units=cols["units"][perm],
-        returned_units=cols["returned"][perm],
-        cancelled=cols["cancelled"][perm],
-    )
 
 
 _EVENT_OWNER = (
@@ -344,8 +282,8 @@ _LINE_CODES = (
 
 def line_facts(conn: Conn, *, currency: str | None, rates: Mapping[str, float] | None) -> LineFacts:
     """Line facts of live customers' orders (one snapshot)."""
-    customer_pk, customer_ids = _live(conn)
-    currencies = [r[0] for r in conn.execute(_CURRENCIES).fetchall()]
+    customer_pk, customer_ids = live_customers(conn)
+    currencies = [r[0] for r in conn.execute(CURRENCIES).fetchall()]
     orders = binary_columns(
         conn,
         "SELECT o.pk, o.placed_at, coalesce(c.survivor_pk, c.pk, -1), o.cancelled, k.code "
@@ -394,7 +332,7 @@ def line_facts(conn: Conn, *, currency: str | None, rates: Mapping[str, float] |
     return sh.line_facts_from_columns(
         customer_ids=np.asarray(customer_ids.tolist(), dtype=str),
         order_id=order_id,
-        order_customer_index=_index_of(customer_pk, orders["owner"]),
+        order_customer_index=index_of(customer_pk, orders["owner"]),
         placed_at_us=orders["placed_at"],
         order_currency=np.asarray(currencies or ["XXX"], dtype=str)[orders["code"]],
         cancelled=orders["cancelled"],

@@ -28,6 +28,7 @@ import psycopg
 
 from ecomcrm.errors import SchemaVersionError, StorageError
 from ecomcrm.storage.postgres._audit_schema import migrate_audit, record_migration
+from ecomcrm.storage.postgres._facts_schema import migrate_facts_cache
 
 _V1 = """
 CREATE TABLE meta (
@@ -239,6 +240,7 @@ MIGRATIONS: Sequence[Migration] = (
     _script(_V1),  # -> 1: the tables of every repository (state keys in code point order)
     migrate_audit,  # -> 2: the append-only audit log
     _script(_V3),  # -> 3: consent topics and proof of consent
+    migrate_facts_cache,  # -> 4: the order-facts cache and its change markers
 )
 """Forward migrations; ``MIGRATIONS[i]`` takes a schema from version ``i`` to ``i + 1``."""
 

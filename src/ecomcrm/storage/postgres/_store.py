@@ -48,6 +48,7 @@ from ecomcrm.storage.postgres._connection import (
 )
 from ecomcrm.storage.postgres._customers import PostgresCustomers
 from ecomcrm.storage.postgres._documents import customer_360
+from ecomcrm.storage.postgres._facts_cache import clear_for_erasure
 from ecomcrm.storage.postgres._ledgers import (
     PostgresConsents,
     PostgresEvents,
@@ -55,6 +56,7 @@ from ecomcrm.storage.postgres._ledgers import (
     PostgresMessages,
     PostgresTickets,
 )
+from ecomcrm.storage.postgres._order_facts import order_facts as read_order_facts
 from ecomcrm.storage.postgres._orders import PostgresOrders
 from ecomcrm.storage.postgres._schema import migrate
 from ecomcrm.storage.postgres._state import PostgresState
@@ -63,6 +65,7 @@ from ecomcrm.storage.postgres._ticket_facts import ticket_facts
 TABLES = (
     "meta", "customers", "identities", "suppressed", "merges", "orders", "order_lines",
     "refunds", "events", "consents", "tickets", "loyalty", "messages", "state", "audit",
+    "facts_cache", "facts_cache_meta", "facts_changes",
 )  # fmt: skip
 """Every table of a store's schema."""
 
@@ -84,6 +87,9 @@ class PostgresStore(Base):
         pool_min: The pool's minimum size, overriding the URL's.
         pool_max: The pool's maximum size, overriding the URL's.
         timeout: Seconds to wait for a free connection, overriding the URL's.
+        facts_cache: Save the columns of :meth:`order_facts` in the database after a read
+            from the tables, and serve later reads (of any process) from them while no
+            write has changed the facts (default True; False reads the tables every time).
 
     The schema is created with the newest version when missing or empty, migrated forward
     when older (under an advisory lock: many workers may open it at once), and refused
@@ -109,8 +115,10 @@ class PostgresStore(Base):
         pool_min: int | None = None,
         pool_max: int | None = None,
         timeout: float | None = None,
+        facts_cache: bool = True,
     ) -> None:
         conninfo, options = parse_url(url)
+        self.facts_cache = facts_cache
         self.schema = check_schema(
             schema if schema is not None else options.get("schema", DEFAULT_SCHEMA)
         )
@@ -315,6 +323,7 @@ class PostgresStore(Base):
         with self._db.write() as conn:
             self._db.lock_customers(conn)
             pk, cid = self._require(conn, customer_id, "Customer")
+            clear_for_erasure(self._db, conn)  # the cache holds the person's ids
             customer = self._customers.load(conn, pk)
             group_rows = conn.execute(
                 "SELECT pk, id FROM customers WHERE pk = %s OR survivor_pk = %s", (pk, pk)
@@ -430,10 +439,13 @@ class PostgresStore(Base):
     ) -> OrderFacts:
         """All orders of live customers as columns, by ``placed_at`` then order id.
 
-        Streamed with binary COPY into numpy (see :mod:`._columnar`), in one snapshot.
+        Served from the facts cache in the database when it holds every write this read
+        sees; otherwise aggregated from the tables (in one snapshot) and saved as the new
+        cache (see :mod:`._facts_cache`).
         """
-        with self._db.snapshot() as conn:
-            return col.order_facts(conn, currency=currency, rates=rates)
+        return read_order_facts(
+            self._db, currency=currency, rates=rates, use_cache=self.facts_cache
+        )
 
     def line_facts(
         self, *, currency: str | None = None, rates: Mapping[str, float] | None = None
