@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ecomcrm.storage.postgres._facts_cache as facts_cache
+import ecomcrm.storage.postgres._facts_codec as facts_codec
 import ecomcrm.storage.postgres._order_facts as order_facts_module
 from ecomcrm.domain import Customer, Order, OrderLine, Refund
 from ecomcrm.storage import OrderFacts, PostgresStore
@@ -271,3 +272,42 @@ def test_cached_reads_equal_reads_from_the_tables(
            plain.order_facts(currency="EUR", rates=RATES))  # fmt: skip
     _equal(cached.order_facts(currency="EUR", rates=RATES),
            plain.order_facts(currency="EUR", rates=RATES))  # fmt: skip
+
+
+_int64 = st.integers(-(2**63), 2**63 - 1)
+_floats = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-(10**9), 10**9).map(lambda k: k / 100),
+    st.sampled_from([0.0, -0.0, 0.1, 1e300, 1.7e308, -1.7e308, 5e-324]),
+)
+
+
+@given(
+    values=st.one_of(
+        st.lists(_int64, max_size=40).map(lambda v: np.array(v, dtype=np.int64)),
+        st.lists(st.integers(0, 10**12), max_size=40).map(
+            lambda v: np.array(sorted(v), dtype=np.int64)
+        ),
+        st.lists(_floats, max_size=40).map(lambda v: np.array(v, dtype=np.float64)),
+        st.lists(st.booleans(), max_size=40).map(lambda v: np.array(v, dtype=np.bool_)),
+    ),
+    chunk=st.integers(1, 7),
+)
+def test_the_column_encodings_give_back_the_same_bits(values: Any, chunk: int) -> None:
+    stored, spec = facts_codec.encode(values)
+    raw = stored.tobytes()
+    width = stored.dtype.itemsize * chunk
+    parts = [raw[i : i + width] for i in range(0, len(raw), width)]
+    back = facts_codec.decode(parts, spec, values.dtype, values.shape[0])
+    assert back.dtype == values.dtype and back.tobytes() == values.tobytes()
+    assert stored.dtype.itemsize <= values.dtype.itemsize
+    assert facts_codec.decode(parts[:-1], spec, values.dtype, values.shape[0]) is None or not raw
+
+
+def test_a_cache_of_another_layout_is_rebuilt(store: PostgresStore, pg_schema: str) -> None:
+    expected = store.order_facts().order_id.tolist()
+    _sql(pg_schema, """UPDATE facts_cache_meta SET manifest = '{"format": 0}'""")
+    assert store.order_facts().order_id.tolist() == expected
+    assert _sql(pg_schema, "SELECT manifest::json->>'format' FROM facts_cache_meta") == [
+        (str(facts_cache.FORMAT),)
+    ]

@@ -3,8 +3,8 @@
 Reading order facts from the tables costs the server an aggregate per column (about
 20 seconds per 10 million orders on the development machine, more under load). After
 such a read the store saves the sorted columns as a few ``bytea`` chunks per column in
-``facts_cache``: numbers as raw little-endian arrays (integers in the narrowest width
-that holds them, named in the manifest), ids as UTF-8 text joined by NUL (PostgreSQL
+``facts_cache``: numbers as little-endian arrays in a compact exact form named in the
+manifest (:mod:`._facts_codec`), ids as UTF-8 text joined by NUL (PostgreSQL
 text cannot hold NUL, so an id never contains the separator). A warm read is then one
 statement that sends those chunks; numpy takes each with :func:`numpy.frombuffer`.
 
@@ -42,12 +42,15 @@ from numpy.typing import NDArray
 from ecomcrm.errors import EcomcrmError
 from ecomcrm.storage.postgres._base import Conn
 from ecomcrm.storage.postgres._connection import Db
+from ecomcrm.storage.postgres._facts_codec import decode, encode
 
 CACHE_ROWS = 2_000_000
 """Rows per stored chunk of a column (16 MB for 64-bit numbers): each value far below
 PostgreSQL's 1 GB limit for one field and one message."""
 
 _SEP = "\x00"
+FORMAT = 1
+"""The layout of the cache's chunks and manifest; a cache of another layout is rebuilt."""
 
 
 @attrs.frozen
@@ -92,7 +95,9 @@ _LOAD = (
 _CURRENT = (
     "SELECT NOT EXISTS (SELECT 1 FROM facts_changes x "
     "WHERE NOT pg_visible_in_snapshot(x.xid, %(s)s::pg_snapshot)), "
-    "EXISTS (SELECT 1 FROM facts_cache_meta m WHERE NOT EXISTS (SELECT 1 FROM facts_changes x "
+    # a current cache of this layout is there already
+    "EXISTS (SELECT 1 FROM facts_cache_meta m WHERE (m.manifest::json->>'format') = %(f)s "
+    "AND NOT EXISTS (SELECT 1 FROM facts_changes x "
     "WHERE NOT pg_visible_in_snapshot(x.xid, m.snapshot))), "
     # every transaction the stored snapshot sees, the new one sees too
     "NOT EXISTS (SELECT 1 FROM facts_cache_meta m WHERE "
@@ -114,37 +119,24 @@ def snapshot_of(conn: Conn) -> str:
     return str(row[0])
 
 
-def _narrow(values: NDArray[Any]) -> NDArray[Any]:
-    """Integers in the narrowest width that holds them (others as they are)."""
-    if values.dtype.kind != "i" or values.shape[0] == 0:
-        return values
-    low, high = int(values.min()), int(values.max())
-    for dtype in (np.int8, np.int16, np.int32):
-        info = np.iinfo(dtype)
-        if info.min <= low and high <= info.max:
-            return values.astype(dtype)
-    return values
-
-
 def _chunks(raw: RawFacts) -> tuple[list[tuple[str, int, bytes]], dict[str, Any]]:
     rows: list[tuple[str, int, bytes]] = []
-    dtypes: dict[str, str] = {}
+    specs: dict[str, Any] = {}
     for name in _TEXT:
         values: NDArray[np.object_] = getattr(raw, name)
         for chunk, start in enumerate(range(0, values.shape[0], CACHE_ROWS)):
             text = _SEP.join(values[start : start + CACHE_ROWS].tolist())
             rows.append((name, chunk, ((_SEP if chunk else "") + text).encode("utf-8")))
     for name in _NUMERIC:
-        array = _narrow(getattr(raw, name))
-        little = array.astype(array.dtype.newbyteorder("<"), copy=False)
-        dtypes[name] = little.dtype.str
-        for chunk, start in enumerate(range(0, little.shape[0], CACHE_ROWS)):
-            rows.append((name, chunk, little[start : start + CACHE_ROWS].tobytes()))
+        stored, specs[name] = encode(getattr(raw, name))
+        for chunk, start in enumerate(range(0, stored.shape[0], CACHE_ROWS)):
+            rows.append((name, chunk, stored[start : start + CACHE_ROWS].tobytes()))
     manifest = {
+        "format": FORMAT,
         "orders": int(raw.order_id.shape[0]),
         "customers": int(raw.customer_ids.shape[0]),
         "currencies": list(raw.currencies),
-        "dtypes": dtypes,
+        "columns": specs,
     }
     return rows, manifest
 
@@ -163,23 +155,24 @@ def load(conn: Conn) -> RawFacts | None:
     """The cached columns when the cache holds every write this statement sees, else None."""
     with conn.cursor(binary=True) as cur:
         rows = cur.execute(_LOAD.encode()).fetchall()
-    found = {(str(name), int(chunk)): bytes(data) for name, chunk, data in rows}
+    found: dict[tuple[str, int], bytes] = {(name, chunk): data for name, chunk, data in rows}
+    del rows
     manifest_bytes = found.pop(("", 0), None)
     if manifest_bytes is None:
         return None
     manifest = json.loads(manifest_bytes)
+    if manifest.get("format") != FORMAT:
+        return None  # written by another version of ecomcrm: built again
     n, m = int(manifest["orders"]), int(manifest["customers"])
     parts: dict[str, list[bytes]] = {}
     for name, _ in sorted(found):
         parts.setdefault(name, []).append(found[(name, _)])
     columns: dict[str, Any] = {}
     for name, native in _NUMERIC.items():
-        dtype = np.dtype(manifest["dtypes"][name])
-        pieces = [np.frombuffer(p, dtype=dtype) for p in parts.get(name, [])]
-        array = np.concatenate(pieces) if pieces else np.empty(0, dtype=dtype)
-        if array.shape[0] != n:
+        column = decode(parts.get(name, []), manifest["columns"][name], np.dtype(native), n)
+        if column is None:
             return None
-        columns[name] = array.astype(native)  # a copy: writable, native byte order
+        columns[name] = column
     for name, count in (("customer_ids", m), ("order_id", n)):
         text = _text(parts.get(name, []), count)
         if text is None:
@@ -199,7 +192,7 @@ def save(db: Db, raw: RawFacts, snapshot: str) -> bool:
     try:
         with db.write() as conn:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(db),))
-            state = conn.execute(_CURRENT.encode(), {"s": snapshot}).fetchone()
+            state = conn.execute(_CURRENT.encode(), {"s": snapshot, "f": str(FORMAT)}).fetchone()
             assert state is not None
             current, stored_current, contained = state
             if not current or stored_current or not contained:
