@@ -1,7 +1,8 @@
-"""PostgresStore's one-round-trip customer 360 equals the view built from repository reads."""
+"""PostgresStore's two-round-trip customer 360 equals the view built from repository reads."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -119,3 +120,50 @@ def test_unknown_ids_and_bad_bounds(open_pg: Callable[..., PostgresStore]) -> No
         with pytest.raises(ValidationError):
             store.customer_360("a", messages=bad)  # type: ignore[arg-type]
     store.customer_360("a")  # the connection is still usable after the refusals
+
+
+def test_two_round_trips_with_prepared_statements(open_pg: Callable[..., PostgresStore]) -> None:
+    store = open_pg()
+    _fill(store)
+    with store.bulk_load(), tempfile.TemporaryFile("w+") as trace:
+        store.customer_360("a")  # prepares the statements on the pinned connection
+        conn = store._db._local.home
+        conn.pgconn.trace(trace.fileno())  # libpq's log of the protocol messages
+        try:
+            view = store.customer_360("a")
+        finally:
+            conn.pgconn.untrace()
+        trace.seek(0)
+        sent = [line.split("\t") for line in trace.read().splitlines()]
+    assert view == build_customer_360(store, "a")
+    frontend = [m[3] for m in sent if m[1] == "F"]
+    # the client waits for the server twice (one Sync per pipeline): BEGIN travels with
+    # the first, COMMIT with the second; only those two are parsed, the ten statements
+    # are bound by the names they were prepared under
+    assert frontend.count("Sync") == 2
+    assert frontend.count("Parse") == 2
+    named = [m for m in sent if m[1] == "F" and m[3] == "Bind" and '"_pg3_' in m[4]]
+    assert len(named) == 10
+
+
+def test_both_round_trips_read_one_snapshot(open_pg: Callable[..., PostgresStore]) -> None:
+    store = open_pg()
+    other = open_pg()
+    _fill(store)
+
+    def then(first: list[list[tuple[object, ...]]]) -> list[tuple[str, tuple[object, ...]]]:
+        other.orders.upsert(
+            Order(id="late", customer_id="a", placed_at=T0, currency="EUR",
+                  lines=[OrderLine(sku="S", quantity=1, unit_price="1.00")])
+        )  # fmt: skip
+        return [("SELECT count(*) FROM orders", ())]
+
+    (before,), (after,) = store._db.chained([("SELECT count(*) FROM orders", ())], then)
+    assert before == after == [(12,)]
+    assert store.orders.count() == 13
+    with store.transaction():  # inside a scope both join the caller's transaction
+        store.orders.upsert(
+            Order(id="mine", customer_id="a", placed_at=T0, currency="EUR",
+                  lines=[OrderLine(sku="S", quantity=1, unit_price="1.00")])
+        )  # fmt: skip
+        assert "mine" in {o.id for o in store.customer_360("a").orders}

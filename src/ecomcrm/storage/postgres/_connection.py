@@ -194,24 +194,32 @@ def retry_races(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[
     return run
 
 
-def _pipeline(
+Statements = Sequence[tuple[str, Sequence[Any] | Mapping[str, Any]]]
+
+
+def _chained(
     conn: psycopg.Connection[Any],
-    statements: Sequence[tuple[str, Sequence[Any] | Mapping[str, Any]]],
+    first: Statements,
+    then: Callable[[list[list[tuple[Any, ...]]]], Statements],
     *,
     wrap: bool,
-) -> list[list[tuple[Any, ...]]]:
-    """Run ``statements`` in one pipeline (``wrap``: inside their own read-only snapshot)."""
+) -> tuple[list[list[tuple[Any, ...]]], list[list[tuple[Any, ...]]]]:
+    """:meth:`Db.chained` on ``conn`` (``wrap``: BEGIN in the first pipeline, COMMIT in the last)."""
     try:
         with conn.pipeline():
             if wrap:
-                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            cursors = [conn.execute(sql.encode(), args) for sql, args in statements]
+                conn.execute(b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            cursors = [conn.execute(sql.encode(), args, prepare=True) for sql, args in first]
+        rows = [cursor.fetchall() for cursor in cursors]
+        second = then(rows)
+        with conn.pipeline():
+            cursors = [conn.execute(sql.encode(), args, prepare=True) for sql, args in second]
             if wrap:
-                conn.execute("COMMIT")
-        return [cursor.fetchall() for cursor in cursors]
+                conn.execute(b"COMMIT")
+        return rows, [cursor.fetchall() for cursor in cursors]
     except BaseException:
         if wrap and not conn.broken and conn.info.transaction_status != pq.TransactionStatus.IDLE:
-            conn.rollback()  # a statement failed: the pipeline left the transaction open
+            conn.rollback()  # a statement (or ``then``) failed: the transaction is open
         raise
 
 
@@ -343,27 +351,35 @@ class Db:
         except (psycopg.Error, PoolTimeout) as exc:
             raise translate(exc, self.where) from exc
 
-    def pipelined(
-        self, statements: Sequence[tuple[str, Sequence[Any] | Mapping[str, Any]]]
-    ) -> list[list[tuple[Any, ...]]]:
-        """The rows of each statement, all sent at once: one round trip, one snapshot.
+    def chained(
+        self,
+        first: Sequence[tuple[str, Sequence[Any] | Mapping[str, Any]]],
+        then: Callable[
+            [list[list[tuple[Any, ...]]]],
+            Sequence[tuple[str, Sequence[Any] | Mapping[str, Any]]],
+        ],
+    ) -> tuple[list[list[tuple[Any, ...]]], list[list[tuple[Any, ...]]]]:
+        """Two pipelines on one snapshot, in two round trips; ``then`` builds the second.
 
-        The statements go out together in pipeline mode and their results come back
-        together. Inside the thread's scope they join its transaction; otherwise they are
-        wrapped in a read-only REPEATABLE READ transaction sent in the same pipeline, so
-        they read one snapshot without a round trip of their own for BEGIN and COMMIT.
+        ``then`` gets the rows of ``first`` and returns the statements to send next
+        (none: only the transaction's end is sent). Outside the thread's scope the
+        transaction's ``BEGIN`` (REPEATABLE READ, READ ONLY) travels with the first
+        pipeline and its ``COMMIT`` with the second, so BEGIN and COMMIT cost no round
+        trip of their own; inside a scope both pipelines join its transaction. Every
+        statement is prepared on the connection at its first use (``prepare=True``): a
+        later use sends only its name and parameters.
         """
         self._check_open()
         local = self._local
         conn: psycopg.Connection[Any] | None = getattr(local, "conn", None)
         try:
             if conn is not None:
-                return _pipeline(conn, statements, wrap=False)
+                return _chained(conn, first, then, wrap=False)
             home: psycopg.Connection[Any] | None = getattr(local, "home", None)
             if home is not None and not home.broken:
-                return _pipeline(home, statements, wrap=True)
+                return _chained(home, first, then, wrap=True)
             with self.pool.connection() as own:
-                return _pipeline(own, statements, wrap=True)
+                return _chained(own, first, then, wrap=True)
         except (psycopg.Error, PoolTimeout) as exc:
             raise translate(exc, self.where) from exc
 

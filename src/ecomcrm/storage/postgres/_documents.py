@@ -1,10 +1,12 @@
-"""The customer 360 view of :class:`~ecomcrm.storage.PostgresStore` in one round trip.
+"""The customer 360 view of :class:`~ecomcrm.storage.PostgresStore` in two round trips.
 
 The repository reads the toolkit's ``build_customer_360`` makes cost about twenty
 statements, each a round trip to the server (resolving the customer's merge group again
 for every part). Here one statement reads the profile and the group's ids, and the
 other parts are one statement each, sent together in pipeline mode; both round trips
-read one snapshot. The rows become domain objects with the repositories' row builders.
+read one snapshot, whose BEGIN travels with the first and whose COMMIT with the second
+(:meth:`Db.chained`), and every statement is prepared on its connection. The rows become
+domain objects with the repositories' row builders.
 """
 
 from __future__ import annotations
@@ -72,6 +74,9 @@ _MERGES = (
 )
 
 
+_PARTS = (_ORDERS, _LINES, _REFUNDS, _EVENTS, _MESSAGES, _TICKETS, _CONSENTS, _LOYALTY, _MERGES)
+
+
 def _bound(name: str, value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValidationError(
@@ -87,8 +92,9 @@ def customer_360(db: Db, customer_id: str, *, recent_events: int, messages: int)
     """
     events_bound = _bound("recent_events", recent_events)
     messages_bound = _bound("messages", messages)
-    with db.snapshot():  # both round trips read one snapshot
-        (found,) = db.pipelined([(_CUSTOMER, {"id": customer_id})])
+
+    def parts(first: list[list[tuple[Any, ...]]]) -> list[tuple[str, dict[str, Any]]]:
+        (found,) = first
         if not found:
             raise NotFoundError(
                 "no such customer", entity="Customer", field="id", value=customer_id
@@ -101,14 +107,14 @@ def customer_360(db: Db, customer_id: str, *, recent_events: int, messages: int)
             "events": events_bound,
             "messages": messages_bound,
         }
-        (
-            orders, lines, refunds, events, message_rows, tickets, consents, loyalty, merges,
-        ) = db.pipelined(
-            [(sql, args) for sql in (
-                _ORDERS, _LINES, _REFUNDS, _EVENTS, _MESSAGES, _TICKETS, _CONSENTS, _LOYALTY,
-                _MERGES,
-            )]
-        )  # fmt: skip
+        return [(sql, args) for sql in _PARTS]
+
+    # both round trips read one snapshot; BEGIN and COMMIT travel with them
+    ((found,), rest) = db.chained([(_CUSTOMER, {"id": customer_id})], parts)
+    row = found[0]
+    (
+        orders, lines, refunds, events, message_rows, tickets, consents, loyalty, merges,
+    ) = rest  # fmt: skip
     customer = PostgresCustomers._loaded(row[:-2])
     assert customer is not None
     cid = customer.id
