@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 
 
 def _open_db(args: argparse.Namespace, *, must_exist: bool) -> Store:
+    if args.db.startswith(("postgresql://", "postgres://")):  # a server store, by URL
+        from ecomcrm.storage import open_store
+
+        return open_store(args.db)
     return _open_sqlite(_db_path(args.db, must_exist=must_exist))
 
 

@@ -143,7 +143,8 @@ def register_commands(sub: Any) -> None:
     def with_db(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             "--db", default="ecomcrm.db", metavar="FILE",
-            help="the SQLite store, a plain file path (default ecomcrm.db)",
+            help="the SQLite store, a plain file path (default ecomcrm.db); commands that "
+            "read an existing store (export, erase, purge...) also take a postgresql:// URL",
         )  # fmt: skip
         parser.add_argument("--quiet", action="store_true", help=_QUIET)
 

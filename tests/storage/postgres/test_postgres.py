@@ -200,6 +200,7 @@ def test_claims_every_capability_the_engine_and_importers_use(
         SupportsBulkLoad,
         SupportsClaims,
         SupportsPreparedOrders,
+        SupportsRetention,
         SupportsSharedUrl,
         SupportsStateBatches,
         SupportsSuppressionSummary,
@@ -209,6 +210,7 @@ def test_claims_every_capability_the_engine_and_importers_use(
     for capability in (
         SupportsBulkFacts,
         SupportsBulkLoad,
+        SupportsRetention,
         SupportsSharedUrl,
         SupportsSuppressionSummary,
     ):

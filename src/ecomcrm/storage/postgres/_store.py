@@ -36,6 +36,7 @@ from ecomcrm.storage._records import (
     OrderFacts,
     TicketFacts,
 )
+from ecomcrm.storage._retention import RetentionPolicy, RetentionReport
 from ecomcrm.storage.postgres._audit import PostgresAudit
 from ecomcrm.storage.postgres._base import Base
 from ecomcrm.storage.postgres._bulk import copy_rows
@@ -58,6 +59,7 @@ from ecomcrm.storage.postgres._ledgers import (
 )
 from ecomcrm.storage.postgres._order_facts import order_facts as read_order_facts
 from ecomcrm.storage.postgres._orders import PostgresOrders
+from ecomcrm.storage.postgres._retention import PostgresPurger
 from ecomcrm.storage.postgres._schema import migrate
 from ecomcrm.storage.postgres._state import PostgresState
 from ecomcrm.storage.postgres._ticket_facts import ticket_facts
@@ -392,6 +394,21 @@ class PostgresStore(Base):
             kept_order_facts=kept,
             counts=dict(sorted(counts.items())),
         )
+
+    def apply_retention(self, policy: RetentionPolicy, now: datetime) -> RetentionReport:
+        """Delete or pseudonymise what ``policy`` says is due at ``now`` (``SupportsRetention``).
+
+        One transaction; each data class is one set-based statement, and due anonymous
+        profiles are erased as :meth:`erase` with ``keep_order_facts=True`` erases them.
+
+        Example:
+            >>> from datetime import datetime, timezone
+            >>> from ecomcrm.storage import RetentionPolicy
+            >>> store.apply_retention(RetentionPolicy(messages="1y"),
+            ...                       datetime(2024, 1, 1, tzinfo=timezone.utc)).total  # doctest: +SKIP
+            0
+        """
+        return sh.apply_retention(self, policy, now, PostgresPurger(self._db))
 
     def has_suppressions(self) -> bool:
         """True when any identity is suppressed (an optional fast path for importers).
