@@ -161,7 +161,8 @@ _CODES = (
     "FROM (SELECT DISTINCT currency FROM orders) d"
 )
 CHUNK_ROWS = 1_000_000
-"""Rows per aggregating statement of the order facts (keys ``[lo, lo + CHUNK_ROWS)``).
+"""Rows per aggregating statement of the order facts, consent decisions and loyalty
+entries (keys ``[lo, lo + CHUNK_ROWS)``).
 
 One statement's row must stay under PostgreSQL's 1 GB message limit: about 100 bytes
 per order, so 10M orders in one statement failed ("out of memory").
@@ -382,22 +383,46 @@ def customer_table(conn: Conn) -> CustomerTable:
 
 
 # Rows of merged-away ids count for their final survivor (``survivor_pk`` is always the
-# final one); ledgers are read in their order (``at``, then as recorded) from a sorted
-# subquery, which every aggregate of the statement reads in that order.
+# final one). A ledger is read like the order facts, in slices of keys (one statement's
+# row must stay under PostgreSQL's 1 GB message limit), then put in its order (``at``,
+# then as recorded) in numpy.
 _LEDGER = (
-    "FROM (SELECT coalesce(s.id, c.id) AS owner, k.* FROM {table} k "
-    "JOIN customers c ON c.id = k.customer_id LEFT JOIN customers s ON s.pk = c.survivor_pk "
-    "ORDER BY k.at, k.pk) x"
+    "FROM {table} o JOIN customers c ON c.id = o.customer_id "
+    "LEFT JOIN customers s ON s.pk = c.survivor_pk WHERE"
 )
+_OWNER = ("customer_id", "coalesce(s.id, c.id)")
+
+
+def _ledger(
+    conn: Conn,
+    table: str,
+    numeric: Sequence[tuple[str, str, str]],
+    text: Sequence[tuple[str, str]],
+    condition: str = "",
+) -> dict[str, Any]:
+    """The columns of a ledger's rows of known customers, by ``at`` then ``pk``.
+
+    ``condition`` (ending with ``AND``) keeps only some rows of the table ``o``.
+    """
+    cols = chunked_columns(
+        conn,
+        table,
+        f"{_LEDGER.format(table=table)} {condition}",
+        [("pk", "o.pk", "i8"), ("at", "o.at", "i8"), *numeric],
+        [_OWNER, *text],
+    )
+    perm = np.lexsort((cols["pk"], cols["at"]))
+    return {name: values[perm] for name, values in cols.items()}
 
 
 def consent_facts(conn: Conn) -> ConsentFacts:
     """Every purpose-wide consent decision of live customers as columns, by ``at`` then insertion."""
-    cols = aggregate_columns(
+    cols = _ledger(
         conn,
-        _LEDGER.format(table="(SELECT * FROM consents WHERE topic = '')"),
-        [("granted", "x.granted", "b1"), ("at", "x.at", "i8")],
-        [("customer_id", "x.owner"), ("channel", "x.channel"), ("purpose", "x.purpose")],
+        "consents",
+        [("granted", "o.granted", "b1")],
+        [("channel", "o.channel"), ("purpose", "o.purpose")],
+        condition="o.topic = '' AND",
     )
     return ConsentFacts.from_columns(
         customer_id=cols["customer_id"],
@@ -410,12 +435,7 @@ def consent_facts(conn: Conn) -> ConsentFacts:
 
 def loyalty_facts(conn: Conn) -> LoyaltyFacts:
     """Every loyalty entry of live customers as columns, by ``at`` then insertion."""
-    cols = aggregate_columns(
-        conn,
-        _LEDGER.format(table="loyalty"),
-        [("points", "x.points", "i8"), ("at", "x.at", "i8")],
-        [("customer_id", "x.owner")],
-    )
+    cols = _ledger(conn, "loyalty", [("points", "o.points", "i8")], [])
     return LoyaltyFacts.from_columns(
         customer_id=cols["customer_id"], points=cols["points"], at_us=cols["at"]
     )
