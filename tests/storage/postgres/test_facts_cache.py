@@ -311,3 +311,16 @@ def test_a_cache_of_another_layout_is_rebuilt(store: PostgresStore, pg_schema: s
     assert _sql(pg_schema, "SELECT manifest::json->>'format' FROM facts_cache_meta") == [
         (str(facts_cache.FORMAT),)
     ]
+
+
+def test_a_cache_restored_from_another_table_is_ignored(
+    store: PostgresStore, pg_schema: str
+) -> None:
+    store.order_facts()
+    # as after pg_dump and a restore elsewhere: the row names a table that is not this one
+    _sql(pg_schema, "UPDATE facts_cache_meta SET relation = 0")
+    with psycopg.connect(server_url(), autocommit=True) as conn:
+        conn.execute(f"SET search_path = {pg_schema}".encode())
+        conn.execute(b"SET session_replication_role = replica")  # no change marker
+        conn.execute(b"UPDATE orders SET amount = 99 WHERE id = 'o1'")
+    assert store.order_facts().amount.tolist() == [99.0, 10.0]

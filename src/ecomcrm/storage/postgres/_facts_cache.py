@@ -27,7 +27,9 @@ the stored cache's snapshot is contained in ``S``. The save deletes the markers 
 sees, so the marker table stays as small as the writes since the last read; the
 containment rule keeps a slow builder with an older snapshot from installing its cache
 after those markers are gone. Erasure takes the same lock and deletes the cache, so a
-cache read before an erasure can never be written back after it.
+cache read before an erasure can never be written back after it. The cache also names
+the OID of its own meta table: restored by ``pg_dump`` into another cluster (another
+numbering of transactions), it is ignored and rebuilt.
 """
 
 from __future__ import annotations
@@ -87,7 +89,8 @@ _TEXT = ("customer_ids", "order_id")
 # The cache as one statement (one snapshot whatever the isolation level): the manifest
 # and every chunk when no committed marker is outside the cache's snapshot, else nothing.
 _LOAD = (
-    "WITH m AS MATERIALIZED (SELECT manifest FROM facts_cache_meta m WHERE NOT EXISTS ("
+    "WITH m AS MATERIALIZED (SELECT manifest FROM facts_cache_meta m "
+    "WHERE m.relation = 'facts_cache_meta'::regclass AND NOT EXISTS ("
     "SELECT 1 FROM facts_changes x WHERE NOT pg_visible_in_snapshot(x.xid, m.snapshot))) "
     "SELECT '', 0, convert_to(manifest, 'UTF8') FROM m UNION ALL "
     "SELECT c.name, c.chunk, c.data FROM facts_cache c WHERE EXISTS (SELECT 1 FROM m)"
@@ -97,6 +100,7 @@ _CURRENT = (
     "WHERE NOT pg_visible_in_snapshot(x.xid, %(s)s::pg_snapshot)), "
     # a current cache of this layout is there already
     "EXISTS (SELECT 1 FROM facts_cache_meta m WHERE (m.manifest::json->>'format') = %(f)s "
+    "AND m.relation = 'facts_cache_meta'::regclass "
     "AND NOT EXISTS (SELECT 1 FROM facts_changes x "
     "WHERE NOT pg_visible_in_snapshot(x.xid, m.snapshot))), "
     # every transaction the stored snapshot sees, the new one sees too
@@ -208,7 +212,8 @@ def save(db: Db, raw: RawFacts, snapshot: str) -> bool:
                 for row in rows:
                     copy.write_row(row)
             conn.execute(
-                "INSERT INTO facts_cache_meta (snapshot, manifest) VALUES (%s::pg_snapshot, %s)",
+                "INSERT INTO facts_cache_meta (relation, snapshot, manifest) "
+                "VALUES ('facts_cache_meta'::regclass, %s::pg_snapshot, %s)",
                 (snapshot, json.dumps(manifest)),
             )
             conn.execute(

@@ -1,7 +1,7 @@
 """The tables of the order-facts cache (schema version 4) and the triggers that mark changes.
 
 The cache (``facts_cache`` for the column chunks, ``facts_cache_meta`` for the snapshot
-they were read in and their manifest) is UNLOGGED: no write-ahead log for hundreds of
+they were read in, their manifest and the OID of ``facts_cache_meta`` itself) is UNLOGGED: no write-ahead log for hundreds of
 megabytes that can be computed again, and after a crash PostgreSQL empties both tables
 together, which leaves a store without a cache (rebuilt on the next read), never a
 wrong one.
@@ -11,7 +11,10 @@ read from (customers' ids and merges, orders, refunds): statement-level triggers
 the transaction's id, ``ON CONFLICT DO NOTHING`` after the first statement. Writers never
 update a shared row, so concurrent writers do not wait for one another; a reader knows a
 cache is stale when it sees a marker the cache's snapshot did not
-(:mod:`._facts_cache`).
+(:mod:`._facts_cache`). Transaction ids mean something only in the cluster that
+assigned them: a cache restored by ``pg_dump`` into another cluster would compare its
+snapshot with another numbering, so the cache names the table it was saved in (a
+restore creates new tables, with new OIDs) and is ignored elsewhere.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ CREATE UNLOGGED TABLE facts_cache (
 );
 ALTER TABLE facts_cache ALTER COLUMN data SET STORAGE EXTERNAL;
 CREATE UNLOGGED TABLE facts_cache_meta (
+    relation OID NOT NULL,
     snapshot pg_snapshot NOT NULL,
     manifest TEXT NOT NULL
 );
