@@ -7,10 +7,13 @@ Open it with :func:`ecomcrm.open_store`::
 It needs the ``postgres`` extra (psycopg 3 and psycopg_pool): ``pip install
 'ecomcrm[postgres]'``; without it, importing this package raises a StorageError saying
 so. Layers, one module each: the pool and error translation (``_connection``), the
-schema and its migrations (``_schema``), placeholders and column types over the row specs
-shared with SQLite in ``storage._sql_rows`` (``_rows``), bulk writes
-(``_bulk``), the repositories (``_repositories``), columnar reads (``_columnar``) and the
-store (``_store``). See docs/postgresql.md for deployment.
+schema and its migrations (``_schema``, ``_audit_schema``, ``_facts_schema``),
+placeholders and column types over the row specs shared with SQLite in
+``storage._sql_rows`` (``_rows``), bulk writes (``_bulk``), the repositories
+(``_customers``, ``_orders``, ``_ledgers``, ``_state``), columnar reads (``_columnar``,
+``_order_facts``) and the order-facts cache (``_facts_cache``, ``_facts_codec``), the
+customer 360 (``_documents``), retention purges (``_retention``) and the store
+(``_store``). See docs/postgresql.md for deployment.
 
 Example:
     >>> from ecomcrm.storage.postgres import DEFAULT_SCHEMA, SCHEMA_VERSION
