@@ -15,9 +15,9 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
+import ecomcrm.storage.postgres._facts_cache as cache
 import ecomcrm.storage.toolkit as sh
 from ecomcrm.storage._records import OrderFacts
-from ecomcrm.storage.postgres import _facts_cache as cache
 from ecomcrm.storage.postgres._base import Conn
 from ecomcrm.storage.postgres._columnar import (
     CURRENCIES,
