@@ -1,7 +1,9 @@
 """Vectorized customer metrics: arrays in, arrays out.
 
 Transaction summaries with lifetimes' conventions, RFM scores and segments, value, retention
-and cohorts, conversion funnels and cart abandonment, and NPS. Every function takes
+and cohorts, conversion funnels and cart abandonment, NPS, attribution windows (orders to
+the messages before them, goals after entries) and lift statistics (Wilson/Newcombe and
+Welch intervals, the posterior probability that a variant is best). Every function takes
 row-aligned array-likes, never loops in Python per customer or per row, and shares one
 keyword-only ``nan_policy`` ("raise" or "omit"). See ``docs/metrics.md``.
 
@@ -15,12 +17,24 @@ Example:
     ([1.0, 0.0], [14.0, 0.0], [30.0, 29.0])
 """
 
+from ecomcrm.metrics._attribution import (
+    first_conversion,
+    last_touch,
+    window_totals,
+)
 from ecomcrm.metrics._funnel import (
     DEFAULT_FUNNEL_STEPS,
     CartAbandonment,
     Funnel,
     cart_abandonment,
     conversion_funnel,
+)
+from ecomcrm.metrics._lift import (
+    Difference,
+    newcombe_interval,
+    prob_best,
+    welch_interval,
+    wilson_interval,
 )
 from ecomcrm.metrics._nan_policy import (
     NAN_POLICY_DOC,
@@ -75,6 +89,7 @@ __all__ = [
     "CohortTable",
     "CustomerSummary",
     "CustomerValue",
+    "Difference",
     "Funnel",
     "InterPurchaseTimes",
     "NPSResult",
@@ -92,10 +107,14 @@ __all__ = [
     "conversion_funnel",
     "customer_summary",
     "expected_next_purchase",
+    "first_conversion",
     "historical_clv",
     "inter_purchase_times",
+    "last_touch",
+    "newcombe_interval",
     "nps",
     "nps_labels",
+    "prob_best",
     "purchase_frequency",
     "repeat_purchase_rate",
     "retention_rate",
@@ -103,4 +122,7 @@ __all__ = [
     "rfm_scores",
     "rfm_segments",
     "simple_clv",
+    "welch_interval",
+    "wilson_interval",
+    "window_totals",
 ]
