@@ -22,6 +22,7 @@ Example:
 """
 
 from ecomcrm.rules._actions import Action, Decision, Explanation, action_id_for, idempotency_key
+from ecomcrm.rules._attribution import Attribution, AttributionWindow
 from ecomcrm.rules._backtest import BacktestReport, FlowReport, backtest, warmup_horizon
 from ecomcrm.rules._builtin_flows import BUILTIN_FLOWS, builtin_flow, builtin_flows
 from ecomcrm.rules._conditions import CUSTOMER_FIELDS, EVENT_PROPERTIES, Condition
@@ -30,6 +31,7 @@ from ecomcrm.rules._flow import (
     ORDER_EVENT,
     Exit,
     Flow,
+    Goal,
     Holdout,
     ReentryMode,
     ReentryPolicy,
@@ -47,10 +49,12 @@ from ecomcrm.rules._policies import (
     Skip,
     Verdict,
 )
+from ecomcrm.rules._report import PerformanceReport, PerformanceRow
 from ecomcrm.rules._retry import Retry
 from ecomcrm.rules._steps import (
     STEP_TYPES,
     ActionStep,
+    AutoWinner,
     BranchStep,
     OnCap,
     SplitStep,
@@ -59,6 +63,7 @@ from ecomcrm.rules._steps import (
     WaitStep,
     WaitUntilStep,
 )
+from ecomcrm.rules._winners import Winner, Winners
 
 __all__ = [
     "BUILTIN_FLOWS",
@@ -68,6 +73,9 @@ __all__ = [
     "STEP_TYPES",
     "Action",
     "ActionStep",
+    "Attribution",
+    "AttributionWindow",
+    "AutoWinner",
     "BacktestReport",
     "BranchStep",
     "Condition",
@@ -80,8 +88,11 @@ __all__ = [
     "Flow",
     "FlowReport",
     "FrequencyCap",
+    "Goal",
     "Holdout",
     "OnCap",
+    "PerformanceReport",
+    "PerformanceRow",
     "Policies",
     "QuietHours",
     "Recipient",
@@ -98,6 +109,8 @@ __all__ = [
     "Verdict",
     "WaitStep",
     "WaitUntilStep",
+    "Winner",
+    "Winners",
     "action_id_for",
     "backtest",
     "builtin_flow",

@@ -29,6 +29,7 @@ from typing import Any
 from ecomcrm.domain import Event, Message, MessageOutcome
 from ecomcrm.errors import ConflictError, NotFoundError
 from ecomcrm.rules._actions import Action, Decision, Explanation
+from ecomcrm.rules._attribution import Attribution
 from ecomcrm.rules._enrollments import ACTIVE, Enrollments
 from ecomcrm.rules._flow import Flow, TriggerKind
 from ecomcrm.rules._keys import (
@@ -43,11 +44,14 @@ from ecomcrm.rules._keys import (
     timer_key,
     trg_key,
 )
+from ecomcrm.rules._performance import performance_report
 from ecomcrm.rules._policies import Policies
+from ecomcrm.rules._report import PerformanceReport
 from ecomcrm.rules._retry import Retry
 from ecomcrm.rules._runtime import LogObserver, Observer, Runtime
 from ecomcrm.rules._schedule import format_duration, from_micros, require_aware, to_micros
 from ecomcrm.rules._triggers import Plan, Triggers
+from ecomcrm.rules._winners import Winners
 from ecomcrm.rules._work import LOST_RACE, Work, gave_up
 from ecomcrm.segments import FeatureTable
 from ecomcrm.storage import StateRecord, Store, open_store
@@ -360,7 +364,9 @@ class Engine:
 
         The outcome is stored with the action; messages are also written to
         ``store.messages`` (unless ``record_messages=False``). Acknowledging again
-        updates the outcome.
+        updates the outcome; the action also keeps when each outcome was first reported
+        (sent, delivered, opened, clicked, ...), which attribution windows count from
+        (:meth:`performance`).
 
         Raises:
             NotFoundError: No action with this id was handed out.
@@ -387,6 +393,9 @@ class Engine:
             value["status"] = "acked"
             value["outcome"] = outcome.value
             value["acked_at"] = to_micros(when)
+            times = value.get("times") or {}
+            if outcome.value not in times:  # the first report of each outcome is kept
+                value["times"] = {**times, outcome.value: to_micros(when)}
             try:
                 with self._rt.state_store.transaction():
                     self._rt.state.put(
@@ -414,6 +423,46 @@ class Engine:
                                   n) from exc  # fmt: skip
                 retry.pause(n)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def performance(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        *,
+        attribution: Attribution | None = None,
+    ) -> PerformanceReport:
+        """What each flow, step, split variant and channel did and earned in ``[since, until)``.
+
+        Enrollments that started and actions handed out in the period are counted;
+        conversions are those enrollments reaching their flow's goal
+        (:attr:`Flow.conversion_goal`) within its window; revenue is the orders credited to
+        those actions by ``attribution`` (default :class:`Attribution`: last touch within
+        per-channel windows counted from the reported outcome, each order credited once
+        across all flows), in the engine's :attr:`currency` (converted with its
+        :attr:`rates`). Flows with a holdout get its lift with 95 % intervals. Everything
+        is read in bulk: one scan of the action and enrollment records, the store's order
+        and goal-event columns.
+
+        Example:
+            >>> import ecomcrm
+            >>> Engine(ecomcrm.open_store("memory://"), [], currency="EUR").performance().rows
+            ()
+        """
+        return performance_report(
+            self._rt.state, self.store, self.flows, since=since, until=until,
+            attribution=attribution, currency=self.currency, rates=self.rates,
+        )  # fmt: skip
+
+    @property
+    def winners(self) -> Winners:
+        """A/B split winners: ``decide(now)`` (automatic), ``set``, ``revert``, ``get``.
+
+        Example:
+            >>> import ecomcrm
+            >>> Engine(ecomcrm.open_store("memory://"), []).winners.get("f", "ab") is None
+            True
+        """
+        return Winners(self._rt.state, lambda: self.flows, lambda now: self.performance(until=now))
 
     def pending(self) -> list[Action]:
         """Actions handed out but not acknowledged yet (for recovery after a crash).

@@ -20,7 +20,7 @@ import attrs
 from ecomcrm.rules._actions import Action, action_id_for, idempotency_key
 from ecomcrm.rules._context import ANONYMOUS_PREFIX, CustomerData, Record
 from ecomcrm.rules._flow import Flow, ReentryMode
-from ecomcrm.rules._keys import act_key, cap_key, enr_key, timer_key
+from ecomcrm.rules._keys import act_key, cap_key, enr_key, run_key, timer_key, win_key
 from ecomcrm.rules._policies import Defer, ExitFlow, Skip
 from ecomcrm.rules._runtime import Runtime
 from ecomcrm.rules._schedule import format_duration, from_micros, next_local_time, to_micros
@@ -106,6 +106,11 @@ class Enrollments:
         # read from a database (plain lists) is left for the store to copy and check
         frozen = not log or type(log) is FrozenList
         enr["log"] = FrozenList((*kept, entry)) if frozen else [*kept, entry]
+        if kind == "skipped":  # counted per step and reason for performance reports
+            skips = dict(enr.get("skips") or {})
+            slot = f"{step}:{reason}"
+            skips[slot] = skips.get(slot, 0) + 1
+            enr["skips"] = skips
         if work.decisions is not None:
             work.decisions.append((enr["flow"], enr["cust"], enr.get("id"), entry))
 
@@ -184,6 +189,9 @@ class Enrollments:
                     f"{why}: flow filter {flow.filter!r} does not match",
                 )
                 return
+        if enr.get("id") is not None:
+            # the enrollment this one replaces stays readable for performance reports
+            work.put_owned(run_key(flow.id, enr["id"], cid), run_summary(enr), cid)
         recent = enr.get("recent") or ()
         kept = [*recent[-4:], trigger_id]
         enr["recent"] = FrozenList(kept) if not recent or type(recent) is FrozenList else kept
@@ -192,6 +200,7 @@ class Enrollments:
             id=enr_id, v=flow.version, status=ACTIVE, step=flow.first_step, due=None,
             timer=None, started=to_micros(now), ended=None, ctx=freeze_state_value(ctx), trig=trigger_id,
             visits=_FROZEN_EMPTY, variants=_FROZEN_EMPTY, holdout=False, count=enr.get("count", 0) + 1,
+            skips=_FROZEN_EMPTY,
         )  # fmt: skip
         holdout = flow.holdout
         if (
@@ -227,7 +236,7 @@ class Enrollments:
         flow = rt.flow_version(flow_id, current["v"])
         if flow is None:
             return
-        for n, ex in enumerate(flow.exits):
+        for n, ex in enumerate(flow.all_exits):
             if not ex.ends_on(event_name):
                 continue
             if ex.condition is not None:
@@ -238,6 +247,8 @@ class Enrollments:
             text = f"exit on event {event_name!r}" + (
                 f" where {ex.condition!r}" if ex.condition else ""
             )
+            if n >= len(flow.exits):
+                text = f"goal {event_name!r} reached: exit on goal"
             self.finish(work, key, enr, now, "exited", "exit", text)
             return
 
@@ -349,13 +360,27 @@ class Enrollments:
                          f"{step.condition!r} is {'true' if ok else 'false'}",
                          {"result": ok})  # fmt: skip
             elif isinstance(step, SplitStep):
-                salted = attrs.evolve(step, salt=flow.id)
-                name = salted.choose(cid)
+                won = work.get(win_key(flow.id, step.id))
+                names = [v.name for v in step.variants]
+                if (
+                    won is not None
+                    and won.get("status") == "decided"
+                    and won.get("variant") in names
+                ):
+                    name = won["variant"]
+                    how = "automatically" if won.get("by") == "auto" else "by hand"
+                    text = (f"variant {name!r}: the split's winner, decided {how} at "
+                            f"{from_micros(won['at']).isoformat()}")  # fmt: skip
+                    if won.get("p") is not None:
+                        text += f" (P(best) {won['p']:.3f})"
+                else:
+                    name = attrs.evolve(step, salt=flow.id).choose(cid)
+                    text = f"variant {name!r}"
                 variant = next(v for v in step.variants if v.name == name)
                 enr["variants"] = {**enr.get("variants", {}), step.id: name}
                 enr["step"] = flow.successor(step.id, variant.next)
                 enr["due"] = base if base < now_us else None
-                self.log(work, enr, now, "split", step.id, "split", f"variant {name!r}",
+                self.log(work, enr, now, "split", step.id, "split", text,
                          {"variant": name})  # fmt: skip
             else:
                 assert isinstance(step, ActionStep)
@@ -458,6 +483,15 @@ class Enrollments:
                  f"{what}{step.purpose.value} {step.action} {step.template!r} as {action_id}",
                  {"action_id": action_id})  # fmt: skip
         return True
+
+
+_RUN_FIELDS = ("flow", "cust", "id", "v", "status", "started", "ended", "holdout", "variants",
+               "skips")  # fmt: skip
+
+
+def run_summary(enr: Mapping[str, Any]) -> dict[str, Any]:
+    """What a performance report reads of an enrollment (a ``run:`` record's value)."""
+    return {name: enr.get(name) for name in _RUN_FIELDS}
 
 
 def _short_hash(text: str) -> str:

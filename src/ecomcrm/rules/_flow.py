@@ -369,6 +369,59 @@ class Holdout:
         return {"percent": self.percent, "goal": self.goal, "within": format_duration(self.within)}
 
 
+@attrs.frozen(kw_only=True)
+class Goal:
+    """What counts as a conversion of an enrollment, and for how long after entering.
+
+    ``event`` is any event name; the default, ``Order Completed``, also counts every order
+    written to the store (an import, ``store.orders.upsert``; cancelled orders do not
+    count), with or without an event. An enrollment converts at most once: on the first
+    goal strictly after it entered and at most ``within`` later. With ``exit=True`` the
+    goal also ends the enrollment, as an :class:`Exit` on that event (or
+    :meth:`Exit.on_order` for orders) would: Customer.io's "exit on goal".
+
+    Example:
+        >>> Goal(within="3d", exit=True).to_dict()
+        {'event': 'Order Completed', 'within': '3d', 'exit': True}
+    """
+
+    event: str = ORDER_EVENT
+    within: timedelta = attrs.field(default=timedelta(days=7), converter=parse_duration)
+    exit: bool = False
+
+    @property
+    def counts_orders(self) -> bool:
+        """True when orders in the store count (the goal is ``Order Completed``).
+
+        Example:
+            >>> Goal().counts_orders, Goal(event="Signed Up").counts_orders
+            (True, False)
+        """
+        return self.event == ORDER_EVENT
+
+    def as_exit(self) -> Exit:
+        """The exit that ``exit=True`` adds to the flow.
+
+        Example:
+            >>> Goal(event="Review Written").as_exit()
+            Exit(event='Review Written', condition=None, ordered=False)
+        """
+        return Exit.on_order() if self.counts_orders else Exit(event=self.event)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        out: dict[str, Any] = {"event": self.event, "within": format_duration(self.within)}
+        if self.exit:
+            out["exit"] = True
+        return out
+
+
+def _to_goal(value: Goal | Mapping[str, Any] | None) -> Goal | None:
+    if value is None or isinstance(value, Goal):
+        return value
+    return Goal(**dict(value))
+
+
 def _to_trigger(value: Trigger | Mapping[str, Any]) -> Trigger:
     return value if isinstance(value, Trigger) else Trigger.from_dict(value)
 
@@ -407,6 +460,8 @@ class Flow:
         filter: Customer condition checked at entry and again before every action.
         reentry: Whether a customer may go through the flow again.
         holdout: A control group, for uplift.
+        goal: What counts as a conversion (default: the holdout's goal, else any order
+            within 7 days), and whether reaching it ends the enrollment.
         exit_on_consent_withdrawn: End the enrollment (instead of skipping the message)
             when a marketing action finds no consent on its channel.
         topic: The consent topic its marketing messages need (``"newsletter"``,
@@ -443,6 +498,8 @@ class Flow:
     topic: str | None = None
     name: str = ""
     description: str = ""
+    goal: Goal | None = attrs.field(default=None, converter=_to_goal)
+    _all_exits: tuple[Exit, ...] = attrs.field(init=False, repr=False, eq=False)
     _index: Mapping[str, int] = attrs.field(init=False, repr=False, eq=False)
     _successors: Mapping[str, tuple[str | None, ...]] = attrs.field(
         init=False, repr=False, eq=False
@@ -495,6 +552,33 @@ class Flow:
         return schema
 
     @property
+    def conversion_goal(self) -> Goal:
+        """The goal conversions are measured on: ``goal``, else the holdout's, else any order in 7 days.
+
+        Example:
+            >>> Flow(id="f", trigger=Trigger.on_event("X"), steps=[]).conversion_goal
+            Goal(event='Order Completed', within=datetime.timedelta(days=7), exit=False)
+        """
+        if self.goal is not None:
+            return self.goal
+        if self.holdout is not None:
+            return Goal(event=self.holdout.goal, within=self.holdout.within)
+        return Goal()
+
+    @property
+    def all_exits(self) -> tuple[Exit, ...]:
+        """The exits the engine applies: ``exits``, then the goal's when it exits on goal.
+
+        Conditions of exit ``n`` of this tuple compile under ``"exit:<n>"``.
+
+        Example:
+            >>> Flow(id="f", trigger=Trigger.on_event("X"), steps=[],
+            ...      goal=Goal(exit=True)).all_exits
+            (Exit(event=None, condition=None, ordered=True),)
+        """
+        return self._all_exits
+
+    @property
     def is_marketing(self) -> bool:
         """True when any action step sends a marketing message."""
         return any(isinstance(s, ActionStep) and s.is_marketing for s in self.steps)
@@ -526,6 +610,8 @@ class Flow:
             out["exit_on_consent_withdrawn"] = False
         if self.topic is not None:
             out["topic"] = self.topic
+        if self.goal is not None:
+            out["goal"] = self.goal.to_dict()
         return out
 
     @classmethod
@@ -548,7 +634,7 @@ class Flow:
             )
         known = {
             "id", "version", "name", "description", "trigger", "filter", "steps", "exits",
-            "reentry", "holdout", "exit_on_consent_withdrawn", "topic",
+            "reentry", "holdout", "exit_on_consent_withdrawn", "topic", "goal",
         }  # fmt: skip
         unknown = sorted(set(data) - known)
         if unknown:
@@ -571,6 +657,7 @@ class Flow:
                 holdout=data.get("holdout"),
                 exit_on_consent_withdrawn=data.get("exit_on_consent_withdrawn", True),
                 topic=data.get("topic"),
+                goal=data.get("goal"),
             )
         except ConfigurationError:
             raise
@@ -634,6 +721,17 @@ def _validate(flow: Flow) -> None:
         conditions["filter"] = compile_condition(
             flow.filter, CUSTOMER_FIELDS, flow_id=fid, where="filter"
         )
+    if flow.goal is not None:
+        if not isinstance(flow.goal.event, str) or not flow.goal.event.strip():
+            raise config_error(fid, "goal", "needs an event name", flow.goal.event)
+        if flow.goal.within <= timedelta(0):
+            raise config_error(fid, "goal", "'within' must be positive", flow.goal.within)
+        if not isinstance(flow.goal.exit, bool):
+            raise config_error(fid, "goal", "exit must be true or false", flow.goal.exit)
+    all_exits = flow.exits
+    if flow.goal is not None and flow.goal.exit:
+        all_exits = (*all_exits, flow.goal.as_exit())
+    object.__setattr__(flow, "_all_exits", all_exits)
     for n, ex in enumerate(flow.exits):
         if not isinstance(ex.ordered, bool):
             raise config_error(fid, f"exit #{n}", "ordered must be true or false", ex.ordered)

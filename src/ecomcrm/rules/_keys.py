@@ -4,6 +4,9 @@ Keys of :class:`~ecomcrm.storage.StateRepository` (values are JSON mappings):
 
 - ``enr:<flow>:<customer>``: the customer's current or last enrollment in a flow
   (:class:`EnrollmentRecord`);
+- ``run:<flow>:<enrollment id>:<customer>``: an earlier enrollment of the customer in a
+  flow, kept for performance reports when a new one replaced it in ``enr:``
+  (:class:`RunRecord`);
 - ``timer:<due µs, 17 digits>:<target key>``: a wake-up (:class:`TimerRecord`); keys sort
   by due time, so ``advance(now)`` reads exactly the due ones with one range scan;
 - ``trg:<flow>:<customer>``: the next date or inactivity trigger of a customer
@@ -15,7 +18,9 @@ Keys of :class:`~ecomcrm.storage.StateRepository` (values are JSON mappings):
 - ``act:<action id>``: every action handed out, with its acknowledgement
   (``Action.to_dict()`` plus :class:`ActionStatus`);
 - ``seen:<event id>``: every event the engine handled (:class:`SeenRecord`);
-- ``flowdef:<flow>:<version, 6 digits>``: every flow version ever run (``Flow.to_dict()``).
+- ``flowdef:<flow>:<version, 6 digits>``: every flow version ever run (``Flow.to_dict()``);
+- ``win:<flow>:<split step>``: the winner of an A/B split, once decided, with how and
+  the history of decisions (:class:`WinnerRecord`).
 
 Flow ids hold no ``:``, so whatever follows the flow id is the whole customer key, colons
 and all. Every record names its owner (the person it is about, which erasure deletes
@@ -38,6 +43,8 @@ CAP = "cap:"
 ACT = "act:"
 SEEN = "seen:"
 FLOWDEF = "flowdef:"
+RUN = "run:"
+WIN = "win:"
 _DUE_DIGITS = 17
 _DUE_END = len(TIMER) + _DUE_DIGITS
 _PERSONAL = frozenset({"enr", "trg", "seg", "cnt"})  # <kind>:<flow>:<person> records
@@ -75,6 +82,43 @@ class EnrollmentRecord(TypedDict, total=False):
     holdout: bool
 
 
+class RunRecord(TypedDict, total=False):
+    """``run:<flow>:<enrollment id>:<customer>``: an ended enrollment, for reports.
+
+    The fields of :class:`EnrollmentRecord` that reports read: ``flow``, ``cust``,
+    ``id``, ``v``, ``status``, ``started``, ``ended``, ``holdout``, ``variants`` and
+    ``skips`` (skipped actions per ``"<step>:<reason>"``).
+    """
+
+    flow: str
+    cust: str
+    id: str
+    v: int
+    status: str
+    started: int
+    ended: int | None
+    holdout: bool
+    variants: Mapping[str, str]
+    skips: Mapping[str, int]
+
+
+class WinnerRecord(TypedDict, total=False):
+    """``win:<flow>:<step>``: the decision on an A/B split's winner.
+
+    ``variant`` (None once reverted), ``status`` (``decided`` or
+    ``reverted``), ``by`` (``auto`` or ``manual``), ``at`` (µs), ``p`` (P(best)), ``n``
+    (enrollments per variant) and ``history`` (the earlier decisions).
+    """
+
+    variant: str | None
+    status: str
+    by: str
+    at: int
+    p: float | None
+    n: Mapping[str, int]
+    history: list[Mapping[str, Any]]
+
+
 class TimerRecord(TypedDict):
     """``timer:...``: the key (``k``) of the enrollment or trigger it wakes."""
 
@@ -104,12 +148,17 @@ class CapRecord(TypedDict):
 
 
 class ActionStatus(TypedDict, total=False):
-    """What ``act:<id>`` adds to ``Action.to_dict()``: delivery status and outcome."""
+    """What ``act:<id>`` adds to ``Action.to_dict()``: delivery status and outcome.
+
+    ``times`` holds when each outcome was first reported (µs by outcome name), for
+    attribution windows counted from a send, delivery, open or click.
+    """
 
     status: str
     outcome: str | None
     emitted_at: int
     acked_at: int
+    times: Mapping[str, int]
 
 
 class SeenRecord(TypedDict):
@@ -127,6 +176,16 @@ CountRecord = Mapping[str, Any]
 def enr_key(flow_id: str, customer: str) -> str:
     """The key of a customer's enrollment in a flow."""
     return f"{ENR}{flow_id}:{customer}"
+
+
+def run_key(flow_id: str, enrollment_id: str, customer: str) -> str:
+    """The key of an earlier enrollment kept for reports."""
+    return f"{RUN}{flow_id}:{enrollment_id}:{customer}"
+
+
+def win_key(flow_id: str, step_id: str) -> str:
+    """The key of an A/B split's winner."""
+    return f"{WIN}{flow_id}:{step_id}"
 
 
 def trg_key(flow_id: str, customer: str) -> str:
@@ -185,6 +244,8 @@ def owner_of(key: str, value: Mapping[str, Any] | None) -> str | None:
         return rest.partition(":")[2] or None
     if kind == "cap":
         return rest or None
+    if kind == "run":  # run:<flow>:<enrollment id>:<person>
+        return rest.partition(":")[2].partition(":")[2] or None
     if kind == "timer":  # timer:<due, 17 digits>:<target key>
         return owner_of(rest[_DUE_DIGITS + 1 :], None)
     if kind in ("act", "seen") and value is not None:

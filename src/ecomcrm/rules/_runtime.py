@@ -191,7 +191,7 @@ class Runtime:
         if found is None:
             found = self._cond_exits[id(flow)] = tuple(
                 (f"exit:{n}", ex)
-                for n, ex in enumerate(flow.exits)
+                for n, ex in enumerate(flow.all_exits)
                 if ex.event is None and not ex.ordered
             )
         return found
@@ -204,7 +204,7 @@ class Runtime:
         """
         ends = self._ends_on_order.get(id(flow))
         if ends is None:
-            ends = self._ends_on_order[id(flow)] = any(ex.ordered for ex in flow.exits)
+            ends = self._ends_on_order[id(flow)] = any(ex.ordered for ex in flow.all_exits)
         if not ends:
             return None
         last = self.data(work, enr["cust"], at).field("last_order_at", at)

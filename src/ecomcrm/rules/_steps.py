@@ -175,8 +175,49 @@ class Variant:
 
 
 @attrs.frozen(kw_only=True)
+class AutoWinner:
+    """When an A/B split stops splitting: every variant has ``min_recipients`` and one is best.
+
+    :meth:`~ecomcrm.rules.Engine.decide_winners` picks a variant once each variant has at
+    least ``min_recipients`` enrollments and that variant's posterior probability of the
+    best conversion rate (:func:`ecomcrm.metrics.prob_best`, uniform ``Beta(1, 1)``
+    priors) is at least ``probability``; new enrollments then all take it. Klaviyo's
+    defaults: 500 and 0.90.
+
+    Example:
+        >>> AutoWinner().min_recipients, AutoWinner().probability
+        (500, 0.9)
+    """
+
+    min_recipients: int = 500
+    probability: float = attrs.field(default=0.90, converter=float)
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.min_recipients, int) or self.min_recipients < 1:
+            raise ValidationError("must be a positive integer", entity="AutoWinner",
+                                  field="min_recipients", value=self.min_recipients)  # fmt: skip
+        if not 0.5 <= self.probability < 1.0:
+            raise ValidationError("must be in [0.5, 1)", entity="AutoWinner",
+                                  field="probability", value=self.probability)  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"min_recipients": self.min_recipients, "probability": self.probability}
+
+
+def _opt_auto(value: AutoWinner | Mapping[str, Any] | None) -> AutoWinner | None:
+    if value is None or isinstance(value, AutoWinner):
+        return value
+    return AutoWinner(**dict(value))
+
+
+@attrs.frozen(kw_only=True)
 class SplitStep(Step):
     """A random split for A/B tests, stable per customer (a hash of flow, step and customer).
+
+    With ``auto_winner`` the engine may end the test (:meth:`Engine.decide_winners`); a
+    winner can also be set or reverted by hand (:meth:`Engine.set_winner`,
+    :meth:`Engine.revert_winner`). Once decided, new enrollments all take the winner.
 
     Example:
         >>> s = SplitStep(id="ab", variants=[Variant(name="A", weight=1, next="a"),
@@ -188,6 +229,7 @@ class SplitStep(Step):
     kind: ClassVar[str] = "split"
     variants: tuple[Variant, ...] = attrs.field(converter=_variant_tuple)
     salt: str = ""
+    auto_winner: AutoWinner | None = attrs.field(default=None, converter=_opt_auto)
 
     def targets(self) -> tuple[str | None, ...]:
         """One target per variant."""
@@ -206,13 +248,16 @@ class SplitStep(Step):
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
-        return {
+        out: dict[str, Any] = {
             "type": self.kind,
             "id": self.id,
             "variants": [
                 {"name": v.name, "weight": v.weight, "next": v.next} for v in self.variants
             ],
         }
+        if self.auto_winner is not None:
+            out["auto_winner"] = self.auto_winner.to_dict()
+        return out
 
 
 @attrs.frozen(kw_only=True)

@@ -409,7 +409,7 @@ class Triggers:
                 for name in flow.trigger.recheck_on:
                     recheck.setdefault(name, []).append(flow)
         for (flow_id, _), flow in rt.versions.items():
-            for ex in flow.exits:
+            for ex in flow.all_exits:
                 exit_event = ORDER_EVENT if ex.ordered else ex.event
                 if exit_event is not None:
                     ids = exit_flows.setdefault(exit_event, [])
