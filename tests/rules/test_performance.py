@@ -172,3 +172,42 @@ def test_holdout_lift_hand_counted(store: Store) -> None:
     assert row.revenue_lift.difference == pytest.approx(
         40.0 * len(buyers) / len(treated) - 10.0 / len(held)
     )
+
+
+def test_the_same_report_for_backtests(mem: Store) -> None:
+    from ecomcrm.rules import backtest
+
+    for cid in ("c1", "c2"):
+        add_customer(mem, cid)
+    add_order(mem, "c1", "o1", T0 + 2 * D, "70.00")
+    events = [Event(name="Checkout Started", customer_id=c, at=T0) for c in ("c1", "c2")]
+    report = backtest(mem, [mail_flow("cart", "Checkout Started")], events, warmup=None)
+    assert report.performance is not None
+    row = report.performance.flow("cart")
+    # nothing was sent in a replay: each action counts as sent at its due time (T0), so the
+    # order two days later is within the email's 5 days
+    assert (row.enrollments, row.sends, row.conversions) == (2, 2, 1)
+    assert row.attributed_revenue == pytest.approx(70.0)
+    assert report.flows["cart"].treated_conversions == 0  # the replay's goal counts events only
+
+
+def test_goal_and_auto_winner_round_trip_and_validation() -> None:
+    from ecomcrm.errors import ConfigurationError
+    from ecomcrm.rules import AutoWinner, SplitStep, Variant
+
+    flow = Flow(
+        id="f", trigger=Trigger.on_event("X"),
+        steps=[SplitStep(id="ab", variants=[Variant(name="A", weight=1, next="a"),
+                                            Variant(name="B", weight=1, next="a")],
+                         auto_winner=AutoWinner(min_recipients=100)),
+               ActionStep(id="a", channel="email", template="t")],
+        goal=Goal(event="Review Written", within="3d", exit=True),
+    )  # fmt: skip
+    again = Flow.from_dict(flow.to_dict())
+    assert again == flow and again.all_exits[-1].event == "Review Written"
+    assert flow.conversion_goal.within == timedelta(days=3)
+    with pytest.raises(ConfigurationError, match="goal"):
+        Flow.from_dict({**flow.to_dict(), "goal": {"event": "X", "within": "-1d"}})
+    assert Flow(id="g", trigger=Trigger.on_event("X"), steps=[],
+                holdout=Holdout(percent=5, goal="Y", within="2d")).conversion_goal == Goal(
+        event="Y", within="2d")  # fmt: skip

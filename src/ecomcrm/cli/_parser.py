@@ -15,6 +15,7 @@ from ecomcrm.cli._commands import (
     cmd_segments,
 )
 from ecomcrm.cli._importing import FORMATS
+from ecomcrm.cli._performance import performance_options
 from ecomcrm.cli._privacy import (
     audit_options,
     cmd_erase,
@@ -196,6 +197,12 @@ def register_commands(sub: Any) -> None:
     _money(bt)
     with_db(bt)
     bt.set_defaults(handler=cmd_flows)
+    perf = flow_sub.add_parser(
+        "performance", help="per flow, step, variant and channel: sends, conversions, revenue, lift"
+    )
+    performance_options(perf)
+    _money(perf)
+    with_db(perf)
 
     exp = sub.add_parser("export", help="print everything stored about a customer (JSON)")
     exp.add_argument("customer", help="the customer's id")

@@ -107,36 +107,26 @@ def last_touch(
     still gets an order of day 3 after an SMS clicked on day 1 (1-day window). Each
     order is credited at most once, whatever the number of flows behind the touches.
 
-    Parameters
-    ----------
-    order_customer, order_time
-        Row-aligned: who ordered and when.
-    touch_customer, touch_time
-        Row-aligned: who was touched and when (the instant the configured outcome
-        happened: sent, delivered, opened or clicked).
-    window
-        A ``timedelta`` (or ``timedelta64``) for every touch, or an array of
-        ``timedelta64``, one per touch (for per-channel windows). Touches are grouped by
-        window length: one pass each.
+    Args:
+        order_customer: Row-aligned: who ordered and when.
+        order_time: As ``order_customer`` (row-aligned with it).
+        touch_customer: Row-aligned: who was touched and when (the instant the configured outcome happened: sent, delivered, opened or clicked).
+        touch_time: As ``touch_customer`` (row-aligned with it).
+        window: A ``timedelta`` (or ``timedelta64``) for every touch, or an array of ``timedelta64``, one per touch (for per-channel windows). Touches are grouped by window length: one pass each.
 
-    Returns
-    -------
-    numpy.ndarray
+    Returns:
         int64, one per order: the row of the credited touch, or -1.
 
-    Raises
-    ------
-    ValidationError
-        Arrays of different lengths, a missing id or instant, a negative window.
+    Raises:
+        ValidationError: Arrays of different lengths, a missing id or instant, a negative window.
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> t = lambda *d: np.array(d, dtype="datetime64[D]")
-    >>> last_touch(["a", "a", "b"], t("2024-01-04", "2024-01-09", "2024-01-02"),
-    ...            ["a", "a", "b"], t("2024-01-01", "2024-01-02", "2024-01-02"),
-    ...            window=np.array([5, 1, 5], dtype="timedelta64[D]")).tolist()
-    [0, -1, -1]
+    Example:
+        >>> import numpy as np
+        >>> t = lambda *d: np.array(d, dtype="datetime64[D]")
+        >>> last_touch(["a", "a", "b"], t("2024-01-04", "2024-01-09", "2024-01-02"),
+        ...            ["a", "a", "b"], t("2024-01-01", "2024-01-02", "2024-01-02"),
+        ...            window=np.array([5, 1, 5], dtype="timedelta64[D]")).tolist()
+        [0, -1, -1]
     """
     entity = "last_touch"
     o_time = as_timestamps(order_time, entity=entity, field="order_time")
@@ -209,28 +199,23 @@ def first_conversion(
     (the earlier row at the same instant). An entry converts at most once; a goal may
     convert several entries of its customer (say two flows they were in).
 
-    Parameters
-    ----------
-    start_customer, start_time
-        Row-aligned: who entered and when.
-    goal_customer, goal_time
-        Row-aligned: the goal occurrences (orders or events).
-    window
-        A ``timedelta`` or ``timedelta64``: how long after entering a goal counts.
+    Args:
+        start_customer: Row-aligned: who entered and when.
+        start_time: As ``start_customer`` (row-aligned with it).
+        goal_customer: Row-aligned: the goal occurrences (orders or events).
+        goal_time: As ``goal_customer`` (row-aligned with it).
+        window: A ``timedelta`` or ``timedelta64``: how long after entering a goal counts.
 
-    Returns
-    -------
-    numpy.ndarray
+    Returns:
         int64, one per entry: the row of the converting goal, or -1.
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> t = lambda *d: np.array(d, dtype="datetime64[D]")
-    >>> first_conversion([1, 1, 2], t("2024-01-01", "2024-01-10", "2024-01-01"),
-    ...                  [1, 1, 2], t("2024-01-01", "2024-01-05", "2024-01-09"),
-    ...                  window=np.timedelta64(7, "D")).tolist()
-    [1, -1, -1]
+    Example:
+        >>> import numpy as np
+        >>> t = lambda *d: np.array(d, dtype="datetime64[D]")
+        >>> first_conversion([1, 1, 2], t("2024-01-01", "2024-01-10", "2024-01-01"),
+        ...                  [1, 1, 2], t("2024-01-01", "2024-01-05", "2024-01-09"),
+        ...                  window=np.timedelta64(7, "D")).tolist()
+        [1, -1, -1]
     """
     entity = "first_conversion"
     s_time = as_timestamps(start_time, entity=entity, field="start_time")
@@ -266,28 +251,24 @@ def window_totals(
     Row ``j`` counts for entry ``i`` when both are the same customer's and
     ``start_time[i] < time[j] <= start_time[i] + window`` (as :func:`first_conversion`).
 
-    Parameters
-    ----------
-    start_customer, start_time
-        Row-aligned: who entered and when.
-    customer, time, amount
-        Row-aligned: the amounts (order revenue, say) and when they happened.
-    window
-        A ``timedelta`` or ``timedelta64``.
+    Args:
+        start_customer: Row-aligned: who entered and when.
+        start_time: As ``start_customer`` (row-aligned with it).
+        customer: Row-aligned: the amounts (order revenue, say) and when they happened.
+        time: As ``customer`` (row-aligned with it).
+        amount: As ``customer`` (row-aligned with it).
+        window: A ``timedelta`` or ``timedelta64``.
 
-    Returns
-    -------
-    numpy.ndarray
+    Returns:
         float64, one per entry (0.0 when nothing falls in its window).
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> t = lambda *d: np.array(d, dtype="datetime64[D]")
-    >>> window_totals(["a", "b"], t("2024-01-01", "2024-01-01"),
-    ...               ["a", "a", "a", "b"], t("2024-01-01", "2024-01-03", "2024-01-08", "2024-01-20"),
-    ...               [5.0, 10.0, 20.0, 7.0], window=np.timedelta64(7, "D")).tolist()
-    [30.0, 0.0]
+    Example:
+        >>> import numpy as np
+        >>> t = lambda *d: np.array(d, dtype="datetime64[D]")
+        >>> window_totals(["a", "b"], t("2024-01-01", "2024-01-01"),
+        ...               ["a", "a", "a", "b"], t("2024-01-01", "2024-01-03", "2024-01-08", "2024-01-20"),
+        ...               [5.0, 10.0, 20.0, 7.0], window=np.timedelta64(7, "D")).tolist()
+        [30.0, 0.0]
     """
     entity = "window_totals"
     s_time = as_timestamps(start_time, entity=entity, field="start_time")

@@ -87,23 +87,18 @@ def wilson_interval(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """The Wilson score interval of ``successes / trials`` (NaN where ``trials`` is 0).
 
-    Parameters
-    ----------
-    successes, trials
-        Counts, same shape.
-    confidence
-        The coverage, 0.95 by default.
+    Args:
+        successes: Counts, same shape.
+        trials: The trials of each (same shape as ``successes``).
+        confidence: The coverage, 0.95 by default.
 
-    Returns
-    -------
-    tuple of numpy.ndarray
+    Returns:
         ``(low, high)``.
 
-    Examples
-    --------
-    >>> low, high = wilson_interval([56], [70])
-    >>> round(float(low[0]), 4), round(float(high[0]), 4)
-    (0.6918, 0.877)
+    Example:
+        >>> low, high = wilson_interval([56], [70])
+        >>> round(float(low[0]), 4), round(float(high[0]), 4)
+        (0.6918, 0.877)
     """
     entity = "wilson_interval"
     z = _z(confidence, entity)
@@ -131,27 +126,22 @@ def newcombe_interval(
     Wilson interval (Newcombe 1998, "Interval estimation for the difference between
     independent proportions", method 10).
 
-    Parameters
-    ----------
-    successes_1, trials_1
-        The first group (treated, say).
-    successes_2, trials_2
-        The second group (holdout).
-    confidence
-        The coverage, 0.95 by default.
+    Args:
+        successes_1: The first group (treated, say).
+        trials_1: The first group's size.
+        successes_2: The second group (holdout).
+        trials_2: The second group's size.
+        confidence: The coverage, 0.95 by default.
 
-    Returns
-    -------
-    Difference
+    Returns:
         NaN parts when a group is empty.
 
-    Examples
-    --------
-    Newcombe's (1998) first example, 56/70 against 48/80:
+    Example:
+        Newcombe's (1998) first example, 56/70 against 48/80:
 
-    >>> d = newcombe_interval(56, 70, 48, 80)
-    >>> round(d.difference, 4), round(d.low, 4), round(d.high, 4)
-    (0.2, 0.0524, 0.3339)
+        >>> d = newcombe_interval(56, 70, 48, 80)
+        >>> round(d.difference, 4), round(d.low, 4), round(d.high, 4)
+        (0.2, 0.0524, 0.3339)
     """
     low, high = wilson_interval(
         [successes_1, successes_2], [trials_1, trials_2], confidence=confidence
@@ -183,24 +173,22 @@ def welch_interval(
     Welch-Satterthwaite degrees of freedom. ``variance`` is the sample variance
     (``ddof=1``). NaN when a group has fewer than two members or both variances are 0.
 
-    Parameters
-    ----------
-    mean_1, variance_1, n_1
-        The first group's mean, sample variance and size.
-    mean_2, variance_2, n_2
-        The second group's.
-    confidence
-        The coverage, 0.95 by default.
+    Args:
+        mean_1: The first group's mean.
+        variance_1: The first group's sample variance.
+        n_1: The first group's size.
+        mean_2: The second group's mean.
+        variance_2: The second group's sample variance.
+        n_2: The second group's size.
+        confidence: The coverage, 0.95 by default.
 
-    Returns
-    -------
-    Difference
+    Returns:
+        Difference
 
-    Examples
-    --------
-    >>> d = welch_interval(10.0, 4.0, 50, 8.0, 9.0, 40)
-    >>> round(d.difference, 2), round(d.low, 3), round(d.high, 3)
-    (2.0, 0.897, 3.103)
+    Example:
+        >>> d = welch_interval(10.0, 4.0, 50, 8.0, 9.0, 40)
+        >>> round(d.difference, 2), round(d.low, 3), round(d.high, 3)
+        (2.0, 0.897, 3.103)
     """
     entity = "welch_interval"
     _z(confidence, entity)
@@ -235,22 +223,17 @@ def prob_best(
     midpoint rule over 4,096 of its quantiles (deterministic; no random draws). The
     results sum to 1 up to about 1e-4.
 
-    Parameters
-    ----------
-    successes, trials
-        Per variant (two or more), counts.
-    prior
-        The Beta prior's ``(a, b)``, both positive.
+    Args:
+        successes: Per variant (two or more), counts.
+        trials: The trials of each (same shape as ``successes``).
+        prior: The Beta prior's ``(a, b)``, both positive.
 
-    Returns
-    -------
-    numpy.ndarray
+    Returns:
         float64, one per variant.
 
-    Examples
-    --------
-    >>> [round(float(p), 3) for p in prob_best([50, 65], [1000, 1000])]
-    [0.076, 0.924]
+    Example:
+        >>> [round(float(p), 3) for p in prob_best([50, 65], [1000, 1000])]
+        [0.076, 0.924]
     """
     entity = "prob_best"
     x, n = _counts(successes, trials, entity)

@@ -28,16 +28,15 @@ from ecomcrm.rules._builtin_flows import BUILTIN_FLOWS, builtin_flow, builtin_fl
 from ecomcrm.rules._conditions import CUSTOMER_FIELDS, EVENT_PROPERTIES, Condition
 from ecomcrm.rules._engine import Engine
 from ecomcrm.rules._flow import (
-    ORDER_EVENT,
     Exit,
     Flow,
-    Goal,
-    Holdout,
     ReentryMode,
     ReentryPolicy,
     Trigger,
     TriggerKind,
 )
+from ecomcrm.rules._goal import ORDER_EVENT, Goal, Holdout
+from ecomcrm.rules._performance import stored_flows
 from ecomcrm.rules._policies import (
     Defer,
     ExitFlow,
@@ -116,5 +115,6 @@ __all__ = [
     "builtin_flow",
     "builtin_flows",
     "idempotency_key",
+    "stored_flows",
     "warmup_horizon",
 ]

@@ -172,9 +172,12 @@ class ActionColumns:
 
         For ``sent`` that is the first ``sent`` report, or the due instant of an action
         reported only at a later stage; with ``assume_sent`` (a backtest, where nothing is
-        reported) every action counts as sent when it was due. A later stage is taken
-        at its first report (a click implies the open, but its instant is the click's).
+        reported) every action counts as reaching ``outcome`` when it was due. A later
+        stage is taken at its first report (a click implies the open, but its instant is
+        the click's).
         """
+        if assume_sent:
+            return self.due.copy()
         level = FUNNEL.index(outcome)
         never = np.iinfo(np.int64).max
         best = np.full(len(self), never, dtype=np.int64)
@@ -185,8 +188,6 @@ class ActionColumns:
             reached = best < never
             sent = self.times["sent"]
             best = np.where(sent >= 0, sent, np.where(reached, self.due, never))
-            if assume_sent:
-                best = np.where(best < never, best, self.due)
         best[self.failed] = never
         return np.where(best < never, best, -1)
 

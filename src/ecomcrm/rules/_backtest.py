@@ -30,9 +30,12 @@ import attrs
 from ecomcrm.domain import Event
 from ecomcrm.errors import ValidationError
 from ecomcrm.rules._actions import Action
+from ecomcrm.rules._attribution import Attribution
 from ecomcrm.rules._engine import Replay
 from ecomcrm.rules._flow import Flow
+from ecomcrm.rules._performance import performance_report
 from ecomcrm.rules._policies import Policies
+from ecomcrm.rules._report import PerformanceReport
 from ecomcrm.rules._schedule import parse_duration, require_aware, to_micros
 from ecomcrm.rules._steps import WaitStep, WaitUntilStep
 from ecomcrm.segments import FeatureTable
@@ -49,9 +52,10 @@ class FlowReport:
 
     ``actions`` counts actions per step; ``skipped``/``deferred``/``exited`` count the
     decisions per reason (``frequency_cap``, ``quiet_hours``, ``consent``, ``exit``, ...).
-    Conversion is the flow's goal event within its window after entering (holdout
-    settings; ``Order Completed`` within 7 days without one); ``uplift`` is the treated
-    rate minus the holdout rate (None without a holdout group).
+    Conversion is the flow's goal event within its window after entering
+    (:attr:`Flow.conversion_goal`; counted on the replayed events); ``uplift`` is the
+    treated rate minus the holdout rate (None without a holdout group). The report's
+    ``performance`` has the full figures, with intervals.
 
     Example:
         >>> FlowReport(flow_id="f", enrollments=0, holdout_enrollments=0, actions={},
@@ -117,7 +121,10 @@ class BacktestReport:
 
     ``events`` counts the events replayed in the reported window ``[start, end]``;
     ``warmup_start`` is where the unreported warm-up began (None for a cold start) and
-    ``warmup_events`` how many events it replayed.
+    ``warmup_events`` how many events it replayed. ``performance`` is the same report
+    :meth:`Engine.performance` gives on live data, for the replayed window: every action
+    counts as sent when it was due (nothing was sent, so no outcome was reported), and
+    orders in the store are credited and counted as conversions as they happened.
 
     Example:
         >>> r = BacktestReport(events=0, start=None, end=None, actions=(), flows={})
@@ -132,6 +139,7 @@ class BacktestReport:
     flows: Mapping[str, FlowReport] = attrs.field(converter=_frozen_reports)
     warmup_start: datetime | None = None
     warmup_events: int = 0
+    performance: PerformanceReport | None = None
 
     @property
     def caps_hit(self) -> int:
@@ -281,6 +289,7 @@ def backtest(
     currency: str | None = None,
     rates: Mapping[str, float] | None = None,
     features: FeatureTable | None = None,
+    attribution: Attribution | None = None,
     _exact_steps: bool = False,
 ) -> BacktestReport:
     """Replay ``events`` through ``flows`` and report what would have been sent.
@@ -310,6 +319,8 @@ def backtest(
             ``predicted_clv``, ``next_purchase_at``, ``rfm_segment``, ...), as
             ``Engine(features=...)``; without it those fields are null. The table is
             one snapshot (as of its ``now``), not rebuilt at each replayed instant.
+        attribution: How ``performance`` credits orders to the replayed actions (default
+            :class:`Attribution`; each window counts from the action's due time).
 
     Example:
         >>> import ecomcrm
@@ -397,10 +408,7 @@ def backtest(
     if finish is not None:
         advance_to(finish)
     goals: dict[tuple[str, str], list[int]] = {}  # goal event times, µs
-    goal_names = {
-        (f.holdout.goal if f.holdout is not None else "Order Completed")
-        for f in engine.flows.values()
-    }
+    goal_names = {f.conversion_goal.event for f in engine.flows.values()}
     for event in ordered:
         if event.name in goal_names:
             cid = replay.customer_key(event.customer_id, event.anonymous_id)
@@ -410,8 +418,8 @@ def backtest(
         by_flow.setdefault(fid, []).append((cid, entry))
     reports: dict[str, FlowReport] = {}
     for flow_id, flow in engine.flows.items():
-        goal = flow.holdout.goal if flow.holdout is not None else "Order Completed"
-        window = flow.holdout.within if flow.holdout is not None else timedelta(days=7)
+        goal = flow.conversion_goal.event
+        window = flow.conversion_goal.within
         window_us = window // timedelta(microseconds=1)
         counts = {k: Counter[str]() for k in ("actions", "skipped", "deferred", "exited")}
         entered = held = treated_conv = held_conv = 0
@@ -441,6 +449,11 @@ def backtest(
             treated_conversions=treated_conv,
             holdout_conversions=held_conv,
         )
+    measured = performance_report(
+        replay.state, store, engine.flows, since=begin,
+        until=finish + timedelta(microseconds=1) if finish is not None else None,
+        attribution=attribution, currency=currency, rates=rates, assume_sent=True,
+    )  # fmt: skip
     replay.close()
     return BacktestReport(
         events=len(ordered),
@@ -450,6 +463,7 @@ def backtest(
         flows=reports,
         warmup_start=warm_from,
         warmup_events=len(warm_events),
+        performance=measured,
     )
 
 

@@ -54,7 +54,7 @@ from ecomcrm.rules._triggers import Plan, Triggers
 from ecomcrm.rules._winners import Winners
 from ecomcrm.rules._work import LOST_RACE, Work, gave_up
 from ecomcrm.segments import FeatureTable
-from ecomcrm.storage import StateRecord, Store, open_store
+from ecomcrm.storage import StateRecord, StateRepository, Store, open_store
 
 _PLAIN_MAPPINGS = frozenset({dict, MappingProxyType})  # checked before the slower ABC test
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
@@ -679,6 +679,11 @@ class Replay:
     def close(self) -> None:
         """Drop the replay's state."""
         self._scratch.close()
+
+    @property
+    def state(self) -> StateRepository:
+        """The replay's state area (the engine's records of what it would have done)."""
+        return self._scratch.state
 
     @property
     def needs_refresh(self) -> bool:

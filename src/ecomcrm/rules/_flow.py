@@ -31,10 +31,10 @@ from ecomcrm.rules._conditions import (
     compile_condition,
     config_error,
 )
+from ecomcrm.rules._goal import ORDER_EVENT, Goal, Holdout, _to_goal, _to_holdout
 from ecomcrm.rules._schedule import (
     format_duration,
     format_time_of_day,
-    parse_duration,
     parse_time_of_day,
 )
 from ecomcrm.rules._steps import (
@@ -50,8 +50,6 @@ from ecomcrm.rules._steps import (
 )
 
 END = "end"
-ORDER_EVENT = "Order Completed"
-"""The event name of a purchase: what ``Exit(ordered=True)`` and inactivity triggers react to."""
 
 
 class TriggerKind(StrEnum):
@@ -348,80 +346,6 @@ class ReentryPolicy:
         return cls(mode=data.get("mode", "never"), cooldown_for=data.get("cooldown"))
 
 
-@attrs.frozen(kw_only=True)
-class Holdout:
-    """A control group: ``percent`` of entrants get no action, for measuring uplift on ``goal``.
-
-    Assignment is a stable hash of flow and customer. Conversion is the ``goal`` event
-    within ``within`` of entering.
-
-    Example:
-        >>> Holdout(percent=10).goal
-        'Order Completed'
-    """
-
-    percent: float = attrs.field(default=0.0, converter=float)
-    goal: str = "Order Completed"
-    within: timedelta = attrs.field(default=timedelta(days=7), converter=parse_duration)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        return {"percent": self.percent, "goal": self.goal, "within": format_duration(self.within)}
-
-
-@attrs.frozen(kw_only=True)
-class Goal:
-    """What counts as a conversion of an enrollment, and for how long after entering.
-
-    ``event`` is any event name; the default, ``Order Completed``, also counts every order
-    written to the store (an import, ``store.orders.upsert``; cancelled orders do not
-    count), with or without an event. An enrollment converts at most once: on the first
-    goal strictly after it entered and at most ``within`` later. With ``exit=True`` the
-    goal also ends the enrollment, as an :class:`Exit` on that event (or
-    :meth:`Exit.on_order` for orders) would: Customer.io's "exit on goal".
-
-    Example:
-        >>> Goal(within="3d", exit=True).to_dict()
-        {'event': 'Order Completed', 'within': '3d', 'exit': True}
-    """
-
-    event: str = ORDER_EVENT
-    within: timedelta = attrs.field(default=timedelta(days=7), converter=parse_duration)
-    exit: bool = False
-
-    @property
-    def counts_orders(self) -> bool:
-        """True when orders in the store count (the goal is ``Order Completed``).
-
-        Example:
-            >>> Goal().counts_orders, Goal(event="Signed Up").counts_orders
-            (True, False)
-        """
-        return self.event == ORDER_EVENT
-
-    def as_exit(self) -> Exit:
-        """The exit that ``exit=True`` adds to the flow.
-
-        Example:
-            >>> Goal(event="Review Written").as_exit()
-            Exit(event='Review Written', condition=None, ordered=False)
-        """
-        return Exit.on_order() if self.counts_orders else Exit(event=self.event)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        out: dict[str, Any] = {"event": self.event, "within": format_duration(self.within)}
-        if self.exit:
-            out["exit"] = True
-        return out
-
-
-def _to_goal(value: Goal | Mapping[str, Any] | None) -> Goal | None:
-    if value is None or isinstance(value, Goal):
-        return value
-    return Goal(**dict(value))
-
-
 def _to_trigger(value: Trigger | Mapping[str, Any]) -> Trigger:
     return value if isinstance(value, Trigger) else Trigger.from_dict(value)
 
@@ -432,14 +356,6 @@ def _to_reentry(value: ReentryPolicy | Mapping[str, Any] | str) -> ReentryPolicy
     if isinstance(value, str):
         return ReentryPolicy(mode=value)
     return ReentryPolicy.from_dict(value)
-
-
-def _to_holdout(value: Holdout | Mapping[str, Any] | float | None) -> Holdout | None:
-    if value is None or isinstance(value, Holdout):
-        return value
-    if isinstance(value, int | float):
-        return Holdout(percent=value)
-    return Holdout(**dict(value))
 
 
 def _to_exits(values: Iterable[Exit | Mapping[str, Any]]) -> tuple[Exit, ...]:
@@ -729,8 +645,9 @@ def _validate(flow: Flow) -> None:
         if not isinstance(flow.goal.exit, bool):
             raise config_error(fid, "goal", "exit must be true or false", flow.goal.exit)
     all_exits = flow.exits
-    if flow.goal is not None and flow.goal.exit:
-        all_exits = (*all_exits, flow.goal.as_exit())
+    if flow.goal is not None and flow.goal.exit:  # exit on goal: an event, or any order
+        goal_exit = Exit.on_order() if flow.goal.counts_orders else Exit(event=flow.goal.event)
+        all_exits = (*all_exits, goal_exit)
     object.__setattr__(flow, "_all_exits", all_exits)
     for n, ex in enumerate(flow.exits):
         if not isinstance(ex.ordered, bool):

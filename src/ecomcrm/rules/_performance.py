@@ -34,7 +34,9 @@ from ecomcrm.rules._attribution import (
     read_actions,
     read_enrollments,
 )
-from ecomcrm.rules._flow import Flow, Goal
+from ecomcrm.rules._flow import Flow
+from ecomcrm.rules._goal import Goal
+from ecomcrm.rules._keys import FLOWDEF
 from ecomcrm.rules._report import PerformanceReport, PerformanceRow
 from ecomcrm.rules._schedule import to_micros
 from ecomcrm.rules._steps import ActionStep, SplitStep
@@ -279,3 +281,21 @@ def performance_report(
 
 def _with_prob(row: PerformanceRow, p: float) -> PerformanceRow:
     return attrs.evolve(row, prob_best=p)
+
+
+def stored_flows(state: StateRepository) -> list[Flow]:
+    """The latest version of every flow an engine ever ran on this state (its definitions).
+
+    An engine stores each flow version it runs (``flowdef:`` records), so a report can
+    be made without the app's code, as the ``ecomcrm flows performance`` command does.
+
+    Example:
+        >>> import ecomcrm
+        >>> stored_flows(ecomcrm.open_store("memory://").state)
+        []
+    """
+    latest: dict[str, Flow] = {}
+    for record in state.scan(FLOWDEF):  # keys sort by flow, then version
+        flow = Flow.from_dict(record.value)
+        latest[flow.id] = flow
+    return [latest[k] for k in sorted(latest)]

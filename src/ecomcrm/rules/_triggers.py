@@ -45,7 +45,8 @@ from ecomcrm.rules._actions import Action
 from ecomcrm.rules._conditions import CUSTOMER_FIELDS
 from ecomcrm.rules._context import Record
 from ecomcrm.rules._enrollments import Enrollments
-from ecomcrm.rules._flow import ORDER_EVENT, Flow, TriggerKind
+from ecomcrm.rules._flow import Flow, TriggerKind
+from ecomcrm.rules._goal import ORDER_EVENT
 from ecomcrm.rules._keys import cnt_key, enr_key, seg_key, timer_key, trg_key
 from ecomcrm.rules._runtime import Runtime
 from ecomcrm.rules._schedule import (
