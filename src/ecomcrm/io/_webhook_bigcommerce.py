@@ -47,12 +47,12 @@ from ecomcrm.io._webhook_core import (
 )
 from ecomcrm.io._webhook_map import (
     checkout_event,
-    identities_of,
     order_customer,
     order_events,
     refund_events,
     refunded_total,
     stored_order,
+    subject_of,
     upsert_person,
 )
 from ecomcrm.storage import Store
@@ -183,24 +183,16 @@ def _order_change(
         raise RowError("status_id", f"is not a known order status ({sorted(BIGCOMMERCE_STATUSES)})",
                        status_id)  # fmt: skip
     billing = obj(p.get("billing_address"), "billing_address", required=False)
-    identities = identities_of(
-        _P,
-        email=text(billing.get("email"), "billing_address.email"),
+    who = subject_of(
+        _P, resolver, p, email=text(billing.get("email"), "billing_address.email"),
         phone=text(billing.get("phone"), "billing_address.phone"),
         customer_id=text(p.get("customer_id"), "customer_id"),
-        email_field="billing_address.email",
-    )
-    if not identities:
-        raise RowError(
-            "billing_address.email",
-            "is empty and there is no phone or customer_id",
-            billing.get("email"),
-        )
-    if resolver.is_suppressed(identities):
-        return Change(item=Item(0), status="suppressed", reason="the person was erased")
-    placed_at = when(p.get("date_created"), "date_created")
-    assert placed_at is not None
-    updated_at = when(p.get("date_modified"), "date_modified", required=False) or placed_at
+        email_field="billing_address.email", times=("date_created", "date_modified"),
+        nobody="is empty and there is no phone or customer_id",
+    )  # fmt: skip
+    if isinstance(who, Change):
+        return who
+    identities, placed_at, updated_at = who.identities, who.created, who.updated
     if products is None:
         raise RowError("products", "are needed: pass GET /v2/orders/{id}/products as products=",
                        None)  # fmt: skip
@@ -274,18 +266,14 @@ def _order_change(
 
 def _customer_change(resolver: Resolver, p: Mapping[str, Any], topic: str) -> Change | None:
     native = ident(p.get("id"), "id")
-    identities = identities_of(
-        _P,
-        email=text(p.get("email"), "email"),
-        phone=text(p.get("phone"), "phone"),
-        customer_id=native,
-        email_field="email",
-    )
-    if resolver.is_suppressed(identities):
-        return Change(item=Item(0), status="suppressed", reason="the person was erased")
-    created = when(p.get("date_created"), "date_created")
-    assert created is not None
-    updated = when(p.get("date_modified"), "date_modified", required=False) or created
+    who = subject_of(
+        _P, resolver, p, email=text(p.get("email"), "email"),
+        phone=text(p.get("phone"), "phone"), customer_id=native, email_field="email",
+        times=("date_created", "date_modified"),
+    )  # fmt: skip
+    if isinstance(who, Change):
+        return who
+    identities, created, updated = who.identities, who.created, who.updated
     addresses = []
     for k, raw in enumerate(items(p.get("addresses"), "addresses")):
         found = _address(obj(raw, f"addresses[{k}]"), f"addresses[{k}]")
@@ -316,20 +304,14 @@ def _customer_change(resolver: Resolver, p: Mapping[str, Any], topic: str) -> Ch
 
 def _cart_change(resolver: Resolver, report: ImportReport, p: Mapping[str, Any]) -> Change | None:
     cart_id = ident(p.get("id"), "id")
-    identities = identities_of(
-        _P,
-        email=text(p.get("email"), "email"),
-        phone="",
-        customer_id=text(p.get("customer_id"), "customer_id"),
-        email_field="email",
-    )
-    if not identities:
-        return None  # a guest cart without an email: nobody to remind
-    if resolver.is_suppressed(identities):
-        return Change(item=Item(0), status="suppressed", reason="the person was erased")
-    created = when(p.get("created_time"), "created_time")
-    assert created is not None
-    updated = when(p.get("updated_time"), "updated_time", required=False) or created
+    who = subject_of(  # a guest cart without an email is ignored: nobody to remind
+        _P, resolver, p, email=text(p.get("email"), "email"), phone="",
+        customer_id=text(p.get("customer_id"), "customer_id"), email_field="email",
+        times=("created_time", "updated_time"),
+    )  # fmt: skip
+    if isinstance(who, Change):
+        return who
+    identities, created, updated = who.identities, who.created, who.updated
     currency = obj(p.get("currency"), "currency")
     groups = obj(p.get("line_items"), "line_items", required=False)
     lines = []

@@ -45,15 +45,14 @@ from ecomcrm.io._webhook_core import (
     text,
     verify_shared_secret,
     version_key,
-    when,
 )
 from ecomcrm.io._webhook_map import (
-    identities_of,
     order_customer,
     order_events,
     refund_events,
     refunded_total,
     stored_order,
+    subject_of,
     upsert_person,
 )
 from ecomcrm.storage import Store
@@ -172,24 +171,17 @@ def _order_change(
     number = text(p.get("increment_id"), "increment_id", required=True)
     billing = obj(p.get("billing_address"), "billing_address", required=False)
     customer = text(p.get("customer_id"), "customer_id")
-    identities = identities_of(
-        _P,
+    who = subject_of(
+        _P, resolver, p,
         email=text(p.get("customer_email") or billing.get("email"), "customer_email"),
         phone=text(billing.get("telephone"), "billing_address.telephone"),
         customer_id="" if p.get("customer_is_guest") in (True, 1, "1") else customer,
-        email_field="customer_email",
-    )
-    if not identities:
-        raise RowError(
-            "customer_email",
-            "is empty and there is no phone or customer_id",
-            p.get("customer_email"),
-        )
-    if resolver.is_suppressed(identities):
-        return Change(item=Item(0), status="suppressed", reason="the person was erased")
-    placed_at = when(p.get("created_at"), "created_at")
-    assert placed_at is not None
-    updated_at = when(p.get("updated_at"), "updated_at", required=False) or placed_at
+        email_field="customer_email", times=("created_at", "updated_at"),
+        nobody="is empty and there is no phone or customer_id",
+    )  # fmt: skip
+    if isinstance(who, Change):
+        return who
+    identities, placed_at, updated_at = who.identities, who.created, who.updated
     lines: list[OrderLine] = []
     for k, raw in enumerate(items(p.get("items"), "items")):
         field = f"items[{k}]"
@@ -272,18 +264,13 @@ def _customer_change(resolver: Resolver, p: Mapping[str, Any]) -> Change | None:
     addresses = [obj(a, f"addresses[{k}]") for k, a in enumerate(items(p.get("addresses"),
                                                                        "addresses"))]  # fmt: skip
     phone = text(addresses[0].get("telephone"), "addresses[0].telephone") if addresses else ""
-    identities = identities_of(
-        _P,
-        email=text(p.get("email"), "email"),
-        phone=phone,
-        customer_id=native,
-        email_field="email",
-    )
-    if resolver.is_suppressed(identities):
-        return Change(item=Item(0), status="suppressed", reason="the person was erased")
-    created = when(p.get("created_at"), "created_at")
-    assert created is not None
-    updated = when(p.get("updated_at"), "updated_at", required=False) or created
+    who = subject_of(
+        _P, resolver, p, email=text(p.get("email"), "email"), phone=phone, customer_id=native,
+        email_field="email", times=("created_at", "updated_at"),
+    )  # fmt: skip
+    if isinstance(who, Change):
+        return who
+    identities, created, updated = who.identities, who.created, who.updated
     extension = obj(p.get("extension_attributes"), "extension_attributes", required=False)
     subscribed = extension.get("is_subscribed")
     if not isinstance(subscribed, bool | None):

@@ -15,6 +15,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import attrs
+
 from ecomcrm.domain import (
     Channel,
     Customer,
@@ -31,7 +33,7 @@ from ecomcrm.io._items import add_customer_row, new_customer
 from ecomcrm.io._people import Resolver, customer_id_for, merge_customer
 from ecomcrm.io._report import ImportReport
 from ecomcrm.io._rows import Item, RowError
-from ecomcrm.io._webhook_core import as_float
+from ecomcrm.io._webhook_core import Change, as_float, when
 from ecomcrm.storage import Store
 
 #: Statuses of an order that has been paid for (or is past payment).
@@ -59,6 +61,64 @@ def identities_of(
         else None
     )
     return [i for i in (email_id, phone_id, external) if i is not None]
+
+
+@attrs.frozen(kw_only=True)
+class Subject:
+    """Who a payload is about and when it says the object was created and last changed."""
+
+    identities: list[Identity]
+    created: datetime
+    updated: datetime
+
+
+def subject_of(
+    platform: str,
+    resolver: Resolver,
+    payload: Mapping[str, Any],
+    *,
+    email: str,
+    phone: str,
+    customer_id: str,
+    email_field: str,
+    times: tuple[str, str],
+    nobody: str | None = None,
+) -> Subject | Change:
+    """The payload's person and times, or the :class:`Change` that ends its mapping early.
+
+    The one preamble every platform's order, customer and cart mapping shares: the
+    identities the payload states (:func:`identities_of`); none at all is a refusal
+    naming ``email_field`` with the reason ``nobody``, or, when ``nobody`` is None (a
+    guest cart), an ``"ignored"`` change; an erased person is a ``"suppressed"`` change;
+    ``times`` names the created (required) and updated (default: created) fields.
+
+    Example:
+        >>> import ecomcrm
+        >>> from ecomcrm.io._people import Resolver
+        >>> resolver = Resolver(ecomcrm.open_store("memory://"), complete=False)
+        >>> found = subject_of("shopify", resolver, {"created_at": "2024-03-01T10:00:00Z"},
+        ...     email="ada@example.com", phone="", customer_id="", email_field="email",
+        ...     times=("created_at", "updated_at"))
+        >>> [i.key for i in found.identities], found.updated == found.created
+        (['email:ada@example.com'], True)
+    """
+    identities = identities_of(
+        platform, email=email, phone=phone, customer_id=customer_id, email_field=email_field
+    )
+    if not identities:
+        if nobody is not None:
+            raise RowError(email_field, nobody, email)
+        return Change(
+            item=Item(0), status="ignored",
+            reason="the payload names nobody (no email, phone or customer id)",
+        )  # fmt: skip
+    if resolver.is_suppressed(identities):
+        return Change(item=Item(0), status="suppressed", reason="the person was erased")
+    created_field, updated_field = times
+    created = when(payload.get(created_field), created_field)
+    assert created is not None
+    updated = when(payload.get(updated_field), updated_field, required=False) or created
+    return Subject(identities=identities, created=created, updated=updated)
 
 
 def order_customer(

@@ -49,11 +49,11 @@ from ecomcrm.io._webhook_core import (
 )
 from ecomcrm.io._webhook_map import (
     checkout_event,
-    identities_of,
     order_customer,
     order_events,
     refund_events,
     stored_order,
+    subject_of,
     upsert_person,
 )
 from ecomcrm.storage import Store
@@ -266,24 +266,17 @@ def _order_change(
         name = native
     customer = obj(p.get("customer"), "customer", required=False)
     billing = obj(p.get("billing_address"), "billing_address", required=False)
-    identities = identities_of(
-        _P,
+    who = subject_of(
+        _P, resolver, p,
         email=text(p.get("email") or p.get("contact_email") or customer.get("email"), "email"),
         phone=text(p.get("phone") or customer.get("phone") or billing.get("phone"), "phone"),
-        customer_id=text(customer.get("id"), "customer.id"),
-        email_field="email",
-    )
-    if not identities:
-        raise RowError(
-            "email",
-            "is empty and there is no phone or customer: the order has no customer",
-            p.get("email"),
-        )
-    if resolver.is_suppressed(identities):
-        return Change(item=Item(0), status="suppressed", reason="the person was erased")
-    placed_at = when(p.get("created_at"), "created_at")
-    assert placed_at is not None
-    updated_at = when(p.get("updated_at"), "updated_at", required=False) or placed_at
+        customer_id=text(customer.get("id"), "customer.id"), email_field="email",
+        times=("created_at", "updated_at"),
+        nobody="is empty and there is no phone or customer: the order has no customer",
+    )  # fmt: skip
+    if isinstance(who, Change):
+        return who
+    identities, placed_at, updated_at = who.identities, who.created, who.updated
     currency = text(p.get("currency"), "currency", required=True)
     lines = _lines(p)
     line_sum = sum((line.total for line in lines), _ZERO)
@@ -455,18 +448,14 @@ def _customer_change(
 ) -> Change | None:
     native = ident(p.get("id"), "id")
     default_address = obj(p.get("default_address"), "default_address", required=False)
-    identities = identities_of(
-        _P,
-        email=text(p.get("email"), "email"),
+    who = subject_of(
+        _P, resolver, p, email=text(p.get("email"), "email"),
         phone=text(p.get("phone") or default_address.get("phone"), "phone"),
-        customer_id=native,
-        email_field="email",
-    )
-    if resolver.is_suppressed(identities):
-        return Change(item=Item(0), status="suppressed", reason="the person was erased")
-    created = when(p.get("created_at"), "created_at")
-    assert created is not None
-    updated = when(p.get("updated_at"), "updated_at", required=False) or created
+        customer_id=native, email_field="email", times=("created_at", "updated_at"),
+    )  # fmt: skip
+    if isinstance(who, Change):
+        return who
+    identities, created, updated = who.identities, who.created, who.updated
     email_consent = _consent(p.get("email_marketing_consent"), "email_marketing_consent")
     if email_consent is None and isinstance(p.get("accepts_marketing"), bool):
         email_consent = p["accepts_marketing"]
@@ -512,20 +501,15 @@ def _checkout_change(
         return Change(item=Item(0), status="ignored", reason="the checkout is completed")
     customer = obj(p.get("customer"), "customer", required=False)
     billing = obj(p.get("billing_address"), "billing_address", required=False)
-    identities = identities_of(
-        _P,
-        email=text(p.get("email") or customer.get("email"), "email"),
+    who = subject_of(  # a guest who has not typed an email or phone yet is ignored
+        _P, resolver, p, email=text(p.get("email") or customer.get("email"), "email"),
         phone=text(p.get("phone") or customer.get("phone") or billing.get("phone"), "phone"),
-        customer_id=text(customer.get("id"), "customer.id"),
-        email_field="email",
-    )
-    if not identities:
-        return None  # a guest who has not typed an email or phone yet: nobody to remind
-    if resolver.is_suppressed(identities):
-        return Change(item=Item(0), status="suppressed", reason="the person was erased")
-    created = when(p.get("created_at"), "created_at")
-    assert created is not None
-    updated = when(p.get("updated_at"), "updated_at", required=False) or created
+        customer_id=text(customer.get("id"), "customer.id"), email_field="email",
+        times=("created_at", "updated_at"),
+    )  # fmt: skip
+    if isinstance(who, Change):
+        return who
+    identities, created, updated = who.identities, who.created, who.updated
     currency = text(p.get("presentment_currency") or p.get("currency"), "currency", required=True)
     lines = []
     for k, raw in enumerate(items(p.get("line_items"), "line_items")):

@@ -45,11 +45,11 @@ from ecomcrm.io._webhook_core import (
     when,
 )
 from ecomcrm.io._webhook_map import (
-    identities_of,
     order_customer,
     order_events,
     refund_events,
     stored_order,
+    subject_of,
     upsert_person,
 )
 from ecomcrm.io._woocommerce import woocommerce_line
@@ -153,24 +153,16 @@ def _order_change(
     native = ident(p.get("id"), "id")
     number = text(p.get("number"), "number") or native
     billing = obj(p.get("billing"), "billing", required=False)
-    identities = identities_of(
-        _P,
-        email=text(billing.get("email"), "billing.email"),
+    who = subject_of(
+        _P, resolver, p, email=text(billing.get("email"), "billing.email"),
         phone=text(billing.get("phone"), "billing.phone"),
-        customer_id=text(p.get("customer_id"), "customer_id"),
-        email_field="billing.email",
-    )
-    if not identities:
-        raise RowError(
-            "billing.email",
-            "is empty and there is no phone or customer_id: the order has no customer",
-            billing.get("email"),
-        )
-    if resolver.is_suppressed(identities):
-        return Change(item=Item(0), status="suppressed", reason="the person was erased")
-    placed_at = when(p.get("date_created_gmt"), "date_created_gmt")
-    assert placed_at is not None
-    updated_at = when(p.get("date_modified_gmt"), "date_modified_gmt", required=False) or placed_at
+        customer_id=text(p.get("customer_id"), "customer_id"), email_field="billing.email",
+        times=("date_created_gmt", "date_modified_gmt"),
+        nobody="is empty and there is no phone or customer_id: the order has no customer",
+    )  # fmt: skip
+    if isinstance(who, Change):
+        return who
+    identities, placed_at, updated_at = who.identities, who.created, who.updated
     lines = []
     for k, raw in enumerate(items(p.get("line_items"), "line_items")):
         field = f"line_items[{k}]"
@@ -286,18 +278,14 @@ def _deleted_order(
 def _customer_change(resolver: Resolver, p: Mapping[str, Any], topic: str) -> Change | None:
     native = ident(p.get("id"), "id")
     billing = obj(p.get("billing"), "billing", required=False)
-    identities = identities_of(
-        _P,
-        email=text(p.get("email") or billing.get("email"), "email"),
-        phone=text(billing.get("phone"), "billing.phone"),
-        customer_id=native,
-        email_field="email",
-    )
-    if resolver.is_suppressed(identities):
-        return Change(item=Item(0), status="suppressed", reason="the person was erased")
-    created = when(p.get("date_created_gmt"), "date_created_gmt")
-    assert created is not None
-    updated = when(p.get("date_modified_gmt"), "date_modified_gmt", required=False) or created
+    who = subject_of(
+        _P, resolver, p, email=text(p.get("email") or billing.get("email"), "email"),
+        phone=text(billing.get("phone"), "billing.phone"), customer_id=native,
+        email_field="email", times=("date_created_gmt", "date_modified_gmt"),
+    )  # fmt: skip
+    if isinstance(who, Change):
+        return who
+    identities, created, updated = who.identities, who.created, who.updated
     address = _address(p.get("shipping"), "shipping") or _address(billing, "billing")
     item = Item(0)
     no_consent: tuple[tuple[Channel, bool | None, str], ...] = ()
