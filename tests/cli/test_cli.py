@@ -163,6 +163,8 @@ def test_version() -> None:
         ("shopify_orders.csv", "shopify_orders"),
         ("shopify_customers.csv", "shopify_customers"),
         ("woocommerce_orders.csv", "woocommerce_orders"),
+        ("magento_orders_grid.csv", "magento_orders"),
+        ("bigcommerce_orders.csv", "bigcommerce_orders"),
         ("segment_events.jsonl", "segment_events"),
         ("ga4_events.jsonl", "ga4_events"),
     ],

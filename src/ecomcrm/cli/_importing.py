@@ -17,6 +17,8 @@ FORMATS = (
     "shopify-orders",
     "shopify-customers",
     "woocommerce",
+    "magento",
+    "bigcommerce",
     "segment",
     "ga4",
     "generic",
@@ -65,6 +67,12 @@ def _import_file(store: Any, path: Path, fmt: str, args: argparse.Namespace) -> 
         return io.import_woocommerce_orders(
             store, path, progress=progress, timezone=args.timezone or "UTC"
         )
+    if fmt in ("magento", "bigcommerce"):
+        importer = io.import_magento_orders if fmt == "magento" else io.import_bigcommerce_orders
+        return importer(
+            store, path, progress=progress, timezone=args.timezone or "UTC",
+            currency=_currency(args) or "USD",
+        )  # fmt: skip
     if fmt == "segment":
         return io.import_segment_events(store, path, progress=progress)
     if fmt == "ga4":
@@ -110,6 +118,8 @@ def _layouts() -> dict[str, set[str]]:
         | {"accepts marketing", "company", "address1", "address2", "city", "province",
            "province code", "country", "country code", "zip"},
         "woocommerce": {c.lower() for c in io.WOOCOMMERCE_ORDER_COLUMNS},
+        "magento": {c.lower() for c in io.MAGENTO_ORDER_COLUMNS},
+        "bigcommerce": {c.lower() for c in io.BIGCOMMERCE_ORDER_COLUMNS},
     }  # fmt: skip
 
 

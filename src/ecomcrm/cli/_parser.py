@@ -101,7 +101,9 @@ def _import_options(parser: argparse.ArgumentParser) -> None:
         help="generic files without a header line: the names of their columns, in order",
     )  # fmt: skip
     parser.add_argument(
-        "--timezone", help="the zone of naive timestamps (generic, WooCommerce; default UTC)"
+        "--timezone",
+        help="the zone of naive timestamps (generic, WooCommerce, Magento, BigCommerce; "
+        "default UTC)",
     )
     parser.add_argument(
         "--rejections", metavar="FILE",

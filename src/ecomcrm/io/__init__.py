@@ -14,6 +14,11 @@ Example:
     True
 """
 
+from ecomcrm.io._bigcommerce import (
+    BIGCOMMERCE_ORDER_COLUMNS,
+    import_bigcommerce_orders,
+    parse_product_details,
+)
 from ecomcrm.io._frames import (
     LIFETIMES_COLUMNS,
     frame_to_feature_table,
@@ -24,6 +29,7 @@ from ecomcrm.io._frames import (
 )
 from ecomcrm.io._ga4 import GA4_EVENT_NAMES, ga4_to_segment, import_ga4_events
 from ecomcrm.io._generic import GENERIC_FIELDS, import_generic
+from ecomcrm.io._magento import MAGENTO_ORDER_COLUMNS, import_magento_orders
 from ecomcrm.io._parallel import parallel_import_possible
 from ecomcrm.io._progress import ProgressCallback, TextProgress, make_progress
 from ecomcrm.io._report import MAX_REJECTION_DETAILS, ImportReport, RejectedRow, RowWarning
@@ -50,9 +56,11 @@ from ecomcrm.io._woocommerce import (
 )
 
 __all__ = [
+    "BIGCOMMERCE_ORDER_COLUMNS",
     "GA4_EVENT_NAMES",
     "GENERIC_FIELDS",
     "LIFETIMES_COLUMNS",
+    "MAGENTO_ORDER_COLUMNS",
     "MAX_REJECTION_DETAILS",
     "MAX_WEBHOOK_BODY",
     "SECRET_HEADER",
@@ -76,8 +84,10 @@ __all__ = [
     "generate_shop",
     "handle_shopify_webhook",
     "handle_webhook",
+    "import_bigcommerce_orders",
     "import_ga4_events",
     "import_generic",
+    "import_magento_orders",
     "import_segment_events",
     "import_shopify_customers",
     "import_shopify_orders",
@@ -85,6 +95,7 @@ __all__ = [
     "make_progress",
     "parallel_import_possible",
     "parse_pipe_fields",
+    "parse_product_details",
     "shopify_customer_redact",
     "shopify_data_request",
     "summary_frame",
