@@ -48,7 +48,13 @@ from ecomcrm.io._synthetic import SyntheticShop, generate_shop
 from ecomcrm.io._webhook_core import MAX_WEBHOOK_BODY, WebhookResult
 from ecomcrm.io._webhook_shopify import SHOPIFY_WEBHOOK_TOPICS
 from ecomcrm.io._webhook_woocommerce import WOOCOMMERCE_WEBHOOK_TOPICS
-from ecomcrm.io._webhooks import SECRET_HEADER, WEBHOOK_PLATFORMS, handle_webhook, sync_resource
+from ecomcrm.io._webhooks import (
+    SECRET_HEADER,
+    WEBHOOK_PLATFORMS,
+    handle_webhook,
+    handle_webhooks,
+    sync_resource,
+)
 from ecomcrm.io._woocommerce import (
     WOOCOMMERCE_ORDER_COLUMNS,
     import_woocommerce_orders,
@@ -84,6 +90,7 @@ __all__ = [
     "generate_shop",
     "handle_shopify_webhook",
     "handle_webhook",
+    "handle_webhooks",
     "import_bigcommerce_orders",
     "import_ga4_events",
     "import_generic",

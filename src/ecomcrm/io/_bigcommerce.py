@@ -30,6 +30,7 @@ from ecomcrm.io._people import Resolver, customer_id_for
 from ecomcrm.io._progress import ProgressOption
 from ecomcrm.io._report import ImportReport
 from ecomcrm.io._rows import Item, PathLike, RowError, source_name
+from ecomcrm.io._webhook_core import Reads
 from ecomcrm.io._webhook_map import refunded_total
 from ecomcrm.storage import Store
 
@@ -258,7 +259,7 @@ def _build(
     refunded = money("Refund Amount")
     if refunded:
         item.refunds.extend(
-            refunded_total(resolver.store, order, refunded, "Refund Amount", placed_at)
+            refunded_total(Reads(resolver.store), order, refunded, "Refund Amount", placed_at)
         )
     return item
 

@@ -37,6 +37,7 @@ from ecomcrm.io._people import Resolver, customer_id_for
 from ecomcrm.io._progress import ProgressOption
 from ecomcrm.io._report import ImportReport
 from ecomcrm.io._rows import Item, PathLike, RowError, source_name
+from ecomcrm.io._webhook_core import Reads
 from ecomcrm.io._webhook_magento import MAGENTO_STATUSES
 from ecomcrm.io._webhook_map import refunded_total
 from ecomcrm.storage import Store
@@ -199,7 +200,7 @@ def _build(
     if get("Total Refunded"):
         refunded, _ = export_money(get("Total Refunded"), "Total Refunded", currency=order_currency)
         item.refunds.extend(
-            refunded_total(resolver.store, order, refunded, "Total Refunded", placed_at)
+            refunded_total(Reads(resolver.store), order, refunded, "Total Refunded", placed_at)
         )
     return item
 

@@ -28,16 +28,14 @@ from ecomcrm.io._report import ImportReport
 from ecomcrm.io._rows import Item, RowError
 from ecomcrm.io._webhook_core import (
     Change,
+    Reads,
     WebhookResult,
     amount,
-    apply_change,
     as_float,
-    delivery_seen,
     header,
     ident,
     items,
     map_payload,
-    new_resolver,
     obj,
     parse_body,
     text,
@@ -45,6 +43,7 @@ from ecomcrm.io._webhook_core import (
     version_key,
     when,
 )
+from ecomcrm.io._webhook_delivery import Delivery
 from ecomcrm.io._webhook_map import (
     checkout_event,
     order_customer,
@@ -55,7 +54,6 @@ from ecomcrm.io._webhook_map import (
     subject_of,
     upsert_person,
 )
-from ecomcrm.storage import Store
 
 _P = "bigcommerce"
 _ZERO = Decimal(0)
@@ -80,15 +78,14 @@ BIGCOMMERCE_STATUSES: dict[int, OrderStatus] = {
 }  # fmt: skip
 
 
-def bigcommerce_callback(
-    store: Store,
+def bigcommerce_delivery(
     headers: Mapping[str, str] | Sequence[tuple[str, str]],
     body: bytes,
     *,
     secret: str | bytes,
     secret_header: str,
     max_bytes: int,
-) -> WebhookResult:
+) -> Delivery:
     """Verify and read one callback; says what to fetch (see :func:`ecomcrm.io.handle_webhook`)."""
     verify_shared_secret(
         header(headers, secret_header), secret, platform=_P, header_name=secret_header
@@ -111,16 +108,15 @@ def bigcommerce_callback(
     digest, resource_id = map_payload(read, platform=_P, topic=scope)
     delivery = f"{scope}:{digest}"
     base: dict[str, Any] = {"platform": _P, "topic": scope, "delivery_id": delivery}
-    if delivery_seen(store, _P, delivery):
-        return WebhookResult(status="duplicate", **base)
     kind = BIGCOMMERCE_WEBHOOK_SCOPES[scope]
     if kind is None:
-        return WebhookResult(status="ignored", reason="nothing to fetch for this scope", **base)
-    return WebhookResult(status="fetch", fetch=(kind, resource_id), **base)
+        answer = WebhookResult(status="ignored", reason="nothing to fetch for this scope", **base)
+    else:
+        answer = WebhookResult(status="fetch", fetch=(kind, resource_id), **base)
+    return Delivery(**base, result=answer)
 
 
-def sync_bigcommerce(
-    store: Store,
+def bigcommerce_resource(
     kind: str,
     resource: Mapping[str, Any],
     *,
@@ -128,27 +124,23 @@ def sync_bigcommerce(
     delivery_id: str | None,
     topic: str,
     id_prefix: str = "bc-",
-) -> WebhookResult:
-    """Map a fetched order, customer or cart (see :func:`ecomcrm.io.sync_resource`)."""
-    resolver, report = new_resolver(store)
+) -> Delivery:
+    """A fetched order, customer or cart to map (see :func:`ecomcrm.io.sync_resource`)."""
 
-    def build() -> Change | None:
+    def build(reads: Reads, resolver: Resolver, report: ImportReport) -> Change | None:
         if not isinstance(resource, Mapping):
             raise RowError(kind, "must be the JSON object the REST API returned", resource)
         inner = resource.get("data")
         data = inner if isinstance(inner, Mapping) else resource  # v3 wraps it in "data"
         if kind == "order":
-            return _order_change(store, resolver, report, data, products, id_prefix)
+            return _order_change(reads, resolver, report, data, products, id_prefix)
         if kind == "customer":
             return _customer_change(resolver, data, topic)
         if kind == "cart":
             return _cart_change(resolver, report, data)
         raise RowError("kind", "must be order, customer or cart", kind)
 
-    change = map_payload(build, platform=_P, topic=topic)
-    return apply_change(
-        store, change, platform=_P, topic=topic, delivery_id=delivery_id, resolver=resolver
-    )
+    return Delivery(platform=_P, topic=topic, delivery_id=delivery_id, build=build)
 
 
 def _address(a: Mapping[str, Any], field: str) -> Address | None:
@@ -165,7 +157,7 @@ def _address(a: Mapping[str, Any], field: str) -> Address | None:
 
 
 def _order_change(
-    store: Store,
+    reads: Reads,
     resolver: Resolver,
     report: ImportReport,
     p: Mapping[str, Any],
@@ -254,10 +246,10 @@ def _order_change(
         raise RowError.from_validation(exc, column) from None
     item.order = order
     refunded = amount(p.get("refunded_amount"), "refunded_amount", default=_ZERO)
-    item.refunds.extend(refunded_total(store, order, refunded, "refunded_amount", updated_at))
-    previous = stored_order(store, order_id)
+    item.refunds.extend(refunded_total(reads, order, refunded, "refunded_amount", updated_at))
+    previous = stored_order(reads, order_id)
     events = order_events(order, previous, _P, at=updated_at)
-    events += refund_events(item, store, order, _P)
+    events += refund_events(item, reads, order, _P)
     key = version_key(_P, "order", native)
     return Change(
         item=item, events=events, version=(key, customer_id, updated_at), object_id=order_id

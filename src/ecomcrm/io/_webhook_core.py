@@ -25,7 +25,13 @@ from typing import Any, TypeVar
 import attrs
 
 from ecomcrm.domain import Consent, Customer, Event, Order, Refund
-from ecomcrm.errors import ConflictError, EcomcrmError, SignatureError, ValidationError
+from ecomcrm.errors import (
+    ConflictError,
+    EcomcrmError,
+    NotFoundError,
+    SignatureError,
+    ValidationError,
+)
 from ecomcrm.io._cells import MAX_JSON_DEPTH, parse_datetime, parse_decimal
 from ecomcrm.io._people import Resolver
 from ecomcrm.io._report import ImportReport
@@ -50,8 +56,11 @@ class WebhookResult:
     the object: nothing overwritten), ``"suppressed"`` (the person was erased: nothing
     stored), ``"ignored"`` (a payload that names nobody, such as a guest checkout without
     email or phone), ``"fetch"`` (the callback carries only an id: fetch ``fetch`` from the
-    platform's API and pass it to :func:`~ecomcrm.io.sync_resource`) or ``"privacy"``
-    (a privacy topic; ``response`` holds the export or erasure receipt).
+    platform's API and pass it to :func:`~ecomcrm.io.sync_resource`), ``"privacy"``
+    (a privacy topic; ``response`` holds the export or erasure receipt) or, from
+    :func:`~ecomcrm.io.handle_webhooks` only, ``"refused"`` (``error`` holds the
+    :class:`~ecomcrm.errors.SignatureError` or :class:`~ecomcrm.errors.ValidationError`
+    that :func:`~ecomcrm.io.handle_webhook` raises for it: nothing was written).
 
     Pass ``events`` to :meth:`ecomcrm.rules.Engine.handle_many`; they are also stored.
 
@@ -72,6 +81,7 @@ class WebhookResult:
     fetch: tuple[str, str] | None = None
     response: Any = None
     reason: str = ""
+    error: ValidationError | None = None
 
     @property
     def written(self) -> bool:
@@ -331,14 +341,49 @@ def as_float(value: Decimal) -> float:
 # --- the write ----------------------------------------------------------------------------------
 
 
-def delivery_seen(store: Store, platform: str, delivery_id: str | None) -> bool:
+class Reads:
+    """What mapping a payload reads of the store: stored orders, their refunds, state records.
+
+    Reading the store itself for one delivery; a batch of deliveries
+    (:func:`~ecomcrm.io.handle_webhooks`) reads through a subclass that also sees what
+    the batch's earlier deliveries will write, so each is mapped as if handled alone.
+
+    Example:
+        >>> import ecomcrm
+        >>> reads = Reads(ecomcrm.open_store("memory://"))
+        >>> reads.order("#1001"), reads.refunds("#1001"), reads.state("webhook:x")
+        (None, [], None)
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def order(self, order_id: str) -> Order | None:
+        """The stored order, or None."""
+        try:
+            return self.store.orders.get(order_id)
+        except NotFoundError:
+            return None
+
+    def refunds(self, order_id: str) -> list[Refund]:
+        """The order's stored refunds."""
+        return self.store.orders.refunds_for_order(order_id)
+
+    def state(self, key: str) -> Mapping[str, Any] | None:
+        """The value of a state record, or None."""
+        record = self.store.state.get(key)
+        return None if record is None else record.value
+
+
+def delivery_seen(reads: Reads, platform: str, delivery_id: str | None) -> bool:
     """True when this delivery id was handled before (a replay)."""
     if delivery_id is None:
         return False
-    return store.state.get(_delivery_key(platform, delivery_id)) is not None
+    return reads.state(delivery_key(platform, delivery_id)) is not None
 
 
-def _delivery_key(platform: str, delivery_id: str) -> str:
+def delivery_key(platform: str, delivery_id: str) -> str:
+    """The state key recording that a delivery was handled."""
     return f"{_DELIVERY_PREFIX}{platform}:{delivery_id}"
 
 
@@ -347,12 +392,12 @@ def version_key(platform: str, kind: str, native_id: str) -> str:
     return f"{_VERSION_PREFIX}{platform}:{kind}:{native_id}"
 
 
-def known_id(store: Store, platform: str, kind: str, native_id: str) -> str | None:
+def known_id(reads: Reads, platform: str, kind: str, native_id: str) -> str | None:
     """Our id of the platform object ``native_id`` (an order's number), when one was stored."""
-    record = store.state.get(version_key(platform, kind, native_id))
-    if record is None:
+    value = reads.state(version_key(platform, kind, native_id))
+    if value is None:
         return None
-    found = record.value.get("id")
+    found = value.get("id")
     return found if isinstance(found, str) else None
 
 
@@ -402,7 +447,7 @@ def apply_change(
         with store.transaction():
             if delivery_id is not None:
                 store.state.put(
-                    _delivery_key(platform, delivery_id), {"topic": topic}, expected_version=None
+                    delivery_key(platform, delivery_id), {"topic": topic}, expected_version=None
                 )
             if change is None or status != "written":
                 return WebhookResult(status=status, reason=reason, **base)
@@ -412,7 +457,7 @@ def apply_change(
                 )
             written = _write(store, change, resolver)
     except ConflictError:
-        if delivery_id is not None and delivery_seen(store, platform, delivery_id):
+        if delivery_id is not None and delivery_seen(Reads(store), platform, delivery_id):
             return WebhookResult(status="duplicate", **base)  # a concurrent replay won
         raise
     return WebhookResult(status="written", **base, **written)

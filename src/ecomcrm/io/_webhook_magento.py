@@ -31,21 +31,18 @@ from ecomcrm.io._report import ImportReport
 from ecomcrm.io._rows import Item, RowError
 from ecomcrm.io._webhook_core import (
     Change,
-    WebhookResult,
+    Reads,
     amount,
-    apply_change,
-    delivery_seen,
     header,
     ident,
     items,
-    map_payload,
-    new_resolver,
     obj,
     parse_body,
     text,
     verify_shared_secret,
     version_key,
 )
+from ecomcrm.io._webhook_delivery import Delivery
 from ecomcrm.io._webhook_map import (
     order_customer,
     order_events,
@@ -55,7 +52,6 @@ from ecomcrm.io._webhook_map import (
     subject_of,
     upsert_person,
 )
-from ecomcrm.storage import Store
 
 _P = "magento"
 _ZERO = Decimal(0)
@@ -70,8 +66,7 @@ MAGENTO_STATUSES: dict[str, OrderStatus] = {
 }  # fmt: skip
 
 
-def magento_webhook(
-    store: Store,
+def magento_delivery(
     headers: Mapping[str, str] | Sequence[tuple[str, str]],
     body: bytes,
     *,
@@ -79,8 +74,8 @@ def magento_webhook(
     secret_header: str,
     max_bytes: int,
     id_prefix: str = "mg-",
-) -> WebhookResult:
-    """Verify, parse, map and store one Adobe Commerce webhook (see :func:`ecomcrm.io.handle_webhook`)."""
+) -> Delivery:
+    """Verify and parse one Adobe Commerce webhook (see :func:`ecomcrm.io.handle_webhook`)."""
     verify_shared_secret(
         header(headers, secret_header), secret, platform=_P, header_name=secret_header
     )
@@ -96,37 +91,30 @@ def magento_webhook(
             field="data", value=sorted(data)[:5],
         )  # fmt: skip
     delivery = hashlib.sha256(body).hexdigest()
-    if delivery_seen(store, _P, delivery):
-        return WebhookResult(platform=_P, topic=topic, status="duplicate", delivery_id=delivery)
-    return sync_magento(
-        store, kind, data[kind], delivery_id=delivery, topic=topic, id_prefix=id_prefix
+    return magento_resource(
+        kind, data[kind], delivery_id=delivery, topic=topic, id_prefix=id_prefix
     )
 
 
-def sync_magento(
-    store: Store,
+def magento_resource(
     kind: str,
     resource: Any,
     *,
     delivery_id: str | None,
     topic: str,
     id_prefix: str = "mg-",
-) -> WebhookResult:
-    """Map an order or customer (see :func:`ecomcrm.io.sync_resource`)."""
-    resolver, report = new_resolver(store)
+) -> Delivery:
+    """An order or customer to map (see :func:`ecomcrm.io.sync_resource`)."""
 
-    def build() -> Change | None:
+    def build(reads: Reads, resolver: Resolver, report: ImportReport) -> Change | None:
         p = obj(resource, kind)
         if kind == "order":
-            return _order_change(store, resolver, report, p, id_prefix)
+            return _order_change(reads, resolver, report, p, id_prefix)
         if kind == "customer":
             return _customer_change(resolver, p)
         raise RowError("kind", "must be order or customer", kind)
 
-    change = map_payload(build, platform=_P, topic=topic)
-    return apply_change(
-        store, change, platform=_P, topic=topic, delivery_id=delivery_id, resolver=resolver
-    )
+    return Delivery(platform=_P, topic=topic, delivery_id=delivery_id, build=build)
 
 
 def _address(a: Mapping[str, Any], field: str) -> Address | None:
@@ -165,7 +153,7 @@ def _shipping_address(p: Mapping[str, Any]) -> Address | None:
 
 
 def _order_change(
-    store: Store, resolver: Resolver, report: ImportReport, p: Mapping[str, Any], id_prefix: str
+    reads: Reads, resolver: Resolver, report: ImportReport, p: Mapping[str, Any], id_prefix: str
 ) -> Change | None:
     native = ident(p.get("entity_id"), "entity_id")
     number = text(p.get("increment_id"), "increment_id", required=True)
@@ -240,10 +228,10 @@ def _order_change(
         raise RowError.from_validation(exc, column) from None
     item.order = order
     refunded = amount(p.get("total_refunded"), "total_refunded", default=_ZERO)
-    item.refunds.extend(refunded_total(store, order, refunded, "total_refunded", updated_at))
-    previous = stored_order(store, order_id)
+    item.refunds.extend(refunded_total(reads, order, refunded, "total_refunded", updated_at))
+    previous = stored_order(reads, order_id)
     events = order_events(order, previous, _P, at=updated_at)
-    events += refund_events(item, store, order, _P)
+    events += refund_events(item, reads, order, _P)
     key = version_key(_P, "order", native)
     return Change(
         item=item, events=events, version=(key, customer_id, updated_at), object_id=order_id

@@ -27,14 +27,13 @@ from ecomcrm.domain import (
     OrderStatus,
     Refund,
 )
-from ecomcrm.errors import NotFoundError, ValidationError
+from ecomcrm.errors import ValidationError
 from ecomcrm.io._cells import email_identity, phone_identity
 from ecomcrm.io._items import add_customer_row, new_customer
 from ecomcrm.io._people import Resolver, customer_id_for, merge_customer
 from ecomcrm.io._report import ImportReport
 from ecomcrm.io._rows import Item, RowError
-from ecomcrm.io._webhook_core import Change, as_float, when
-from ecomcrm.storage import Store
+from ecomcrm.io._webhook_core import Change, Reads, as_float, when
 
 #: Statuses of an order that has been paid for (or is past payment).
 _PAID = frozenset({
@@ -152,10 +151,16 @@ def upsert_person(
     """A customer payload's person, new or merged into the stored one, with their consents.
 
     ``at`` is when the person was created; consents are dated ``changed_at`` (when the
-    platform says the customer last changed), else ``at``.
+    platform says the customer last changed), else ``at``. A phone another customer
+    already holds is left off (a household's shared phone).
     """
     existing_id = resolver.find_person(identities)
     existing = resolver.get(existing_id) if existing_id else None
+    # a phone shared in a household stays with whoever holds it already (as order imports do)
+    identities = [
+        i for i in identities
+        if i.kind is not IdentityKind.PHONE or resolver.lookup([i]) in (None, existing_id)
+    ]  # fmt: skip
     try:
         if existing is None:
             customer = Customer(
@@ -177,12 +182,9 @@ def upsert_person(
     return customer
 
 
-def stored_order(store: Store, order_id: str) -> Order | None:
+def stored_order(reads: Reads, order_id: str) -> Order | None:
     """The stored version of an order, or None."""
-    try:
-        return store.orders.get(order_id)
-    except NotFoundError:
-        return None
+    return reads.order(order_id)
 
 
 def products(order: Order) -> list[dict[str, Any]]:
@@ -252,11 +254,11 @@ def order_events(
     return events
 
 
-def refund_events(item: Item, store: Store, order: Order, platform: str) -> list[Event]:
+def refund_events(item: Item, reads: Reads, order: Order, platform: str) -> list[Event]:
     """An ``Order Refunded`` event for each refund of ``item`` the store does not hold yet."""
     if not item.refunds:
         return []
-    known = {r.id for r in store.orders.refunds_for_order(order.id)}
+    known = {r.id for r in reads.refunds(order.id)}
     return [
         Event(
             id=f"{platform}:{refund.id}",
@@ -300,7 +302,7 @@ def checkout_event(
 
 
 def refunded_total(
-    store: Store, order: Order, refunded: Decimal, field: str, at: datetime
+    reads: Reads, order: Order, refunded: Decimal, field: str, at: datetime
 ) -> list[Refund]:
     """The refund a payload's refunded-so-far total implies beyond the stored refunds.
 
@@ -310,7 +312,7 @@ def refunded_total(
     """
     if refunded > order.total:
         raise RowError(field, f"is more than the order's total ({order.total})", str(refunded))
-    known = sum((r.amount for r in store.orders.refunds_for_order(order.id)), Decimal(0))
+    known = sum((r.amount for r in reads.refunds(order.id)), Decimal(0))
     if refunded <= known:
         return []
     return [

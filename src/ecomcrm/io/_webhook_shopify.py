@@ -29,17 +29,15 @@ from ecomcrm.io._rows import Item, RowError
 from ecomcrm.io._shopify import handle_shopify_webhook
 from ecomcrm.io._webhook_core import (
     Change,
+    Reads,
     WebhookResult,
     amount,
-    apply_change,
     as_float,
-    delivery_seen,
     header,
     ident,
     items,
     known_id,
     map_payload,
-    new_resolver,
     obj,
     parse_body,
     text,
@@ -47,6 +45,7 @@ from ecomcrm.io._webhook_core import (
     version_key,
     when,
 )
+from ecomcrm.io._webhook_delivery import Delivery
 from ecomcrm.io._webhook_map import (
     checkout_event,
     order_customer,
@@ -73,16 +72,15 @@ _PRIVACY = ("customers/redact", "customers/data_request", "shop/redact")
 _DELAYED = frozenset({"failure", "attempted_delivery"})
 
 
-def shopify_webhook(
-    store: Store,
+def shopify_delivery(
     headers: Mapping[str, str] | Sequence[tuple[str, str]],
     body: bytes,
     *,
     secret: str | bytes,
     now: datetime,
     max_bytes: int,
-) -> WebhookResult:
-    """Verify, parse, map and store one Shopify webhook (see :func:`ecomcrm.io.handle_webhook`)."""
+) -> Delivery:
+    """Verify and parse one Shopify webhook (see :func:`ecomcrm.io.handle_webhook`)."""
     verify_hmac(
         body, header(headers, "X-Shopify-Hmac-Sha256"), secret, platform=_P,
         header_name="X-Shopify-Hmac-Sha256",
@@ -97,35 +95,36 @@ def shopify_webhook(
     webhook_id = header(headers, "X-Shopify-Webhook-Id")
     delivery = f"{topic}:{event_id}" if event_id else webhook_id
     payload = parse_body(body, platform=_P, topic=topic, max_bytes=max_bytes)
+    base: dict[str, Any] = {"platform": _P, "topic": topic, "delivery_id": delivery}
     if topic == "shop/redact":  # Shopify needs a 200; deleting the whole store is the app's call
-        return WebhookResult(
+        return Delivery(**base, result=WebhookResult(
             platform=_P, topic=topic, status="privacy", delivery_id=delivery,
             reason="the shop asked to delete all its data: close and delete this store",
-        )  # fmt: skip
+        ))  # fmt: skip
     if topic in _PRIVACY:
-        response = map_payload(
-            lambda: handle_shopify_webhook(store, topic, payload), platform=_P, topic=topic
-        )
-        return WebhookResult(
-            platform=_P, topic=topic, status="privacy", delivery_id=delivery, response=response
-        )
-    if delivery_seen(store, _P, delivery):
-        return WebhookResult(platform=_P, topic=topic, status="duplicate", delivery_id=delivery)
-    resolver, report = new_resolver(store)
-    kind = topic.split("/", 1)[0]
+
+        def privacy(store: Store) -> WebhookResult:
+            response = map_payload(
+                lambda: handle_shopify_webhook(store, topic, payload), platform=_P, topic=topic
+            )
+            return WebhookResult(
+                platform=_P, topic=topic, status="privacy", delivery_id=delivery,
+                response=response,
+            )  # fmt: skip
+
+        return Delivery(**base, alone=privacy)
     build = {
         "orders": _order_change,
         "refunds": _refund_change,
         "customers": _customer_change,
         "checkouts": _checkout_change,
         "fulfillments": _fulfillment_change,
-    }[kind]
-    change = map_payload(
-        lambda: build(store, resolver, report, payload, topic, now), platform=_P, topic=topic
-    )
-    return apply_change(
-        store, change, platform=_P, topic=topic, delivery_id=delivery, resolver=resolver
-    )
+    }[topic.split("/", 1)[0]]
+    return Delivery(
+        **base, build=lambda reads, resolver, report: build(
+            reads, resolver, report, payload, topic, now
+        ),
+    )  # fmt: skip
 
 
 # --- orders -------------------------------------------------------------------------------------
@@ -253,7 +252,7 @@ def _refund(
 
 
 def _order_change(
-    store: Store,
+    reads: Reads,
     resolver: Resolver,
     report: ImportReport,
     p: Mapping[str, Any],
@@ -329,22 +328,22 @@ def _order_change(
         raise RowError.from_validation(exc, column) from None
     item.order = order
     item.refunds.extend(_refunds(p, order_id, customer_id, order.currency, placed_at))
-    previous = stored_order(store, order_id)
+    previous = stored_order(reads, order_id)
     events = order_events(order, previous, _P, at=updated_at)
-    events += refund_events(item, store, order, _P)
+    events += refund_events(item, reads, order, _P)
     key = version_key(_P, "order", native)
     return Change(
         item=item, events=events, version=(key, customer_id, updated_at), object_id=order_id
     )
 
 
-def _known_order(store: Store, p: Mapping[str, Any], field: str) -> Order:
+def _known_order(reads: Reads, p: Mapping[str, Any], field: str) -> Order:
     native = ident(p.get(field), field)
-    order_id = known_id(store, _P, "order", native)
+    order_id = known_id(reads, _P, "order", native)
     name = text(p.get("name"), "name")
     if order_id is None and name.startswith("#") and "." in name:
         order_id = name.rsplit(".", 1)[0]  # a fulfillment's name is its order's plus ".1"
-    order = stored_order(store, order_id) if order_id else None
+    order = stored_order(reads, order_id) if order_id else None
     if order is None:
         raise RowError(field, "names an order the store does not hold yet (send orders/create "
                        "first; Shopify retries this delivery)", p.get(field))  # fmt: skip
@@ -352,33 +351,33 @@ def _known_order(store: Store, p: Mapping[str, Any], field: str) -> Order:
 
 
 def _refund_change(
-    store: Store,
+    reads: Reads,
     resolver: Resolver,
     report: ImportReport,
     p: Mapping[str, Any],
     topic: str,
     now: datetime,
 ) -> Change | None:
-    order = _known_order(store, p, "order_id")
+    order = _known_order(reads, p, "order_id")
     item = Item(0)
     item.refunds.extend(_refund(p, "refund", order.id, order.customer_id, order.currency,
                                 order.placed_at))  # fmt: skip
-    refunded = sum((r.amount for r in store.orders.refunds_for_order(order.id)), _ZERO)
+    refunded = sum((r.amount for r in reads.refunds(order.id)), _ZERO)
     if refunded + sum((r.amount for r in item.refunds), _ZERO) > order.total:
         raise RowError("transactions", f"refund more than the order's total ({order.total})",
                        str(refunded))  # fmt: skip
-    return Change(item=item, events=refund_events(item, store, order, _P))
+    return Change(item=item, events=refund_events(item, reads, order, _P))
 
 
 def _fulfillment_change(
-    store: Store,
+    reads: Reads,
     resolver: Resolver,
     report: ImportReport,
     p: Mapping[str, Any],
     topic: str,
     now: datetime,
 ) -> Change | None:
-    order = _known_order(store, p, "order_id")
+    order = _known_order(reads, p, "order_id")
     native = ident(p.get("id"), "id")
     status = text(p.get("status"), "status")
     created = when(p.get("created_at"), "created_at")
@@ -439,7 +438,7 @@ def _consent(value: Any, field: str) -> bool | None:
 
 
 def _customer_change(
-    store: Store,
+    reads: Reads,
     resolver: Resolver,
     report: ImportReport,
     p: Mapping[str, Any],
@@ -489,7 +488,7 @@ def _customer_change(
 
 
 def _checkout_change(
-    store: Store,
+    reads: Reads,
     resolver: Resolver,
     report: ImportReport,
     p: Mapping[str, Any],

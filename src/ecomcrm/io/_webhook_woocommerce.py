@@ -27,16 +27,13 @@ from ecomcrm.io._report import ImportReport
 from ecomcrm.io._rows import Item, RowError
 from ecomcrm.io._webhook_core import (
     Change,
+    Reads,
     WebhookResult,
     amount,
-    apply_change,
-    delivery_seen,
     header,
     ident,
     items,
     known_id,
-    map_payload,
-    new_resolver,
     obj,
     parse_body,
     text,
@@ -44,6 +41,7 @@ from ecomcrm.io._webhook_core import (
     version_key,
     when,
 )
+from ecomcrm.io._webhook_delivery import Delivery
 from ecomcrm.io._webhook_map import (
     order_customer,
     order_events,
@@ -53,7 +51,6 @@ from ecomcrm.io._webhook_map import (
     upsert_person,
 )
 from ecomcrm.io._woocommerce import woocommerce_line
-from ecomcrm.storage import Store
 
 _P = "woocommerce"
 _ZERO = Decimal(0)
@@ -66,8 +63,7 @@ WOOCOMMERCE_WEBHOOK_TOPICS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def woocommerce_webhook(
-    store: Store,
+def woocommerce_delivery(
     headers: Mapping[str, str] | Sequence[tuple[str, str]],
     body: bytes,
     *,
@@ -75,11 +71,12 @@ def woocommerce_webhook(
     now: datetime,
     max_bytes: int,
     id_prefix: str = "wc-",
-) -> WebhookResult:
-    """Verify, parse, map and store one WooCommerce webhook (see :func:`ecomcrm.io.handle_webhook`)."""
+) -> Delivery:
+    """Verify and parse one WooCommerce webhook (see :func:`ecomcrm.io.handle_webhook`)."""
     topic = header(headers, "X-WC-Webhook-Topic") or ""
     if not topic and isinstance(body, bytes) and _PING.fullmatch(body):
-        return WebhookResult(platform=_P, topic="ping", status="ignored", reason="webhook ping")
+        ping = WebhookResult(platform=_P, topic="ping", status="ignored", reason="webhook ping")
+        return Delivery(platform=_P, topic="ping", result=ping)
     verify_hmac(
         body,
         header(headers, "X-WC-Webhook-Signature"),
@@ -94,15 +91,12 @@ def woocommerce_webhook(
         )  # fmt: skip
     delivery = header(headers, "X-WC-Webhook-Delivery-ID")
     payload = parse_body(body, platform=_P, topic=topic, max_bytes=max_bytes)
-    if delivery_seen(store, _P, delivery):
-        return WebhookResult(platform=_P, topic=topic, status="duplicate", delivery_id=delivery)
-    resolver, report = new_resolver(store)
 
-    def build() -> Change | None:
+    def build(reads: Reads, resolver: Resolver, report: ImportReport) -> Change | None:
         if topic == "order.deleted":
-            return _deleted_order(store, payload, now, id_prefix)
+            return _deleted_order(reads, payload, now, id_prefix)
         if topic.startswith("order."):
-            return _order_change(store, resolver, report, payload, id_prefix)
+            return _order_change(reads, resolver, report, payload, id_prefix)
         if topic == "customer.deleted":
             return Change(
                 item=Item(0), status="ignored",
@@ -111,10 +105,7 @@ def woocommerce_webhook(
             )  # fmt: skip
         return _customer_change(resolver, payload, topic)
 
-    change = map_payload(build, platform=_P, topic=topic)
-    return apply_change(
-        store, change, platform=_P, topic=topic, delivery_id=delivery, resolver=resolver
-    )
+    return Delivery(platform=_P, topic=topic, delivery_id=delivery, build=build)
 
 
 def _address(value: Any, field: str) -> Address | None:
@@ -148,7 +139,7 @@ def _signed_amount(value: Any, field: str) -> Decimal:
 
 
 def _order_change(
-    store: Store, resolver: Resolver, report: ImportReport, p: Mapping[str, Any], id_prefix: str
+    reads: Reads, resolver: Resolver, report: ImportReport, p: Mapping[str, Any], id_prefix: str
 ) -> Change | None:
     native = ident(p.get("id"), "id")
     number = text(p.get("number"), "number") or native
@@ -244,9 +235,9 @@ def _order_change(
                     reason=reason or None,
                 )
             )
-    previous = stored_order(store, order_id)
+    previous = stored_order(reads, order_id)
     events = order_events(order, previous, _P, at=updated_at)
-    events += refund_events(item, store, order, _P)
+    events += refund_events(item, reads, order, _P)
     key = version_key(_P, "order", native)
     return Change(
         item=item, events=events, version=(key, customer_id, updated_at), object_id=order_id
@@ -259,11 +250,11 @@ def _country(value: Any) -> str | None:
 
 
 def _deleted_order(
-    store: Store, p: Mapping[str, Any], now: datetime, id_prefix: str
+    reads: Reads, p: Mapping[str, Any], now: datetime, id_prefix: str
 ) -> Change | None:
     native = ident(p.get("id"), "id")
-    order_id = known_id(store, _P, "order", native)
-    order = stored_order(store, order_id) if order_id else None
+    order_id = known_id(reads, _P, "order", native)
+    order = stored_order(reads, order_id) if order_id else None
     if order is None:
         return Change(item=Item(0), status="ignored", reason="the store does not hold the order")
     if order.is_cancelled:

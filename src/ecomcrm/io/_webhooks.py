@@ -6,16 +6,18 @@ headers and raw body here. See :func:`handle_webhook`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from ecomcrm.errors import ValidationError
-from ecomcrm.io._webhook_bigcommerce import bigcommerce_callback, sync_bigcommerce
+from ecomcrm.io._webhook_batch import run_batch
+from ecomcrm.io._webhook_bigcommerce import bigcommerce_delivery, bigcommerce_resource
 from ecomcrm.io._webhook_core import MAX_WEBHOOK_BODY, WebhookResult
-from ecomcrm.io._webhook_magento import magento_webhook, sync_magento
-from ecomcrm.io._webhook_shopify import shopify_webhook
-from ecomcrm.io._webhook_woocommerce import woocommerce_webhook
+from ecomcrm.io._webhook_delivery import Delivery, run_one
+from ecomcrm.io._webhook_magento import magento_delivery, magento_resource
+from ecomcrm.io._webhook_shopify import shopify_delivery
+from ecomcrm.io._webhook_woocommerce import woocommerce_delivery
 from ecomcrm.storage import Store
 
 #: The platforms :func:`handle_webhook` knows.
@@ -79,17 +81,84 @@ def handle_webhook(
         'duplicate'
     """
     at = now if now is not None else datetime.now(UTC)
+    delivery = _delivery(platform, headers, body, secret, at, max_bytes, secret_header)
+    return run_one(store, delivery)
+
+
+Headers = Mapping[str, str] | Sequence[tuple[str, str]]
+
+
+def handle_webhooks(
+    platform: str,
+    deliveries: Iterable[tuple[Headers, bytes]],
+    *,
+    secret: str | bytes,
+    store: Store,
+    now: datetime | None = None,
+    max_bytes: int = MAX_WEBHOOK_BODY,
+    secret_header: str = SECRET_HEADER,
+) -> list[WebhookResult]:
+    """Handle many deliveries of one platform at once: one result each, in their order.
+
+    The same as :func:`handle_webhook` for each ``(headers, body)`` in turn, and the same
+    results, but written in one store transaction through the store's bulk writes: for
+    an app that queues the requests it received (a worker draining a queue) rather than
+    writing each one while the platform waits. A delivery that :func:`handle_webhook`
+    would refuse is not raised: its result has status ``"refused"`` and the error in
+    ``error`` (answer it 401 for a :class:`~ecomcrm.errors.SignatureError`, else 400),
+    and the others still go in. Duplicates within the batch, and updates of one object
+    in any order, end as they would one by one. Should another process write one of the
+    batch's deliveries first, the batch is handled again one by one.
+
+    Example:
+        >>> import base64, hashlib, hmac, json, ecomcrm
+        >>> from ecomcrm.io import handle_webhooks
+        >>> store = ecomcrm.open_store("memory://")
+        >>> def signed(n):
+        ...     body = json.dumps({"id": n, "name": f"#{n}", "email": "ada@example.com",
+        ...         "created_at": "2024-03-01T10:00:00Z", "currency": "EUR",
+        ...         "financial_status": "paid", "total_price": "9.00",
+        ...         "line_items": [{"sku": "TEE", "title": "Tee", "quantity": 1, "price": "9.00"}],
+        ...     }).encode()
+        ...     sig = base64.b64encode(hmac.new(b"shh", body, hashlib.sha256).digest()).decode()
+        ...     return {"X-Shopify-Topic": "orders/create", "X-Shopify-Hmac-Sha256": sig,
+        ...             "X-Shopify-Webhook-Id": f"w{n}"}, body
+        >>> batch = [signed(1001), signed(1002), signed(1001), ({}, b"{}")]
+        >>> [r.status for r in handle_webhooks("shopify", batch, secret="shh", store=store)]
+        ['written', 'written', 'duplicate', 'refused']
+    """
+    at = now if now is not None else datetime.now(UTC)
+    prepared: list[Delivery | ValidationError] = []
+    for headers, body in deliveries:
+        try:
+            prepared.append(
+                _delivery(platform, headers, body, secret, at, max_bytes, secret_header)
+            )
+        except ValidationError as exc:  # SignatureError too: answered per delivery
+            prepared.append(exc)
+    return run_batch(store, prepared, platform=platform)
+
+
+def _delivery(
+    platform: str,
+    headers: Headers,
+    body: bytes,
+    secret: str | bytes,
+    now: datetime,
+    max_bytes: int,
+    secret_header: str,
+) -> Delivery:
     if platform == "shopify":
-        return shopify_webhook(store, headers, body, secret=secret, now=at, max_bytes=max_bytes)
+        return shopify_delivery(headers, body, secret=secret, now=now, max_bytes=max_bytes)
     if platform == "woocommerce":
-        return woocommerce_webhook(store, headers, body, secret=secret, now=at, max_bytes=max_bytes)
+        return woocommerce_delivery(headers, body, secret=secret, now=now, max_bytes=max_bytes)
     if platform == "bigcommerce":
-        return bigcommerce_callback(
-            store, headers, body, secret=secret, secret_header=secret_header, max_bytes=max_bytes
+        return bigcommerce_delivery(
+            headers, body, secret=secret, secret_header=secret_header, max_bytes=max_bytes
         )
     if platform == "magento":
-        return magento_webhook(
-            store, headers, body, secret=secret, secret_header=secret_header, max_bytes=max_bytes
+        return magento_delivery(
+            headers, body, secret=secret, secret_header=secret_header, max_bytes=max_bytes
         )
     raise ValidationError(
         f"is not a platform handled here ({', '.join(WEBHOOK_PLATFORMS)})",
@@ -129,11 +198,11 @@ def sync_resource(
     """
     name = topic or f"{kind} sync"
     if platform == "bigcommerce":
-        return sync_bigcommerce(
-            store, kind, resource, products=products, delivery_id=delivery_id, topic=name
-        )
+        return run_one(store, bigcommerce_resource(
+            kind, resource, products=products, delivery_id=delivery_id, topic=name
+        ))  # fmt: skip
     if platform == "magento":
-        return sync_magento(store, kind, resource, delivery_id=delivery_id, topic=name)
+        return run_one(store, magento_resource(kind, resource, delivery_id=delivery_id, topic=name))
     raise ValidationError(
         "is not a platform whose objects are fetched (bigcommerce, magento)",
         entity="webhook", field="platform", value=platform,
