@@ -9,10 +9,12 @@ with ``sku``, ``qty_ordered``, ``price``, ``grand_total``, ``order_currency_code
 app fetched (:func:`~ecomcrm.io.sync_resource`). Order ids are ``mg-<increment_id>``.
 
 The payloads carry no delivery id; a delivery is identified by the SHA-256 of its body,
-so the same body twice is a duplicate, and ``updated_at`` orders updates. Configure the
-webhook to send a secret header (``X-Webhook-Secret`` by default; Adobe Commerce
-webhooks take custom ``headers`` in ``webhooks.xml`` or the Admin); it is checked in
-constant time.
+so the same body twice is a duplicate, and ``updated_at`` orders updates. A request is
+authenticated by Adobe Commerce's RSA signature (``x-adobe-commerce-webhook-signature``,
+checked with the store's public key: see ``_webhook_rsa``), by a secret header the
+webhook is configured to send (``X-Webhook-Secret`` by default; Adobe Commerce webhooks
+take custom ``headers`` in ``webhooks.xml`` or the Admin; checked in constant time), or
+both.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from ecomcrm.io._webhook_map import (
     subject_of,
     upsert_person,
 )
+from ecomcrm.io._webhook_rsa import ADOBE_SIGNATURE_HEADER, verify_rsa_sha256
 
 _P = "magento"
 _ZERO = Decimal(0)
@@ -70,15 +73,29 @@ def magento_delivery(
     headers: Mapping[str, str] | Sequence[tuple[str, str]],
     body: bytes,
     *,
-    secret: str | bytes,
+    secret: str | bytes | None,
     secret_header: str,
     max_bytes: int,
+    public_key: str | bytes | None = None,
     id_prefix: str = "mg-",
 ) -> Delivery:
-    """Verify and parse one Adobe Commerce webhook (see :func:`ecomcrm.io.handle_webhook`)."""
-    verify_shared_secret(
-        header(headers, secret_header), secret, platform=_P, header_name=secret_header
-    )
+    """Verify and parse one Adobe Commerce webhook (see :func:`ecomcrm.io.handle_webhook`).
+
+    With ``public_key`` the request's RSA signature is checked; with ``secret`` the
+    custom header ``secret_header``; with both, both.
+    """
+    if public_key is not None:
+        signature = header(headers, ADOBE_SIGNATURE_HEADER)
+        verify_rsa_sha256(body, signature, public_key, platform=_P)
+    if secret is not None:
+        verify_shared_secret(
+            header(headers, secret_header), secret, platform=_P, header_name=secret_header
+        )
+    elif public_key is None:
+        raise ValidationError(
+            "is missing: pass the webhooks' public_key (Adobe Commerce signatures) or the "
+            "secret of a custom header", entity="magento webhook", field="secret", value=None,
+        )  # fmt: skip
     payload = parse_body(body, platform=_P, topic="webhook", max_bytes=max_bytes)
     data = payload.get("data") if isinstance(payload.get("data"), Mapping) else payload
     assert isinstance(data, Mapping)

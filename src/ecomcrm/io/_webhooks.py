@@ -32,11 +32,12 @@ def handle_webhook(
     headers: Mapping[str, str] | Sequence[tuple[str, str]],
     body: bytes,
     *,
-    secret: str | bytes,
+    secret: str | bytes | None = None,
     store: Store,
     now: datetime | None = None,
     max_bytes: int = MAX_WEBHOOK_BODY,
     secret_header: str = SECRET_HEADER,
+    public_key: str | bytes | None = None,
 ) -> WebhookResult:
     """Verify, parse, map and store one webhook delivery; returns what it did.
 
@@ -56,9 +57,11 @@ def handle_webhook(
     has passed.
 
     Platforms: ``"shopify"`` (``X-Shopify-Hmac-Sha256``), ``"woocommerce"``
-    (``X-WC-Webhook-Signature``), ``"bigcommerce"`` and ``"magento"``, which do not sign
-    their requests: register the webhook with a custom header ``secret_header`` (default
-    ``X-Webhook-Secret``) holding ``secret``. A BigCommerce callback carries only an id:
+    (``X-WC-Webhook-Signature``), ``"magento"`` (Adobe Commerce's RSA signature,
+    ``x-adobe-commerce-webhook-signature``: pass the store's webhook ``public_key`` in PEM;
+    needs ``pip install "ecomcrm[crypto]"``) and ``"bigcommerce"``, which does not sign
+    its requests: register the webhook with a custom header ``secret_header`` (default
+    ``X-Webhook-Secret``) holding ``secret`` (Magento webhooks may use one too). A BigCommerce callback carries only an id:
     its result has status ``"fetch"`` and ``fetch=(kind, id)``; fetch that object from the
     REST API and pass it to :func:`sync_resource` with ``delivery_id=result.delivery_id``.
 
@@ -80,8 +83,9 @@ def handle_webhook(
         >>> handle_webhook("shopify", headers, body, secret="shh", store=store).status
         'duplicate'
     """
+    _check_credentials(platform, secret, public_key)
     at = now if now is not None else datetime.now(UTC)
-    delivery = _delivery(platform, headers, body, secret, at, max_bytes, secret_header)
+    delivery = _delivery(platform, headers, body, secret, public_key, at, max_bytes, secret_header)
     return run_one(store, delivery)
 
 
@@ -92,11 +96,12 @@ def handle_webhooks(
     platform: str,
     deliveries: Iterable[tuple[Headers, bytes]],
     *,
-    secret: str | bytes,
+    secret: str | bytes | None = None,
     store: Store,
     now: datetime | None = None,
     max_bytes: int = MAX_WEBHOOK_BODY,
     secret_header: str = SECRET_HEADER,
+    public_key: str | bytes | None = None,
 ) -> list[WebhookResult]:
     """Handle many deliveries of one platform at once: one result each, in their order.
 
@@ -127,37 +132,63 @@ def handle_webhooks(
         >>> [r.status for r in handle_webhooks("shopify", batch, secret="shh", store=store)]
         ['written', 'written', 'duplicate', 'refused']
     """
+    _check_credentials(platform, secret, public_key)
     at = now if now is not None else datetime.now(UTC)
     prepared: list[Delivery | ValidationError] = []
     for headers, body in deliveries:
         try:
             prepared.append(
-                _delivery(platform, headers, body, secret, at, max_bytes, secret_header)
+                _delivery(platform, headers, body, secret, public_key, at, max_bytes, secret_header)
             )
         except ValidationError as exc:  # SignatureError too: answered per delivery
             prepared.append(exc)
     return run_batch(store, prepared, platform=platform)
 
 
+def _check_credentials(
+    platform: str, secret: str | bytes | None, public_key: str | bytes | None
+) -> None:
+    """A ValidationError now, not one per delivery, when nothing can verify the requests."""
+    if platform not in WEBHOOK_PLATFORMS:
+        raise ValidationError(
+            f"is not a platform handled here ({', '.join(WEBHOOK_PLATFORMS)})",
+            entity="webhook", field="platform", value=platform,
+        )  # fmt: skip
+    if public_key is not None and platform != "magento":
+        raise ValidationError(
+            "is for Adobe Commerce (magento) signatures only", entity=f"{platform} webhook",
+            field="public_key",
+        )  # fmt: skip
+    if secret is None and public_key is None:
+        needed = "secret or public_key" if platform == "magento" else "secret"
+        raise ValidationError(
+            f"is missing: pass the webhook's {needed}", entity=f"{platform} webhook",
+            field="secret", value=None,
+        )  # fmt: skip
+
+
 def _delivery(
     platform: str,
     headers: Headers,
     body: bytes,
-    secret: str | bytes,
+    secret: str | bytes | None,
+    public_key: str | bytes | None,
     now: datetime,
     max_bytes: int,
     secret_header: str,
 ) -> Delivery:
+    if platform == "magento":
+        return magento_delivery(
+            headers, body, secret=secret, secret_header=secret_header, max_bytes=max_bytes,
+            public_key=public_key,
+        )  # fmt: skip
+    assert secret is not None
     if platform == "shopify":
         return shopify_delivery(headers, body, secret=secret, now=now, max_bytes=max_bytes)
     if platform == "woocommerce":
         return woocommerce_delivery(headers, body, secret=secret, now=now, max_bytes=max_bytes)
     if platform == "bigcommerce":
         return bigcommerce_delivery(
-            headers, body, secret=secret, secret_header=secret_header, max_bytes=max_bytes
-        )
-    if platform == "magento":
-        return magento_delivery(
             headers, body, secret=secret, secret_header=secret_header, max_bytes=max_bytes
         )
     raise ValidationError(
