@@ -284,3 +284,31 @@ def _record_ends(text: bytes) -> list[int]:
         elif byte == ord("\n") and not quoted:
             ends.append(at + 1)
     return ends
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("84.2000", (Decimal("84.2000"), "EUR")),
+        ("€1.234,50", (Decimal("1234.50"), "EUR")),
+        ("£42.00", (Decimal("42.00"), "GBP")),
+        ("$30.00", (Decimal("30.00"), "USD")),
+        ("CA$5.00", (Decimal("5.00"), "CAD")),
+        ("100 SEK", (Decimal("100"), "SEK")),
+        ("CHF 12.50", (Decimal("12.50"), "CHF")),
+    ],
+)
+def test_export_money_reads_symbols_and_codes(cell: str, expected: tuple[Decimal, str]) -> None:
+    from ecomcrm.io._export_cells import export_money
+
+    assert export_money(cell, "Grand Total (Purchased)", currency="EUR") == expected
+
+
+@pytest.mark.parametrize("cell", ["kr 100", "-5.00", "(5.00)", "12 apples"])
+def test_export_money_refuses_what_it_cannot_read(cell: str) -> None:
+    from ecomcrm.io._export_cells import export_money
+    from ecomcrm.io._rows import RowError
+
+    with pytest.raises(RowError) as caught:
+        export_money(cell, "Grand Total (Purchased)", currency="EUR")
+    assert caught.value.column == "Grand Total (Purchased)" and caught.value.value

@@ -32,13 +32,14 @@ _SERIAL = re.compile(r"\d{5}(\.\d+)?")
 _HOUR_AND_MARKER = re.compile(r"(\d{1,2})(:\d{2}(?::\d{2})?)\s*([AaPp][Mm])\b")
 _SLASH_DATE = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{2,4})(.*)")
 
-#: Currency symbols that name one currency (a bare ``$`` is read as the file's currency
-#: when that is a dollar, else as USD).
+#: Currency symbols read as one currency. A bare ``$`` is the file's currency when that
+#: is a dollar, else USD; ``¥`` is read as JPY (a CNY shop's export should carry ``CNY``
+#: or be imported with ``currency="CNY"`` and no symbol); ``kr`` (SEK, NOK, DKK, ISK) is
+#: not read at all: such cells need their ISO code.
 CURRENCY_SYMBOLS: dict[str, str] = {
     "US$": "USD", "CA$": "CAD", "C$": "CAD", "A$": "AUD", "AU$": "AUD", "NZ$": "NZD",
     "HK$": "HKD", "S$": "SGD", "R$": "BRL", "MX$": "MXN", "€": "EUR", "£": "GBP",
     "¥": "JPY", "₹": "INR", "₩": "KRW", "₺": "TRY", "₽": "RUB", "₪": "ILS", "zł": "PLN",
-    "CHF": "CHF", "kr": "SEK",
 }  # fmt: skip
 _DOLLARS = frozenset({"USD", "CAD", "AUD", "NZD", "HKD", "SGD", "MXN"})
 _CODE = re.compile(r"\b([A-Z]{3})\b")
