@@ -13,7 +13,7 @@ import pytest
 
 import ecomcrm
 from ecomcrm.errors import ValidationError
-from ecomcrm.io import WebhookResult, handle_webhook
+from ecomcrm.io import WebhookResult, handle_webhook, handle_webhooks
 from ecomcrm.storage import Store
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "webhooks"
@@ -51,5 +51,58 @@ def test_shopify_deliveries_into_postgres(pg_url: str) -> None:
             store.events.count(),
             len(store.state.scan("webhook:")),
         ) == before
+    finally:
+        store.close()
+
+
+def _signed(
+    topic: str, data: dict[str, Any] | bytes, webhook_id: str
+) -> tuple[dict[str, str], bytes]:
+    body = data if isinstance(data, bytes) else json.dumps(data).encode()
+    signature = base64.b64encode(hmac.new(SECRET.encode(), body, hashlib.sha256).digest())
+    return {"X-Shopify-Topic": topic, "X-Shopify-Hmac-Sha256": signature.decode(),
+            "X-Shopify-Webhook-Id": webhook_id}, body  # fmt: skip
+
+
+def test_a_batch_into_postgres_ends_as_one_by_one(pg_url: str) -> None:
+    order, newer, customer = (
+        payload("orders_create"),
+        payload("orders_create"),
+        payload("customers_create"),
+    )
+    newer.update(updated_at="2024-03-07T10:00:00Z", financial_status="partially_refunded")
+    second = {**payload("orders_create"), "id": 2, "name": "#2", "email": "eve@example.com",
+              "customer": None}  # fmt: skip
+    batch = [
+        _signed("orders/updated", newer, "w1"), _signed("orders/create", order, "w2"),
+        _signed("orders/create", newer, "w1"), _signed("refunds/create", payload("refunds_create"), "w3"),
+        _signed("customers/create", customer, "w4"), _signed("orders/create", second, "w5"),
+        _signed("orders/create", b'{"id": ', "w6"),
+    ]  # fmt: skip
+    alone = ecomcrm.open_store("memory://")
+    expected = []
+    for headers, body in batch:
+        try:
+            expected.append(handle_webhook("shopify", headers, body, secret=SECRET, store=alone))
+        except ValidationError as exc:
+            expected.append(
+                WebhookResult(platform="shopify", topic="", status="refused", error=exc)
+            )
+    store = ecomcrm.open_store(pg_url)
+    try:
+        got = handle_webhooks("shopify", batch, secret=SECRET, store=store)
+        assert [r.status for r in got] == [r.status for r in expected] == [
+            "written", "stale", "duplicate", "written", "written", "written", "refused"
+        ]  # fmt: skip
+        assert [r.events for r in got] == [r.events for r in expected]
+        for name in ("#9999", "#2"):
+            assert store.orders.get(name) == alone.orders.get(name)
+            assert store.orders.refunds_for_order(name) == alone.orders.refunds_for_order(name)
+        assert sorted(store.customers.iterate(), key=lambda c: c.id) == sorted(
+            alone.customers.iterate(), key=lambda c: c.id
+        )
+        assert [(r.key, r.value) for r in store.state.scan("webhook:")] == [
+            (r.key, r.value) for r in alone.state.scan("webhook:")
+        ]
     finally:
         store.close()
