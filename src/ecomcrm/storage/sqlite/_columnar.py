@@ -35,6 +35,7 @@ from ecomcrm.storage._records import (
     OrderFacts,
     TicketFacts,
 )
+from ecomcrm.storage._sql_rows import TICKET_FACTS_SELECT, ticket_facts_from
 from ecomcrm.storage.toolkit._columnar import sort_by_time_then_id
 
 if TYPE_CHECKING:
@@ -483,18 +484,5 @@ def loyalty_facts(conn: sqlite3.Connection) -> LoyaltyFacts:
 
 def ticket_facts(conn: sqlite3.Connection) -> TicketFacts:
     """Every ticket of live customers as columns, by ``opened_at`` then ticket id."""
-    rows = conn.execute(
-        "SELECT coalesce(s.id, c.id), k.id, k.channel, k.status, k.opened_at, "
-        f"k.first_response_at, k.closed_at, k.satisfaction FROM tickets k {_SURVIVOR} "
-        "ORDER BY k.opened_at, k.id"
-    ).fetchall()
-    return TicketFacts.from_columns(
-        customer_id=[r[0] for r in rows],
-        ticket_id=[r[1] for r in rows],
-        channel=[r[2] for r in rows],
-        status=[r[3] for r in rows],
-        opened_at_us=np.fromiter((r[4] for r in rows), dtype=np.int64, count=len(rows)),
-        first_response_at_us=[r[5] for r in rows],
-        closed_at_us=[r[6] for r in rows],
-        satisfaction=[r[7] for r in rows],
-    )
+    rows = conn.execute(TICKET_FACTS_SELECT + " ORDER BY k.opened_at, k.id").fetchall()
+    return ticket_facts_from(rows)
