@@ -330,6 +330,27 @@ def _record_value(kind: FieldType, col: Column, row: int) -> Any:
     return int(value)
 
 
+def row_positions(ids: ArrayLike, wanted: ArrayLike) -> NDArray[np.int64]:
+    """The position of each of ``wanted`` in ``ids`` (-1 where it is not there).
+
+    One stable argsort of ``ids`` and one binary search per wanted id.
+
+    Example:
+        >>> row_positions(["b", "a", "c"], ["c", "z", "b"]).tolist()
+        [2, -1, 0]
+    """
+    have = np.asarray(ids)
+    want = np.asarray(wanted)
+    if not len(have) or not len(want):
+        return np.full(len(want), -1, dtype=np.int64)
+    order = np.argsort(have, kind="stable")
+    sorted_ids = have[order]
+    found = np.searchsorted(sorted_ids, want)
+    clipped = np.minimum(found, len(sorted_ids) - 1)
+    ok = (found < len(sorted_ids)) & (sorted_ids[clipped] == want)
+    return np.where(ok, order[clipped], -1).astype(np.int64)
+
+
 class FeatureTable:
     """One row per customer, one column per feature, typed by a :class:`Schema`.
 
@@ -561,15 +582,9 @@ class FeatureTable:
         from ecomcrm.errors import NotFoundError
 
         wanted = np.asarray(ids)
-        order = np.argsort(self._ids, kind="stable")
-        sorted_ids = self._ids[order]
-        found = np.searchsorted(sorted_ids, wanted)
-        found_clipped = np.minimum(found, max(len(sorted_ids) - 1, 0))
-        ok = (found < len(sorted_ids)) & (
-            sorted_ids[found_clipped] == wanted if len(sorted_ids) else np.zeros(len(wanted), bool)
-        )
-        if not np.all(ok):
-            bad = int(np.flatnonzero(~ok)[0])
+        found = row_positions(self._ids, wanted)
+        if np.any(found < 0):
+            bad = int(np.flatnonzero(found < 0)[0])
             raise NotFoundError(
                 "no such id in the table",
                 entity="FeatureTable",
@@ -577,7 +592,7 @@ class FeatureTable:
                 value=wanted[bad].item(),
                 row=bad,
             )
-        return order[found_clipped].astype(np.intp)
+        return found.astype(np.intp)
 
     def to_record(self, row: int) -> dict[str, Any]:
         """Row ``row`` as a dict of Python values (the scalar backend's input).

@@ -7,26 +7,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ecomcrm.segments._features import row_positions
 from ecomcrm.storage import TicketFacts
 
 __all__ = ["ticket_fields"]
 
 _OPEN_STATUSES = ("open", "pending")
 _NAT = np.iinfo(np.int64).min
-
-
-def _rows_of(customer_ids: NDArray[Any], owners: NDArray[Any]) -> NDArray[np.int64]:
-    """The row of each owner in ``customer_ids`` (-1 when not there)."""
-    n = len(customer_ids)
-    if n == 0 or len(owners) == 0:
-        return np.full(len(owners), -1, dtype=np.int64)
-    ids = np.asarray(customer_ids).astype(str)
-    wanted = np.asarray(owners).astype(str)
-    order = np.argsort(ids, kind="stable")
-    pos = np.searchsorted(ids[order], wanted)
-    clipped = np.minimum(pos, n - 1)
-    found = ids[order][clipped] == wanted
-    return np.where(found, order[clipped], -1).astype(np.int64)
 
 
 def ticket_fields(
@@ -57,7 +44,7 @@ def ticket_fields(
     """
     n = len(customer_ids)
     now_us = int(np.asarray(now).astype("datetime64[us]").astype(np.int64))
-    row = _rows_of(customer_ids, tickets.customer_id)
+    row = row_positions(customer_ids, tickets.customer_id)
     opened_us = tickets.opened_at.astype("datetime64[us]").astype(np.int64)
     counted = (row >= 0) & (opened_us <= now_us)
     closed_us = tickets.closed_at.astype("datetime64[us]").astype(np.int64)
